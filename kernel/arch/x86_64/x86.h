@@ -1,0 +1,183 @@
+/*
+ * x86.h — private declarations of the x86_64 platform (kernel/arch/x86_64/ only):
+ * address-space layout, control-register and port helpers, the trap frame that
+ * the entry stubs build, and the functions the arch files call on one another.
+ * Register and bit numbers: Intel SDM Vol. 3A (ch. 2 control registers, ch. 4
+ * paging, ch. 6 interrupts, ch. 7 TSS); AMD APM Vol. 2 where noted.
+ */
+#ifndef DOPPEL_ARCH_X86_H
+#define DOPPEL_ARCH_X86_H
+
+/* ---- address-space layout (shared with boot.S and linker.ld) ---------------- */
+
+#define X86_KERNEL_VMA      0xFFFFFFFF80000000 /* kernel image: VA = PA + this */
+#define X86_DIRECT_MAP_BASE 0xFFFF800000000000 /* direct map: VA = PA + this */
+#define X86_BOOT_DIRECT_GIB 4                  /* direct map set up by boot.S */
+#define X86_DIRECT_MAX_GIB  64                 /* page-directory pool size (1 PD per GiB) */
+#define X86_BOOT_STACK_SIZE 0x8000             /* boot CPU kernel stack, 32 KiB */
+
+#define X86_SEL_KCODE 0x08                     /* GDT layout, see cpu.c */
+#define X86_SEL_KDATA 0x10
+#define X86_SEL_TSS   0x18
+
+/* Page-table entry bits, SDM Vol. 3A §4.5 Table 4-15..4-20 */
+#define X86_PTE_P   0x001 /* present */
+#define X86_PTE_RW  0x002 /* writable */
+#define X86_PTE_PCD 0x010 /* cache disable */
+#define X86_PTE_PS  0x080 /* 2 MiB page in a PD entry */
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+#include <stddef.h>
+#include <stdbool.h>
+
+/*
+ * What the entry stubs in entry.S leave on the stack, lowest address first:
+ * the general registers the common stub pushed, the vector number and the
+ * error code (0 when the CPU pushes none), then the frame the CPU pushed
+ * (SDM Vol. 3A §6.14.2, Figure 6-9). irq_dispatch's `frame` points here.
+ */
+struct x86_trap_frame {
+	uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+	uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+	uint64_t vector;
+	uint64_t error;
+	uint64_t rip, cs, rflags, rsp, ss; /* pushed by the CPU */
+};
+_Static_assert(sizeof(struct x86_trap_frame) == 22 * 8, "entry.S frame layout");
+
+/* 64-bit TSS, SDM Vol. 3A §8.7 Figure 8-11. Only RSP0-2 and the IST matter. */
+struct x86_tss {
+	uint32_t rsvd0;
+	uint64_t rsp[3];
+	uint64_t rsvd1;
+	uint64_t ist[7];                   /* IST1..IST7 */
+	uint64_t rsvd2;
+	uint16_t rsvd3;
+	uint16_t iopb;                     /* I/O bitmap offset; >= limit means none */
+} __attribute__((packed));
+_Static_assert(sizeof(struct x86_tss) == 104, "SDM Vol. 3A Figure 8-11");
+
+/*
+ * Per-CPU area, reached through the GS base (IA32_GS_BASE). `self` at %gs:0 gives
+ * its address, `index` at %gs:8 is hal_cpu_index(). Each CPU owns its GDT and
+ * TSS (a busy TSS descriptor cannot be shared) and its IST stacks. Only the boot
+ * CPU's exists so far; the SMP code allocates one per AP and loads it with
+ * x86_cpu_init(), which is why nothing here is a global singleton.
+ */
+#define X86_IST_DF  1                  /* IST slot for #DF */
+#define X86_IST_NMI 2                  /* for NMI */
+#define X86_IST_MC  3                  /* for #MC */
+#define X86_IST_STACK_SIZE 8192
+
+struct x86_cpu {
+	struct x86_cpu *self;              /* %gs:0 */
+	uint32_t index;                    /* %gs:8 */
+	uint32_t trap_depth;               /* exceptions being reported on this CPU */
+	uint64_t gdt[5];                   /* null, kernel code, kernel data, TSS (2) */
+	struct x86_tss tss;
+	uint8_t ist_stack[3][X86_IST_STACK_SIZE] __attribute__((aligned(16)));
+};
+#define X86_CPU_INDEX_OFFSET 8
+
+/* ---- linker-script symbols (linker.ld) --------------------------------------- */
+
+extern char __kernel_phys_start[], __kernel_phys_end[]; /* physical addresses */
+extern char __kernel_virt_start[], __kernel_virt_end[]; /* high-half image */
+extern char __text_start[], __text_end[];
+
+/* ---- port I/O and control registers ------------------------------------------- */
+
+static inline void x86_outb(uint16_t port, uint8_t v)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+static inline uint8_t x86_inb(uint16_t port)
+{
+	uint8_t v;
+	__asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
+}
+static inline void x86_outw(uint16_t port, uint16_t v)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+static inline void x86_outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+static inline uint64_t x86_read_cr2(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr2, %0" : "=r"(v));
+	return v;
+}
+static inline uint64_t x86_read_cr3(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr3, %0" : "=r"(v));
+	return v;
+}
+static inline void x86_write_cr3(uint64_t v)
+{
+	__asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+static inline uint64_t x86_rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+static inline void x86_wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+	                 : "memory");
+}
+static inline __attribute__((noreturn)) void x86_halt_forever(void)
+{
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+#define X86_MSR_GS_BASE 0xC0000101 /* IA32_GS_BASE, SDM Vol. 4 Table 2-2 */
+
+/* ---- early console (console.c): usable before and without the kernel's printf -- */
+
+void x86_console_init(void);
+void x86_puts(const char *s);              /* whole string under the console lock */
+void x86_put_hex(uint64_t v, int digits);  /* "0x" + exactly `digits` hex digits */
+void x86_put_dec(uint64_t v);
+/* Build a line piecewise into a caller buffer, then x86_puts it in one write. */
+struct x86_line { char buf[160]; size_t len; };
+void x86_line_str(struct x86_line *l, const char *s);
+void x86_line_hex(struct x86_line *l, uint64_t v, int digits);
+void x86_line_dec(struct x86_line *l, uint64_t v);
+void x86_line_end(struct x86_line *l);     /* appends "\n" and writes the line */
+
+/* ---- cpu.c / trap.c / mmu.c / fw_cfg.c ------------------------------------------ */
+
+void x86_cpu_init(struct x86_cpu *c, unsigned index); /* GS base, GDT, TSS, IDT */
+void x86_cpu_init_boot(void);              /* x86_cpu_init for CPU 0, then mask the PICs */
+static inline struct x86_cpu *x86_this_cpu(void)
+{
+	struct x86_cpu *c;
+	__asm__ volatile("mov %%gs:0, %0" : "=r"(c));
+	return c;
+}
+void x86_trap(struct x86_trap_frame *f);   /* called by entry.S for every vector */
+extern const uint64_t x86_isr_stubs[256];  /* entry.S: address of each vector's stub */
+extern char x86_rdmsr_insn[], x86_rdmsr_fixup[]; /* entry.S: hal_rdmsr's #GP fixup */
+
+void x86_mmu_drop_identity(void);          /* unmap the low 1 GiB boot.S identity map */
+/* Extend the direct map to cover [0, top); clamps at X86_DIRECT_MAX_GIB. */
+void x86_mmu_extend_direct_map(uint64_t top);
+uint64_t x86_direct_map_limit(void);
+
+/* Append the QEMU fw_cfg file opt/doppel/cmdline to cmdline (size bytes). */
+void x86_fw_cfg_append_cmdline(char *cmdline, size_t size);
+
+/* Weak default in trap.c; the kernel's interrupt code overrides it. */
+void irq_dispatch(uint8_t vector, void *frame);
+
+#endif /* !__ASSEMBLER__ */
+#endif /* DOPPEL_ARCH_X86_H */

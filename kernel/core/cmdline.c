@@ -1,0 +1,96 @@
+/*
+ * cmdline.c — the kernel command line (docs/protocol.md): words separated by
+ * spaces, each `key=value` or a bare `key`. Unknown keys are logged once and kept.
+ */
+#include <hal/hal.h>
+#include <kernel/cmdline.h>
+#include <kernel/errno.h>
+#include <kernel/log.h>
+#include <kernel/string.h>
+
+#define MAX_WORDS 64
+
+static char line[BOOT_CMDLINE_MAX];
+static char words[BOOT_CMDLINE_MAX];   /* NUL-separated copy */
+static const char *keys[MAX_WORDS];
+static const char *vals[MAX_WORDS];
+static unsigned nwords;
+
+/* Keys the kernel understands; a glob ("ktest") or a subsystem prefix ("pci.") */
+static const char *const known[] = {
+	"ktest", "expect.cpus", "acpi.dump", "selftest.panic", "selftest.fault",
+};
+
+static int is_known(const char *k)
+{
+	for (unsigned i = 0; i < sizeof known / sizeof known[0]; i++)
+		if (kstrcmp(known[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+void cmdline_init(const char *src)
+{
+	kstrlcpy(line, src ? src : "", sizeof line);
+	kstrlcpy(words, line, sizeof words);
+	nwords = 0;
+	char *p = words;
+	while (*p) {
+		while (*p == ' ' || *p == '\t')
+			*p++ = '\0';
+		if (!*p)
+			break;
+		char *w = p;
+		while (*p && *p != ' ' && *p != '\t')
+			p++;
+		if (*p)
+			*p++ = '\0';
+		if (nwords == MAX_WORDS) {
+			klog("cmdline", "more than %d words; '%s' and later ignored", MAX_WORDS, w);
+			break;
+		}
+		char *eq = kstrchr(w, '=');
+		keys[nwords] = w;
+		vals[nwords] = "";
+		if (eq) {
+			*eq = '\0';
+			vals[nwords] = eq + 1;
+		}
+		if (!is_known(w))
+			klog("cmdline", "unknown option '%s' ignored", w);
+		nwords++;
+	}
+}
+
+const char *cmdline_raw(void)
+{
+	return line;
+}
+
+const char *cmdline_get(const char *key)
+{
+	const char *v = 0;
+	for (unsigned i = 0; i < nwords; i++)  /* the last occurrence wins, as in Linux */
+		if (kstrcmp(keys[i], key) == 0)
+			v = vals[i];
+	return v;
+}
+
+bool cmdline_has(const char *key)
+{
+	return cmdline_get(key) != 0;
+}
+
+int cmdline_get_u64(const char *key, uint64_t *out)
+{
+	const char *v = cmdline_get(key);
+	unsigned long long x;
+	if (!v)
+		return -ENOENT;
+	if (kstrtou64(v, &x) != 0) {
+		klog("cmdline", "%s=%s is not a number (want decimal or 0x hex)", key, v);
+		return -EINVAL;
+	}
+	*out = x;
+	return 0;
+}

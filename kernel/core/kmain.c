@@ -1,0 +1,72 @@
+/*
+ * kmain.c — the boot flow shared by every platform (docs/protocol.md for what it
+ * prints): HAL check → command line → page allocator → heap → ACPI → in-kernel
+ * tests named by `ktest=` → orderly exit with a status.
+ */
+#include <hal/hal.h>
+#include <kernel/acpi.h>
+#include <kernel/boot.h>
+#include <kernel/cmdline.h>
+#include <kernel/heap.h>
+#include <kernel/ktest.h>
+#include <kernel/log.h>
+#include <kernel/panic.h>
+#include <kernel/pmm.h>
+#include <kernel/printf.h>
+
+static const char *firmware_name(uint32_t fw)
+{
+	switch (fw) {
+	case BOOT_FW_BIOS: return "bios";
+	case BOOT_FW_UEFI: return "uefi";
+	case BOOT_FW_SIM: return "sim";
+	default: return "unknown";
+	}
+}
+
+static const struct boot_info *boot;
+
+const struct boot_info *boot_info_get(void)
+{
+	return boot;
+}
+
+void kmain(struct boot_info *bi)
+{
+	boot = bi;
+	kprintf("\nDoppel kernel starting\n");
+	if (hal_version() != HAL_VERSION || bi->hal_version != HAL_VERSION) {
+		kprintf("doppel: HAL version mismatch: kernel wants %u, platform has %u (boot_info %u)\n",
+			HAL_VERSION, hal_version(), bi->hal_version);
+		kernel_exit(KERNEL_EXIT_BOOT_ERROR);
+	}
+	kinfo("hal", "%u", HAL_VERSION);
+	kinfo("platform", "%s", bi->platform ? bi->platform : "unknown");
+	kinfo("firmware", "%s", firmware_name(bi->firmware));
+	kinfo("cmdline", "%s", bi->cmdline);
+	cmdline_init(bi->cmdline);
+
+	if (pmm_init(bi) != 0) {
+		klog("doppel", "cannot start without usable memory; check the memory map above");
+		kernel_exit(KERNEL_EXIT_BOOT_ERROR);
+	}
+	kinfo("mem.usable_kib", "%llu", (unsigned long long)(pmm_usable_bytes() / 1024));
+	kinfo("mem.free_pages", "%zu", pmm_free_count());
+
+	acpi_boot_init(bi);
+	const struct acpi_info *acpi = acpi_boot_info();
+	kinfo("rsdp", "0x%llx %s", (unsigned long long)acpi->rsdp_phys,
+	      acpi_rsdp_source_name(acpi->rsdp_source));
+	kinfo("acpi.tables", "%u", acpi->ntables);
+	kinfo("acpi.cpus", "%u", acpi->have_madt ? acpi->madt.n_enabled : 0);
+	kinfo("acpi.cpus_possible", "%u", acpi->have_madt ? acpi->madt.ncpus : 0);
+	kinfo("acpi.ioapics", "%u", acpi->have_madt ? acpi->madt.nioapics : 0);
+	if (cmdline_has("acpi.dump"))
+		acpi_dump(acpi);
+
+	int status = KERNEL_EXIT_PASS;
+	const char *globs = cmdline_get("ktest");
+	if (globs)
+		status = ktest_run(globs);
+	kernel_exit(status);
+}

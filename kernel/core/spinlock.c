@@ -1,0 +1,37 @@
+/*
+ * spinlock.c — test-and-test-and-set spinlock with interrupts disabled while held.
+ * Acquire on lock, release on unlock (C11 memory orders via kernel/atomic.h).
+ */
+#include <hal/hal.h>
+#include <kernel/atomic.h>
+#include <kernel/panic.h>
+#include <kernel/spinlock.h>
+
+void spin_lock(struct spinlock *l)
+{
+	unsigned long flags = hal_irq_save();
+	for (;;) {
+		/* acquire: the holder's critical section happens-before ours */
+		if (atomic_xchg32(&l->locked, 1, MO_ACQUIRE) == 0)
+			break;
+		while (atomic_load32(&l->locked, MO_RELAXED))
+			hal_cpu_relax();
+	}
+	l->owner_cpu = hal_cpu_index();
+	l->irq_flags = flags;
+}
+
+void spin_unlock(struct spinlock *l)
+{
+	unsigned long flags = l->irq_flags;
+	if (!atomic_load32(&l->locked, MO_RELAXED))
+		panic("spin_unlock of unheld lock %s", l->name ? l->name : "?");
+	/* release: our critical section happens-before the next holder's */
+	atomic_store32(&l->locked, 0, MO_RELEASE);
+	hal_irq_restore(flags);
+}
+
+bool spin_is_held_by_me(const struct spinlock *l)
+{
+	return atomic_load32(&l->locked, MO_RELAXED) && l->owner_cpu == hal_cpu_index();
+}

@@ -1,0 +1,125 @@
+/*
+ * hal.h — the one seam between Doppel's shared kernel code and a platform.
+ * Two implementations: kernel/arch/x86_64/ (bare metal / QEMU) and sim/ (a Linux
+ * process). Shared code includes only this header for hardware access; nothing
+ * outside those two folders may test which build it is in.
+ * Versioned like NetBSD's rumpuser: kmain checks hal_version() == HAL_VERSION.
+ */
+#ifndef DOPPEL_HAL_H
+#define DOPPEL_HAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HAL_VERSION 1
+
+/* ---- boot: what the platform hands kmain ------------------------------------ */
+
+#define BOOT_MMAP_MAX 128
+#define BOOT_CMDLINE_MAX 512
+
+enum boot_mem_type {            /* multiboot2 tag 6 / E820 numbering */
+	BOOT_MEM_USABLE = 1,
+	BOOT_MEM_RESERVED = 2,      /* also every type the firmware gave we do not know */
+	BOOT_MEM_ACPI_RECLAIM = 3,
+	BOOT_MEM_ACPI_NVS = 4,
+	BOOT_MEM_BAD = 5,
+};
+
+struct boot_mem_region {
+	uint64_t base;
+	uint64_t len;
+	uint32_t type;              /* enum boot_mem_type */
+	uint32_t rsvd0;
+};
+
+enum boot_firmware { BOOT_FW_UNKNOWN = 0, BOOT_FW_BIOS, BOOT_FW_UEFI, BOOT_FW_SIM };
+
+struct boot_info {
+	uint32_t hal_version;       /* HAL_VERSION of the implementation that filled it */
+	uint32_t firmware;          /* enum boot_firmware */
+	const char *platform;       /* "x86_64-multiboot2", "sim", ... */
+	const char *loader;         /* boot loader name if known, else "" */
+	uint64_t rsdp_phys;         /* 0: not handed over, kernel scans the BIOS area */
+	uint32_t rsdp_source;       /* 15, 14 = multiboot2 tag number; 0 = none */
+	uint32_t mmap_count;
+	struct boot_mem_region mmap[BOOT_MMAP_MAX];
+	uint64_t kernel_phys_start; /* physical range the kernel image occupies; */
+	uint64_t kernel_phys_end;   /* empty (start == end) when not in guest memory */
+	uint64_t tsc_at_entry;      /* TSC when the platform first ran, for boot timing */
+	char cmdline[BOOT_CMDLINE_MAX];
+};
+
+/* The kernel's entry; the platform calls it once on the boot CPU, never returns. */
+void kmain(struct boot_info *bi) __attribute__((noreturn));
+
+/* Returns the HAL_VERSION the implementation was built with. Any context. */
+uint32_t hal_version(void);
+
+/* ---- cpu -------------------------------------------------------------------- */
+
+/* Index of the calling CPU, 0 for the boot CPU. Any context, never blocks. */
+unsigned hal_cpu_index(void);
+/* Disable interrupts and return the previous state for hal_irq_restore. */
+unsigned long hal_irq_save(void);
+/* Restore the state hal_irq_save returned. */
+void hal_irq_restore(unsigned long flags);
+/* Enable / disable interrupts on the calling CPU. */
+void hal_irq_enable(void);
+void hal_irq_disable(void);
+/* Spin-wait hint (PAUSE). Call in every busy-wait loop. */
+void hal_cpu_relax(void);
+/* Sleep until the next interrupt; returns after it was handled. */
+void hal_cpu_halt(void);
+/* CPUID leaf/subleaf into out[0..3] = eax, ebx, ecx, edx. */
+void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
+/* MSR access; reading an MSR the platform does not implement returns 0. */
+uint64_t hal_rdmsr(uint32_t msr);
+void hal_wrmsr(uint32_t msr, uint64_t value);
+/* Time-stamp counter; monotonic per CPU. */
+uint64_t hal_rdtsc(void);
+
+/* ---- memory ------------------------------------------------------------------- */
+
+/* Direct map: kernel pointer for a physical address of RAM or firmware tables.
+ * Returns NULL if the platform cannot reach pa. Any context. */
+void *hal_phys_to_virt(uint64_t pa);
+/* Inverse of hal_phys_to_virt for pointers it returned (and heap/page memory). */
+uint64_t hal_virt_to_phys(const void *va);
+/* Map device registers uncached; NULL on failure. May allocate; not in IRQ context. */
+void *hal_mmio_map(uint64_t pa, size_t len);
+void hal_mmio_unmap(void *va, size_t len);
+/* Device register access; each is one access of exactly that width. */
+uint8_t hal_mmio_read8(const volatile void *addr);
+uint16_t hal_mmio_read16(const volatile void *addr);
+uint32_t hal_mmio_read32(const volatile void *addr);
+uint64_t hal_mmio_read64(const volatile void *addr);
+void hal_mmio_write8(volatile void *addr, uint8_t v);
+void hal_mmio_write16(volatile void *addr, uint16_t v);
+void hal_mmio_write32(volatile void *addr, uint32_t v);
+void hal_mmio_write64(volatile void *addr, uint64_t v);
+/* Port I/O; a port nothing decodes reads as all ones. */
+uint8_t hal_pio_in8(uint16_t port);
+uint16_t hal_pio_in16(uint16_t port);
+uint32_t hal_pio_in32(uint16_t port);
+void hal_pio_out8(uint16_t port, uint8_t v);
+void hal_pio_out16(uint16_t port, uint16_t v);
+void hal_pio_out32(uint16_t port, uint32_t v);
+
+/* ---- tlb -------------------------------------------------------------------- */
+
+/* Flush the calling CPU's TLB for one page / everything (non-global). */
+void hal_tlb_flush_page(uintptr_t va);
+void hal_tlb_flush_all(void);
+
+/* ---- console, exit, diagnostics ------------------------------------------------ */
+
+/* Write bytes to the console (COM1 / stdout). Any context, may spin, never sleeps. */
+void hal_console_write(const char *buf, size_t len);
+/* End the machine with status (0 = pass). Never returns. Any context. */
+void hal_exit(int status) __attribute__((noreturn));
+/* Print a frame-pointer backtrace of the caller to the console. Any context. */
+void hal_backtrace(void);
+
+#endif /* DOPPEL_HAL_H */
