@@ -78,6 +78,16 @@ static void sig_str(const char in[4], char out[5])
 	out[4] = '\0';
 }
 
+/* How a table is named in log lines: the common name beside the signature. */
+static const char *sig_display(const char sig[5])
+{
+	if (memcmp(sig, "APIC", 4) == 0)
+		return "MADT (APIC)";
+	if (memcmp(sig, "FACP", 4) == 0)
+		return "FADT (FACP)";
+	return sig;
+}
+
 /* Validate an RSDP at pa; logs why not when `loud`. */
 static bool rsdp_valid(uint64_t pa, bool loud)
 {
@@ -145,18 +155,18 @@ static uint32_t table_check(uint64_t pa, const char *what, char sig[5])
 	const struct acpi_sdt_header *h = hal_phys_to_virt(pa);
 	sig_str(h->signature, sig);
 	if (h->length < sizeof *h || h->length > ACPI_MAX_TABLE_LEN) {
-		klog("acpi", "%s: %s at 0x%llx has bad length %u, skipped", what, sig,
+		klog("acpi", "%s: %s at 0x%llx has bad length %u, skipped", what, sig_display(sig),
 		     (unsigned long long)pa, h->length);
 		return 0;
 	}
 	if (!phys_readable(pa, h->length)) {
-		klog("acpi", "%s: %s at 0x%llx (length %u) runs outside memory, skipped", what, sig,
+		klog("acpi", "%s: %s at 0x%llx (length %u) runs outside memory, skipped", what, sig_display(sig),
 		     (unsigned long long)pa, h->length);
 		return 0;
 	}
 	uint8_t s = sum_bytes(h, h->length);
 	if (s != 0) {
-		klog("acpi", "%s: %s at 0x%llx has bad checksum (bytes sum to 0x%02x), skipped", what, sig,
+		klog("acpi", "%s: %s at 0x%llx has bad checksum (bytes sum to 0x%02x), skipped", what, sig_display(sig),
 		     (unsigned long long)pa, s);
 		return 0;
 	}

@@ -22,6 +22,13 @@ uint8_t *fake_hal_mem_reset(size_t len)
 	return mem;
 }
 
+uint8_t *fake_hal_mem_reuse(size_t len)
+{
+	if (!mem || mem_len != len)
+		return fake_hal_mem_reset(len);
+	return mem;
+}
+
 size_t fake_hal_mem_len(void) { return mem_len; }
 
 const char *fake_hal_console(void) { return con ? con : ""; }

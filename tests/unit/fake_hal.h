@@ -8,6 +8,9 @@
 
 /* Give the fake a physical memory of `len` bytes starting at physical 0 (zeroed). */
 uint8_t *fake_hal_mem_reset(size_t len);
+/* Same, but keep the buffer (and its contents) when the size is unchanged: for
+ * fuzz loops that clear what they used themselves. */
+uint8_t *fake_hal_mem_reuse(size_t len);
 size_t fake_hal_mem_len(void);
 /* Console bytes captured since the last reset (NUL-terminated). */
 const char *fake_hal_console(void);

@@ -145,12 +145,10 @@ static inline __attribute__((noreturn)) void x86_halt_forever(void)
 
 void x86_console_init(void);
 void x86_puts(const char *s);              /* whole string under the console lock */
-void x86_put_hex(uint64_t v, int digits);  /* "0x" + exactly `digits` hex digits */
-void x86_put_dec(uint64_t v);
 /* Build a line piecewise into a caller buffer, then x86_puts it in one write. */
-struct x86_line { char buf[160]; size_t len; };
+struct x86_line { char buf[768]; size_t len; };   /* fits 32 backtrace addresses */
 void x86_line_str(struct x86_line *l, const char *s);
-void x86_line_hex(struct x86_line *l, uint64_t v, int digits);
+void x86_line_hex(struct x86_line *l, uint64_t v, int digits); /* "0x", `digits` digits (0: minimal) */
 void x86_line_dec(struct x86_line *l, uint64_t v);
 void x86_line_end(struct x86_line *l);     /* appends "\n" and writes the line */
 
