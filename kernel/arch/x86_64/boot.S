@@ -22,6 +22,7 @@
 #define CPUID_LM     (1 << 29)   /* CPUID 0x80000001 EDX, SDM Vol. 2A CPUID */
 
 	.cfi_sections .debug_frame
+	.section .note.GNU-stack, "", @progbits   /* no executable stack */
 
 /* ---- Multiboot2 header (§3.1): must sit 8-byte aligned in the first 32 KiB -----
  * Only the end tag: no entry-address tag (the ELF entry is used) and no EFI tags

@@ -7,6 +7,7 @@
 #include "x86.h"
 
 	.cfi_sections .debug_frame
+	.section .note.GNU-stack, "", @progbits   /* no executable stack */
 	.text
 	.code64
 

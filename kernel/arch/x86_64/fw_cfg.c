@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel/errno.h"
 #include "x86.h"
 
 #define FW_CFG_PORT_SEL   0x510
@@ -56,7 +57,8 @@ static int names_equal(const char *a, const char *b, size_t max)
 	return 0;
 }
 
-/* Find a file in the directory; 0 and its selector/size if present. */
+/* Find a file in the directory: 0 with its selector and size, -ENOENT if absent,
+ * -EPROTO if the directory is implausible (logged). */
 static int fw_cfg_find(const char *name, uint16_t *select, uint32_t *size)
 {
 	uint32_t count;
@@ -71,7 +73,7 @@ static int fw_cfg_find(const char *name, uint16_t *select, uint32_t *size)
 		x86_line_dec(&l, count);
 		x86_line_str(&l, " files; ignoring fw_cfg");
 		x86_line_end(&l);
-		return -1;
+		return -EPROTO;
 	}
 	for (uint32_t i = 0; i < count; i++) {
 		struct fw_cfg_file f;
@@ -83,7 +85,7 @@ static int fw_cfg_find(const char *name, uint16_t *select, uint32_t *size)
 			return 0;
 		}
 	}
-	return -1;
+	return -ENOENT;
 }
 
 /*

@@ -31,7 +31,9 @@ uint64_t x86_direct_map_limit(void)
 
 /* The 1 GiB identity map only carried the jump to the high half. Without it a
  * NULL or small-integer pointer faults instead of reading low memory. The GDT,
- * IDT and stack must already be high (x86_cpu_init_boot ran). */
+ * IDT and stack must already be high (x86_cpu_init_boot ran). An AP start-up
+ * trampoline needs its low page identity-mapped again while the AP enables
+ * paging; the SMP code maps it (PML4[0] is free for that) and removes it after. */
 void x86_mmu_drop_identity(void)
 {
 	x86_pml4[0] = 0;

@@ -1,0 +1,186 @@
+# qemu.py — the QEMU target: boots build/image/doppel.iso on a q35 machine (QEMU 7.2)
+# with SeaBIOS or OVMF, TCG or KVM, the console on COM1 streamed through stdio, a QMP
+# socket, optional intel-iommu + NVMe + AHCI disks backed by files in the artifact
+# folder, and the kernel's status read from isa-debug-exit: exit code (status << 1) | 1.
+# Extra kernel command-line words travel in fw_cfg opt/doppel/cmdline (docs/protocol.md).
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Optional, Sequence
+
+from harness.paths import IMAGE_ELF, IMAGE_ISO
+from harness.targets.base import RunResult, Target
+
+OVMF_DIR = Path("/usr/share/OVMF")
+OVMF_CODE = OVMF_DIR / "OVMF_CODE_4M.fd"
+OVMF_VARS = OVMF_DIR / "OVMF_VARS_4M.fd"
+FIRMWARES = ("seabios", "ovmf")
+ACCELS = ("tcg", "kvm")
+KVM_GET_API_VERSION = 0xAE00   # _IO(KVMIO, 0x00), linux/kvm.h
+UNIX_PATH_MAX = 107            # sun_path is 108 bytes including the NUL
+
+
+class TargetConfigError(ValueError):
+    """A target option that cannot work on this machine or is not a valid value."""
+
+
+def kvm_usable() -> tuple[bool, str]:
+    """Whether /dev/kvm can be opened and answers KVM_GET_API_VERSION with 12."""
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
+    except OSError as e:
+        return False, f"/dev/kvm: {e.strerror}"
+    try:
+        version = fcntl.ioctl(fd, KVM_GET_API_VERSION)
+    except OSError as e:
+        return False, f"KVM_GET_API_VERSION on /dev/kvm failed: {e.strerror}"
+    finally:
+        os.close(fd)
+    if version != 12:
+        return False, f"/dev/kvm reports API version {version}, expected 12"
+    return True, ""
+
+
+def fw_cfg_string(words: str) -> str:
+    """QEMU's option parser splits at commas; a literal comma is written twice."""
+    return words.replace(",", ",,")
+
+
+class QemuTarget(Target):
+    kind = "qemu"
+    default_timeout = 120.0   # TCG; OVMF alone takes several seconds to boot
+
+    def __init__(self, artifact_dir, *, firmware: str = "seabios", smp: int = 4,
+                 mem: str = "512M", accel: str = "tcg", iommu: bool = False,
+                 nvme: bool = False, ahci: bool = False, disk_size: int = 64 << 20,
+                 devices: Sequence[str] = (), extra_args: Sequence[str] = (),
+                 cpu: Optional[str] = None, iso: Optional[Path] = None,
+                 qemu: str = "qemu-system-x86_64", **kw):
+        if firmware not in FIRMWARES:
+            raise TargetConfigError(f"firmware '{firmware}' is not one of: {', '.join(FIRMWARES)}")
+        if accel not in ACCELS:
+            raise TargetConfigError(f"accel '{accel}' is not one of: {', '.join(ACCELS)}")
+        if not isinstance(smp, int) or not 1 <= smp <= 288:
+            raise TargetConfigError(f"smp {smp!r} is not a CPU count from 1 to 288 (q35's limit)")
+        if accel == "kvm" and "timeout" not in kw:
+            kw["timeout"] = 60.0
+        super().__init__(artifact_dir, **kw)
+        self.firmware, self.smp, self.mem, self.accel = firmware, smp, mem, accel
+        self.iommu, self.nvme, self.ahci, self.disk_size = iommu, nvme, ahci, disk_size
+        self.devices = list(devices)
+        self.extra_args = list(extra_args)
+        self.cpu = cpu
+        self.iso = Path(iso).resolve() if iso else None
+        self.qemu = qemu
+        self._qmp_tmp: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        devs = [d for d, on in (("intel-iommu", self.iommu), ("nvme", self.nvme), ("ahci", self.ahci)) if on]
+        return (f"qemu {self.firmware} smp={self.smp} mem={self.mem} {self.accel}"
+                + (f" +{'+'.join(devs)}" if devs else ""))
+
+    @property
+    def elf(self) -> Optional[Path]:
+        """The image's ELF with full debug info (for gdb and symbolising)."""
+        return self.iso.parent / IMAGE_ELF if self.iso else None
+
+    @property
+    def qmp_socket(self) -> Path:
+        want = self.artifact_dir.resolve() / "qmp.sock"
+        if len(str(want)) <= UNIX_PATH_MAX - 8:
+            return want
+        # Too long for a unix socket address: use a short private folder and
+        # note the real place in the artifact folder.
+        if self._qmp_tmp is None:
+            self._qmp_tmp = tempfile.mkdtemp(prefix="doppel-qmp-")
+            (self.artifact_dir / "qmp.sock.path").write_text(self._qmp_tmp + "/qmp.sock\n")
+        return Path(self._qmp_tmp) / "qmp.sock"
+
+    def prepare(self) -> None:
+        if shutil.which(self.qemu) is None:
+            raise TargetConfigError(f"{self.qemu} not found: install qemu-system-x86 (scripts/deps)")
+        if self.accel == "kvm":
+            ok, why = kvm_usable()
+            if not ok:
+                raise TargetConfigError(f"--accel kvm is not usable here ({why}); use --accel tcg")
+        if self.firmware == "ovmf":
+            for f in (OVMF_CODE, OVMF_VARS):
+                if not f.exists():
+                    raise TargetConfigError(f"{f} not found: install the ovmf package (scripts/deps)")
+        if self.iso is None:
+            bdir = self.builder.ensure("image", (IMAGE_ISO,))
+            self.iso = bdir / IMAGE_ISO
+        elif not self.iso.exists():
+            raise TargetConfigError(f"image {self.iso} does not exist")
+
+    def _disk(self, name: str) -> Path:
+        """A fresh sparse raw disk image in the artifact folder."""
+        p = self.artifact_dir.resolve() / name
+        with open(p, "wb") as f:
+            f.truncate(self.disk_size)
+        return p
+
+    def command(self, cmdline: str) -> list[str]:
+        art = self.artifact_dir.resolve()
+        cmd = [self.qemu, "-M", "q35", "-accel", self.accel, "-smp", str(self.smp), "-m", self.mem]
+        if self.cpu:
+            cmd += ["-cpu", self.cpu]
+        elif self.accel == "kvm":
+            cmd += ["-cpu", "host"]
+        cmd += ["-display", "none", "-vga", "none", "-no-reboot"]
+        if self.firmware == "ovmf":
+            vars_copy = art / OVMF_VARS.name
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            cmd += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                    "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
+        # intel-iommu must be realised before the PCI devices it translates for:
+        # QEMU 7.2 fixes a device's DMA address space when the device is created,
+        # so it comes first among the -device options (q35's on-board devices,
+        # created with the machine, are not behind it).
+        if self.iommu:
+            cmd += ["-device", "intel-iommu"]
+        cmd += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0",
+                "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+        # The ISO on q35's on-board AHCI (the place -cdrom would use), booted first.
+        cmd += ["-drive", f"file={self.iso},if=none,id=cd0,media=cdrom,readonly=on,format=raw",
+                "-device", "ide-cd,drive=cd0,bus=ide.2,bootindex=0"]
+        if self.nvme:
+            img = self._disk("nvme.img")
+            cmd += ["-drive", f"file={img},if=none,id=nvm0,format=raw",
+                    "-device", "nvme,serial=doppel0,drive=nvm0"]
+        if self.ahci:
+            img = self._disk("sata.img")
+            cmd += ["-device", "ich9-ahci,id=ahci1",
+                    "-drive", f"file={img},if=none,id=sata0,format=raw",
+                    "-device", "ide-hd,drive=sata0,bus=ahci1.0"]
+        for d in self.devices:
+            cmd += ["-device", d]
+        if cmdline:
+            cmd += ["-fw_cfg", f"name=opt/doppel/cmdline,string={fw_cfg_string(cmdline)}"]
+        cmd += self.extra_args
+        return cmd
+
+    def run(self, cmdline="", timeout=None, on_result=None) -> RunResult:
+        try:
+            return super().run(cmdline, timeout, on_result)
+        finally:
+            if self._qmp_tmp:
+                shutil.rmtree(self._qmp_tmp, ignore_errors=True)
+                self._qmp_tmp = None
+
+    def decode_exit(self, code: int, facts: dict[str, str]) -> tuple[Optional[int], str]:
+        if code < 0:
+            return None, f"QEMU killed by signal {-code}"
+        if code % 2 == 0:
+            return None, (f"QEMU exit code {code} is even: the kernel reported no status "
+                          f"(triple fault, reset, or QEMU stopped another way)")
+        if code == 1 and "exit" not in facts:
+            # QEMU itself also exits 1 on errors (bad option, missing file).
+            return None, "QEMU exited 1 without the kernel's exit line: a QEMU error (see the console log)"
+        return code >> 1, ""

@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+# fake_machine.py — a stand-in for doppel-sim that speaks the console/exit protocol
+# of docs/protocol.md, so the harness's targets, reports and plugin can be tested
+# without a kernel. The kernel command-line word fake=<scenario> picks what it does.
+import os
+import sys
+import time
+
+
+def out(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    words = argv[argv.index("--") + 1:] if "--" in argv else []
+    opts = argv[:argv.index("--")] if "--" in argv else argv
+    if "--bogus" in opts:
+        sys.stderr.write("doppel-sim: '--bogus' is not an option (see --help)\n")
+        return 64
+    seed = opts[opts.index("--seed") + 1] if "--seed" in opts else "7"
+    scenario = next((w.split("=", 1)[1] for w in words if w.startswith("fake=")), "pass")
+    out(f"sim: seed={seed}")
+    out("sim: replay: doppel-sim --seed " + seed + " --cmdline '" + " ".join(words) + "'")
+    out("doppel-info: hal=1")
+    out("doppel-info: platform=sim")
+    out("doppel-info: firmware=sim")
+    out("doppel-info: cmdline=" + " ".join(words))
+    out("doppel-info: acpi.cpus=4")
+    out("KTAP version 1")
+    out("1..2")
+    out("    KTAP version 1")
+    out("    # Subtest: selftest")
+    out("    1..2")
+    out("    ok 1 pass_case")
+    if scenario == "panic":
+        for i in range(60):
+            out(f"selftest: filler line {i}")
+        out("")
+        out("KERNEL PANIC on cpu 0: selftest: panic requested by selftest.panic")
+        out("  #0 0x0000000000401234 in selftest_crash")
+        for i in range(50):
+            out(f"after panic {i}")
+        out("doppel-info: exit=2")
+        return 2
+    if scenario == "hang":
+        out("    # about to hang")
+        if "grandchild" in words:
+            # left behind in the process group; its pid goes to the working folder
+            os.system("sleep 300 & echo $! > grandchild.pid")
+        time.sleep(300)
+        return 0
+    if scenario == "asan":
+        out("=================================================================")
+        out("==123==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x602000000014")
+        out("    #0 0x4f5a in kmalloc kernel/mm/heap.c:88")
+        return 66
+    if scenario == "fail":
+        out("    # crash_case: expected 1 == 2 at kernel/ktest/selftest_ktest.c:20")
+        out("    not ok 2 crash_case")
+        out("not ok 1 selftest")
+    else:
+        out("    ok 2 crash_case")
+        out("ok 1 selftest")
+    out("    KTAP version 1")
+    out("    # Subtest: other")
+    out("    1..1")
+    out("    ok 1 fine")
+    out("ok 2 other")
+    status = 1 if scenario == "fail" else 0
+    out(f"doppel-info: exit={status}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

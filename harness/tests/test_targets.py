@@ -1,0 +1,175 @@
+# test_targets.py — the targets (harness/targets/) and failure reports (report.py)
+# against a fake machine that speaks docs/protocol.md: streaming, facts, exit-code
+# decoding, watchdog and process-group kill, sanitizer detection, QEMU command shape.
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from harness import report
+from harness.ktap import Status
+from harness.targets import QemuTarget, SimTarget, TargetConfigError, kvm_usable
+from harness.targets.qemu import fw_cfg_string
+
+
+def run_fake(tmp_path, fake_binary, scenario, **kw):
+    t = SimTarget(tmp_path / "art", binary=fake_binary, seed=1234, cpus=4, **kw)
+    return t.run(f"ktest=selftest fake={scenario}")
+
+
+def test_passing_run_records_everything(tmp_path, fake_binary):
+    r = run_fake(tmp_path, fake_binary, "pass")
+    assert (r.exit_code, r.status, r.timed_out, r.crashed) == (0, 0, False, False)
+    assert r.seed == 1234 and r.replay.startswith("doppel-sim --seed 1234")
+    assert r.facts["platform"] == "sim" and r.int_fact("acpi.cpus") == 4
+    assert r.facts["cmdline"] == "ktest=selftest fake=pass"
+    assert r.ktap.status is Status.PASS and r.ktap.counts().passed == 3
+    report.assert_ktap_passed(r)
+    assert r.command[:5] == [str(fake_binary), "--cpus", "4", "--seed", "1234"]
+    assert r.command[-3:] == ["--", "ktest=selftest", "fake=pass"]
+    art = tmp_path / "art"
+    assert (art / "command.txt").read_text().strip() == r.command_str
+    assert "KTAP version 1" in (art / "console.log").read_text()
+    summary = json.loads((art / "result.json").read_text())
+    assert summary["status"] == 0 and summary["seed"] == 1234
+
+
+def test_second_run_in_the_same_folder_gets_its_own_files(tmp_path, fake_binary):
+    t = SimTarget(tmp_path, binary=fake_binary, seed=1)
+    t.run("fake=pass")
+    r2 = t.run("fake=fail")
+    assert r2.console_log.name == "run2-console.log"
+    assert (tmp_path / "console.log").exists() and (tmp_path / "run2-result.json").exists()
+
+
+def test_failed_case_is_listed_with_its_diagnostic(tmp_path, fake_binary):
+    r = run_fake(tmp_path, fake_binary, "fail")
+    assert r.status == 1 and not r.crashed
+    with pytest.raises(AssertionError) as e:
+        report.assert_ktap_passed(r)
+    msg = str(e.value)
+    assert "selftest.crash_case: FAIL" in msg
+    assert "expected 1 == 2 at kernel/ktest/selftest_ktest.c:20" in msg
+
+
+def test_panic_gives_status_2_and_a_report_with_the_panic_line(tmp_path, fake_binary):
+    r = run_fake(tmp_path, fake_binary, "panic")
+    assert r.status == 2 and r.crashed
+    assert r.ktap.find("selftest.<missing result 2>").status is Status.CRASHED
+    sections = dict(report.failure_sections([r], "tests/sim/test_x.py::test_y[4]", ["--smp", "4"]))
+    excerpt = sections["console excerpt"]
+    # the panic is more than 40 lines from the end: shown around its own marker
+    assert "around the first crash marker" in excerpt
+    assert "KERNEL PANIC on cpu 0: selftest: panic requested by selftest.panic" in excerpt
+    assert "after panic 49" in excerpt                      # and the tail
+    assert "selftest.<missing result 2>: CRASHED" in excerpt
+    repro = sections["reproduce"]
+    assert "/usr/bin/python3 -m pytest 'tests/sim/test_x.py::test_y[4]' --smp 4" in repro
+    assert r.command_str in repro and "seed 1234" in repro
+
+
+def test_excerpt_ignores_panic_word_in_the_echoed_command_line(tmp_path, fake_binary):
+    t = SimTarget(tmp_path, binary=fake_binary, seed=3)
+    r = t.run("fake=pass selftest.panic")
+    assert report.first_crash_line(r.lines) is None
+
+
+def test_sanitizer_report_is_seen(tmp_path, fake_binary):
+    r = run_fake(tmp_path, fake_binary, "asan")
+    assert r.exit_code == 66 and r.status is None and r.crashed
+    assert "AddressSanitizer" in r.status_note
+    assert any("heap-buffer-overflow" in s for s in r.sanitizer_errors)
+
+
+def test_usage_error_is_not_a_crash(tmp_path, fake_binary):
+    t = SimTarget(tmp_path, binary=fake_binary, extra_args=["--bogus"])
+    r = t.run("")
+    assert r.exit_code == 64 and r.status is None and not r.crashed
+    assert r.grep("'--bogus' is not an option")   # stderr is part of the console stream
+
+
+def test_watchdog_kills_the_whole_process_group(tmp_path, fake_binary):
+    t = SimTarget(tmp_path, binary=fake_binary, timeout=2)
+    t0 = time.monotonic()
+    r = t.run("fake=hang grandchild")
+    assert time.monotonic() - t0 < 20
+    assert r.timed_out and r.crashed and r.status is None
+    assert "timeout" in r.status_note
+    assert r.ktap.status is Status.CRASHED
+    pid = int((tmp_path / "grandchild.pid").read_text())
+    for _ in range(50):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"grandchild {pid} survived the run")
+
+
+# ---- QEMU command line ------------------------------------------------------------
+
+@pytest.fixture
+def iso(tmp_path):
+    p = tmp_path / "doppel.iso"
+    p.write_bytes(b"\0" * 2048)
+    return p
+
+
+def test_qemu_command_for_the_main_job(tmp_path, iso):
+    t = QemuTarget(tmp_path / "art", firmware="ovmf", smp=4, iso=iso,
+                   iommu=True, nvme=True, ahci=True, disk_size=1 << 20)
+    (tmp_path / "art").mkdir()
+    t.prepare()
+    cmd = t.command("ktest=acpi,pmm expect.cpus=4")
+    dev = [i for i, a in enumerate(cmd) if a == "-device"]
+    assert cmd[dev[0] + 1] == "intel-iommu"          # before every other -device
+    assert cmd[cmd.index("-M") + 1] == "q35" and cmd[cmd.index("-m") + 1] == "512M"
+    assert cmd[cmd.index("-smp") + 1] == "4" and cmd[cmd.index("-accel") + 1] == "tcg"
+    assert "-no-reboot" in cmd and cmd[cmd.index("-vga") + 1] == "none"
+    assert "isa-debug-exit,iobase=0xf4,iosize=0x04" in cmd
+    assert "name=opt/doppel/cmdline,string=ktest=acpi,,pmm expect.cpus=4" in cmd
+    assert "nvme,serial=doppel0,drive=nvm0" in cmd and "ide-hd,drive=sata0,bus=ahci1.0" in cmd
+    assert cmd[cmd.index("-serial") + 1] == "chardev:ser0"
+    assert any(a.startswith("unix:") and a.endswith("qmp.sock,server=on,wait=off") for a in cmd)
+    art = tmp_path / "art"
+    assert (art / "nvme.img").stat().st_size == 1 << 20 and (art / "sata.img").exists()
+    assert (art / "OVMF_VARS_4M.fd").stat().st_size > 0
+    assert any("readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd" in a for a in cmd)
+
+
+def test_qemu_exit_codes():
+    t = QemuTarget("unused")
+    assert t.decode_exit(1, {"exit": "0"}) == (0, "")
+    assert t.decode_exit(5, {}) == (2, "")
+    assert t.decode_exit(7, {"exit": "3"}) == (3, "")
+    assert t.decode_exit(1, {})[0] is None             # QEMU's own error exit
+    assert t.decode_exit(0, {})[0] is None             # even: no status reported
+    assert t.decode_exit(-9, {})[0] is None
+
+
+def test_qemu_bad_options_are_clear():
+    with pytest.raises(TargetConfigError, match="firmware 'coreboot'"):
+        QemuTarget("x", firmware="coreboot")
+    with pytest.raises(TargetConfigError, match="smp 0"):
+        QemuTarget("x", smp=0)
+
+
+def test_long_artifact_paths_still_get_a_qmp_socket(tmp_path, iso):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    t = QemuTarget(deep, iso=iso)
+    sock = t.qmp_socket
+    assert len(str(sock)) < 108 and (deep / "qmp.sock.path").read_text().strip() == str(sock)
+
+
+def test_fw_cfg_commas_are_doubled():
+    assert fw_cfg_string("a,b,,c") == "a,,b,,,,c"
+
+
+def test_kvm_probe_answers_without_raising():
+    ok, why = kvm_usable()
+    assert isinstance(ok, bool) and (ok or why)

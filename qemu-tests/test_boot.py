@@ -1,0 +1,54 @@
+# test_boot.py — boot the GRUB ISO in QEMU (q35, TCG by default) on SeaBIOS and OVMF
+# at several CPU counts and check the facts and KTAP of docs/protocol.md; and prove
+# that a kernel panic is reported as a crash with a console excerpt and a reproducer.
+# --firmware and --smp restrict the matrix (docs/harness.md).
+from __future__ import annotations
+
+import pytest
+
+from harness.ktap import Status
+from harness.plugin import assert_ktap_passed
+from harness.report import failure_sections
+
+pytestmark = pytest.mark.qemu
+
+FIRMWARE_FACT = {"seabios": "bios", "ovmf": "uefi"}
+MEM = "512M"
+USABLE_MIB = (400, 512)      # what the memory map may leave usable of -m 512M
+PANIC_LINE = "KERNEL PANIC"
+
+
+def test_boot_acpi_and_pmm(qemu, firmware, smp):
+    r = qemu(firmware=firmware, smp=smp, mem=MEM).run(f"ktest=acpi,pmm expect.cpus={smp}")
+    assert not r.timed_out, f"{r.label}: no exit within {r.timeout:g} s"
+    assert r.status == 0, f"{r.label}: kernel status {r.status_text}"
+    assert r.facts.get("platform") == "x86_64-multiboot2"
+    assert r.facts.get("firmware") == FIRMWARE_FACT[firmware]
+    assert r.int_fact("acpi.cpus") == smp
+    usable = r.int_fact("mem.usable_kib")
+    assert usable is not None, "no doppel-info: mem.usable_kib"
+    assert USABLE_MIB[0] * 1024 <= usable <= USABLE_MIB[1] * 1024, f"{usable} KiB usable"
+    assert_ktap_passed(r)
+    assert {t.name for t in r.ktap.root.children} == {"acpi", "pmm"}
+
+
+def test_kernel_cmdline_reaches_the_kernel_through_fw_cfg(qemu):
+    words = "ktest=acpi expect.cpus=1 harness.note=a,b"
+    r = qemu(firmware="seabios", smp=1).run(words)
+    assert r.status == 0, r.status_text
+    assert r.facts.get("cmdline", "").endswith(words)      # GRUB's words come first
+
+
+def test_panic_is_reported_as_a_crash_with_a_reproducer(qemu, request):
+    r = qemu(firmware="seabios", smp=1).run("ktest=selftest selftest.panic")
+    assert r.status == 2 and r.exit_code == 5 and r.crashed
+    crashed = [p for p, t in r.ktap.failures() if t.status is Status.CRASHED]
+    assert crashed and crashed[0].startswith("selftest."), r.ktap.failures()
+    assert r.grep(PANIC_LINE)
+    sections = dict(failure_sections([r], request.node.nodeid, ["--accel", "tcg"]))
+    assert PANIC_LINE in sections["console excerpt"]
+    repro = sections["reproduce"]
+    assert "/usr/bin/python3 -m pytest" in repro and request.node.nodeid in repro
+    assert r.command_str in repro
+    with pytest.raises(AssertionError, match="CRASHED"):
+        assert_ktap_passed(r)

@@ -1,0 +1,74 @@
+#!/bin/sh
+# options_check.sh — every bad doppel-sim option or value must end the run with
+# exit code 64 and one message that names the option and the offending value
+# (docs/sim.md, "Command line"); good option forms must get past parsing.
+# Usage: options_check.sh path/to/doppel-sim
+set -u
+SIM=${1:?usage: options_check.sh DOPPEL_SIM}
+passed=0
+failed=0
+n=0
+
+# bad EXPECTED-TEXT ARGS... : exit 64, stderr mentions EXPECTED-TEXT, stdout silent
+bad() {
+	want=$1; shift
+	n=$((n + 1))
+	err=$("$SIM" "$@" 2>&1 >/dev/null)
+	rc=$?
+	out=$("$SIM" "$@" 2>/dev/null)
+	if [ "$rc" -eq 64 ] && [ -n "$err" ] && [ -z "$out" ] &&
+	   [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] &&
+	   printf '%s' "$err" | grep -qF -- "$want"; then
+		passed=$((passed + 1)); echo "ok $n - rejects $*"
+	else
+		failed=$((failed + 1)); echo "not ok $n - rejects $* (rc=$rc: $err)"
+	fi
+}
+
+# good ARGS... : --dump-acpi run (no kernel) parses and exits 0
+good() {
+	n=$((n + 1))
+	dir=$(mktemp -d)
+	if "$SIM" --dump-acpi "$dir" "$@" >/dev/null 2>&1 && [ -s "$dir/APIC.dat" ]; then
+		passed=$((passed + 1)); echo "ok $n - accepts $*"
+	else
+		failed=$((failed + 1)); echo "not ok $n - accepts $*"
+	fi
+	rm -rf "$dir"
+}
+
+echo "TAP version 13"
+bad "--cpus: '0'" --cpus 0
+bad "--cpus: '257'" --cpus 257
+bad "--cpus: 'x'" --cpus x
+bad "--cpus: '-1'" --cpus -1
+bad "--cpus: missing value" --cpus
+bad "--mem: '15M'" --mem 15M
+bad "--mem: '65G'" --mem 65G
+bad "--mem: '12X'" --mem 12X
+bad "--mem: '16777217'" --mem 16777217
+bad "--mem: '99999999999999999999G'" --mem 99999999999999999999G
+bad "--seed: '-5'" --seed -5
+bad "--seed: '0x1g'" --seed 0x1g
+bad "--seed: '18446744073709551616'" --seed 18446744073709551616
+bad "--apic-ids: 'foo'" --apic-ids foo
+bad "--apic-ids: 'dup'" --apic-ids dup --cpus 1
+bad "--acpi-break: 'bogus'" --acpi-break bogus
+bad "--acpi-break: 'rsdt-only'" --acpi-break rsdt-only --acpi-rev 2
+bad "--acpi-break: 'xsdt-checksum'" --acpi-break xsdt-checksum --acpi-rev 0
+bad "--acpi-rev: '1'" --acpi-rev 1
+bad "--rsdp: 'xyz'" --rsdp xyz
+bad "--console: cannot open '/nonexistent/x'" --console /nonexistent/x
+bad "'--bogus' is not an option" --bogus
+bad "'--c' is ambiguous" --c 3
+bad "'-x' is not an option" -x
+bad "not both" --cmdline a b
+bad "--cmdline: the kernel command line is 600 bytes" --cmdline "$(printf '%600s' '' | tr ' ' x)"
+good --cpus 1 --mem 16M
+good --cpus 256 --mem=64G --apic-ids sparse
+good --seed 0xFFFFFFFFFFFFFFFF --acpi-rev 0 --rsdp scan
+good --acpi-break rsdt-only
+good --mem 1048576K -- ktest=acpi expect.cpus=4
+echo "1..$n"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
