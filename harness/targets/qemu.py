@@ -66,7 +66,7 @@ class QemuTarget(Target):
             raise TargetConfigError(f"accel '{accel}' is not one of: {', '.join(ACCELS)}")
         if not isinstance(smp, int) or not 1 <= smp <= 288:
             raise TargetConfigError(f"smp {smp!r} is not a CPU count from 1 to 288 (q35's limit)")
-        if accel == "kvm" and "timeout" not in kw:
+        if accel == "kvm" and kw.get("timeout") is None:
             kw["timeout"] = 60.0
         super().__init__(artifact_dir, **kw)
         self.firmware, self.smp, self.mem, self.accel = firmware, smp, mem, accel

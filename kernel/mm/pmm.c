@@ -91,13 +91,26 @@ int pmm_init(const struct boot_info *bi)
 			continue;
 		uint64_t s = (r->base + PAGE_SIZE - 1) / PAGE_SIZE;
 		uint64_t e = (r->base + r->len) / PAGE_SIZE;
+		uint64_t unreachable = 0;
 		for (uint64_t p = s; p < e && p < npages; p++) {
+			/* RAM the platform cannot map (beyond its direct map) is not ours to
+			 * hand out; reachability is checked once per 2 MiB. */
+			if ((p == s || p % 512 == 0) && !hal_phys_to_virt(p * PAGE_SIZE)) {
+				uint64_t next = (p | 511) + 1;
+				unreachable += (next < e ? next : e) - p;
+				p = next - 1;
+				continue;
+			}
 			if (test_bit(bitmap, p)) {
 				clr_bit(bitmap, p);
 				set_bit(managed, p);
 				nfree++;
 			}
 		}
+		if (unreachable)
+			klog("pmm", "%llu MiB of RAM in [0x%llx, 0x%llx) lies beyond the platform's direct map; not used",
+			     (unsigned long long)(unreachable >> 8), (unsigned long long)r->base,
+			     (unsigned long long)(r->base + r->len));
 	}
 	/* Overlapping map entries of other types win over usable ones. */
 	for (uint32_t i = 0; i < bi->mmap_count; i++) {

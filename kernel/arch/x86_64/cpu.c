@@ -2,7 +2,7 @@
  * cpu.c — per-CPU setup (GS-based per-CPU area, GDT, TSS with IST stacks, IDT),
  * legacy 8259 PIC masking, and the HAL's cpu group (interrupt flag, PAUSE, HLT,
  * CPUID, WRMSR, RDTSC). Intel SDM Vol. 3A §3.4.5 segment descriptors, §6.10–6.14
- * IDT and 64-bit interrupt handling, §8.2.3 TSS descriptor in 64-bit mode;
+ * IDT and 64-bit interrupt handling, §7.2.3 TSS descriptor in 64-bit mode;
  * Intel 8259A datasheet (ICW1–ICW4, OCW1) for the PICs.
  */
 #include <stddef.h>
@@ -72,7 +72,7 @@ static void tss_descriptor(uint64_t *slot, const struct x86_tss *tss)
 	uint64_t base = (uint64_t)tss;
 	uint64_t limit = sizeof(*tss) - 1;
 
-	/* §8.2.3 Figure 8-4; written before LTR, the only reader. */
+	/* §7.2.3: 16-byte system descriptor; written before LTR, its only reader. */
 	slot[0] = (limit & 0xFFFF) | ((base & 0xFFFFFF) << 16) | (TSS_TYPE_AVAILABLE << 40) |
 	          (1ull << 47) /* P */ | (((limit >> 16) & 0xF) << 48) |
 	          (((base >> 24) & 0xFF) << 56);

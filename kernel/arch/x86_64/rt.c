@@ -3,8 +3,8 @@
  * (memcpy, memmove, memset, memcmp; see kernel/include/kernel/string.h for why
  * the platform provides them). Built with -fno-builtin and
  * -fno-tree-loop-distribute-patterns so gcc cannot turn these bodies back into
- * calls to themselves. REP MOVSB/STOSB: Intel SDM Vol. 2B, and the "fast string"
- * notes in the Optimization Reference Manual §3.7.6.
+ * calls to themselves. REP MOVSB/STOSB: Intel SDM Vol. 2B, and "Enhanced REP
+ * MOVSB and STOSB" in the Intel Optimization Reference Manual.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -146,7 +146,7 @@ static void error_code_decode(struct x86_line *l, uint64_t vec, uint64_t err)
 			x86_line_str(l, ", shadow stack");
 		x86_line_str(l, ")");
 	} else if ((vec == 10 || vec == 11 || vec == 12 || vec == 13) && err) {
-		/* SDM Vol. 3A §6.13 Figure 6-6: EXT, IDT, TI, index */
+		/* SDM Vol. 3A §6.13: EXT, IDT, TI, selector index */
 		x86_line_str(l, " (selector index ");
 		x86_line_dec(l, (err >> 3) & 0x1FFF);
 		x86_line_str(l, (err & 2) ? " in IDT" : (err & 4) ? " in LDT" : " in GDT");

@@ -2,8 +2,8 @@
  * x86.h — private declarations of the x86_64 platform (kernel/arch/x86_64/ only):
  * address-space layout, control-register and port helpers, the trap frame that
  * the entry stubs build, and the functions the arch files call on one another.
- * Register and bit numbers: Intel SDM Vol. 3A (ch. 2 control registers, ch. 4
- * paging, ch. 6 interrupts, ch. 7 TSS); AMD APM Vol. 2 where noted.
+ * Register and bit numbers: Intel SDM Vol. 3A, December 2022 numbering (ch. 2
+ * control registers, ch. 4 paging, ch. 6 interrupts, ch. 7 TSS); AMD APM Vol. 2.
  */
 #ifndef DOPPEL_ARCH_X86_H
 #define DOPPEL_ARCH_X86_H
@@ -46,7 +46,7 @@ struct x86_trap_frame {
 };
 _Static_assert(sizeof(struct x86_trap_frame) == 22 * 8, "entry.S frame layout");
 
-/* 64-bit TSS, SDM Vol. 3A §8.7 Figure 8-11. Only RSP0-2 and the IST matter. */
+/* 64-bit TSS, SDM Vol. 3A §7.7 (Figure 7-11). Only RSP0-2 and the IST matter. */
 struct x86_tss {
 	uint32_t rsvd0;
 	uint64_t rsp[3];
@@ -56,7 +56,7 @@ struct x86_tss {
 	uint16_t rsvd3;
 	uint16_t iopb;                     /* I/O bitmap offset; >= limit means none */
 } __attribute__((packed));
-_Static_assert(sizeof(struct x86_tss) == 104, "SDM Vol. 3A Figure 8-11");
+_Static_assert(sizeof(struct x86_tss) == 104, "SDM Vol. 3A §7.7 64-bit TSS");
 
 /*
  * Per-CPU area, reached through the GS base (IA32_GS_BASE). `self` at %gs:0 gives

@@ -70,7 +70,8 @@ void hal_irq_enable(void);
 void hal_irq_disable(void);
 /* Spin-wait hint (PAUSE). Call in every busy-wait loop. */
 void hal_cpu_relax(void);
-/* Sleep until the next interrupt; returns after it was handled. */
+/* Sleep until the next interrupt; returns after it was handled, with the caller's
+ * interrupt state restored (interrupts are enabled only for the sleep itself). */
 void hal_cpu_halt(void);
 /* CPUID leaf/subleaf into out[0..3] = eax, ebx, ecx, edx. */
 void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
@@ -85,9 +86,12 @@ uint64_t hal_rdtsc(void);
 /* Direct map: kernel pointer for a physical address of RAM or firmware tables.
  * Returns NULL if the platform cannot reach pa. Any context. */
 void *hal_phys_to_virt(uint64_t pa);
-/* Inverse of hal_phys_to_virt for pointers it returned (and heap/page memory). */
+/* Inverse of hal_phys_to_virt for pointers it returned (and heap/page memory and
+ * the kernel image). A pointer the platform does not know is a kernel bug: the
+ * image returns ~0ull, the sim stops with a diagnostic. */
 uint64_t hal_virt_to_phys(const void *va);
-/* Map device registers uncached; NULL on failure. May allocate; not in IRQ context. */
+/* Map device registers uncached; NULL on failure (e.g. beyond what the platform
+ * can map). May allocate; not in IRQ context. */
 void *hal_mmio_map(uint64_t pa, size_t len);
 void hal_mmio_unmap(void *va, size_t len);
 /* Device register access; each is one access of exactly that width. */
@@ -106,6 +110,13 @@ uint32_t hal_pio_in32(uint16_t port);
 void hal_pio_out8(uint16_t port, uint8_t v);
 void hal_pio_out16(uint16_t port, uint16_t v);
 void hal_pio_out32(uint16_t port, uint32_t v);
+
+/* ---- interrupts -------------------------------------------------------------- */
+
+/* Implemented by the kernel, called by the platform's interrupt entry with
+ * interrupts disabled for every vector 32..255; `frame` is platform-specific.
+ * Until the kernel defines it, the platform's weak default logs the vector. */
+void irq_dispatch(uint8_t vector, void *frame);
 
 /* ---- tlb -------------------------------------------------------------------- */
 

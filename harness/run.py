@@ -1,0 +1,174 @@
+# run.py — the main job behind scripts/run: check packages, build the image preset,
+# boot it in QEMU (q35, intel-iommu + NVMe + AHCI disks by default) with every ktest
+# suite selected, and print a short summary: firmware, CPUs in the MADT, usable
+# memory, in-kernel test results, duration, kernel status and where the log is.
+# Exit code 0 iff the kernel reported status 0; 1 otherwise; 2 for bad options.
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from typing import Optional
+
+from harness import report
+from harness.ktap import KtapTest, Status
+from harness.paths import BUILD_DIR, IMAGE_ISO, REPO_ROOT, BuildError, Builder, rel
+from harness.targets import QemuTarget, TargetConfigError
+from harness.targets.base import STATUS_NAMES
+from harness.targets.qemu import ACCELS, FIRMWARES
+
+PROG = "scripts/run"
+
+
+def _smp(text: str) -> int:
+    try:
+        n = int(text, 10)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 288:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a CPU count from 1 to 288")
+    return n
+
+
+def _timeout(text: str) -> float:
+    try:
+        t = float(text)
+    except ValueError:
+        t = -1
+    if not 0 < t <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds (0 < S <= 86400)")
+    return t
+
+
+def _choice(name: str, allowed: tuple[str, ...]):
+    def check(text: str) -> str:
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"'{text}' is not one of: {' | '.join(allowed)}")
+        return text
+    check.__name__ = name
+    return check
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog=PROG, description="Build the Doppel image and boot it in QEMU with every in-kernel "
+        "test suite, then print a summary. Exit 0 iff the kernel reports status 0.")
+    p.add_argument("--smp", type=_smp, default=4, metavar="N", help="CPUs (default 4)")
+    p.add_argument("--firmware", type=_choice("firmware", FIRMWARES), default="seabios",
+                   metavar="seabios|ovmf", help="firmware (default seabios)")
+    p.add_argument("--accel", type=_choice("accel", ACCELS), default="tcg", metavar="tcg|kvm",
+                   help="accelerator (default tcg; kvm only if /dev/kvm works)")
+    p.add_argument("--cmdline", default="", metavar='"WORDS"',
+                   help="extra kernel command-line words; a key given here replaces the "
+                        "default (ktest=* expect.cpus=N)")
+    p.add_argument("--timeout", type=_timeout, default=None, metavar="S",
+                   help="seconds before the machine is killed (default 120 TCG, 60 KVM)")
+    p.add_argument("--no-devices", action="store_true",
+                   help="no intel-iommu, NVMe or AHCI disks")
+    p.add_argument("--mem", default="512M", help="guest RAM (default 512M)")
+    p.add_argument("--no-deps", action="store_true", help="skip the scripts/deps package check")
+    p.add_argument("--no-build", action="store_true", help="use the image already built")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the console as it runs")
+    return p.parse_args(argv)
+
+
+def kernel_cmdline(smp: int, user: str) -> str:
+    """Default words, with any key the user gives replacing the default's."""
+    user_words = user.split()
+    user_keys = {w.split("=", 1)[0] for w in user_words}
+    defaults = [w for w in ("ktest=*", f"expect.cpus={smp}") if w.split("=", 1)[0] not in user_keys]
+    return " ".join(defaults + user_words)
+
+
+def new_artifact_dir():
+    base = BUILD_DIR / "run"
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    d, n = base / stamp, 1
+    while d.exists():
+        n += 1
+        d = base / f"{stamp}-{n}"
+    d.mkdir()
+    latest = base / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(d.name)
+    return d
+
+
+def summary(r, args, cmdline: str) -> str:
+    k = r.ktap
+    suites, cases = k.suite_counts(), k.counts()
+    cpus = r.fact("acpi.cpus", "unknown")
+    kib = r.int_fact("mem.usable_kib")
+    mem = f"{kib / 1024:.1f} MiB ({kib} KiB)" if kib is not None else "unknown"
+    devices = "none" if args.no_devices else "intel-iommu, NVMe, AHCI"
+    status = (f"{r.status} ({STATUS_NAMES.get(r.status, 'unknown')})" if r.status is not None
+              else f"none: {r.status_note}")
+    rows = [
+        ("machine", f"QEMU q35, {args.firmware}, {args.accel}, -smp {args.smp}, -m {args.mem}, "
+                    f"devices: {devices}"),
+        ("kernel cmdline", cmdline),
+        ("firmware", r.fact("firmware", "unknown")),
+        ("CPUs in MADT", f"{cpus} (expected {args.smp})"),
+        ("usable memory", mem),
+        ("in-kernel tests", f"{suites.total} suites: {suites}"),
+        ("", f"{cases.total} cases: {cases}"),
+        ("duration", f"{r.duration:.1f} s" + (" (timed out)" if r.timed_out else "")),
+        ("kernel status", status),
+        ("console log", rel(r.console_log)),
+        ("command", rel(r.artifact_dir / "command.txt")),
+    ]
+    out = [f"  {a:<16} {b}" for a, b in rows]
+    fails = report.ktap_failures(k)
+    if fails:
+        out += ["", "failed or crashed:", fails]
+    if r.status != 0 and (r.crashed or not fails):
+        out += ["", report.console_excerpt(r, tail=25)]
+    return "\n".join(out)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parse_args(argv)
+    if not args.no_deps:
+        rc = subprocess.call([str(REPO_ROOT / "scripts" / "deps"), "--quiet"])
+        if rc != 0:
+            print(f"{PROG}: scripts/deps failed (exit {rc}); fix the packages above or use --no-deps",
+                  file=sys.stderr)
+            return 1
+    builder = Builder(build=not args.no_build, log=lambda m: print(f"{PROG}: {m}", flush=True))
+    try:
+        bdir = builder.ensure("image", (IMAGE_ISO,))
+    except BuildError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 1
+    art = new_artifact_dir()
+    cmdline = kernel_cmdline(args.smp, args.cmdline)
+    on = not args.no_devices
+    try:
+        target = QemuTarget(art, firmware=args.firmware, smp=args.smp, mem=args.mem,
+                            accel=args.accel, iommu=on, nvme=on, ahci=on,
+                            iso=bdir / IMAGE_ISO, timeout=args.timeout,
+                            echo=sys.stdout if args.verbose else None)
+        target.prepare()
+    except TargetConfigError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+
+    def progress(path: tuple[str, ...], t: KtapTest) -> None:
+        if len(path) == 1 and not args.verbose:
+            n = len(t.children)
+            print(f"  {t.status.value:<8} {path[0]}" + (f" ({n} cases)" if n else ""), flush=True)
+
+    print(f"{PROG}: booting {target.label} (console: {rel(art / 'console.log')})", flush=True)
+    r = target.run(cmdline, on_result=progress)
+    print(f"\nDoppel run summary\n{summary(r, args, cmdline)}")
+    ok = r.status == 0
+    if ok and r.ktap.status is Status.NO_TESTS:
+        print(f"{PROG}: note: no in-kernel tests ran")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
