@@ -1,5 +1,5 @@
 # paths.py — where things live in the repository and its build tree (CMakePresets.json:
-# every preset builds into build/<preset>/), and building a preset once per session.
+# every preset builds into build/<preset>/), and building a preset once per pytest run.
 from __future__ import annotations
 
 import fcntl

@@ -1,6 +1,6 @@
 # plugin.py — the pytest plugin that makes doppel-sim and QEMU runs ordinary pytest
 # tests: command-line options, markers, per-test artifact folders, target factories
-# bound to them, one build per session, and failure reports with a console excerpt
+# bound to them, one build per pytest run, and failure reports with a console excerpt
 # and the command that reproduces the failure. Registered by the root conftest.py.
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ import pytest
 
 from harness import report
 from harness.paths import ARTIFACTS_DIR, REPO_ROOT, BuildError, Builder
-from harness.report import assert_ktap_passed  # noqa: F401  (re-exported for tests)
+from harness.report import assert_ktap_passed
 from harness.targets import QemuTarget, RunResult, SimTarget, TargetConfigError
 from harness.targets.qemu import ACCELS, FIRMWARES
+
+__all__ = ["assert_ktap_passed", "sanitize_nodeid", "repro_options"]
 
 SEED_KEY = pytest.StashKey[Optional[int]]()
 RUNS_KEY = pytest.StashKey[list]()
@@ -122,7 +124,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def doppel_build(request) -> Builder:
-    """Builds presets on first use (once per session, serialised across xdist
+    """Builds presets on first use (once per pytest run, serialised across xdist
     workers by a file lock), or with --no-build only checks they are built."""
     return Builder(build=not request.config.getoption("--no-build"))
 

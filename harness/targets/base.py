@@ -26,6 +26,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime
                      "WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer")
 # Lines worth showing first when a run went wrong.
 CRASH_MARKERS = re.compile(r"KERNEL PANIC|\bpanic\b|CPU exception|triple fault|"
+                           r"KVM internal error|emulation failure|"
                            r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
                            r"ThreadSanitizer|Bail out!", re.IGNORECASE)
 _FACT = re.compile(r"^doppel-info: ([A-Za-z0-9_.\-]+)=(.*)$")
@@ -149,6 +150,11 @@ class Target:
     def on_line(self, line: str, result: RunResult) -> None:
         """Hook for target-specific console lines (the sim's seed and replay)."""
 
+    def fatal_reason(self, line: str) -> Optional[str]:
+        """A reason to stop the run at once when this console line says the machine
+        can no longer make progress (e.g. QEMU paused on a KVM internal error)."""
+        return None
+
     # -- the run --
 
     def _file(self, name: str) -> Path:
@@ -173,6 +179,7 @@ class Target:
         self._file("command.txt").write_text(res.command_str + "\n")
         parser = ktap.KtapParser(on_result)
         timed_out = threading.Event()
+        aborted: Optional[str] = None
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
@@ -200,6 +207,10 @@ class Target:
                         self.echo.flush()
                     self._scan(text, res)
                     parser.feed(text)
+                    if aborted is None:
+                        aborted = self.fatal_reason(res.lines[-1])
+                        if aborted:
+                            _kill_group(proc)
             # Output closed; the process should be on its way out.
             remaining = max(0.1, timeout - (time.monotonic() - t0))
             try:
@@ -218,6 +229,8 @@ class Target:
         res.ktap = parser.finish()
         if res.timed_out:
             res.status, res.status_note = None, f"killed after the {timeout:g} s timeout"
+        elif aborted:
+            res.status, res.status_note = None, f"stopped by the harness: {aborted}"
         else:
             res.status, res.status_note = self.decode_exit(proc.returncode, res.facts)
             if res.status is not None and "exit" in res.facts and res.facts["exit"] != str(res.status):
@@ -240,7 +253,7 @@ class Target:
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the run's whole process group (it was started as its own session)."""
+    """SIGKILL the run's whole process group (started with setsid, so it is its own group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

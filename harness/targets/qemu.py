@@ -166,6 +166,12 @@ class QemuTarget(Target):
         cmd += self.extra_args
         return cmd
 
+    def fatal_reason(self, line: str) -> Optional[str]:
+        # On a KVM internal error QEMU pauses the guest instead of exiting.
+        if line.startswith(("KVM internal error", "emulation failure")):
+            return f"QEMU reported '{line.strip()}' and paused the guest"
+        return None
+
     def run(self, cmdline="", timeout=None, on_result=None) -> RunResult:
         try:
             return super().run(cmdline, timeout, on_result)

@@ -1,10 +1,9 @@
-# Fixtures for the harness's own tests: pytester (to run the plugin inside a test)
-# and the fake machine that speaks docs/protocol.md without a kernel.
+# Fixtures for the harness's own tests: the fake machine that speaks
+# docs/protocol.md without a kernel (pytester, also used here, is loaded by the
+# root conftest.py: pytest accepts pytest_plugins only there).
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["pytester"]
 
 FAKE = Path(__file__).parent / "fake_machine.py"
 

@@ -2,6 +2,8 @@
 # fake_machine.py — a stand-in for doppel-sim that speaks the console/exit protocol
 # of docs/protocol.md, so the harness's targets, reports and plugin can be tested
 # without a kernel. The kernel command-line word fake=<scenario> picks what it does.
+# Called with QEMU-style options it reads the words from -fw_cfg and exits the way
+# isa-debug-exit does: (status << 1) | 1.
 import os
 import sys
 import time
@@ -12,7 +14,28 @@ def out(line: str) -> None:
     sys.stdout.flush()
 
 
+def qemu_main(argv: list[str]) -> int:
+    spec = argv[argv.index("-fw_cfg") + 1]
+    words = spec.split("string=", 1)[1].replace(",,", ",").split()
+    scenario = next((w.split("=", 1)[1] for w in words if w.startswith("fake=")), "pass")
+    out("doppel-info: firmware=bios")
+    out("doppel-info: cmdline=" + " ".join(words))
+    if scenario == "kvmerror":
+        out("KVM internal error. Suberror: 1")
+        out("emulation failure")
+        time.sleep(300)          # QEMU pauses the guest and waits forever
+        return 0
+    if scenario == "qemuerror":
+        sys.stderr.write("qemu-system-x86_64: -drive file=x: Could not open 'x'\n")
+        return 1
+    status = {"pass": 0, "fail": 1, "panic": 2}.get(scenario, 3)
+    out(f"doppel-info: exit={status}")
+    return (status << 1) | 1
+
+
 def main(argv: list[str]) -> int:
+    if "-fw_cfg" in argv:
+        return qemu_main(argv)
     words = argv[argv.index("--") + 1:] if "--" in argv else []
     opts = argv[:argv.index("--")] if "--" in argv else argv
     if "--bogus" in opts:

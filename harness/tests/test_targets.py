@@ -166,6 +166,27 @@ def test_long_artifact_paths_still_get_a_qmp_socket(tmp_path, iso):
     assert len(str(sock)) < 108 and (deep / "qmp.sock.path").read_text().strip() == str(sock)
 
 
+@pytest.mark.parametrize("scenario,status", [("pass", 0), ("fail", 1), ("panic", 2)])
+def test_qemu_status_comes_from_the_debug_exit_code(tmp_path, iso, fake_binary, scenario, status):
+    t = QemuTarget(tmp_path, iso=iso, qemu=str(fake_binary))
+    r = t.run(f"ktest=x fake={scenario} a,b")
+    assert r.exit_code == (status << 1) | 1 and r.status == status
+    assert r.facts["cmdline"] == f"ktest=x fake={scenario} a,b"   # commas survived
+
+
+def test_qemu_own_error_is_not_a_pass(tmp_path, iso, fake_binary):
+    r = QemuTarget(tmp_path, iso=iso, qemu=str(fake_binary)).run("fake=qemuerror")
+    assert r.exit_code == 1 and r.status is None and r.crashed
+    assert "QEMU error" in r.status_note
+
+
+def test_kvm_internal_error_stops_the_run_at_once(tmp_path, iso, fake_binary):
+    t = QemuTarget(tmp_path, iso=iso, qemu=str(fake_binary), timeout=60)
+    r = t.run("fake=kvmerror")
+    assert r.duration < 20 and not r.timed_out and r.status is None
+    assert "KVM internal error" in r.status_note
+
+
 def test_fw_cfg_commas_are_doubled():
     assert fw_cfg_string("a,b,,c") == "a,,b,,,,c"
 
