@@ -186,7 +186,8 @@ def sim(request, artifact_dir, doppel_build):
         kw.setdefault("seed", (base + made[0] - 1) & ((1 << 63) - 1))
         kw.setdefault("timeout", cfg.getoption("--doppel-timeout"))
         sub = artifact_dir if made[0] == 1 else artifact_dir / f"sim{made[0]}"
-        t = SimTarget(sub, builder=doppel_build, observers=[runs.append], **kw)
+        cls = kw.pop("target_class", SimTarget)   # e.g. a subclass that wraps the command
+        t = cls(sub, builder=doppel_build, observers=[runs.append], **kw)
         return _prepared(t)
     return make
 
