@@ -4,11 +4,14 @@
 # target command and seed. Used by the pytest plugin and by scripts/run.
 from __future__ import annotations
 
+import re
 import shlex
+import shutil
+import subprocess
 from typing import Optional, Sequence
 
 from harness.ktap import KtapResult, Status
-from harness.paths import rel
+from harness.paths import REPO_ROOT, rel
 from harness.targets.base import CRASH_MARKERS, RunResult
 
 PYTHON = "/usr/bin/python3"
@@ -50,6 +53,36 @@ def console_excerpt(res: RunResult, tail: int = TAIL_LINES, context: int = CONTE
     out.append(f"--- last {len(lines) - start_tail} lines ---")
     out += _numbered(lines[start_tail:], start_tail)
     return "\n".join(out)
+
+
+_SYMBOLIZE = re.compile(r"addr2line -f -e (\S+) ((?:0x[0-9a-f]+ ?)+)")
+
+
+def symbolized_backtrace(lines: Sequence[str]) -> str:
+    """The image prints its backtrace as addresses plus the addr2line command that
+    resolves them (against the debug ELF); run it, so the report shows functions
+    and source lines. Empty when there is nothing to resolve or no addr2line."""
+    addr2line = shutil.which("addr2line")
+    for ln in lines:
+        m = _SYMBOLIZE.search(ln)
+        if not m or not addr2line:
+            continue
+        elf = REPO_ROOT / m.group(1)
+        if not elf.exists():
+            return f"(cannot symbolize: {m.group(1)} does not exist)"
+        # Return addresses point after the call (past the end of the function when
+        # the callee does not return): look up addr-1, the call itself. A CPU
+        # exception report starts with the faulting RIP, which is exact.
+        addrs = [int(a, 16) for a in m.group(2).split()]
+        exact = 1 if ln.startswith("trap:") else 0
+        addrs = addrs[:exact] + [a - 1 for a in addrs[exact:]]
+        try:
+            out = subprocess.run([addr2line, "-f", "-p", "-i", "-e", str(elf), *map(hex, addrs)],
+                                 capture_output=True, text=True, timeout=20).stdout
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return f"(addr2line failed: {e})"
+        return "\n".join("  " + x.replace(str(REPO_ROOT) + "/", "") for x in out.splitlines())
+    return ""
 
 
 def ktap_failures(k: KtapResult, limit: int = 30) -> str:
@@ -105,6 +138,9 @@ def failure_sections(runs: Sequence[RunResult], nodeid: Optional[str] = None,
     fails = ktap_failures(shown.ktap)
     if fails:
         excerpt += "\n--- KTAP failures ---\n" + fails
+    bt = symbolized_backtrace(shown.lines)
+    if bt:
+        excerpt += "\n--- backtrace, symbolized ---\n" + bt
     return [("console excerpt", excerpt), ("reproduce", reproduce_text(runs, nodeid, options))]
 
 

@@ -52,3 +52,16 @@ def test_panic_is_reported_as_a_crash_with_a_reproducer(qemu, request):
     assert r.command_str in repro
     with pytest.raises(AssertionError, match="CRASHED"):
         assert_ktap_passed(r)
+    # The backtrace is resolved against the debug ELF: the panicking case is named.
+    assert "crash_when_asked at kernel/ktest/selftest_ktest.c" in sections["console excerpt"]
+
+
+def test_cpu_exception_prints_vector_rip_and_backtrace(qemu, request):
+    # selftest.fault writes through a non-canonical pointer: #GP (vector 13).
+    r = qemu(firmware="seabios", smp=1).run("ktest=selftest selftest.fault")
+    assert r.status == 2 and r.exit_code == 5 and r.crashed
+    text = "\n".join(r.lines)
+    for needle in ("exception 13 #GP", "rip 0x", "error 0x", "backtrace"):
+        assert needle in text, f"exception report lacks {needle!r}"
+    sections = dict(failure_sections([r], request.node.nodeid))
+    assert "crash_when_asked at kernel/ktest/selftest_ktest.c" in sections["console excerpt"]
