@@ -6,6 +6,9 @@ file(GLOB DOPPEL_KERNEL_SOURCES CONFIGURE_DEPENDS
   ${DOPPEL_KERNEL_DIR}/lib/*.c
   ${DOPPEL_KERNEL_DIR}/mm/*.c
   ${DOPPEL_KERNEL_DIR}/acpi/*.c
+  ${DOPPEL_KERNEL_DIR}/apic/*.c
+  ${DOPPEL_KERNEL_DIR}/time/*.c
+  ${DOPPEL_KERNEL_DIR}/smp/*.c
   ${DOPPEL_KERNEL_DIR}/ktest/*.c)
 # Pure parsers, linkable alone against a fake HAL (unit tests, fuzzing).
 set(DOPPEL_ACPI_SOURCES

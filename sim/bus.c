@@ -6,6 +6,7 @@
  * device registers instead of using the accessors faults at once.
  */
 #include "bus.h"
+#include "det.h"
 #include "sim.h"
 
 #include <errno.h>
@@ -272,6 +273,9 @@ static uint64_t mmio_read(const volatile void *addr, unsigned size, const char *
 	uint64_t pa = mmio_pa(addr, size, what);
 	struct range r;
 
+	if (sim_det_on)
+		sim_det_point(DET_MMIO);
+	sim_irq_poll();                 /* an instruction boundary: interrupts may come in */
 	if (!range_find(mmio, &nmmio, pa, size, &r)) {
 		mmio_unclaimed(what, pa);
 		return ~0ull;
@@ -284,6 +288,9 @@ static void mmio_write(volatile void *addr, unsigned size, uint64_t v, const cha
 	uint64_t pa = mmio_pa(addr, size, what);
 	struct range r;
 
+	if (sim_det_on)
+		sim_det_point(DET_MMIO);
+	sim_irq_poll();
 	if (!range_find(mmio, &nmmio, pa, size, &r)) {
 		mmio_unclaimed(what, pa);
 		return;
@@ -348,6 +355,9 @@ static uint64_t pio_read(uint16_t port, unsigned size)
 {
 	struct range r;
 
+	if (sim_det_on)
+		sim_det_point(DET_PIO);
+	sim_irq_poll();
 	if (!range_find(pio, &npio, port, size, &r)) {
 		pio_unclaimed(port, size, false);
 		return ~0ull;
@@ -359,6 +369,9 @@ static void pio_write(uint16_t port, unsigned size, uint64_t v)
 {
 	struct range r;
 
+	if (sim_det_on)
+		sim_det_point(DET_PIO);
+	sim_irq_poll();
 	if (!range_find(pio, &npio, port, size, &r)) {
 		pio_unclaimed(port, size, true);
 		return;

@@ -5,6 +5,7 @@
  * doing something hardware would punish (HAL contract: kernel/include/hal/hal.h).
  */
 #include "bus.h"
+#include "det.h"
 #include "sim.h"
 
 #include <errno.h>
@@ -146,11 +147,13 @@ void hal_exit(int status)
 		for (;;)
 			pause();
 	}
+	sim_devices_report();
 	if (status < 0 || status > 3) {
 		sim_warn("kernel exit status %d is outside the protocol's 0..3; exiting 2 (panic)",
 		         status);
 		code = 2;
 	}
+	sim_det_finish(code);
 	/* Close the tee between two lines (under the console lock), then exit()
 	 * (not _exit) so atexit handlers and the sanitizers' leak check still run.
 	 * Parked APs wait on their own condition variables and hold no lock that

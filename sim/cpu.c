@@ -1,11 +1,13 @@
 /*
  * cpu.c — simulated CPUs as host threads: the boot CPU runs kmain, APs park until
- * a model starts them (SIPI). Per-CPU interrupt flag, halt, a synthetic CPUID
- * (Intel SDM Vol. 2A, CPUID leaves 0, 1, 0xB), a per-CPU MSR file with
- * IA32_APIC_BASE (SDM Vol. 3A §11.4.4), and a virtual TSC at a nominal 2 GHz.
- * Implements the "cpu" group of kernel/include/hal/hal.h.
+ * the LAPIC model accepts a SIPI for them and then run the entry the kernel gave
+ * hal_smp_prepare_ap. Per-CPU interrupt flag and interrupt delivery at HAL calls,
+ * halt on a condition variable, a synthetic CPUID (Intel SDM Vol. 2A, leaves 0, 1,
+ * 0xB), a per-CPU MSR file and a virtual TSC. Implements the "cpu" and "smp"
+ * groups of kernel/include/hal/hal.h.
  */
 #include "bus.h"
+#include "det.h"
 #include "sim.h"
 
 #include <errno.h>
@@ -16,15 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "lapic/lapic.h"
+
 #define BSP_STACK_SIZE (8u << 20)
 #define AP_STACK_SIZE (2u << 20)
 #define MSR_SLOTS 32
 
 #define MSR_IA32_TSC 0x10u
-#define MSR_IA32_APIC_BASE 0x1Bu            /* SDM Vol. 3A §11.4.4 */
-#define   APIC_BASE_BSP (1ull << 8)
-#define   APIC_BASE_ENABLE (1ull << 11)
-#define   APIC_BASE_ADDR 0xFEE00000ull
 
 struct msr_slot {
 	uint32_t msr;
@@ -32,15 +32,18 @@ struct msr_slot {
 };
 
 struct sim_cpu {
-	unsigned index;
+	unsigned slot;                  /* position in the machine (MADT order) */
+	unsigned index;                 /* what hal_cpu_index returns (the kernel's) */
 	uint32_t apic_id;
 	atomic_bool irq_enabled;        /* RFLAGS.IF; off at reset */
 	pthread_mutex_t lock;           /* protects everything below */
 	pthread_cond_t cond;
 	bool started;
-	void (*entry)(void *);
-	void *arg;
-	unsigned kicks;                 /* wake-ups not yet consumed by a halt */
+	bool prepared;                  /* hal_smp_prepare_ap recorded an entry */
+	void (*entry)(unsigned);
+	unsigned entry_index;
+	unsigned kicks;                 /* wake-ups not yet seen by a halt */
+	bool idle_forever;              /* halted with nothing that could wake it */
 	struct msr_slot msrs[MSR_SLOTS];
 	unsigned nmsrs;
 };
@@ -48,10 +51,14 @@ struct sim_cpu {
 static struct sim_cpu *cpus;
 static unsigned ncpus;
 static __thread struct sim_cpu *self;
-static atomic_uint irq_sources;
 static struct timespec t0;
+static struct sim_cpu_features features = { .x2apic = true, .tsc_deadline = true };
+static atomic_uint running_cpus;    /* started CPUs */
+static atomic_uint idle_cpus;       /* of those, halted with no event that could wake them */
+static atomic_uint device_events;   /* device timers armed (they may wake a CPU) */
+static atomic_ullong last_ap_start_ns;
 
-/* ---- time --------------------------------------------------------------------------- */
+/* ---- time: the one place the sim reads the host clock -------------------------------- */
 
 void sim_time_init(void)
 {
@@ -62,9 +69,33 @@ uint64_t sim_time_ns(void)
 {
 	struct timespec ts;
 
+	if (sim_det_on)
+		return sim_det_now();   /* det mode: virtual time (docs/det.md) */
+
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)(ts.tv_sec - t0.tv_sec) * 1000000000ull + (uint64_t)ts.tv_nsec -
 	       (uint64_t)t0.tv_nsec;
+}
+
+void sim_time_abs(uint64_t t, struct timespec *ts)
+{
+	uint64_t ns = (uint64_t)t0.tv_nsec + t;
+
+	ts->tv_sec = t0.tv_sec + (time_t)(ns / 1000000000ull);
+	ts->tv_nsec = (long)(ns % 1000000000ull);
+}
+
+/* Sleep on cond until woken or until sim time `deadline` (SIM_TIME_NEVER: no limit). */
+static void time_wait(pthread_cond_t *cond, pthread_mutex_t *m, uint64_t deadline)
+{
+	struct timespec ts;
+
+	if (deadline == SIM_TIME_NEVER) {
+		pthread_cond_wait(cond, m);
+		return;
+	}
+	sim_time_abs(deadline, &ts);
+	pthread_cond_timedwait(cond, m, &ts);
 }
 
 uint64_t hal_rdtsc(void)
@@ -82,6 +113,16 @@ static struct sim_cpu *cur(const char *what)
 	return self;
 }
 
+void sim_cpu_set_features(const struct sim_cpu_features *f)
+{
+	features = *f;
+}
+
+const struct sim_cpu_features *sim_cpu_features(void)
+{
+	return &features;
+}
+
 unsigned sim_cpu_count(void)
 {
 	return ncpus;
@@ -92,9 +133,19 @@ int sim_cpu_self(void)
 	return self ? (int)self->index : -1;
 }
 
-uint32_t sim_cpu_apic_id(unsigned cpu)
+int sim_cpu_slot(void)
 {
-	return cpu < ncpus ? cpus[cpu].apic_id : 0;
+	return self ? (int)self->slot : -1;
+}
+
+uint32_t sim_cpu_apic_id(unsigned slot)
+{
+	return slot < ncpus ? cpus[slot].apic_id : 0;
+}
+
+uint64_t sim_cpu_last_ap_start_ns(void)
+{
+	return atomic_load(&last_ap_start_ns);
 }
 
 static void msr_store(struct sim_cpu *c, uint32_t msr, uint64_t value)
@@ -114,17 +165,23 @@ static void msr_store(struct sim_cpu *c, uint32_t msr, uint64_t value)
 static void *ap_thread(void *p)
 {
 	struct sim_cpu *c = p;
-	void (*entry)(void *);
-	void *arg;
+	void (*entry)(unsigned);
+	unsigned index;
 
 	self = c;
 	pthread_mutex_lock(&c->lock);
-	while (!c->entry)
+	while (!c->started)
 		pthread_cond_wait(&c->cond, &c->lock);
 	entry = c->entry;
-	arg = c->arg;
+	index = c->entry_index;
+	c->index = index;
+	c->kicks = 0;
 	pthread_mutex_unlock(&c->lock);
-	entry(arg);
+	if (sim_det_on)
+		sim_det_enter(c->slot);
+	/* The AP enters the kernel with interrupts disabled (HAL contract). */
+	atomic_store(&c->irq_enabled, false);
+	entry(index);
 	sim_fatal("the AP entry function returned (it must end in a halt loop or hal_exit)");
 }
 
@@ -139,13 +196,16 @@ int sim_cpus_init(unsigned n, const uint32_t *apic_ids)
 	ncpus = n;
 	for (unsigned i = 0; i < n; i++) {
 		struct sim_cpu *c = &cpus[i];
+		pthread_condattr_t ca;
+		c->slot = i;
 		c->index = i;
 		c->apic_id = apic_ids[i];
 		atomic_init(&c->irq_enabled, false);
 		pthread_mutex_init(&c->lock, NULL);
-		pthread_cond_init(&c->cond, NULL);
-		msr_store(c, MSR_IA32_APIC_BASE,
-		          APIC_BASE_ADDR | APIC_BASE_ENABLE | (i == 0 ? APIC_BASE_BSP : 0));
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cond, &ca);
+		pthread_condattr_destroy(&ca);
 	}
 
 	/* APs: detached threads parked on their condition variable, so they never
@@ -173,6 +233,9 @@ static void *bsp_thread(void *bi)
 	pthread_mutex_lock(&c->lock);
 	c->started = true;
 	pthread_mutex_unlock(&c->lock);
+	atomic_fetch_add(&running_cpus, 1);
+	if (sim_det_on)
+		sim_det_enter(0);
 	kmain(bi);
 }
 
@@ -193,48 +256,128 @@ int sim_cpus_boot(struct boot_info *bi)
 	return -EINVAL;
 }
 
-int sim_cpu_start(unsigned cpu, void (*entry)(void *), void *arg)
+/* The LAPIC model accepted a SIPI for slot: start it at the trampoline. */
+void sim_cpu_sipi(unsigned slot, uint8_t vector)
 {
 	struct sim_cpu *c;
-	int err = 0;
 
-	if (cpu == 0 || cpu >= ncpus || !entry)
-		return -EINVAL;
-	c = &cpus[cpu];
+	if (slot == 0 || slot >= ncpus)
+		sim_fatal("SIPI accepted by CPU slot %u, which cannot be started", slot);
+	c = &cpus[slot];
+	if (vector != SIM_SIPI_VECTOR)
+		sim_fatal("SIPI vector 0x%02x starts APIC ID %u at physical 0x%x, but the "
+		          "trampoline hal_smp_prepare_ap installed is at 0x%x (vector 0x%02x): "
+		          "on hardware the AP would run whatever is there (kernel bug)", vector,
+		          c->apic_id, (unsigned)vector << 12, SIM_SIPI_VECTOR << 12, SIM_SIPI_VECTOR);
 	pthread_mutex_lock(&c->lock);
-	if (c->started) {
-		err = -EBUSY;
-	} else {
-		c->started = true;
-		c->arg = arg;
-		c->entry = entry;
-		pthread_cond_signal(&c->cond);
+	if (!c->prepared) {
+		pthread_mutex_unlock(&c->lock);
+		sim_fatal("APIC ID %u (CPU slot %u) accepted a SIPI, but hal_smp_prepare_ap was "
+		          "never called for it: the trampoline has no entry for this AP (kernel bug)",
+		          c->apic_id, slot);
 	}
-	pthread_mutex_unlock(&c->lock);
-	return err;
-}
-
-void sim_irq_source_add(void)
-{
-	atomic_fetch_add(&irq_sources, 1);
-}
-
-void sim_cpu_kick(unsigned cpu)
-{
-	struct sim_cpu *c;
-
-	if (cpu >= ncpus)
-		return;
-	c = &cpus[cpu];
-	pthread_mutex_lock(&c->lock);
-	c->kicks++;
+	c->started = true;
+	atomic_fetch_add(&running_cpus, 1);
+	atomic_store(&last_ap_start_ns, sim_time_ns());
+	if (sim_det_on)
+		sim_det_cpu_started(slot);
 	pthread_cond_signal(&c->cond);
 	pthread_mutex_unlock(&c->lock);
 }
 
-bool sim_cpu_irq_enabled(unsigned cpu)
+int hal_smp_prepare_ap(unsigned cpu_index, uint32_t apic_id, void (*entry)(unsigned cpu_index))
 {
-	return cpu < ncpus && atomic_load(&cpus[cpu].irq_enabled);
+	struct sim_cpu *c = cur("hal_smp_prepare_ap");
+	int err = 0;
+
+	if (c->slot != 0)
+		sim_fatal("hal_smp_prepare_ap called on an AP: the contract says boot CPU only");
+	if (!entry || cpu_index == 0 || cpu_index >= HAL_MAX_CPUS)
+		return -EINVAL;
+	/* Every not-yet-started CPU with that APIC ID (duplicates included, as real
+	 * hardware would answer with both). */
+	for (unsigned i = 1; i < ncpus; i++) {
+		struct sim_cpu *t = &cpus[i];
+		if (t->apic_id != apic_id)
+			continue;
+		pthread_mutex_lock(&t->lock);
+		if (t->started) {
+			err = -EBUSY;
+		} else {
+			t->prepared = true;
+			t->entry = entry;
+			t->entry_index = cpu_index;
+		}
+		pthread_mutex_unlock(&t->lock);
+	}
+	return err ? err : (int)SIM_SIPI_VECTOR;
+}
+
+/* ---- interrupts ------------------------------------------------------------------------ */
+
+/* Until the kernel defines its dispatcher, log what arrives (HAL contract). */
+__attribute__((weak)) void irq_dispatch(uint8_t vector, void *frame)
+{
+	(void)frame;
+	sim_warn("interrupt vector 0x%02x arrived, but the kernel has no irq_dispatch", vector);
+}
+
+void sim_cpu_kick(unsigned slot)
+{
+	struct sim_cpu *c;
+
+	if (slot >= ncpus)
+		return;
+	c = &cpus[slot];
+	pthread_mutex_lock(&c->lock);
+	c->kicks++;
+	if (c->idle_forever) {
+		c->idle_forever = false;
+		atomic_fetch_sub(&idle_cpus, 1);
+	}
+	pthread_cond_signal(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void sim_device_event_armed(int delta)
+{
+	atomic_fetch_add(&device_events, (unsigned)delta);
+}
+
+bool sim_cpu_irq_enabled(unsigned slot)
+{
+	return slot < ncpus && atomic_load(&cpus[slot].irq_enabled);
+}
+
+/* Deliver what the LAPIC has for us, one interrupt at a time, as the CPU does
+ * between instructions: IF is cleared for the handler and set again after it
+ * (iret restores RFLAGS). Returns how many were delivered. */
+static unsigned deliver(struct sim_cpu *c)
+{
+	unsigned n = 0;
+	int v;
+
+	while (atomic_load(&c->irq_enabled) && (v = lapic_model_accept(c->slot)) >= 0) {
+		if (v < 32)
+			sim_fatal("interrupt vector 0x%02x delivered: vectors 0-31 are exceptions, "
+			          "not interrupts (an LVT, I/O APIC entry or IPI was programmed with "
+			          "it: kernel bug)", v);
+		atomic_store(&c->irq_enabled, false);
+		irq_dispatch((uint8_t)v, NULL);
+		atomic_store(&c->irq_enabled, true);
+		n++;
+	}
+	return n;
+}
+
+void sim_irq_poll(void)
+{
+	struct sim_cpu *c = self;
+
+	if (!c || !atomic_load_explicit(&c->irq_enabled, memory_order_relaxed))
+		return;
+	if (lapic_model_maybe_pending(c->slot) && (!sim_det_on || sim_det_deliver_now()))
+		deliver(c);
 }
 
 /* ---- HAL: cpu ------------------------------------------------------------------------ */
@@ -246,17 +389,26 @@ unsigned hal_cpu_index(void)
 
 unsigned long hal_irq_save(void)
 {
+	if (sim_det_on)
+		sim_det_point(DET_IRQ);
 	return atomic_exchange(&cur("hal_irq_save")->irq_enabled, false) ? 1ul : 0ul;
 }
 
 void hal_irq_restore(unsigned long flags)
 {
 	atomic_store(&cur("hal_irq_restore")->irq_enabled, flags != 0);
+	if (sim_det_on)
+		sim_det_point(DET_IRQ);
+	if (flags)
+		sim_irq_poll();
 }
 
 void hal_irq_enable(void)
 {
 	atomic_store(&cur("hal_irq_enable")->irq_enabled, true);
+	if (sim_det_on)
+		sim_det_point(DET_IRQ);
+	sim_irq_poll();
 }
 
 void hal_irq_disable(void)
@@ -266,24 +418,65 @@ void hal_irq_disable(void)
 
 void hal_cpu_relax(void)
 {
-	/* Two host cores may carry 256 CPUs: give the spinner's core away. */
-	sched_yield();
+	if (sim_det_on) {
+		sim_det_point(DET_RELAX);   /* PCT lowers the spinner's priority */
+	} else {
+		/* Two host cores may carry 256 CPUs: give the spinner's core away. */
+		sched_yield();
+	}
+	sim_irq_poll();
 }
 
 void hal_cpu_halt(void)
 {
 	struct sim_cpu *c = cur("hal_cpu_halt");
+	/* sti; hlt; (cli): interrupts are on for the sleep itself (HAL contract). */
+	bool was = atomic_exchange(&c->irq_enabled, true);
 
-	if (!atomic_load(&c->irq_enabled))
-		sim_fatal("hlt with interrupts disabled: this CPU would never wake up (kernel bug)");
-	if (atomic_load(&irq_sources) == 0)
-		sim_fatal("hlt with interrupts enabled, but no device model of this machine can "
-		          "raise an interrupt yet: this CPU would sleep forever");
-	pthread_mutex_lock(&c->lock);
-	while (c->kicks == 0)
-		pthread_cond_wait(&c->cond, &c->lock);
-	c->kicks--;
-	pthread_mutex_unlock(&c->lock);
+	if (sim_det_on) {
+		for (;;) {
+			if (lapic_model_deliverable(c->slot) && deliver(c))
+				break;
+			if (!lapic_model_can_wake(c->slot))
+				sim_fatal("hlt while this CPU's local APIC is %s: no interrupt can wake it "
+				          "(kernel bug)", "disabled (IA32_APIC_BASE.EN or SVR bit 8 clear)");
+			sim_det_halt(c->slot);  /* back when an interrupt can be delivered */
+		}
+		atomic_store(&c->irq_enabled, was);
+		return;
+	}
+	for (;;) {
+		uint64_t deadline;
+
+		if (lapic_model_deliverable(c->slot) && deliver(c))
+			break;
+		if (!lapic_model_can_wake(c->slot))
+			sim_fatal("hlt while this CPU's local APIC is %s: no interrupt can wake it "
+			          "(kernel bug)", "disabled (IA32_APIC_BASE.EN or SVR bit 8 clear)");
+		deadline = lapic_model_next_event_ns(c->slot);
+		pthread_mutex_lock(&c->lock);
+		if (c->kicks == 0) {
+			if (deadline == LAPIC_NEVER) {
+				unsigned idle = atomic_fetch_add(&idle_cpus, 1) + 1;
+				c->idle_forever = true;
+				if (idle == atomic_load(&running_cpus) && atomic_load(&device_events) == 0) {
+					pthread_mutex_unlock(&c->lock);
+					sim_fatal("every running CPU (%u) is halted with no interrupt pending and "
+					          "no timer armed: the machine would hang forever (kernel bug)", idle);
+				}
+				time_wait(&c->cond, &c->lock, SIM_TIME_NEVER);
+				if (c->idle_forever) {
+					c->idle_forever = false;
+					atomic_fetch_sub(&idle_cpus, 1);
+				}
+			} else if (sim_time_ns() < deadline) {
+				time_wait(&c->cond, &c->lock, deadline);
+			}
+		}
+		c->kicks = 0;
+		pthread_mutex_unlock(&c->lock);
+	}
+	atomic_store(&c->irq_enabled, was);
 }
 
 static uint32_t str4(const char *s)
@@ -311,7 +504,8 @@ void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 		out[0] = (6u << 8) | (15u << 4) | 1u;      /* family 6, model 15, stepping 1 */
 		out[1] = ((c->apic_id & 0xFFu) << 24) |    /* initial APIC ID, 8 bits */
 		         (8u << 8);                        /* CLFLUSH line: 8 * 8 = 64 bytes */
-		out[2] = 1u << 21;                         /* x2APIC */
+		out[2] = (features.x2apic ? 1u << 21 : 0) |        /* x2APIC */
+		         (features.tsc_deadline ? 1u << 24 : 0);   /* TSC-deadline timer */
 		out[3] = (1u << 4) | (1u << 5) | (1u << 9); /* TSC, MSR, APIC */
 		break;
 	case 0xB:                       /* only EDX (x2APIC ID) is described */
@@ -330,6 +524,9 @@ uint64_t hal_rdmsr(uint32_t msr)
 	void *ctx;
 	uint64_t v = 0;
 
+	if (sim_det_on)
+		sim_det_point(DET_MSR);
+	sim_irq_poll();
 	if (sim_bus_msr_lookup(msr, &rd, &wr, &ctx) == 0)
 		return rd(ctx, msr);
 	if (msr == MSR_IA32_TSC)
@@ -352,6 +549,9 @@ void hal_wrmsr(uint32_t msr, uint64_t value)
 	sim_msr_write_fn wr;
 	void *ctx;
 
+	if (sim_det_on)
+		sim_det_point(DET_MSR);
+	sim_irq_poll();
 	if (sim_bus_msr_lookup(msr, &rd, &wr, &ctx) == 0) {
 		wr(ctx, msr, value);
 		return;
@@ -365,14 +565,10 @@ void hal_wrmsr(uint32_t msr, uint64_t value)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* ---- HAL: tlb ------------------------------------------------------------------------ */
+/* ---- deterministic mode: kernel atomics are switch points -------------------------- */
 
-/* The sim has no guest page tables yet: the direct map is the host mapping. */
-void hal_tlb_flush_page(uintptr_t va)
+void hal_sched_point(void)
 {
-	(void)va;
-}
-
-void hal_tlb_flush_all(void)
-{
+	if (sim_det_on)
+		sim_det_point(DET_ATOMIC);
 }

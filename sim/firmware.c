@@ -56,6 +56,7 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 		.ioapic_gsi_base = 0,
 		.mem_size = size,
 		.brk = (enum acpi_gen_break)o->acpi_break,
+		.numa_nodes = o->numa_nodes,
 	};
 	int err;
 

@@ -4,6 +4,7 @@
  * runs the shared kernel's kmain on the boot CPU. docs/sim.md describes the machine.
  */
 #include "bus.h"
+#include "det.h"
 #include "rng.h"
 #include "sim.h"
 
@@ -31,7 +32,10 @@ int main(int argc, char **argv)
 
 	sim_time_init();
 	sim_options_parse(argc, argv, &o);
+	sim_det_main(&o);               /* --runs: returns in each forked child */
 	sim_rng_seed(o.seed);
+	sim_det_init(&o, o.cpus);
+	sim_fault_init(&o);
 
 	if ((err = sim_console_init(o.console_path)) != 0) {
 		fprintf(stderr, "doppel-sim: --console: cannot open '%s': %s (see --help)\n",
@@ -55,11 +59,12 @@ int main(int argc, char **argv)
 
 	sim_format_size(o.mem, memtxt, sizeof(memtxt));
 	sim_log("machine: cpus=%u mem=%s apic-ids=%s acpi-rev=%u acpi-break=%s rsdp=%s "
-	        "rsdp-at=0x%llx", o.cpus, memtxt,
+	        "rsdp-at=0x%llx numa=%u x2apic=%s tsc-deadline=%s", o.cpus, memtxt,
 	        acpi_gen_layout_name((enum acpi_gen_layout)o.apic_layout), o.acpi_rev,
 	        acpi_gen_break_name((enum acpi_gen_break)o.acpi_break),
 	        o.rsdp == SIM_RSDP_SCAN ? "scan" : "hint",
-	        (unsigned long long)sim_firmware_rsdp());
+	        (unsigned long long)sim_firmware_rsdp(), o.numa_nodes,
+	        o.no_x2apic ? "off" : "on", o.no_tsc_deadline ? "off" : "on");
 
 	if (o.dump_acpi_dir) {
 		if ((err = sim_firmware_dump(o.dump_acpi_dir)) != 0) {
@@ -70,6 +75,13 @@ int main(int argc, char **argv)
 		exit(0);
 	}
 
+	{
+		struct sim_cpu_features f = { .x2apic = !o.no_x2apic, .tsc_deadline = !o.no_tsc_deadline };
+		sim_cpu_set_features(&f);
+	}
+	sim_devices_init(&o, apic_ids);
+	if ((err = sim_vmap_init(o.cpus)) != 0)
+		die(SIM_EXIT_OSERR, "allocating the TLB model", err);
 	if ((err = sim_cpus_init(o.cpus, apic_ids)) != 0)
 		die(SIM_EXIT_OSERR, "creating CPU threads", err);
 	err = sim_cpus_boot(&boot_info);

@@ -20,8 +20,42 @@
 
 enum {
 	OPT_CPUS = 0x100, OPT_MEM, OPT_SEED, OPT_APIC_IDS, OPT_ACPI_BREAK, OPT_ACPI_REV,
-	OPT_RSDP, OPT_CMDLINE, OPT_CONSOLE, OPT_DUMP_ACPI, OPT_HELP,
+	OPT_RSDP, OPT_CMDLINE, OPT_CONSOLE, OPT_DUMP_ACPI, OPT_HELP, OPT_NUMA, OPT_CPU_FEATURES,
+	OPT_FAULT, OPT_MODE, OPT_SCHED, OPT_MAX_STEPS, OPT_RUNS, OPT_REPLAY, OPT_CHECK_DET,
+	OPT_PCT_K, OPT_FAULT_SITES, OPT_FAIL_NTH,
 };
+
+#define SIM_MAX_NUMA 64
+
+static const char *const fault_names[SIM_FAULT_COUNT + 1] = {
+	[SIM_FAULT_AP_IGNORE_FIRST_SIPI] = "ap-ignore-first-sipi",
+	[SIM_FAULT_AP_DEAD] = "ap-dead",
+	[SIM_FAULT_ESR_SEND_ERROR] = "esr-send-error",
+	[SIM_FAULT_SPURIOUS_STORM] = "spurious-storm",
+	[SIM_FAULT_LATE_IPI] = "late-ipi",
+	[SIM_FAULT_COUNT] = NULL,
+};
+
+static const char *const fault_args[SIM_FAULT_COUNT] = {
+	[SIM_FAULT_AP_IGNORE_FIRST_SIPI] = "APICID",
+	[SIM_FAULT_AP_DEAD] = "APICID",
+	[SIM_FAULT_ESR_SEND_ERROR] = "APICID",
+	[SIM_FAULT_SPURIOUS_STORM] = "CPU",
+	[SIM_FAULT_LATE_IPI] = "MICROSECONDS",
+};
+
+static const char *const fault_help[SIM_FAULT_COUNT] = {
+	[SIM_FAULT_AP_IGNORE_FIRST_SIPI] = "that AP ignores the first SIPI it would accept",
+	[SIM_FAULT_AP_DEAD] = "that AP ignores INIT and SIPI: it never starts",
+	[SIM_FAULT_ESR_SEND_ERROR] = "IPIs to it are not accepted (ESR send-accept error): it never starts",
+	[SIM_FAULT_SPURIOUS_STORM] = "1000 spurious-vector interrupts to CPU (MADT order) once its LAPIC is enabled",
+	[SIM_FAULT_LATE_IPI] = "fixed IPIs reach their target that many microseconds late",
+};
+
+const char *sim_fault_name(enum sim_fault_kind k)
+{
+	return (unsigned)k < SIM_FAULT_COUNT ? fault_names[k] : "?";
+}
 
 static const struct option long_opts[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
@@ -35,6 +69,18 @@ static const struct option long_opts[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "numa", required_argument, NULL, OPT_NUMA },
+	{ "cpu-features", required_argument, NULL, OPT_CPU_FEATURES },
+	{ "fault", required_argument, NULL, OPT_FAULT },
+	{ "mode", required_argument, NULL, OPT_MODE },
+	{ "sched", required_argument, NULL, OPT_SCHED },
+	{ "max-steps", required_argument, NULL, OPT_MAX_STEPS },
+	{ "runs", required_argument, NULL, OPT_RUNS },
+	{ "replay", no_argument, NULL, OPT_REPLAY },
+	{ "check-determinism", no_argument, NULL, OPT_CHECK_DET },
+	{ "pct-k", required_argument, NULL, OPT_PCT_K },
+	{ "fault-sites", required_argument, NULL, OPT_FAULT_SITES },
+	{ "fail-nth", required_argument, NULL, OPT_FAIL_NTH },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -112,7 +158,34 @@ static void print_help(void)
 	       "  --cmdline STR        kernel command line (or give it as trailing words)\n"
 	       "  --console FILE       also write the console to FILE\n"
 	       "  --dump-acpi DIR      write the generated ACPI tables as DIR/SIG.dat and exit 0\n"
-	       "  --help               this text\n"
+	       "  --numa N             SRAT with N proximity domains, CPUs and memory split evenly,\n"
+	       "                       1..%u and at most --cpus (default: no SRAT)\n"
+	       "  --cpu-features LIST  comma list of CPUID features to remove: no-x2apic,\n"
+	       "                       no-tsc-deadline\n"
+	       "  --fault NAME[=ARG]   inject a platform fault (repeatable, at most %u):\n",
+	       SIM_MAX_NUMA, SIM_MAX_FAULTS);
+	for (unsigned i = 0; i < SIM_FAULT_COUNT; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s=%s", fault_names[i], fault_args[i]);
+		printf("      %-30s %s\n", name, fault_help[i]);
+	}
+	printf("  --mode MODE          free (CPUs in parallel, default) | det (one CPU at a time,\n"
+	       "                       a seeded scheduler picks who runs at each switch point)\n"
+	       "  --sched S            det: random | pct:D (PCT with depth D, 1..16) (default pct:3)\n"
+	       "  --pct-k K            det: choice steps over which PCT draws its D-1 change\n"
+	       "                       points (default %llu)\n"
+	       "  --max-steps N        det: a run longer than N steps is a livelock, status 4\n"
+	       "                       (default %llu)\n"
+	       "  --runs R             det: run seeds S..S+R-1, a forked child each; stop at the\n"
+	       "                       first failing seed\n"
+	       "  --replay             det: rerun one seed and print the decision trace on failure\n"
+	       "  --check-determinism  det: run each seed twice and compare the trace hashes\n"
+	       "  --fault-sites G=P    fail hits of fault sites matching glob G with probability P\n"
+	       "                       (0..1; repeatable, at most %u)\n"
+	       "  --fail-nth N         fail exactly the Nth fault-site hit of the run\n",
+	       (unsigned long long)SIM_DET_PCT_K_DEFAULT, (unsigned long long)SIM_DET_MAX_STEPS_DEFAULT,
+	       SIM_MAX_FAULTS);
+	printf("  --help               this text\n"
 	       "\n"
 	       "Exit code: the kernel's status 0..3 (pass, test failed, panic, boot error);\n"
 	       "64 bad option; 66 ASan, 67 UBSan, 68 TSan report; 70/71/74 sim setup errors;\n"
@@ -197,9 +270,54 @@ static void set_cmdline(struct sim_options *o, const char *text, const char *wha
 	memcpy(o->cmdline, text, len + 1);
 }
 
+static void parse_features(struct sim_options *o, const char *arg)
+{
+	char buf[128];
+	char *save = NULL;
+
+	if (!*arg || strlen(arg) >= sizeof(buf))
+		usage_error("--cpu-features: '%s' is not a comma list of: no-x2apic, no-tsc-deadline", arg);
+	strcpy(buf, arg);
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		if (strcmp(w, "no-x2apic") == 0)
+			o->no_x2apic = true;
+		else if (strcmp(w, "no-tsc-deadline") == 0)
+			o->no_tsc_deadline = true;
+		else
+			usage_error("--cpu-features: '%s' in '%s' is not one of: no-x2apic, no-tsc-deadline",
+			            w, arg);
+	}
+}
+
+static void parse_fault(struct sim_options *o, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+	char list[256];
+	uint64_t v;
+	int kind = -1;
+
+	for (int i = 0; i < SIM_FAULT_COUNT; i++)
+		if (strlen(fault_names[i]) == len && strncmp(fault_names[i], arg, len) == 0)
+			kind = i;
+	if (kind < 0) {
+		join_names(fault_names, " | ", list, sizeof(list));
+		usage_error("--fault: '%s' is not one of: %s", arg, list);
+	}
+	if (!eq || parse_u64(eq + 1, &v) != 0)
+		usage_error("--fault: '%s' needs a value: %s=%s", arg, fault_names[kind], fault_args[kind]);
+	if (kind == SIM_FAULT_LATE_IPI && (v == 0 || v > 10000000))
+		usage_error("--fault: '%s': the delay must be 1 to 10000000 microseconds", arg);
+	if (kind != SIM_FAULT_LATE_IPI && v > 0xFFFFFFFEull)
+		usage_error("--fault: '%s': %s out of range", arg, fault_args[kind]);
+	if (o->nfaults == SIM_MAX_FAULTS)
+		usage_error("--fault: '%s': at most %u faults", arg, SIM_MAX_FAULTS);
+	o->faults[o->nfaults++] = (struct sim_fault){ (enum sim_fault_kind)kind, v };
+}
+
 void sim_options_parse(int argc, char **argv, struct sim_options *o)
 {
-	bool rev_given = false, cmdline_given = false;
+	bool rev_given = false, cmdline_given = false, sched_given = false;
 	uint64_t v;
 	int c;
 
@@ -211,6 +329,10 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 	o->acpi_rev = 2;
 	o->rsdp = SIM_RSDP_HINT;
 	o->argv0 = argc > 0 ? argv[0] : "doppel-sim";
+	o->sched_pct = true;
+	o->pct_depth = 3;
+	o->pct_k = SIM_DET_PCT_K_DEFAULT;
+	o->max_steps = SIM_DET_MAX_STEPS_DEFAULT;
 
 	opterr = 0;                     /* we word the errors ourselves */
 	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
@@ -267,6 +389,80 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 				usage_error("--dump-acpi: '' is not a directory name");
 			o->dump_acpi_dir = optarg;
 			break;
+		case OPT_NUMA:
+			if (parse_u64(optarg, &v) != 0 || v < 1 || v > SIM_MAX_NUMA)
+				usage_error("--numa: '%s' is not a node count from 1 to %u", optarg, SIM_MAX_NUMA);
+			o->numa_nodes = (unsigned)v;
+			break;
+		case OPT_CPU_FEATURES:
+			parse_features(o, optarg);
+			break;
+		case OPT_FAULT:
+			parse_fault(o, optarg);
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "det") == 0)
+				o->det = true;
+			else if (strcmp(optarg, "free") == 0)
+				o->det = false;
+			else
+				usage_error("--mode: '%s' is not one of: free | det", optarg);
+			break;
+		case OPT_SCHED:
+			if (strcmp(optarg, "random") == 0) {
+				o->sched_pct = false;
+			} else if (strncmp(optarg, "pct:", 4) == 0 && parse_u64(optarg + 4, &v) == 0 &&
+			           v >= 1 && v <= 16) {
+				o->sched_pct = true;
+				o->pct_depth = (unsigned)v;
+			} else {
+				usage_error("--sched: '%s' is not 'random' or 'pct:D' with D from 1 to 16", optarg);
+			}
+			sched_given = true;
+			break;
+		case OPT_PCT_K:
+			if (parse_u64(optarg, &v) != 0 || v < 1 || v > (1ull << 40))
+				usage_error("--pct-k: '%s' is not a step count from 1 to 2^40", optarg);
+			o->pct_k = v;
+			break;
+		case OPT_MAX_STEPS:
+			if (parse_u64(optarg, &v) != 0 || v < 1)
+				usage_error("--max-steps: '%s' is not a positive step count", optarg);
+			o->max_steps = v;
+			break;
+		case OPT_RUNS:
+			if (parse_u64(optarg, &v) != 0 || v < 1 || v > (1ull << 32))
+				usage_error("--runs: '%s' is not a run count from 1 to 2^32", optarg);
+			o->runs = v;
+			break;
+		case OPT_REPLAY:
+			o->replay = true;
+			break;
+		case OPT_CHECK_DET:
+			o->check_determinism = true;
+			break;
+		case OPT_FAULT_SITES: {
+			const char *eq = strrchr(optarg, '=');
+			char *end;
+			double p;
+			if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(o->fault_sites[0].glob))
+				usage_error("--fault-sites: '%s' is not GLOB=PROB (a site glob up to 63 "
+				            "characters, a probability from 0 to 1)", optarg);
+			p = strtod(eq + 1, &end);
+			if (!eq[1] || *end || !(p >= 0.0 && p <= 1.0))
+				usage_error("--fault-sites: '%s': the probability must be from 0 to 1", optarg);
+			if (o->nfault_sites == SIM_MAX_FAULTS)
+				usage_error("--fault-sites: '%s': at most %u", optarg, SIM_MAX_FAULTS);
+			memcpy(o->fault_sites[o->nfault_sites].glob, optarg, (size_t)(eq - optarg));
+			o->fault_sites[o->nfault_sites].glob[eq - optarg] = '\0';
+			o->fault_sites[o->nfault_sites++].prob = p;
+			break;
+		}
+		case OPT_FAIL_NTH:
+			if (parse_u64(optarg, &v) != 0 || v < 1)
+				usage_error("--fail-nth: '%s' is not a positive hit number", optarg);
+			o->fail_nth = v;
+			break;
 		case OPT_HELP:
 			print_help();
 			exit(0);
@@ -320,6 +516,31 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 			usage_error("--acpi-break: '%s' with --acpi-rev %u: %s",
 			            acpi_gen_break_name(cfg.brk), o->acpi_rev, why);
 	}
+	if (o->numa_nodes > o->cpus)
+		usage_error("--numa: %u nodes need at least as many CPUs (got --cpus %u)",
+		            o->numa_nodes, o->cpus);
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		const struct sim_fault *f = &o->faults[i];
+		uint32_t ids[SIM_MAX_CPUS];
+		bool found = false;
+
+		if (f->kind == SIM_FAULT_SPURIOUS_STORM && f->arg >= o->cpus)
+			usage_error("--fault: 'spurious-storm=%llu': no such CPU (0 to %u)",
+			            (unsigned long long)f->arg, o->cpus - 1);
+		if (f->kind == SIM_FAULT_SPURIOUS_STORM || f->kind == SIM_FAULT_LATE_IPI)
+			continue;
+		if (acpi_gen_apic_ids((enum acpi_gen_layout)o->apic_layout, o->cpus, ids) == 0)
+			for (unsigned k = 1; k < o->cpus; k++)
+				found |= ids[k] == f->arg;
+		if (!found)
+			usage_error("--fault: '%s=%llu': no AP of this machine has that APIC ID",
+			            fault_names[f->kind], (unsigned long long)f->arg);
+	}
+	if (!o->det && (sched_given || o->runs || o->replay || o->check_determinism))
+		usage_error("--sched, --runs, --replay and --check-determinism need --mode det");
+	if (o->replay && (o->runs > 1 || o->check_determinism))
+		usage_error("--replay reruns exactly one seed: not with --runs %llu or "
+		            "--check-determinism", (unsigned long long)o->runs);
 	if (!o->seed_given)
 		o->seed = default_seed();
 }
@@ -364,9 +585,23 @@ static void append_word(char *buf, size_t size, size_t *used, const char *s)
 	buf[*used < size ? *used : size - 1] = '\0';
 }
 
+static void replay_line(const struct sim_options *o, uint64_t seed, bool replay, char *buf,
+                        size_t size);
+
 void sim_options_replay(const struct sim_options *o, char *buf, size_t size)
 {
-	char tmp[64];
+	replay_line(o, o->seed, o->replay, buf, size);
+}
+
+void sim_options_replay_det(const struct sim_options *o, uint64_t seed, char *buf, size_t size)
+{
+	replay_line(o, seed, true, buf, size);
+}
+
+static void replay_line(const struct sim_options *o, uint64_t seed, bool replay, char *buf,
+                        size_t size)
+{
+	char tmp[96];
 	size_t used = 0;
 
 	buf[0] = '\0';
@@ -378,8 +613,36 @@ void sim_options_replay(const struct sim_options *o, char *buf, size_t size)
 	sim_format_size(o->mem, tmp, sizeof(tmp));
 	append_word(buf, size, &used, tmp);
 	append_word(buf, size, &used, "--seed");
-	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->seed);
+	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)seed);
 	append_word(buf, size, &used, tmp);
+	if (o->det) {
+		append_word(buf, size, &used, "--mode");
+		append_word(buf, size, &used, "det");
+		append_word(buf, size, &used, "--sched");
+		if (o->sched_pct)
+			snprintf(tmp, sizeof(tmp), "pct:%u", o->pct_depth);
+		else
+			snprintf(tmp, sizeof(tmp), "random");
+		append_word(buf, size, &used, tmp);
+		append_word(buf, size, &used, "--pct-k");
+		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->pct_k);
+		append_word(buf, size, &used, tmp);
+		append_word(buf, size, &used, "--max-steps");
+		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->max_steps);
+		append_word(buf, size, &used, tmp);
+		if (replay)
+			append_word(buf, size, &used, "--replay");
+	}
+	for (unsigned i = 0; i < o->nfault_sites; i++) {
+		append_word(buf, size, &used, "--fault-sites");
+		snprintf(tmp, sizeof(tmp), "%s=%.17g", o->fault_sites[i].glob, o->fault_sites[i].prob);
+		append_word(buf, size, &used, tmp);
+	}
+	if (o->fail_nth) {
+		append_word(buf, size, &used, "--fail-nth");
+		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->fail_nth);
+		append_word(buf, size, &used, tmp);
+	}
 	append_word(buf, size, &used, "--apic-ids");
 	append_word(buf, size, &used, acpi_gen_layout_name((enum acpi_gen_layout)o->apic_layout));
 	append_word(buf, size, &used, "--acpi-rev");
@@ -388,6 +651,24 @@ void sim_options_replay(const struct sim_options *o, char *buf, size_t size)
 	append_word(buf, size, &used, acpi_gen_break_name((enum acpi_gen_break)o->acpi_break));
 	append_word(buf, size, &used, "--rsdp");
 	append_word(buf, size, &used, o->rsdp == SIM_RSDP_SCAN ? "scan" : "hint");
+	if (o->numa_nodes) {
+		append_word(buf, size, &used, "--numa");
+		snprintf(tmp, sizeof(tmp), "%u", o->numa_nodes);
+		append_word(buf, size, &used, tmp);
+	}
+	if (o->no_x2apic || o->no_tsc_deadline) {
+		append_word(buf, size, &used, "--cpu-features");
+		snprintf(tmp, sizeof(tmp), "%s%s%s", o->no_x2apic ? "no-x2apic" : "",
+		         o->no_x2apic && o->no_tsc_deadline ? "," : "",
+		         o->no_tsc_deadline ? "no-tsc-deadline" : "");
+		append_word(buf, size, &used, tmp);
+	}
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		append_word(buf, size, &used, "--fault");
+		snprintf(tmp, sizeof(tmp), "%s=%llu", sim_fault_name(o->faults[i].kind),
+		         (unsigned long long)o->faults[i].arg);
+		append_word(buf, size, &used, tmp);
+	}
 	if (o->dump_acpi_dir) {
 		append_word(buf, size, &used, "--dump-acpi");
 		append_word(buf, size, &used, o->dump_acpi_dir);

@@ -28,6 +28,22 @@
 
 enum sim_rsdp_mode { SIM_RSDP_HINT, SIM_RSDP_SCAN };
 
+/* --fault NAME[=ARG] (repeatable). */
+enum sim_fault_kind {
+	SIM_FAULT_AP_IGNORE_FIRST_SIPI,     /* =APICID */
+	SIM_FAULT_AP_DEAD,                  /* =APICID */
+	SIM_FAULT_ESR_SEND_ERROR,           /* =APICID */
+	SIM_FAULT_SPURIOUS_STORM,           /* =CPU slot */
+	SIM_FAULT_LATE_IPI,                 /* =MICROSECONDS */
+	SIM_FAULT_COUNT
+};
+struct sim_fault {
+	enum sim_fault_kind kind;
+	uint64_t arg;
+};
+#define SIM_MAX_FAULTS 16
+const char *sim_fault_name(enum sim_fault_kind k);
+
 struct sim_options {
 	unsigned cpus;
 	uint64_t mem;                   /* bytes, multiple of 4 KiB */
@@ -39,15 +55,41 @@ struct sim_options {
 	enum sim_rsdp_mode rsdp;
 	const char *console_path;       /* NULL: stdout only */
 	const char *dump_acpi_dir;      /* non-NULL: write tables there and exit */
+	unsigned numa_nodes;            /* 0: no SRAT; else SRAT with that many domains */
+	bool no_x2apic;                 /* --cpu-features no-x2apic */
+	bool no_tsc_deadline;           /* --cpu-features no-tsc-deadline */
+	struct sim_fault faults[SIM_MAX_FAULTS];
+	unsigned nfaults;
 	char cmdline[BOOT_CMDLINE_MAX];
 	const char *argv0;
+	/* deterministic mode (docs/det.md) */
+	bool det;                       /* --mode det */
+	bool sched_pct;                 /* --sched pct:D (else random) */
+	unsigned pct_depth;             /* D, 1..16 */
+	uint64_t pct_k;                 /* --pct-k: estimated choice steps for change points */
+	uint64_t max_steps;             /* --max-steps */
+	uint64_t runs;                  /* --runs R (0: one run, no fork) */
+	bool replay;                    /* --replay */
+	bool check_determinism;         /* --check-determinism */
+	/* fault-injection sites (kernel/fault.h) */
+	struct sim_fault_site {
+		char glob[64];
+		double prob;
+	} fault_sites[SIM_MAX_FAULTS];
+	unsigned nfault_sites;
+	uint64_t fail_nth;              /* --fail-nth N: fail the Nth site hit (0: off) */
 };
+
+#define SIM_DET_MAX_STEPS_DEFAULT 50000000ull
+#define SIM_DET_PCT_K_DEFAULT 2000ull
 
 /* Parse argv into *o. Prints --help and exits 0, or prints one message naming the
  * option, the value and what is allowed, and exits SIM_EXIT_USAGE. */
 void sim_options_parse(int argc, char **argv, struct sim_options *o);
 /* The command line that replays this run, every option explicit (no --console). */
 void sim_options_replay(const struct sim_options *o, char *buf, size_t size);
+/* The replay command of seed in det mode, with --replay. */
+void sim_options_replay_det(const struct sim_options *o, uint64_t seed, char *buf, size_t size);
 /* "256M"-style text for a byte count (largest exact K/M/G unit). */
 void sim_format_size(uint64_t bytes, char *buf, size_t size);
 
@@ -87,29 +129,71 @@ int sim_firmware_dump(const char *dir);
 
 /* ---- CPUs (cpu.c) ------------------------------------------------------------------- */
 
+/* What CPUID advertises (--cpu-features removes them). */
+struct sim_cpu_features {
+	bool x2apic;                    /* CPUID.1:ECX[21] */
+	bool tsc_deadline;              /* CPUID.1:ECX[24] */
+};
+void sim_cpu_set_features(const struct sim_cpu_features *f);
+const struct sim_cpu_features *sim_cpu_features(void);
+
 /* Create ncpus CPUs; CPU 0 will run kmain, the others park until started. */
 int sim_cpus_init(unsigned ncpus, const uint32_t *apic_ids);
 /* Run kmain(bi) on CPU 0's thread (8 MiB stack); returns only on failure. */
 int sim_cpus_boot(struct boot_info *bi);
 unsigned sim_cpu_count(void);
-/* Index of the calling CPU thread, or -1 if the caller is not a simulated CPU. */
+/* The calling CPU's kernel index (hal_cpu_index), or -1 on a host thread. */
 int sim_cpu_self(void);
-uint32_t sim_cpu_apic_id(unsigned cpu);
-/* Start a parked AP at entry(arg) (the LAPIC model calls this on a SIPI).
- * 0, -EINVAL (no such CPU or CPU 0), -EBUSY (already started). */
-int sim_cpu_start(unsigned cpu, void (*entry)(void *), void *arg);
-/* A model that can raise interrupts registers once, so that a halt knows it may
- * be woken; sim_cpu_kick wakes a halted CPU. */
-void sim_irq_source_add(void);
-void sim_cpu_kick(unsigned cpu);
+/* The calling CPU's slot (position in the machine, MADT order), or -1. */
+int sim_cpu_slot(void);
+uint32_t sim_cpu_apic_id(unsigned slot);
+/* The SIPI vector hal_smp_prepare_ap returns: a trampoline page at 0x8000. */
+#define SIM_SIPI_VECTOR 0x08u
+/* The LAPIC model accepted a SIPI for slot: start that AP (fatal if the vector
+ * or the missing hal_smp_prepare_ap make it run garbage on hardware). */
+void sim_cpu_sipi(unsigned slot, uint8_t vector);
+/* Sim time at which the last AP was started (0: none yet). */
+uint64_t sim_cpu_last_ap_start_ns(void);
+/* Wake slot if it sleeps in hal_cpu_halt (so it looks at its LAPIC again). */
+void sim_cpu_kick(unsigned slot);
+/* A device model armed (+1) or disarmed (-1) a timer that may raise an interrupt:
+ * while any is armed, all CPUs halted is not a hang. */
+void sim_device_event_armed(int delta);
 /* Is the CPU's interrupt flag set? (for delivery decisions) */
-bool sim_cpu_irq_enabled(unsigned cpu);
+bool sim_cpu_irq_enabled(unsigned slot);
+/* Deliver pending interrupts to the calling CPU if its interrupts are enabled:
+ * every HAL call that stands for an instruction boundary calls it. */
+void sim_irq_poll(void);
+
+/* ---- devices: LAPIC, I/O APIC, PIT glue and faults (devices.c) --------------------- */
+
+/* Build the platform's device models and claim their ranges on the bus. Exits
+ * with a message on failure. */
+void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids);
+/* Deterministic mode: fire device events due at virtual time now (PIT IRQ0), and
+ * the time of the next one (SIM_TIME_NEVER if none). */
+void sim_devices_engine_step(uint64_t now);
+uint64_t sim_devices_next_event_ns(void);
+/* Fault sites: set up from the options (after sim_rng_seed). */
+void sim_fault_init(const struct sim_options *o);
+/* Print the models' counters ("sim: lapic: ...") and bench figures; at exit. */
+void sim_devices_report(void);
+
+/* ---- vmap window and TLBs (vmap.c) ------------------------------------------------- */
+
+int sim_vmap_init(unsigned ncpus);
 
 /* ---- time --------------------------------------------------------------------------- */
 
 #define SIM_TSC_HZ 2000000000ull    /* nominal virtual TSC frequency: 2 GHz */
-/* Nanoseconds of CLOCK_MONOTONIC since the sim started. */
+/* Nanoseconds of CLOCK_MONOTONIC since the sim started: every model and the
+ * TSC read time through this one function (a deterministic mode swaps it). */
 uint64_t sim_time_ns(void);
+#define SIM_TIME_NEVER UINT64_MAX
+struct timespec;
+/* The CLOCK_MONOTONIC instant of sim time t, for condition variables created
+ * with that clock (the only place host time leaks out of sim_time_ns). */
+void sim_time_abs(uint64_t t, struct timespec *ts);
 void sim_time_init(void);
 
 #endif /* DOPPEL_SIM_H */

@@ -19,6 +19,8 @@ static unsigned nwords;
 /* Keys the kernel understands; a glob ("ktest") or a subsystem prefix ("pci.") */
 static const char *const known[] = {
 	"ktest", "expect.cpus", "acpi.dump", "selftest.panic", "selftest.fault",
+	/* interrupts and SMP, docs/smp.md */
+	"smp.max_cpus", "smp.nosmp", "apic.xapic", "time.hz", "bench", "stress.seconds",
 };
 
 static int is_known(const char *k)

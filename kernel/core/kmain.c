@@ -1,18 +1,26 @@
 /*
  * kmain.c — the boot flow shared by every platform (docs/protocol.md for what it
- * prints): HAL check → command line → page allocator → heap → ACPI → in-kernel
- * tests named by `ktest=` → orderly exit with a status.
+ * prints): HAL check → command line → page allocator → heap → ACPI (+ SRAT, MADT
+ * checks) → LAPIC + time calibration → SMP bring-up → I/O APIC (docs/smp.md) →
+ * in-kernel tests named by `ktest=` and benchmarks named by `bench=` → orderly
+ * exit with a status.
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
+#include <kernel/apic.h>
+#include <kernel/bench.h>
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/heap.h>
 #include <kernel/ktest.h>
 #include <kernel/log.h>
+#include <kernel/madt_check.h>
 #include <kernel/panic.h>
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
+#include <kernel/smp.h>
+#include <kernel/srat.h>
+#include <kernel/time.h>
 
 static const char *firmware_name(uint32_t fw)
 {
@@ -33,6 +41,7 @@ const struct boot_info *boot_info_get(void)
 
 void kmain(struct boot_info *bi)
 {
+	uint64_t tsc_entry = hal_rdtsc();
 	boot = bi;
 	kprintf("\nDoppel kernel starting\n");
 	if (hal_version() != HAL_VERSION || bi->hal_version != HAL_VERSION) {
@@ -63,10 +72,29 @@ void kmain(struct boot_info *bi)
 	kinfo("acpi.ioapics", "%u", acpi->have_madt ? acpi->madt.nioapics : 0);
 	if (cmdline_has("acpi.dump"))
 		acpi_dump(acpi);
+	srat_boot_init();
+
+	/* Interrupts and SMP (docs/smp.md): LAPIC, time, APs, I/O APIC. Without a
+	 * usable LAPIC the kernel stays on one CPU without interrupts. */
+	if (apic_init_bsp(acpi->have_madt ? acpi->madt.lapic_address : 0) == 0) {
+		madt_check_boot(percpu_of(hal_cpu_index())->apic_id);
+		time_init();
+		hal_irq_enable();
+		smp_boot(acpi->have_madt ? &acpi->madt : 0, tsc_entry);
+		ioapic_init(madt_check_boot_info());
+	} else {
+		madt_check_boot(MADT_BSP_UNKNOWN);
+		kinfo("apic.mode", "none");
+		kinfo("smp.online", "1");
+		kinfo("smp.failed", "0");
+	}
 
 	int status = KERNEL_EXIT_PASS;
 	const char *globs = cmdline_get("ktest");
 	if (globs)
 		status = ktest_run(globs);
+	const char *bench = cmdline_get("bench");
+	if (bench && bench_run(bench) != 0 && status == KERNEL_EXIT_PASS)
+		status = KERNEL_EXIT_FAIL;
 	kernel_exit(status);
 }

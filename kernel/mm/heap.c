@@ -5,6 +5,7 @@
  * larger ones are page runs of their own.
  */
 #include <hal/hal.h>
+#include <kernel/fault.h>
 #include <kernel/heap.h>
 #include <kernel/panic.h>
 #include <kernel/pmm.h>
@@ -68,6 +69,8 @@ void *kmalloc(size_t size)
 {
 	if (size == 0 || size > (1ull << 40))
 		return 0;
+	if (FAULT_SITE("heap.kmalloc"))
+		return 0;                   /* injected: looks exactly like out of memory */
 	size_t total = size + HDR;
 	if (total > class_size(NCLASS - 1)) {
 		size_t n = (total + PAGE_SIZE - 1) / PAGE_SIZE;

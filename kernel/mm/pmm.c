@@ -7,6 +7,7 @@
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/panic.h>
+#include <kernel/fault.h>
 #include <kernel/pmm.h>
 #include <kernel/spinlock.h>
 #include <kernel/string.h>
@@ -151,6 +152,8 @@ uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 {
 	if (n == 0 || align_pages == 0 || (align_pages & (align_pages - 1)))
 		return 0;
+	if (FAULT_SITE("pmm.alloc"))
+		return 0;                   /* injected: looks exactly like exhaustion */
 	spin_lock(&pmm_lock);
 	uint64_t p = find_run(hint, npages, n, align_pages);
 	if (p == npages)

@@ -1,6 +1,6 @@
 /*
  * acpi_gen.c — builds ACPI tables the way firmware lays them out in the BIOS area:
- * FACS, DSDT, FADT, MADT, XSDT, RSDT, then the RSDP (ACPI 6.5 §5.2.5–§5.2.12),
+ * FACS, DSDT, FADT, MADT, SRAT, XSDT, RSDT, then the RSDP (ACPI 6.5 §5.2.5–§5.2.16),
  * shaped like QEMU q35's (LAPIC entries below APIC ID 255, x2APIC entries above,
  * IRQ0→GSI2 and IRQ9 level overrides, LINT1 NMI), with one optional fault.
  * The structures here are written from the spec independently of the kernel's own
@@ -214,6 +214,51 @@ struct madt_x2apic_nmi {            /* §5.2.12.13 Table 5.38 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct madt_x2apic_nmi) == 12, "ACPI 6.5 §5.2.12.13: Local x2APIC NMI is 12 bytes");
 
+struct srat {                       /* §5.2.16 Table 5.64 */
+	struct sdt_header hdr;          /* "SRAT", revision 3 */
+	uint32_t rsvd0;                 /* must be 1 for backward compatibility */
+	uint64_t rsvd1;
+} __attribute__((packed));
+_Static_assert(sizeof(struct srat) == 48, "ACPI 6.5 §5.2.16: SRAT header is 48 bytes");
+#define SRAT_REVISION 3
+
+enum { SRAT_LAPIC = 0, SRAT_MEMORY = 1, SRAT_X2APIC = 2 };
+#define SRAT_ENABLED 1u
+
+struct srat_lapic {                 /* §5.2.16.1 Table 5.66 */
+	uint8_t type, length;           /* 0, 16 */
+	uint8_t domain_lo;              /* proximity domain bits 7:0 */
+	uint8_t apic_id;
+	uint32_t flags;
+	uint8_t sapic_eid;
+	uint8_t domain_hi[3];           /* proximity domain bits 31:8 */
+	uint32_t clock_domain;
+} __attribute__((packed));
+_Static_assert(sizeof(struct srat_lapic) == 16, "ACPI 6.5 §5.2.16.1: Processor Local APIC Affinity is 16 bytes");
+
+struct srat_memory {                /* §5.2.16.2 Table 5.68 */
+	uint8_t type, length;           /* 1, 40 */
+	uint32_t domain;
+	uint16_t rsvd0;
+	uint32_t base_lo, base_hi;
+	uint32_t length_lo, length_hi;
+	uint32_t rsvd1;
+	uint32_t flags;
+	uint64_t rsvd2;
+} __attribute__((packed));
+_Static_assert(sizeof(struct srat_memory) == 40, "ACPI 6.5 §5.2.16.2: Memory Affinity is 40 bytes");
+
+struct srat_x2apic {                /* §5.2.16.3 Table 5.70 */
+	uint8_t type, length;           /* 2, 24 */
+	uint16_t rsvd0;
+	uint32_t domain;
+	uint32_t x2apic_id;
+	uint32_t flags;
+	uint32_t clock_domain;
+	uint32_t rsvd1;
+} __attribute__((packed));
+_Static_assert(sizeof(struct srat_x2apic) == 24, "ACPI 6.5 §5.2.16.3: Processor x2APIC Affinity is 24 bytes");
+
 /* ---- names ------------------------------------------------------------------------ */
 
 static const char *const break_names[ACPI_GEN_BREAK_COUNT + 1] = {
@@ -388,6 +433,8 @@ const char *acpi_gen_config_error(const struct acpi_gen_config *cfg)
 		return "unknown break kind";
 	if (cfg->revision == 0 && break_needs_xsdt(cfg->brk))
 		return "this break kind needs an XSDT: use revision 2";
+	if (cfg->numa_nodes > cfg->ncpus)
+		return "more NUMA nodes than CPUs";
 	return NULL;
 }
 
@@ -431,9 +478,78 @@ static size_t madt_size(const struct acpi_gen_config *cfg, bool *any_x2apic)
 	return size;
 }
 
+/* RAM ranges of the machine, as the sim's memory map has them (ACPI 6.5 §5.2.16.2
+ * describes RAM only): conventional memory, 1 MiB up to the PCI hole, above 4 GiB. */
+#define SRAT_HOLE_START 0xB0000000ull
+#define SRAT_4G 0x100000000ull
+static unsigned ram_ranges(uint64_t mem, uint64_t base[3], uint64_t end[3])
+{
+	unsigned n = 0;
+
+	base[n] = 0;
+	end[n++] = mem < 0xA0000ull ? mem : 0xA0000ull;
+	if (mem > 0x100000ull) {
+		base[n] = 0x100000ull;
+		end[n++] = mem < SRAT_HOLE_START ? mem : SRAT_HOLE_START;
+	}
+	if (mem > SRAT_4G) {
+		base[n] = SRAT_4G;
+		end[n++] = mem;
+	}
+	return n;
+}
+
+/* Node d's share of the address space [0, mem), boundaries on 2 MiB. */
+static uint64_t node_start(uint64_t mem, unsigned nodes, unsigned d)
+{
+	if (d == 0)
+		return 0;
+	if (d >= nodes)
+		return mem;
+	return (uint64_t)((unsigned __int128)mem * d / nodes) & ~((2ull << 20) - 1);
+}
+
+static uint64_t cfg_mem(const struct acpi_gen_config *cfg)
+{
+	return cfg->mem_size ? cfg->mem_size : SRAT_4G;
+}
+
+static unsigned srat_mem_entries(const struct acpi_gen_config *cfg)
+{
+	uint64_t b[3], e[3], mem = cfg_mem(cfg);
+	unsigned n = ram_ranges(mem, b, e), count = 0;
+
+	for (unsigned d = 0; d < cfg->numa_nodes; d++) {
+		uint64_t ns = node_start(mem, cfg->numa_nodes, d), ne = node_start(mem, cfg->numa_nodes, d + 1);
+		for (unsigned r = 0; r < n; r++)
+			if ((b[r] > ns ? b[r] : ns) < (e[r] < ne ? e[r] : ne))
+				count++;
+	}
+	return count;
+}
+
+static size_t srat_size(const struct acpi_gen_config *cfg)
+{
+	size_t size;
+
+	if (!cfg->numa_nodes)
+		return 0;
+	size = sizeof(struct srat) + srat_mem_entries(cfg) * sizeof(struct srat_memory);
+	for (unsigned i = 0; i < cfg->ncpus; i++)
+		size += cfg_apic_id(cfg, i) >= 255 ? sizeof(struct srat_x2apic) : sizeof(struct srat_lapic);
+	return size;
+}
+
+unsigned acpi_gen_cpu_node(const struct acpi_gen_config *cfg, unsigned i)
+{
+	if (!cfg->numa_nodes || !cfg->ncpus)
+		return 0;
+	return (unsigned)((uint64_t)i * cfg->numa_nodes / cfg->ncpus);
+}
+
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~(size_t)((a) - 1))
 #define TABLE_ALIGN 64u
-#define MAX_ROOT_ENTRIES 4u         /* FACP, APIC, + one bad entry */
+#define MAX_ROOT_ENTRIES 5u         /* FACP, APIC, SRAT, + one bad entry (+ spare) */
 
 size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 {
@@ -443,6 +559,7 @@ size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 	       ALIGN_UP(sizeof(struct sdt_header), TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct fadt), TABLE_ALIGN) +
 	       ALIGN_UP(madt_size(cfg, NULL) + 2, TABLE_ALIGN) +
+	       ALIGN_UP(srat_size(cfg), TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 8 * MAX_ROOT_ENTRIES + 4, TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 4 * MAX_ROOT_ENTRIES, TABLE_ALIGN) +
 	       sizeof(struct rsdp) + TABLE_ALIGN;
@@ -654,6 +771,56 @@ static long build_madt(struct gen *g, const struct acpi_gen_config *cfg)
 	return off;
 }
 
+static long build_srat(struct gen *g, const struct acpi_gen_config *cfg)
+{
+	size_t size = srat_size(cfg), pos = sizeof(struct srat);
+	long off = gen_alloc(g, size, TABLE_ALIGN);
+	uint64_t b[3], e[3], mem = cfg_mem(cfg);
+	unsigned nr = ram_ranges(mem, b, e);
+	struct srat *t;
+
+	if (off < 0)
+		return off;
+	t = (struct srat *)(g->mem + off);
+	header_init(&t->hdr, "SRAT", (uint32_t)size, SRAT_REVISION);
+	t->rsvd0 = 1;
+	for (unsigned i = 0; i < cfg->ncpus; i++) {
+		uint32_t id = cfg_apic_id(cfg, i), d = acpi_gen_cpu_node(cfg, i);
+		if (id >= 255) {
+			struct srat_x2apic *x = madt_put(g->mem + off, &pos, SRAT_X2APIC, sizeof(*x));
+			x->domain = d;
+			x->x2apic_id = id;
+			x->flags = SRAT_ENABLED;
+		} else {
+			struct srat_lapic *l = madt_put(g->mem + off, &pos, SRAT_LAPIC, sizeof(*l));
+			l->domain_lo = (uint8_t)d;
+			l->domain_hi[0] = (uint8_t)(d >> 8);
+			l->domain_hi[1] = (uint8_t)(d >> 16);
+			l->domain_hi[2] = (uint8_t)(d >> 24);
+			l->apic_id = (uint8_t)id;
+			l->flags = SRAT_ENABLED;
+		}
+	}
+	for (unsigned d = 0; d < cfg->numa_nodes; d++) {
+		uint64_t ns = node_start(mem, cfg->numa_nodes, d), ne = node_start(mem, cfg->numa_nodes, d + 1);
+		for (unsigned r = 0; r < nr; r++) {
+			uint64_t lo = b[r] > ns ? b[r] : ns, hi = e[r] < ne ? e[r] : ne;
+			if (lo >= hi)
+				continue;
+			struct srat_memory *m = madt_put(g->mem + off, &pos, SRAT_MEMORY, sizeof(*m));
+			m->domain = d;
+			m->base_lo = (uint32_t)lo;
+			m->base_hi = (uint32_t)(lo >> 32);
+			m->length_lo = (uint32_t)(hi - lo);
+			m->length_hi = (uint32_t)((hi - lo) >> 32);
+			m->flags = SRAT_ENABLED;
+		}
+	}
+	acpi_gen_checksum_fix(t);
+	gen_record(g, "SRAT", (size_t)off, (uint32_t)size);
+	return off;
+}
+
 /* RSDT (entry_size 4) or XSDT (8) listing entries[0..n). */
 static long build_root(struct gen *g, const char *sig, size_t entry_size,
                        const uint64_t *entries, unsigned n, size_t tail)
@@ -687,7 +854,7 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 	struct gen g = { .mem = mem, .base = phys_base, .len = len, .info = info };
 	uint64_t entries[MAX_ROOT_ENTRIES], bad_entry = 0;
 	unsigned n = 0, rev;
-	long facs, dsdt, fadt, madt = -1, xsdt = -1, rsdt, rp;
+	long facs, dsdt, fadt, madt = -1, srat = -1, xsdt = -1, rsdt, rp;
 	struct rsdp *r;
 	uint64_t mem_size;
 
@@ -706,6 +873,8 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 		return -ENOSPC;
 	if (cfg->brk != ACPI_GEN_BREAK_MADT_MISSING && (madt = build_madt(&g, cfg)) < 0)
 		return -ENOSPC;
+	if (cfg->numa_nodes && (srat = build_srat(&g, cfg)) < 0)
+		return -ENOSPC;
 
 	/* A bad XSDT entry goes first, so a walker that gives up at the first bad
 	 * entry misses the MADT and shows it. */
@@ -718,6 +887,8 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 	entries[n++] = phys_base + (uint64_t)fadt;
 	if (madt >= 0)
 		entries[n++] = phys_base + (uint64_t)madt;
+	if (srat >= 0)
+		entries[n++] = phys_base + (uint64_t)srat;
 
 	if (rev >= 2) {
 		size_t tail = cfg->brk == ACPI_GEN_BREAK_XSDT_BAD_LENGTH ? 4 : 0;

@@ -1,6 +1,6 @@
 /*
  * acpi_gen.h — generator of real ACPI tables (RSDP, RSDT, XSDT, FADT, FACS, DSDT,
- * MADT) into a buffer that stands for a window of guest physical memory, with
+ * MADT, SRAT) into a buffer that stands for a window of guest physical memory, with
  * optional faults injected on purpose. Implements the layouts of ACPI 6.5 §5.2.
  * Pure host code: no globals, no I/O, no allocation. Used by doppel-sim, by the
  * unit tests (good and broken tables) and by fuzz seed generation.
@@ -57,12 +57,14 @@ struct acpi_gen_config {
 	uint32_t ioapic_id;         /* I/O APIC id (q35: 0) */
 	uint32_t ioapic_addr;       /* 0 = ACPI_GEN_IOAPIC_ADDR */
 	uint32_t ioapic_gsi_base;   /* first GSI of the I/O APIC (q35: 0) */
-	uint64_t mem_size;          /* guest RAM size, for the xsdt-entry-* faults; 0 = 4 GiB */
+	uint64_t mem_size;          /* guest RAM size (xsdt-entry-* faults, SRAT); 0 = 4 GiB */
+	unsigned numa_nodes;        /* 0: no SRAT; else SRAT with that many proximity domains
+	                               (CPU i in domain i*N/ncpus, RAM split evenly) */
 	enum acpi_gen_break brk;    /* fault to inject, ACPI_GEN_BREAK_NONE for good tables */
 };
 
 /* Where each table landed, for dumps and for tests that want to poke at bytes. */
-#define ACPI_GEN_MAX_TABLES 8
+#define ACPI_GEN_MAX_TABLES 10
 struct acpi_gen_table {
 	char sig[5];                /* "RSDP" for the RSDP, else the 4-byte signature */
 	uint64_t phys;
@@ -93,6 +95,9 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 const char *acpi_gen_config_error(const struct acpi_gen_config *cfg);
 /* Bytes acpi_gen_build needs for cfg (an upper bound, alignment included). */
 size_t acpi_gen_size(const struct acpi_gen_config *cfg);
+
+/* The proximity domain the SRAT gives CPU index i (0 without NUMA). */
+unsigned acpi_gen_cpu_node(const struct acpi_gen_config *cfg, unsigned i);
 
 /* Fill out[0..ncpus) with a layout's APIC IDs. 0, or -EINVAL (ncpus out of range,
  * unknown layout, DUP with fewer than two CPUs). */

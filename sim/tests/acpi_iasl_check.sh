@@ -197,6 +197,28 @@ for kind in outside straddle; do
 	else not_ok "xsdt-entry-$kind: dump"; fi
 done
 
+# ---- SRAT (--numa) ------------------------------------------------------------------
+for spec in "numa2:8:dense:2:0" "numa4-256:256:sparse:4:128"; do
+	name=${spec%%:*}; rest=${spec#*:}
+	cpus=${rest%%:*}; rest=${rest#*:}
+	layout=${rest%%:*}; rest=${rest#*:}
+	nodes=${rest%%:*}; x2=${rest#*:}
+	if dump "$name" --cpus "$cpus" --apic-ids "$layout" --numa "$nodes"; then
+		check "$name: iasl decodes SRAT without complaint" iasl_clean "$name" SRAT
+		check "$name: $cpus processor affinity entries" \
+			[ $(( $(count "$name" SRAT "Processor Local APIC/SAPIC Affinity") + $(count "$name" SRAT "Processor Local x2APIC Affinity") )) -eq "$cpus" ]
+		check "$name: $x2 x2APIC affinity entries" \
+			[ "$(count "$name" SRAT "Processor Local x2APIC Affinity")" -eq "$x2" ]
+		check "$name: memory affinity for every node" \
+			[ "$(count "$name" SRAT "Memory Affinity")" -ge "$nodes" ]
+		check "$name: XSDT lists the SRAT" root_lists "$name" XSDT "$(addr_of "$name" SRAT)"
+		check "$name: RSDT lists the SRAT" root_lists "$name" RSDT "$(addr_of "$name" SRAT)"
+		good_madt "$name" "$cpus" "$x2"
+	else
+		not_ok "$name: dump"
+	fi
+done
+
 if dump b-rsdp-checksum --cpus 4 --acpi-break rsdp-checksum; then
 	check "rsdp-checksum: 20-byte checksum wrong" [ "$(rsdp_sum b-rsdp-checksum 20)" -ne 0 ]
 	check "rsdp-checksum: 36-byte checksum right" [ "$(rsdp_sum b-rsdp-checksum 36)" -eq 0 ]

@@ -64,10 +64,23 @@ bad "'--c' is ambiguous" --c 3
 bad "'-x' is not an option" -x
 bad "not both" --cmdline a b
 bad "--cmdline: the kernel command line is 600 bytes" --cmdline "$(printf '%600s' '' | tr ' ' x)"
+bad "--numa: '0'" --numa 0
+bad "--numa: '65'" --numa 65
+bad "--numa: 8 nodes" --numa 8 --cpus 4
+bad "--cpu-features: 'no-sse'" --cpu-features no-x2apic,no-sse
+bad "--fault: 'ap-sleepy=1'" --fault ap-sleepy=1
+bad "--fault: 'ap-dead'" --fault ap-dead
+bad "--fault: 'late-ipi=0'" --fault late-ipi=0
+bad "--fault: 'spurious-storm=4'" --cpus 4 --fault spurious-storm=4
+bad "--fault: 'ap-dead=9'" --cpus 4 --fault ap-dead=9
+bad "--fault: 'esr-send-error=0'" --cpus 4 --fault esr-send-error=0
 good --cpus 1 --mem 16M
 good --cpus 256 --mem=64G --apic-ids sparse
 good --seed 0xFFFFFFFFFFFFFFFF --acpi-rev 0 --rsdp scan
 good --acpi-break rsdt-only
+good --cpus 8 --numa 2 --cpu-features no-x2apic,no-tsc-deadline
+good --cpus 4 --fault ap-dead=1 --fault ap-ignore-first-sipi=2 --fault esr-send-error=3 \
+	--fault spurious-storm=0 --fault late-ipi=100
 good --mem 1048576K -- ktest=acpi expect.cpus=4
 echo "1..$n"
 echo "$passed passed, $failed failed"

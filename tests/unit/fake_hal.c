@@ -54,6 +54,8 @@ void hal_cpuid(uint32_t l, uint32_t s, uint32_t out[4]) { (void)l; (void)s; mems
 uint64_t hal_rdmsr(uint32_t m) { (void)m; return 0; }
 void hal_wrmsr(uint32_t m, uint64_t v) { (void)m; (void)v; }
 uint64_t hal_rdtsc(void) { return 0; }
+void hal_sched_point(void) {}
+bool hal_fault_inject(const char *site) { (void)site; return false; }
 
 void *hal_phys_to_virt(uint64_t pa)
 {

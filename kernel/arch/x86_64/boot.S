@@ -248,7 +248,7 @@ long_mode_high:
 /* ---- page tables and boot stack (zeroed above) ---------------------------------- */
 	.section .bss
 	.balign 4096
-	.global x86_pml4, x86_pdpt_direct, x86_pd_pool
+	.global x86_pml4, x86_pdpt_direct, x86_pdpt_kernel, x86_pd_pool
 x86_pml4:        .skip 4096
 x86_pdpt_low:    .skip 4096
 x86_pdpt_kernel: .skip 4096

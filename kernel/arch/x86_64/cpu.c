@@ -13,6 +13,7 @@
 
 _Static_assert(offsetof(struct x86_cpu, index) == X86_CPU_INDEX_OFFSET, "hal_cpu_index");
 _Static_assert(offsetof(struct x86_cpu, self) == 0, "x86_this_cpu");
+_Static_assert(offsetof(struct x86_cpu, stack_top) == X86_CPU_STACK_TOP_OFFSET, "trampoline.S");
 
 /* 64-bit interrupt gate, SDM Vol. 3A §6.14.1 Figure 6-8. */
 struct x86_idt_gate {
@@ -145,6 +146,7 @@ static void pic_disable(void)
 void x86_cpu_init_boot(void)
 {
 	idt_build();
+	x86_cpus[0] = &x86_cpu_boot;
 	x86_cpu_init(&x86_cpu_boot, 0);
 	pic_disable();
 }
@@ -223,4 +225,16 @@ void hal_wrmsr(uint32_t msr, uint64_t value)
 uint64_t hal_rdtsc(void)
 {
 	return x86_rdtsc();
+}
+
+/* Deterministic scheduling and fault injection are the simulator's (hal.h): on
+ * hardware an atomic is just the instruction, and no fault site ever fires. */
+void hal_sched_point(void)
+{
+}
+
+bool hal_fault_inject(const char *site)
+{
+	(void)site;
+	return false;
 }

@@ -1,7 +1,7 @@
 /*
  * mmu.c — the kernel's view of physical memory: the direct map at
  * 0xFFFF800000000000 (boot.S maps 0..4 GiB; extended here from the memory map),
- * the high-half kernel image, MMIO mapping, and local TLB flushes.
+ * the high-half kernel image, MMIO mapping (with vmap.c's window), local TLB flushes.
  * Intel SDM Vol. 3A §4.5 (4-level paging, 2 MiB pages), §4.10.4 (INVLPG, CR3
  * reload), §11.11–11.12 (MTRRs and PAT decide the memory type).
  */
@@ -31,9 +31,9 @@ uint64_t x86_direct_map_limit(void)
 
 /* The 1 GiB identity map only carried the jump to the high half. Without it a
  * NULL or small-integer pointer faults instead of reading low memory. The GDT,
- * IDT and stack must already be high (x86_cpu_init_boot ran). An AP start-up
- * trampoline needs its low page identity-mapped again while the AP enables
- * paging; the SMP code maps it (PML4[0] is free for that) and removes it after. */
+ * IDT and stack must already be high (x86_cpu_init_boot ran). The AP start-up
+ * trampoline's low page is identity-mapped only in smp.c's own start-up PML4,
+ * never in these tables. */
 void x86_mmu_drop_identity(void)
 {
 	x86_pml4[0] = 0;
@@ -108,22 +108,30 @@ uint64_t hal_virt_to_phys(const void *va)
 
 	if (a >= X86_DIRECT_MAP_BASE && a - X86_DIRECT_MAP_BASE < direct_limit)
 		return a - X86_DIRECT_MAP_BASE;
-	if (a >= X86_KERNEL_VMA)
+	if (a >= X86_KERNEL_VMA && a < X86_VMAP_BASE)  /* image map; the windows follow */
 		return a - X86_KERNEL_VMA;
 	return ~0ull;
 }
 
 /*
- * Device registers below the direct-map limit are reached through the direct
- * map. Its 2 MiB pages use PAT entry 0 (write-back); the effective type of
- * MMIO comes from the firmware's MTRRs, which mark the PCI hole below 4 GiB
- * uncacheable on QEMU's SeaBIOS and OVMF and on PCs. Registers above the
- * direct-map limit (64-bit BARs) are not mappable yet: NULL and a log line.
+ * Device registers: ranges up to 256 KiB get an uncached (PCD | PWT = PAT entry
+ * 3, UC) mapping in the MMIO window (vmap.c), shared by later requests for the
+ * same pages — the LAPIC (0xFEE00000), I/O APIC (0xFEC00000), HPET and most BARs.
+ * Larger ranges (ECAM) and requests once the window is full use the direct map:
+ * its 2 MiB pages are write-back by PAT, and the MTRRs make the PCI hole below
+ * 4 GiB uncacheable on QEMU's SeaBIOS and OVMF and on PCs. NULL and a log line
+ * when neither can reach pa.
  */
 void *hal_mmio_map(uint64_t pa, size_t len)
 {
 	uint64_t n = len ? len : 1;
+	void *va;
 
+	if (pa + n >= pa) {
+		va = x86_mmio_window_map(pa, n);
+		if (va)
+			return va;
+	}
 	if (pa + n < pa || pa + n > direct_limit) {
 		struct x86_line l = { .len = 0 };
 
@@ -131,7 +139,7 @@ void *hal_mmio_map(uint64_t pa, size_t len)
 		x86_line_hex(&l, pa, 0);
 		x86_line_str(&l, " (+");
 		x86_line_hex(&l, (uint64_t)len, 0);
-		x86_line_str(&l, "): above the direct map limit ");
+		x86_line_str(&l, "): too large for the MMIO window and above the direct map limit ");
 		x86_line_hex(&l, direct_limit, 0);
 		x86_line_end(&l);
 		return NULL;
@@ -139,9 +147,11 @@ void *hal_mmio_map(uint64_t pa, size_t len)
 	return (void *)(X86_DIRECT_MAP_BASE + pa);
 }
 
+/* Both kinds of mapping stay: window mappings are shared by every later request
+ * for the same registers, and no other CPU's TLB has to be shot down. */
 void hal_mmio_unmap(void *va, size_t len)
 {
-	(void)va;                          /* direct-map addresses stay mapped */
+	(void)va;
 	(void)len;
 }
 

@@ -4,7 +4,9 @@
  * the platform provides them). Built with -fno-builtin and
  * -fno-tree-loop-distribute-patterns so gcc cannot turn these bodies back into
  * calls to themselves. REP MOVSB/STOSB: Intel SDM Vol. 2B, and "Enhanced REP
- * MOVSB and STOSB" in the Intel Optimization Reference Manual.
+ * MOVSB and STOSB" in the Intel Optimization Reference Manual. Also the libgcc
+ * bit-count helpers gcc calls for __builtin_popcount* without -mpopcnt (the
+ * image links no libgcc: it is built with the red zone this kernel cannot have).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -50,4 +52,23 @@ int memcmp(const void *a, const void *b, size_t n)
 			return x[i] < y[i] ? -1 : 1;
 	}
 	return 0;
+}
+
+/* Population count by parallel bit sums ("SWAR"): 2-, 4-, 8-bit partial counts,
+ * then one multiply adds the eight byte counts into the top byte. Signatures as
+ * in the GCC internals manual, "Integer library routines" (DI = 64-bit). */
+int __popcountdi2(unsigned long a);
+int __popcountsi2(unsigned int a);
+
+int __popcountdi2(unsigned long a)
+{
+	a = a - ((a >> 1) & 0x5555555555555555ul);
+	a = (a & 0x3333333333333333ul) + ((a >> 2) & 0x3333333333333333ul);
+	a = (a + (a >> 4)) & 0x0F0F0F0F0F0F0F0Ful;
+	return (int)((a * 0x0101010101010101ul) >> 56);
+}
+
+int __popcountsi2(unsigned int a)
+{
+	return __popcountdi2(a);
 }

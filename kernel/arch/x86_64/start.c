@@ -2,7 +2,7 @@
  * start.c — the boot CPU's first C code: set up the CPU and console, turn the
  * multiboot2 boot information into struct boot_info (copying everything out,
  * since kmain's page allocator may reuse that RAM), add the QEMU fw_cfg command
- * line, extend the direct map, and call kmain.
+ * line, extend the direct map, set up the vmap and MMIO windows, and call kmain.
  * Multiboot2 Specification 2.0 §3.6 (tags 1, 2, 6, 11, 12, 14, 15).
  */
 #include <stddef.h>
@@ -18,12 +18,17 @@
 
 void x86_start(uint32_t magic, uint64_t mbi_phys) __attribute__((noreturn));
 
-static struct boot_info x86_boot_info;
+static struct boot_info boot_info_store;
 static char loader_name[LOADER_NAME_MAX];
 /* RSDP copies: the multiboot2 tags live in RAM the kernel will reuse, so the
  * kernel gets the physical address of these copies inside its own image. */
 static uint8_t rsdp_old[RSDP_COPY_MAX] __attribute__((aligned(16)));
 static uint8_t rsdp_new[RSDP_COPY_MAX] __attribute__((aligned(16)));
+
+const struct boot_info *x86_boot_info(void)
+{
+	return &boot_info_store;
+}
 
 uint32_t hal_version(void)
 {
@@ -205,12 +210,13 @@ static uint64_t mmap_top(const struct boot_info *bi)
  */
 void x86_start(uint32_t magic, uint64_t mbi_phys)
 {
-	struct boot_info *bi = &x86_boot_info;
+	struct boot_info *bi = &boot_info_store;
 	uint64_t tsc = x86_rdtsc();
 
 	x86_cpu_init_boot();               /* GS base first: the console lock uses it */
 	x86_console_init();
 	x86_mmu_drop_identity();
+	x86_windows_init();
 	(void)magic;
 
 	bi->hal_version = HAL_VERSION;

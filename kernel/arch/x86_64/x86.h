@@ -16,6 +16,14 @@
 #define X86_DIRECT_MAX_GIB  64                 /* page-directory pool size (1 PD per GiB) */
 #define X86_BOOT_STACK_SIZE 0x8000             /* boot CPU kernel stack, 32 KiB */
 
+/* Page-table windows in the top GiB (PML4[511], PDPT[511]; vmap.c). The kernel
+ * image map (PDPT[510]) ends at 0xFFFFFFFFC0000000, where they begin. */
+#define X86_VMAP_BASE       0xFFFFFFFFC0000000 /* hal_vmap window: 2 MiB of 4 KiB pages */
+#define X86_VMAP_SIZE       0x200000
+#define X86_MMIO_WIN_BASE   0xFFFFFFFFC0200000 /* uncached device mappings (hal_mmio_map) */
+#define X86_MMIO_WIN_PTS    8                  /* page tables: 8 x 2 MiB = 16 MiB */
+#define X86_MMIO_WIN_SIZE   (X86_MMIO_WIN_PTS * 0x200000)
+
 #define X86_SEL_KCODE 0x08                     /* GDT layout, see cpu.c */
 #define X86_SEL_KDATA 0x10
 #define X86_SEL_TSS   0x18
@@ -23,8 +31,38 @@
 /* Page-table entry bits, SDM Vol. 3A §4.5 Table 4-15..4-20 */
 #define X86_PTE_P   0x001 /* present */
 #define X86_PTE_RW  0x002 /* writable */
+#define X86_PTE_PWT 0x008 /* write-through; with PCD: PAT entry 3 = UC at reset */
 #define X86_PTE_PCD 0x010 /* cache disable */
 #define X86_PTE_PS  0x080 /* 2 MiB page in a PD entry */
+
+/*
+ * AP start-up trampoline (trampoline.S, smp.c; docs/image.md "AP start-up"): one
+ * 4 KiB page below 1 MiB. Code at offset 0 (where SIPI starts the AP), the header
+ * struct x86_tramp_header at X86_TRAMP_HDR, one struct x86_ap_slot per CPU index
+ * at X86_TRAMP_SLOTS. The X86_TH_* offsets are the header's fields (asserted in
+ * smp.c); the temporary GDT's selectors are X86_TSEL_*.
+ */
+#define X86_MAX_CPUS       256                 /* HAL_MAX_CPUS, for assembly */
+#define X86_TRAMP_CODE_MAX 0x200
+#define X86_TRAMP_HDR      0x200
+#define X86_TRAMP_SLOTS    0x800
+#define X86_TH_GDTR        (X86_TRAMP_HDR + 0x20) /* limit (2), base (4) */
+#define X86_TH_FAR32       (X86_TRAMP_HDR + 0x28) /* m16:32 for the jump to 32-bit code */
+#define X86_TH_FAR64       (X86_TRAMP_HDR + 0x30) /* m16:32 for the jump to 64-bit code */
+#define X86_TH_CR0         (X86_TRAMP_HDR + 0x38)
+#define X86_TH_CR4         (X86_TRAMP_HDR + 0x3C)
+#define X86_TH_CR3         (X86_TRAMP_HDR + 0x40) /* start-up PML4, below 4 GiB */
+#define X86_TH_EFER        (X86_TRAMP_HDR + 0x44) /* EFER bits to set: LME (+ NXE) */
+#define X86_TH_ENTRY64     (X86_TRAMP_HDR + 0x48) /* high-half x86_ap_entry64 */
+#define X86_TSEL_CODE32    0x08
+#define X86_TSEL_DATA      0x10
+#define X86_TSEL_CODE64    0x18
+#define X86_AP_SLOT_EMPTY   0                  /* struct x86_ap_slot.state */
+#define X86_AP_SLOT_ARMED   1                  /* prepared; the AP may claim it */
+#define X86_AP_SLOT_CLAIMED 2                  /* the AP took it and runs on its stack */
+#define X86_AP_SLOT_ONLINE  3                  /* the AP loaded its GDT/IDT/GS; entry runs */
+#define X86_AP_STACK_SIZE  0x8000              /* kernel stack of each AP, 32 KiB */
+#define X86_CPU_STACK_TOP_OFFSET 16            /* struct x86_cpu.stack_top */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -61,9 +99,9 @@ _Static_assert(sizeof(struct x86_tss) == 104, "SDM Vol. 3A §7.7 64-bit TSS");
 /*
  * Per-CPU area, reached through the GS base (IA32_GS_BASE). `self` at %gs:0 gives
  * its address, `index` at %gs:8 is hal_cpu_index(). Each CPU owns its GDT and
- * TSS (a busy TSS descriptor cannot be shared) and its IST stacks. Only the boot
- * CPU's exists so far; the SMP code allocates one per AP and loads it with
- * x86_cpu_init(), which is why nothing here is a global singleton.
+ * TSS (a busy TSS descriptor cannot be shared) and its IST stacks. The boot
+ * CPU's is static (cpu.c); smp.c allocates one per AP, with the AP's kernel stack
+ * right above it, and the AP loads it with x86_cpu_init().
  */
 #define X86_IST_DF  1                  /* IST slot for #DF */
 #define X86_IST_NMI 2                  /* for NMI */
@@ -74,6 +112,8 @@ struct x86_cpu {
 	struct x86_cpu *self;              /* %gs:0 */
 	uint32_t index;                    /* %gs:8 */
 	uint32_t trap_depth;               /* exceptions being reported on this CPU */
+	uint64_t stack_top;                /* %gs:16: APs: initial RSP (smp.c) */
+	void (*ap_entry)(unsigned index);  /* APs: the kernel's entry (smp.c) */
 	uint64_t gdt[5];                   /* null, kernel code, kernel data, TSS (2) */
 	struct x86_tss tss;
 	uint8_t ist_stack[3][X86_IST_STACK_SIZE] __attribute__((aligned(16)));
@@ -173,6 +213,21 @@ uint64_t x86_direct_map_limit(void);
 
 /* Append the QEMU fw_cfg file opt/doppel/cmdline to cmdline (size bytes). */
 void x86_fw_cfg_append_cmdline(char *cmdline, size_t size);
+
+/* smp.c / trampoline.S: AP start-up. */
+extern struct x86_cpu *x86_cpus[X86_MAX_CPUS]; /* per-CPU areas by index; [0] boot CPU */
+void x86_ap_start(struct x86_cpu *c) __attribute__((noreturn)); /* from x86_ap_entry64 */
+extern const char x86_trampoline_start[], x86_trampoline_end[];
+void x86_ap_entry64(void);                 /* high-half landing of the trampoline */
+
+/* vmap.c: the page-table windows (vmap, MMIO); x86_start calls init before kmain. */
+void x86_windows_init(void);
+/* Uncached 4 KiB mapping of [pa, pa + len) in the MMIO window; NULL when the
+ * request is too large for it or the window is full (the caller falls back). */
+void *x86_mmio_window_map(uint64_t pa, size_t len);
+
+struct boot_info;
+const struct boot_info *x86_boot_info(void); /* start.c: what kmain was handed */
 
 /* Weak default in trap.c; the kernel's interrupt code overrides it. */
 void irq_dispatch(uint8_t vector, void *frame);

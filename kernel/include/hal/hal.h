@@ -12,7 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HAL_VERSION 1
+#define HAL_VERSION 3   /* 2: smp (AP start-up), vmap window, interrupt entry contract;
+                         * 3: hal_sched_point, hal_fault_inject */
 
 /* ---- boot: what the platform hands kmain ------------------------------------ */
 
@@ -118,11 +119,49 @@ void hal_pio_out32(uint16_t port, uint32_t v);
  * Until the kernel defines it, the platform's weak default logs the vector. */
 void irq_dispatch(uint8_t vector, void *frame);
 
+/* ---- smp -------------------------------------------------------------------- */
+
+#define HAL_MAX_CPUS 256
+
+/* Arrange for the AP with this APIC ID to run entry(cpu_index) once it receives
+ * INIT-SIPI-SIPI from the kernel (the sequence itself is shared kernel code): the
+ * platform installs its start-up trampoline below 1 MiB (once), gives the AP a
+ * stack and per-CPU state so that hal_cpu_index() returns cpu_index on it, and
+ * enters entry with interrupts disabled. entry never returns. Returns the SIPI
+ * vector (trampoline physical address >> 12, below 0x100) or a negative errno.
+ * Boot CPU only, before that AP is started; may allocate. */
+int hal_smp_prepare_ap(unsigned cpu_index, uint32_t apic_id, void (*entry)(unsigned cpu_index));
+
+/* ---- vmap: kernel virtual mappings the kernel changes at run time -------------- */
+
+/* A window of kernel virtual address space whose 4 KiB pages the kernel may map
+ * and unmap at run time (the first user: TLB shootdown tests). *len gets its size. */
+uintptr_t hal_vmap_window(size_t *len);
+/* Map / unmap one page of the window (writable, cached). Changes the page tables
+ * only: no TLB flush, exactly like a PTE write — the caller flushes (and shoots
+ * down other CPUs) itself. -EINVAL outside the window or unaligned. */
+int hal_vmap_map(uintptr_t va, uint64_t pa);
+int hal_vmap_unmap(uintptr_t va);
+/* Pointer through which the calling CPU reaches window address va, as its TLB
+ * translates it now: the image returns (void *)va; the sim models a per-CPU TLB,
+ * so a CPU that was not flushed still reaches the old page. NULL if unmapped. */
+void *hal_vmap_access(uintptr_t va);
+
 /* ---- tlb -------------------------------------------------------------------- */
 
-/* Flush the calling CPU's TLB for one page / everything (non-global). */
+/* Flush the calling CPU's TLB for one page / everything (non-global). Any context. */
 void hal_tlb_flush_page(uintptr_t va);
 void hal_tlb_flush_all(void);
+
+/* ---- deterministic simulation and fault injection ------------------------------ */
+
+/* A point where the deterministic simulator may switch CPUs (kernel/atomic.h calls
+ * it before every atomic); a no-op elsewhere. Any context, never blocks. */
+void hal_sched_point(void);
+/* Should this hit of the fault-injection site `site` fail (kernel/fault.h)? The sim
+ * answers from --fault-sites / --fail-nth (docs/det.md); the image never fails a
+ * site. Any context, never blocks. */
+bool hal_fault_inject(const char *site);
 
 /* ---- console, exit, diagnostics ------------------------------------------------ */
 

@@ -1,10 +1,12 @@
 /* atomic.h — the kernel's atomics. Every shared-memory atomic in kernel code goes
- * through these wrappers with an explicit C11 memory order, so the simulator's
- * deterministic mode can later make each one a scheduling point. */
+ * through these wrappers with an explicit C11 memory order; each first calls
+ * hal_sched_point(), where doppel-sim's deterministic mode may switch CPUs
+ * (docs/det.md). On the image that call is an empty function. */
 #ifndef KERNEL_ATOMIC_H
 #define KERNEL_ATOMIC_H
 #include <stdbool.h>
 #include <stdint.h>
+#include <hal/hal.h>
 
 #define MO_RELAXED __ATOMIC_RELAXED
 #define MO_ACQUIRE __ATOMIC_ACQUIRE
@@ -12,15 +14,16 @@
 #define MO_ACQ_REL __ATOMIC_ACQ_REL
 #define MO_SEQ_CST __ATOMIC_SEQ_CST
 
-static inline uint32_t atomic_load32(const uint32_t *p, int mo) { return __atomic_load_n(p, mo); }
-static inline void atomic_store32(uint32_t *p, uint32_t v, int mo) { __atomic_store_n(p, v, mo); }
-static inline uint64_t atomic_load64(const uint64_t *p, int mo) { return __atomic_load_n(p, mo); }
-static inline void atomic_store64(uint64_t *p, uint64_t v, int mo) { __atomic_store_n(p, v, mo); }
-static inline uint32_t atomic_xchg32(uint32_t *p, uint32_t v, int mo) { return __atomic_exchange_n(p, v, mo); }
-static inline uint64_t atomic_fetch_add64(uint64_t *p, uint64_t v, int mo) { return __atomic_fetch_add(p, v, mo); }
-static inline uint32_t atomic_fetch_add32(uint32_t *p, uint32_t v, int mo) { return __atomic_fetch_add(p, v, mo); }
+static inline uint32_t atomic_load32(const uint32_t *p, int mo) { hal_sched_point(); return __atomic_load_n(p, mo); }
+static inline void atomic_store32(uint32_t *p, uint32_t v, int mo) { hal_sched_point(); __atomic_store_n(p, v, mo); }
+static inline uint64_t atomic_load64(const uint64_t *p, int mo) { hal_sched_point(); return __atomic_load_n(p, mo); }
+static inline void atomic_store64(uint64_t *p, uint64_t v, int mo) { hal_sched_point(); __atomic_store_n(p, v, mo); }
+static inline uint32_t atomic_xchg32(uint32_t *p, uint32_t v, int mo) { hal_sched_point(); return __atomic_exchange_n(p, v, mo); }
+static inline uint64_t atomic_fetch_add64(uint64_t *p, uint64_t v, int mo) { hal_sched_point(); return __atomic_fetch_add(p, v, mo); }
+static inline uint32_t atomic_fetch_add32(uint32_t *p, uint32_t v, int mo) { hal_sched_point(); return __atomic_fetch_add(p, v, mo); }
 static inline bool atomic_cas64(uint64_t *p, uint64_t *expected, uint64_t desired, int mo_ok, int mo_fail)
 {
+	hal_sched_point();
 	return __atomic_compare_exchange_n(p, expected, desired, false, mo_ok, mo_fail);
 }
 #endif

@@ -1,0 +1,34 @@
+/* time.h — TSC calibrated against the 8254 PIT channel 2, the LAPIC timer
+ * calibrated against the TSC, a per-CPU tick (TSC-deadline mode when CPUID offers
+ * it, periodic otherwise) and TSC-based delays. Intel SDM Vol. 3A §11.5.4. */
+#ifndef KERNEL_TIME_H
+#define KERNEL_TIME_H
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Calibrate TSC and LAPIC timer (boot CPU, LAPIC up, interrupts off) and start
+ * the boot CPU's tick. Prints the time.* facts. 0 or a negative errno (logged; a
+ * fallback frequency is used so delays still work). */
+int time_init(void);
+/* Start the calling CPU's tick (APs from their entry). */
+void time_cpu_start(void);
+/* The timer vector's handler (irq_dispatch calls it). */
+void time_tick(void);
+
+uint64_t time_tsc_khz(void);
+uint64_t time_lapic_khz(void);
+unsigned time_hz(void);
+bool time_deadline_mode(void);
+const char *time_source(void);
+/* Nanoseconds for a TSC delta, and since the TSC was calibrated. */
+uint64_t time_tsc_to_ns(uint64_t tsc_delta);
+uint64_t time_now_ns(void);
+/* Busy-wait at least us microseconds on the TSC. Any context. */
+void udelay(uint64_t us);
+/* Ticks taken so far by a CPU's timer. */
+uint64_t time_ticks(unsigned cpu);
+/* Measure channel 2 of the PIT against the TSC once over ms milliseconds:
+ * returns TSC ticks elapsed, 0 when the PIT never counted; *uncertainty gets how
+ * many TSC ticks the start and end instants may be off (tests, calibration). */
+uint64_t time_pit_measure_tsc(unsigned ms, uint64_t *uncertainty);
+#endif

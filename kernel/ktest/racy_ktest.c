@@ -1,0 +1,386 @@
+/*
+ * racy_ktest.c — the `racy` suite: deliberately broken concurrent code and its
+ * fixed twin, to prove that doppel-sim's deterministic scheduler (docs/det.md)
+ * finds races. No production code uses anything here. A *_broken case runs only
+ * when named exactly (ktest=racy.lost_update_broken), and fails when its race hits;
+ * each *_fixed twin must pass under every schedule. Two CPUs run each case at once
+ * (smp_run_parallel); tests/sim/test_sim_det.py searches seeds with explore().
+ */
+#include <hal/hal.h>
+#include <kernel/atomic.h>
+#include <kernel/cpumask.h>
+#include <kernel/errno.h>
+#include <kernel/irq.h>
+#include <kernel/ktest.h>
+#include <kernel/pmm.h>
+#include <kernel/smp.h>
+#include <kernel/string.h>
+#include "../smp/smp_testutil.h"
+
+#define RUN_TIMEOUT_US 5000000ull
+
+struct racy_ctx {
+	struct tu_barrier start;
+	unsigned cpu[2];            /* the two CPUs of the run: [0] the caller */
+	bool fixed;
+};
+
+static struct racy_ctx ctx;
+
+/* Is the broken case `name` selected by name (not by a glob such as racy.*)? */
+static bool named_exactly(const char *name)
+{
+	const char *sel = ktest_cmdline_get("ktest");
+	size_t n = kstrlen(name);
+
+	for (const char *p = sel; p && *p;) {
+		const char *end = p;
+		while (*end && *end != ',')
+			end++;
+		if ((size_t)(end - p) == 5 + n && memcmp(p, "racy.", 5) == 0 && memcmp(p + 5, name, n) == 0)
+			return true;
+		p = *end ? end + 1 : end;
+	}
+	return false;
+}
+
+/* Pick two online CPUs and run fn on both at once; false (skipped) if impossible. */
+static bool run_pair(struct ktest *t, const char *name, bool fixed, void (*fn)(uint64_t))
+{
+	struct cpumask m, pair;
+
+	if (!fixed && !named_exactly(name)) {
+		ktest_skip(t, "deliberately broken: runs only as ktest=racy.%s", name);
+		return false;
+	}
+	smp_online_mask(&m);
+	ctx.cpu[0] = hal_cpu_index();
+	ctx.cpu[1] = HAL_MAX_CPUS;
+	for_each_cpu(c, &m)
+		if (c != ctx.cpu[0]) {
+			ctx.cpu[1] = c;
+			break;
+		}
+	if (ctx.cpu[1] == HAL_MAX_CPUS) {
+		ktest_skip(t, "needs two online CPUs");
+		return false;
+	}
+	cpumask_clear(&pair);
+	cpumask_set(&pair, ctx.cpu[0]);
+	cpumask_set(&pair, ctx.cpu[1]);
+	ctx.fixed = fixed;
+	tu_barrier_init(&ctx.start, 2);
+	KTEST_EXPECT_EQ(t, smp_run_parallel(&pair, fn, 0, RUN_TIMEOUT_US, 0), 0);
+	return true;
+}
+
+static bool start(void)
+{
+	return tu_barrier_wait(&ctx.start, RUN_TIMEOUT_US);
+}
+
+/* ---- lost update: load, then store, instead of one read-modify-write ------------------ */
+
+#define LU_ITERS 3
+static uint32_t lu_counter;
+
+static void lu_worker(uint64_t arg)
+{
+	(void)arg;
+	start();
+	for (int i = 0; i < LU_ITERS; i++) {
+		if (ctx.fixed) {
+			atomic_fetch_add32(&lu_counter, 1, MO_RELAXED);
+		} else {
+			uint32_t v = atomic_load32(&lu_counter, MO_RELAXED);
+			atomic_store32(&lu_counter, v + 1, MO_RELAXED);   /* BUG: not atomic with the load */
+		}
+	}
+}
+
+static void lost_update(struct ktest *t, bool fixed)
+{
+	atomic_store32(&lu_counter, 0, MO_RELAXED);
+	if (run_pair(t, "lost_update_broken", fixed, lu_worker))
+		KTEST_EXPECT_EQ(t, atomic_load32(&lu_counter, MO_RELAXED), 2 * LU_ITERS);
+}
+static void lost_update_broken(struct ktest *t) { lost_update(t, false); }
+static void lost_update_fixed(struct ktest *t) { lost_update(t, true); }
+
+/* ---- check-then-act: test a flag, then set it, as two steps ---------------------------- */
+
+static uint32_t cta_flag, cta_winners;
+
+static void cta_worker(uint64_t arg)
+{
+	bool won;
+
+	(void)arg;
+	start();
+	if (ctx.fixed) {
+		won = atomic_xchg32(&cta_flag, 1, MO_ACQ_REL) == 0;
+	} else {
+		won = atomic_load32(&cta_flag, MO_ACQUIRE) == 0;
+		if (won)
+			atomic_store32(&cta_flag, 1, MO_RELEASE);          /* BUG: another CPU may be here too */
+	}
+	if (won)
+		atomic_fetch_add32(&cta_winners, 1, MO_RELAXED);
+}
+
+static void check_then_act(struct ktest *t, bool fixed)
+{
+	atomic_store32(&cta_flag, 0, MO_RELAXED);
+	atomic_store32(&cta_winners, 0, MO_RELAXED);
+	if (run_pair(t, "check_then_act_broken", fixed, cta_worker))
+		KTEST_EXPECT_EQ(t, atomic_load32(&cta_winners, MO_RELAXED), 1);
+}
+static void check_then_act_broken(struct ktest *t) { check_then_act(t, false); }
+static void check_then_act_fixed(struct ktest *t) { check_then_act(t, true); }
+
+/* ---- ABA in a Treiber stack: a CAS on the top index alone ------------------------------- */
+
+#define ABA_NODES 3
+/* top: bits 31:0 = node index + 1 (0: empty), bits 63:32 = tag (fixed twin only). */
+static uint64_t aba_top;
+static uint64_t aba_next[ABA_NODES];    /* index + 1 of the node below, 0: none */
+static uint32_t aba_owned[ABA_NODES];   /* 1 while a CPU holds the node */
+static uint32_t aba_double;             /* a node popped while already held */
+
+static int aba_pop(void)
+{
+	for (;;) {
+		uint64_t old = atomic_load64(&aba_top, MO_ACQUIRE);
+		uint32_t idx = (uint32_t)old;
+		if (!idx)
+			return -1;
+		uint64_t next = atomic_load64(&aba_next[idx - 1], MO_RELAXED);
+		uint64_t tag = ctx.fixed ? (old >> 32) + 1 : 0;     /* BUG when broken: no tag */
+		if (atomic_cas64(&aba_top, &old, next | (tag << 32), MO_ACQ_REL, MO_ACQUIRE)) {
+			if (atomic_xchg32(&aba_owned[idx - 1], 1, MO_ACQ_REL))
+				atomic_store32(&aba_double, 1, MO_RELAXED);
+			return (int)idx - 1;
+		}
+	}
+}
+
+static void aba_push(int n)
+{
+	if (n < 0)
+		return;
+	atomic_store32(&aba_owned[n], 0, MO_RELEASE);
+	for (;;) {
+		uint64_t old = atomic_load64(&aba_top, MO_ACQUIRE);
+		uint64_t tag = ctx.fixed ? (old >> 32) + 1 : 0;
+		atomic_store64(&aba_next[n], (uint32_t)old, MO_RELAXED);
+		if (atomic_cas64(&aba_top, &old, (uint64_t)(n + 1) | (tag << 32), MO_ACQ_REL, MO_ACQUIRE))
+			return;
+	}
+}
+
+static void aba_worker(uint64_t arg)
+{
+	(void)arg;
+	start();
+	for (int round = 0; round < 2; round++) {
+		int a = aba_pop();
+		int b = aba_pop();
+		aba_push(a);
+		aba_push(b);
+	}
+}
+
+static void aba(struct ktest *t, bool fixed)
+{
+	bool seen[ABA_NODES] = { false };
+	unsigned count = 0;
+
+	/* stack: 0 -> 1 -> 2 */
+	for (int i = 0; i < ABA_NODES; i++) {
+		atomic_store64(&aba_next[i], i + 1 < ABA_NODES ? (uint64_t)i + 2 : 0, MO_RELAXED);
+		atomic_store32(&aba_owned[i], 0, MO_RELAXED);
+	}
+	atomic_store64(&aba_top, 1, MO_RELAXED);
+	atomic_store32(&aba_double, 0, MO_RELAXED);
+	if (!run_pair(t, "aba_broken", fixed, aba_worker))
+		return;
+	KTEST_EXPECT_EQ(t, atomic_load32(&aba_double, MO_RELAXED), 0);
+	/* Every node exactly once on the stack afterwards, no cycle. */
+	for (uint64_t i = (uint32_t)atomic_load64(&aba_top, MO_RELAXED); i; i = atomic_load64(&aba_next[i - 1], MO_RELAXED)) {
+		if (i > ABA_NODES || seen[i - 1] || ++count > ABA_NODES) {
+			ktest_fail_at(t, __FILE__, __LINE__, "stack corrupted at node %llu", (unsigned long long)i - 1);
+			return;
+		}
+		seen[i - 1] = true;
+	}
+	KTEST_EXPECT_EQ(t, count, ABA_NODES);
+}
+static void aba_broken(struct ktest *t) { aba(t, false); }
+static void aba_fixed(struct ktest *t) { aba(t, true); }
+
+/* ---- TLB shootdown whose initiator does not wait for the target --------------------------- */
+
+#define TLB_TAG_A 0xA0A0A0A0A0A0A0A0ull
+#define TLB_TAG_B 0xB0B0B0B0B0B0B0B0ull
+#define TLB_POISON 0xDEADDEADDEADDEADull    /* page A after it was "freed" and reused */
+
+static uintptr_t tlb_win;
+static uint64_t tlb_pa[2];
+static uint32_t tlb_request, tlb_ack, tlb_done, tlb_stale_use;
+
+static void tlb_worker(uint64_t arg)
+{
+	(void)arg;
+	if (hal_cpu_index() == ctx.cpu[0]) {
+		/* initiator: remap the page to B, ask the target to flush, free A */
+		start();
+		hal_vmap_unmap(tlb_win);
+		hal_vmap_map(tlb_win, tlb_pa[1]);
+		hal_tlb_flush_page(tlb_win);
+		atomic_store32(&tlb_request, 1, MO_RELEASE);
+		if (ctx.fixed)
+			while (!atomic_load32(&tlb_ack, MO_ACQUIRE))
+				hal_cpu_relax();
+		/* BUG when broken: page A is reused while the target may still reach it */
+		atomic_store64((uint64_t *)hal_phys_to_virt(tlb_pa[0]), TLB_POISON, MO_RELEASE);
+		atomic_store32(&tlb_done, 1, MO_RELEASE);
+		return;
+	}
+	/* target: read through its TLB, serving flush requests, until both are over */
+	start();
+	for (;;) {
+		if (atomic_load32(&tlb_request, MO_ACQUIRE) && !atomic_load32(&tlb_ack, MO_RELAXED)) {
+			hal_tlb_flush_page(tlb_win);
+			atomic_store32(&tlb_ack, 1, MO_RELEASE);
+		}
+		uint64_t *p = hal_vmap_access(tlb_win);
+		if (p && atomic_load64(p, MO_ACQUIRE) == TLB_POISON)
+			atomic_store32(&tlb_stale_use, 1, MO_RELAXED);
+		if (atomic_load32(&tlb_done, MO_ACQUIRE) && atomic_load32(&tlb_ack, MO_RELAXED))
+			return;
+		hal_cpu_relax();
+	}
+}
+
+static void tlb_read_fill(uint64_t arg)
+{
+	uint64_t *p = hal_vmap_access((uintptr_t)arg);
+	if (p)
+		(void)atomic_load64(p, MO_ACQUIRE);     /* loads the translation into this TLB */
+}
+
+static void tlb_flush_one(uint64_t arg)
+{
+	(void)arg;
+	hal_tlb_flush_all();
+}
+
+static void tlb_flush_all_cpus(const struct cpumask *m)
+{
+	smp_call(m, tlb_flush_one, 0, SMP_CALL_TIMEOUT_US, 0);
+}
+
+static void tlb_no_wait(struct ktest *t, bool fixed)
+{
+	size_t len;
+	struct cpumask m;
+
+	if (!fixed && !named_exactly("tlb_no_wait_broken")) {
+		ktest_skip(t, "deliberately broken: runs only as ktest=racy.tlb_no_wait_broken");
+		return;
+	}
+	tlb_win = hal_vmap_window(&len);
+	KTEST_ASSERT(t, tlb_win && len >= 4096);
+	tlb_pa[0] = pmm_alloc_page();
+	tlb_pa[1] = pmm_alloc_page();
+	KTEST_ASSERT(t, tlb_pa[0] && tlb_pa[1]);
+	*(uint64_t *)hal_phys_to_virt(tlb_pa[0]) = TLB_TAG_A;
+	*(uint64_t *)hal_phys_to_virt(tlb_pa[1]) = TLB_TAG_B;
+	atomic_store32(&tlb_request, 0, MO_RELAXED);
+	atomic_store32(&tlb_ack, 0, MO_RELAXED);
+	atomic_store32(&tlb_done, 0, MO_RELAXED);
+	atomic_store32(&tlb_stale_use, 0, MO_RELAXED);
+	hal_vmap_unmap(tlb_win);
+	KTEST_ASSERT(t, hal_vmap_map(tlb_win, tlb_pa[0]) == 0);
+	smp_online_mask(&m);
+	/* every CPU caches the translation to A */
+	KTEST_EXPECT_EQ(t, smp_call(&m, tlb_read_fill, tlb_win, SMP_CALL_TIMEOUT_US, 0), 0);
+	if (run_pair(t, "tlb_no_wait_broken", fixed, tlb_worker))
+		KTEST_EXPECT_EQ(t, atomic_load32(&tlb_stale_use, MO_RELAXED), 0);
+	hal_vmap_unmap(tlb_win);
+	tlb_flush_all_cpus(&m);
+	pmm_free_pages(tlb_pa[0], 1);
+	pmm_free_pages(tlb_pa[1], 1);
+}
+static void tlb_no_wait_broken(struct ktest *t) { tlb_no_wait(t, false); }
+static void tlb_no_wait_fixed(struct ktest *t) { tlb_no_wait(t, true); }
+
+/* ---- a vector freed on the wrong CPU: whoever closes first frees in its own bitmap -------- */
+
+static struct irq_vec vf_h;
+static uint32_t vf_closed;
+
+static void vf_handler(uint8_t vector, void *arg)
+{
+	(void)vector;
+	(void)arg;
+}
+
+static void vf_worker(uint64_t arg)
+{
+	(void)arg;
+	start();
+	if (atomic_xchg32(&vf_closed, 1, MO_ACQ_REL) != 0)
+		return;                     /* the other CPU closes it */
+	if (ctx.fixed)
+		irq_free(&vf_h);            /* frees on vf_h.cpu, whichever CPU calls */
+	else
+		vec_space_free(irq_vec_space(hal_cpu_index()), vf_h.vector, vf_h.count); /* BUG */
+}
+
+static void vector_wrong_cpu(struct ktest *t, bool fixed)
+{
+	struct cpumask m;
+	unsigned owner;
+	uint8_t vec;
+
+	if (!fixed && !named_exactly("vector_wrong_cpu_broken")) {
+		ktest_skip(t, "deliberately broken: runs only as ktest=racy.vector_wrong_cpu_broken");
+		return;
+	}
+	smp_online_mask(&m);
+	owner = tu_last_online();
+	if (owner == hal_cpu_index()) {
+		ktest_skip(t, "needs two online CPUs");
+		return;
+	}
+	unsigned free0 = vec_space_free_count(irq_vec_space(hal_cpu_index()));
+	KTEST_ASSERT(t, irq_alloc(owner, 1, vf_handler, 0, &vf_h) == 0);
+	vec = vf_h.vector;
+	atomic_store32(&vf_closed, 0, MO_RELAXED);
+	if (!run_pair(t, "vector_wrong_cpu_broken", fixed, vf_worker))
+		return;
+	KTEST_EXPECT_EQ(t, vec_space_free_count(irq_vec_space(hal_cpu_index())), free0);
+	if (vec_space_is_taken(irq_vec_space(owner), vec)) {
+		ktest_fail_at(t, __FILE__, __LINE__, "vector 0x%02x leaked on CPU %u: it was freed on "
+		              "another CPU's bitmap", vec, owner);
+		if (vf_h.vector)
+			irq_free(&vf_h);
+	}
+}
+static void vector_wrong_cpu_broken(struct ktest *t) { vector_wrong_cpu(t, false); }
+static void vector_wrong_cpu_fixed(struct ktest *t) { vector_wrong_cpu(t, true); }
+
+static const struct ktest_case racy_cases[] = {
+	KTEST_CASE(lost_update_broken),
+	KTEST_CASE(lost_update_fixed),
+	KTEST_CASE(check_then_act_broken),
+	KTEST_CASE(check_then_act_fixed),
+	KTEST_CASE(aba_broken),
+	KTEST_CASE(aba_fixed),
+	KTEST_CASE(tlb_no_wait_broken),
+	KTEST_CASE(tlb_no_wait_fixed),
+	KTEST_CASE(vector_wrong_cpu_broken),
+	KTEST_CASE(vector_wrong_cpu_fixed),
+};
+KTEST_SUITE(racy_suite, "racy", racy_cases);

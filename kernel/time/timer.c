@@ -1,0 +1,121 @@
+/*
+ * timer.c — the per-CPU tick on the local APIC timer (Intel SDM Vol. 3A §11.5.4):
+ * TSC-deadline mode when CPUID.01H:ECX[24] offers it (re-armed from the handler on
+ * a fixed grid of TSC deadlines), periodic mode otherwise, with the LAPIC timer
+ * calibrated against the TSC. time.hz= sets the rate (default 1000 Hz). Each CPU
+ * counts its own ticks.
+ */
+#include <hal/hal.h>
+#include <kernel/apic.h>
+#include <kernel/atomic.h>
+#include <kernel/cmdline.h>
+#include <kernel/errno.h>
+#include <kernel/log.h>
+#include <kernel/percpu.h>
+#include <kernel/time.h>
+#include "../apic/apic_regs.h"
+#include "time_internal.h"
+
+#define HZ_DEFAULT 1000
+#define HZ_MAX 10000
+#define LAPIC_CAL_US 10000
+
+static uint64_t lapic_khz;          /* timer input clock after divide-by-16, kHz */
+static unsigned hz = HZ_DEFAULT;
+static bool deadline;
+static uint64_t tsc_per_tick, lapic_per_tick;
+
+uint64_t time_lapic_khz(void) { return lapic_khz; }
+unsigned time_hz(void) { return hz; }
+bool time_deadline_mode(void) { return deadline; }
+
+uint64_t time_ticks(unsigned cpu)
+{
+	return cpu < HAL_MAX_CPUS ? atomic_load64(&percpu_of(cpu)->ticks, MO_RELAXED) : 0;
+}
+
+/* Count the LAPIC timer (divide by 16) over LAPIC_CAL_US on the TSC. */
+static uint64_t lapic_calibrate(void)
+{
+	lapic_write(APIC_LVT_TIMER, APIC_LVT_MASKED | APIC_LVT_TIMER_ONESHOT | VEC_TIMER);
+	lapic_write(APIC_TIMER_DCR, APIC_TIMER_DIV_16);
+	lapic_write(APIC_TIMER_ICR, 0xFFFFFFFFu);
+	uint32_t c0 = lapic_read(APIC_TIMER_CCR);
+	udelay(LAPIC_CAL_US);
+	uint32_t c1 = lapic_read(APIC_TIMER_CCR);
+	lapic_write(APIC_TIMER_ICR, 0);
+	if (c1 >= c0)
+		return 0;
+	return (uint64_t)(c0 - c1) * 1000 / LAPIC_CAL_US;      /* counts per ms = kHz */
+}
+
+static void arm_deadline(struct percpu *c, uint64_t now)
+{
+	uint64_t next = c->tsc_next_deadline + tsc_per_tick;
+	if (!c->tsc_next_deadline || next <= now)
+		next = now + tsc_per_tick;      /* missed ticks are dropped, not replayed */
+	c->tsc_next_deadline = next;
+	hal_wrmsr(MSR_IA32_TSC_DEADLINE, next);
+}
+
+void time_cpu_start(void)
+{
+	struct percpu *c = this_cpu();
+	if (!deadline && !lapic_khz)
+		return;                 /* no usable timer (logged at calibration) */
+	lapic_write(APIC_TIMER_DCR, APIC_TIMER_DIV_16);
+	if (deadline) {
+		c->timer_mode = APIC_LVT_TIMER_DEADLINE;
+		lapic_write(APIC_LVT_TIMER, APIC_LVT_TIMER_DEADLINE | VEC_TIMER);
+		/* SDM §11.5.4.1: the LVT write must be ordered before the MSR write; a
+		 * full fence does it (WRMSR to the x2APIC LVT is not serializing). */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		c->tsc_next_deadline = 0;
+		arm_deadline(c, hal_rdtsc());
+	} else {
+		c->timer_mode = APIC_LVT_TIMER_PERIODIC;
+		lapic_write(APIC_LVT_TIMER, APIC_LVT_TIMER_PERIODIC | VEC_TIMER);
+		lapic_write(APIC_TIMER_ICR, (uint32_t)lapic_per_tick);
+	}
+}
+
+void time_tick(void)
+{
+	struct percpu *c = this_cpu();
+	atomic_store64(&c->ticks, atomic_load64(&c->ticks, MO_RELAXED) + 1, MO_RELAXED);
+	if (c->timer_mode == APIC_LVT_TIMER_DEADLINE)
+		arm_deadline(c, hal_rdtsc());
+}
+
+int time_init(void)
+{
+	uint64_t want = HZ_DEFAULT;
+	if (cmdline_get_u64("time.hz", &want) == 0 && (want < 1 || want > HZ_MAX)) {
+		klog("time", "time.hz=%llu out of range 1..%u, using %u", (unsigned long long)want, HZ_MAX,
+		     HZ_DEFAULT);
+		want = HZ_DEFAULT;
+	}
+	hz = (unsigned)want;
+	int rc = tsc_calibrate();
+	uint32_t r[4];
+	hal_cpuid(1, 0, r);
+	deadline = (r[2] & CPUID_1_ECX_TSC_DEADLINE) != 0;
+	lapic_khz = lapic_calibrate();
+	if (!lapic_khz && !deadline) {
+		klog("time", "the LAPIC timer does not count: no tick");
+		rc = rc ? rc : -ENODEV;
+	}
+	tsc_per_tick = time_tsc_khz() * 1000 / hz;
+	lapic_per_tick = lapic_khz * 1000 / hz;
+	if (!deadline && lapic_per_tick > 0xFFFFFFFFu)
+		lapic_per_tick = 0xFFFFFFFFu;
+	if (!deadline && lapic_per_tick == 0)
+		lapic_per_tick = 1;
+	kinfo("time.tsc_khz", "%llu", (unsigned long long)time_tsc_khz());
+	kinfo("time.lapic_khz", "%llu", (unsigned long long)lapic_khz);
+	kinfo("time.source", "%s", time_source());
+	kinfo("time.deadline", "%d", deadline ? 1 : 0);
+	kinfo("time.hz", "%u", hz);
+	time_cpu_start();
+	return rc;
+}

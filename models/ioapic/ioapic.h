@@ -1,0 +1,29 @@
+/*
+ * ioapic.h — I/O APIC model (Intel 82093AA datasheet §3): IOREGSEL/IOWIN at its
+ * MMIO base, ID, version (24 redirection entries), arbitration ID and the
+ * redirection table; lines raised by devices (or tests, ioapic_model.h) are sent to
+ * the local APICs through the host's delivery callback. One I/O APIC per machine.
+ */
+#ifndef DOPPEL_MODELS_IOAPIC_H
+#define DOPPEL_MODELS_IOAPIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define IOAPIC_MMIO_SIZE 0x20u      /* IOREGSEL at 0x00, IOWIN at 0x10 */
+#define IOAPIC_LINES 24u
+
+struct ioapic_host {
+	/* Fixed interrupt to the LAPICs that dest names (physical or logical). */
+	void (*deliver)(uint32_t dest, bool logical, uint8_t vector, bool level);
+	void (*fatal)(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+};
+
+void ioapic_model_init(uint8_t id, uint32_t gsi_base, const struct ioapic_host *host);
+/* MMIO access at offset from the base (32-bit accesses only). */
+uint64_t ioapic_model_mmio_read(uint64_t offset, unsigned size);
+void ioapic_model_mmio_write(uint64_t offset, unsigned size, uint64_t value);
+/* A LAPIC EOI of a level-triggered vector (clears remote IRR, re-sends if asserted). */
+void ioapic_model_eoi(uint8_t vector);
+
+#endif /* DOPPEL_MODELS_IOAPIC_H */

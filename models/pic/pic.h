@@ -1,0 +1,23 @@
+/*
+ * pic.h — the legacy 8259A pair (master at ports 0x20-0x21, slave at 0xA0-0xA1) as
+ * far as a kernel that uses the APICs touches it: the ICW1-ICW4 initialisation
+ * sequence, the interrupt mask register (OCW1) and OCW2/OCW3 commands (Intel 8259A
+ * datasheet). It never raises an interrupt: the sim routes ISA lines through the
+ * I/O APIC only, as a kernel that masked the 8259 expects.
+ */
+#ifndef DOPPEL_MODELS_PIC_H
+#define DOPPEL_MODELS_PIC_H
+
+#include <stdint.h>
+
+#define PIC_MASTER_PORT 0x20u
+#define PIC_SLAVE_PORT 0xA0u
+
+void pic_model_init(void);
+/* chip 0 master, 1 slave; offset 0 (command) or 1 (data); byte accesses. */
+uint8_t pic_model_read(unsigned chip, unsigned offset);
+void pic_model_write(unsigned chip, unsigned offset, uint8_t value);
+/* The interrupt mask register of a chip (for tests). */
+uint8_t pic_model_imr(unsigned chip);
+
+#endif /* DOPPEL_MODELS_PIC_H */

@@ -1,0 +1,334 @@
+/*
+ * pit.c — 8254 PIT model (Intel 82C54 datasheet: control word, counter latch and
+ * read-back commands, read/write flip-flop, modes 0, 2 and 3) with channel 2's gate
+ * and OUT on port 0x61 as on a PC. Counts are derived from the machine clock, so
+ * reading twice shows time passing. Modes 1, 4, 5 and BCD counting are not modelled
+ * and end the run with a message rather than count wrongly.
+ */
+#include "pit/pit.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+
+#define CW_SC(cw) (((cw) >> 6) & 3u)
+#define CW_RW(cw) (((cw) >> 4) & 3u)        /* 0 latch, 1 LSB, 2 MSB, 3 LSB then MSB */
+#define CW_MODE(cw) (((cw) >> 1) & 7u)
+#define CW_BCD 1u
+#define RB_NO_COUNT (1u << 5)               /* read-back: 0 = latch count */
+#define RB_NO_STATUS (1u << 4)              /* read-back: 0 = latch status */
+#define ST_OUT (1u << 7)
+#define ST_NULL (1u << 6)
+
+#define P61_GATE2 (1u << 0)
+#define P61_SPEAKER (1u << 1)
+#define P61_RW_MASK 0x0Fu
+#define P61_REFRESH (1u << 4)               /* toggles every 15.085 us */
+#define P61_OUT2 (1u << 5)
+
+struct channel {
+	unsigned mode, rw;
+	bool programmed;                /* a control word was written */
+	bool loaded;                    /* a complete count was written */
+	bool write_msb_next, read_msb_next;
+	uint8_t lsb_written;
+	uint32_t reload;                /* 1..65536 */
+	bool gate;
+	uint64_t run_since_ns;          /* counting since (valid while gate high) */
+	uint64_t ticks_before;          /* ticks counted before the gate last fell */
+	bool count_latched, status_latched, latched_msb_next;
+	uint16_t latched_count;
+	uint8_t latched_status;
+};
+
+static struct pit_host host;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct channel ch[3];
+static uint64_t irq0_edges;         /* channel 0 rising edges already reported */
+static bool changed;                /* channel 0 reprogrammed: tell the host */
+static uint8_t port61;
+
+void pit_model_init(const struct pit_host *h)
+{
+	host = *h;
+	memset(ch, 0, sizeof(ch));
+	ch[0].gate = ch[1].gate = true;     /* wired high on a PC */
+	ch[2].gate = false;                 /* port 0x61 bit 0, clear at reset */
+	port61 = 0;
+	irq0_edges = 0;
+	changed = false;
+}
+
+static uint64_t ticks(struct channel *c)
+{
+	uint64_t t = c->ticks_before;
+
+	if (c->loaded && c->gate)
+		t += (host.now_ns() - c->run_since_ns) * PIT_HZ / 1000000000ull;
+	return t;
+}
+
+static uint16_t count_now(struct channel *c)
+{
+	uint64_t t, n = c->reload;
+
+	if (!c->loaded)
+		return 0;
+	t = ticks(c);
+	switch (c->mode) {
+	case 0:                         /* counts down and wraps past zero */
+		return (uint16_t)((n - t % 65536u) & 0xFFFFu);
+	case 2:
+		return (uint16_t)(n - t % n);
+	default: {                      /* mode 3: down by two, twice a period */
+		uint64_t half = n / 2 ? n / 2 : 1;
+		return (uint16_t)((n & ~1ull) - 2 * (t % half));
+	}
+	}
+}
+
+static bool out_now(struct channel *c)
+{
+	uint64_t t, n = c->reload;
+
+	if (!c->programmed)
+		return false;
+	if (!c->loaded)
+		return c->mode != 0;        /* mode 0: low after the control word */
+	t = ticks(c);
+	switch (c->mode) {
+	case 0:
+		return t >= n;              /* high at terminal count, stays high */
+	case 2:
+		return t % n != n - 1;      /* low for one clock per period */
+	default:
+		return t % n < (n + 1) / 2; /* high for the first (larger) half */
+	}
+}
+
+static uint8_t status_of(struct channel *c, unsigned idx)
+{
+	(void)idx;
+	return (uint8_t)((out_now(c) ? ST_OUT : 0) | (c->loaded ? 0 : ST_NULL) | (c->rw << 4) |
+	                 (c->mode << 1));
+}
+
+static void set_gate(struct channel *c, bool gate)
+{
+	if (gate == c->gate)
+		return;
+	if (!gate) {
+		c->ticks_before = ticks(c);
+	} else {
+		c->run_since_ns = host.now_ns();
+		if (c->mode == 2 || c->mode == 3)
+			c->ticks_before = 0;    /* a rising gate restarts the period */
+	}
+	c->gate = gate;
+}
+
+static void control_word(uint8_t cw)
+{
+	unsigned sc = CW_SC(cw);
+
+	if (sc == 3) {                  /* read-back command */
+		for (unsigned i = 0; i < 3; i++) {
+			struct channel *c = &ch[i];
+			if (!(cw & (2u << i)))
+				continue;
+			if (!(cw & RB_NO_STATUS) && !c->status_latched) {
+				c->latched_status = status_of(c, i);
+				c->status_latched = true;
+			}
+			if (!(cw & RB_NO_COUNT) && !c->count_latched) {
+				c->latched_count = count_now(c);
+				c->count_latched = true;
+				c->latched_msb_next = false;
+			}
+		}
+		return;
+	}
+	struct channel *c = &ch[sc];
+	if (CW_RW(cw) == 0) {           /* counter latch command */
+		if (!c->count_latched) {
+			c->latched_count = count_now(c);
+			c->count_latched = true;
+			c->latched_msb_next = false;
+		}
+		return;
+	}
+	if (cw & CW_BCD)
+		host.fatal("PIT control word 0x%02x: BCD counting is not modelled", cw);
+	unsigned mode = CW_MODE(cw);
+	if (mode >= 6)
+		mode -= 4;                  /* 110b, 111b are modes 2 and 3 */
+	if (mode == 1 || mode == 4 || mode == 5)
+		host.fatal("PIT control word 0x%02x: mode %u is not modelled (modes 0, 2, 3 are)",
+		           cw, mode);
+	c->mode = mode;
+	c->rw = CW_RW(cw);
+	c->programmed = true;
+	c->loaded = false;
+	c->write_msb_next = c->read_msb_next = false;
+	c->count_latched = c->status_latched = false;
+	c->ticks_before = 0;
+	if (sc == 0) {
+		irq0_edges = 0;
+		changed = true;
+	}
+}
+
+static void write_count(struct channel *c, uint8_t v)
+{
+	uint32_t n;
+
+	if (!c->programmed)
+		host.fatal("PIT counter written before any control word selected its mode");
+	switch (c->rw) {
+	case 1: n = v; break;
+	case 2: n = (uint32_t)v << 8; break;
+	default:
+		if (!c->write_msb_next) {
+			c->lsb_written = v;
+			c->write_msb_next = true;
+			if (c->mode == 0)
+				c->loaded = false;  /* writing the LSB stops a mode-0 count */
+			return;
+		}
+		c->write_msb_next = false;
+		n = c->lsb_written | ((uint32_t)v << 8);
+		break;
+	}
+	c->reload = n ? n : 65536u;
+	if (c->mode == 0 || !c->loaded) {
+		/* Mode 0 restarts on a new count; modes 2/3 pick it up now if idle
+		 * (a running periodic count takes it at the next period: close enough). */
+		c->loaded = true;
+		c->ticks_before = 0;
+		c->run_since_ns = host.now_ns();
+		if (c == &ch[0]) {
+			irq0_edges = 0;
+			changed = true;
+		}
+	}
+}
+
+static uint8_t read_count(struct channel *c)
+{
+	uint16_t v;
+	bool msb;
+
+	if (c->status_latched) {
+		c->status_latched = false;
+		return c->latched_status;
+	}
+	if (c->count_latched) {
+		v = c->latched_count;
+		if (c->rw == 3) {
+			msb = c->latched_msb_next;
+			c->latched_msb_next = !msb;
+			if (msb)
+				c->count_latched = false;
+		} else {
+			msb = c->rw == 2;
+			c->count_latched = false;
+		}
+		return msb ? (uint8_t)(v >> 8) : (uint8_t)v;
+	}
+	v = count_now(c);
+	if (c->rw == 3) {
+		msb = c->read_msb_next;
+		c->read_msb_next = !msb;
+	} else {
+		msb = c->rw == 2;
+	}
+	return msb ? (uint8_t)(v >> 8) : (uint8_t)v;
+}
+
+uint8_t pit_model_read(unsigned offset)
+{
+	uint8_t v = 0xFF;
+
+	pthread_mutex_lock(&lock);
+	if (offset < 3)
+		v = read_count(&ch[offset]);
+	pthread_mutex_unlock(&lock);
+	return v;                       /* the control port is write-only: all ones */
+}
+
+void pit_model_write(unsigned offset, uint8_t value)
+{
+	bool notify;
+
+	pthread_mutex_lock(&lock);
+	if (offset == 3)
+		control_word(value);
+	else if (offset < 3)
+		write_count(&ch[offset], value);
+	notify = changed;
+	changed = false;
+	pthread_mutex_unlock(&lock);
+	if (notify && host.ch0_changed)
+		host.ch0_changed();
+}
+
+/* Rising edges of channel 0's OUT up to tick t: modes 2 and 3 rise at the end of
+ * every period, mode 0 once at terminal count. */
+static uint64_t edges_at(const struct channel *c, uint64_t t)
+{
+	if (c->mode == 0)
+		return t >= c->reload ? 1 : 0;
+	return t / c->reload;
+}
+
+uint64_t pit_model_irq0_next_ns(void)
+{
+	struct channel *c = &ch[0];
+	uint64_t next = PIT_NEVER, tick;
+
+	pthread_mutex_lock(&lock);
+	if (c->programmed && c->loaded && c->gate && !(c->mode == 0 && irq0_edges >= 1)) {
+		tick = c->mode == 0 ? c->reload : (irq0_edges + 1) * c->reload;
+		next = c->run_since_ns + (tick * 1000000000ull + PIT_HZ - 1) / PIT_HZ;
+	}
+	pthread_mutex_unlock(&lock);
+	return next;
+}
+
+bool pit_model_irq0_take(uint64_t now_ns)
+{
+	struct channel *c = &ch[0];
+	bool rose = false;
+
+	(void)now_ns;
+	pthread_mutex_lock(&lock);
+	if (c->programmed && c->loaded) {
+		uint64_t e = edges_at(c, ticks(c));
+		rose = e > irq0_edges;
+		irq0_edges = e;
+	}
+	pthread_mutex_unlock(&lock);
+	return rose;
+}
+
+uint8_t pit_model_port61_read(void)
+{
+	uint8_t v;
+
+	pthread_mutex_lock(&lock);
+	v = (uint8_t)(port61 & P61_RW_MASK);
+	if ((host.now_ns() / 15085u) & 1u)
+		v |= P61_REFRESH;
+	if (out_now(&ch[2]))
+		v |= P61_OUT2;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+void pit_model_port61_write(uint8_t value)
+{
+	pthread_mutex_lock(&lock);
+	port61 = (uint8_t)(value & P61_RW_MASK);
+	set_gate(&ch[2], value & P61_GATE2);
+	pthread_mutex_unlock(&lock);
+}

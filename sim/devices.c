@@ -1,0 +1,386 @@
+/*
+ * devices.c — the platform devices of the simulated PC and their wiring: one local
+ * APIC per CPU (xAPIC MMIO page at the MADT's address, IA32_APIC_BASE, TSC deadline
+ * and x2APIC MSRs), the I/O APIC at the MADT's address, the 8254 PIT and port 0x61;
+ * the --fault hooks; and the counters and bench figures printed at exit.
+ */
+#include "bus.h"
+#include "sim.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "acpi/acpi_gen.h"
+#include "ioapic/ioapic.h"
+#include "ioapic/ioapic_model.h"
+#include "lapic/lapic.h"
+#include "lapic/lapic_model.h"
+#include "lapic/lapic_regs.h"
+#include "pic/pic.h"
+#include "pit/pit.h"
+#include "tlb/tlb_model.h"
+
+#define LAPIC_TIMER_HZ 100000000ull     /* the LAPIC timer's input clock: 100 MHz */
+/* An AP stays in INIT this long; a SIPI sooner is ignored. Half the SDM's 10 ms,
+ * so a kernel whose calibrated delay is a little short still passes, while one
+ * that does not wait at all (SIPI right after INIT) loses its AP. */
+#define INIT_SETTLE_NS 5000000ull
+
+static uint64_t boot_wall_start_ns;
+
+/* ---- ISA IRQ0: PIT channel 0 through the MADT override IRQ0 -> GSI 2 ---------------- */
+
+#define PIT_IRQ0_GSI 2u
+
+static pthread_mutex_t irq0_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t irq0_cond;
+static bool irq0_changed;
+
+static void pit_ch0_changed(void)
+{
+	pthread_mutex_lock(&irq0_lock);
+	irq0_changed = true;
+	pthread_cond_signal(&irq0_cond);
+	pthread_mutex_unlock(&irq0_lock);
+}
+
+/* A device thread, not a CPU: sleeps until channel 0's next edge, then pulses the
+ * I/O APIC pin (edge-triggered ISA line). While an edge is due, "every CPU halted"
+ * is not a hang (sim_device_event_armed). */
+static void *pit_irq0_thread(void *unused)
+{
+	bool armed = false;
+
+	(void)unused;
+	pthread_mutex_lock(&irq0_lock);
+	for (;;) {
+		uint64_t next = pit_model_irq0_next_ns();
+
+		if ((next != PIT_NEVER) != armed) {
+			armed = next != PIT_NEVER;
+			sim_device_event_armed(armed ? 1 : -1);
+		}
+		if (!irq0_changed && (next == PIT_NEVER || sim_time_ns() < next)) {
+			struct timespec ts;
+			if (next == PIT_NEVER) {
+				pthread_cond_wait(&irq0_cond, &irq0_lock);
+			} else {
+				sim_time_abs(next, &ts);
+				pthread_cond_timedwait(&irq0_cond, &irq0_lock, &ts);
+			}
+			continue;
+		}
+		irq0_changed = false;
+		pthread_mutex_unlock(&irq0_lock);
+		if (pit_model_irq0_take(sim_time_ns())) {
+			ioapic_model_set_line(PIT_IRQ0_GSI, true);
+			ioapic_model_set_line(PIT_IRQ0_GSI, false);
+		}
+		pthread_mutex_lock(&irq0_lock);
+	}
+	return NULL;
+}
+
+static void irq0_start(void)
+{
+	pthread_condattr_t ca;
+	pthread_attr_t attr;
+	pthread_t t;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&irq0_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256u << 10);
+	if (pthread_create(&t, &attr, pit_irq0_thread, NULL) != 0) {
+		fprintf(stderr, "doppel-sim: cannot create the PIT interrupt thread\n");
+		exit(SIM_EXIT_OSERR);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* Deterministic mode has no device threads: the scheduler fires what is due. */
+void sim_devices_engine_step(uint64_t now)
+{
+	uint64_t next = pit_model_irq0_next_ns();
+
+	if (next == PIT_NEVER || now < next)
+		return;
+	if (pit_model_irq0_take(now)) {
+		ioapic_model_set_line(PIT_IRQ0_GSI, true);
+		ioapic_model_set_line(PIT_IRQ0_GSI, false);
+	}
+}
+
+uint64_t sim_devices_next_event_ns(void)
+{
+	uint64_t next = pit_model_irq0_next_ns();
+
+	return next == PIT_NEVER ? SIM_TIME_NEVER : next;
+}
+
+/* ---- host callbacks --------------------------------------------------------------- */
+
+static void host_log(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sim_log("%s", buf);
+}
+
+static void host_fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void host_fatal(const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sim_fatal("%s", buf);
+}
+
+static uint64_t host_tsc(void)
+{
+	return hal_rdtsc();
+}
+
+static void host_eoi_broadcast(uint8_t vector)
+{
+	ioapic_model_eoi(vector);
+}
+
+/* ---- bus glue: every access is by the CPU that makes it -------------------------------- */
+
+static unsigned accessor(const char *what)
+{
+	int slot = sim_cpu_slot();
+
+	if (slot < 0)
+		sim_fatal("%s from a host thread that is not a simulated CPU", what);
+	return (unsigned)slot;
+}
+
+static uint64_t lapic_bus_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	return lapic_model_mmio_read(accessor("local APIC MMIO read"), off, size);
+}
+
+static void lapic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	lapic_model_mmio_write(accessor("local APIC MMIO write"), off, size, v);
+}
+
+static uint64_t lapic_bus_rdmsr(void *ctx, uint32_t msr)
+{
+	(void)ctx;
+	return lapic_model_msr_read(accessor("local APIC rdmsr"), msr);
+}
+
+static void lapic_bus_wrmsr(void *ctx, uint32_t msr, uint64_t v)
+{
+	(void)ctx;
+	lapic_model_msr_write(accessor("local APIC wrmsr"), msr, v);
+}
+
+static uint64_t ioapic_bus_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	return ioapic_model_mmio_read(off, size);
+}
+
+static void ioapic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	ioapic_model_mmio_write(off, size, v);
+}
+
+static void pio_size_check(const char *dev, uint64_t off, unsigned size)
+{
+	if (size != 1)
+		sim_fatal("%u-byte port access to the %s at 0x%llx: it is an 8-bit device", size, dev,
+		          (unsigned long long)off);
+}
+
+static uint64_t pit_bus_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	pio_size_check("PIT", PIT_PORT_BASE + off, size);
+	return pit_model_read((unsigned)off);
+}
+
+static void pit_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	pio_size_check("PIT", PIT_PORT_BASE + off, size);
+	pit_model_write((unsigned)off, (uint8_t)v);
+}
+
+static uint64_t p61_bus_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	pio_size_check("port 0x61 register", PIT_PORT_61, size);
+	return pit_model_port61_read();
+}
+
+static void p61_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	pio_size_check("port 0x61 register", PIT_PORT_61, size);
+	pit_model_port61_write((uint8_t)v);
+}
+
+static uint64_t pic_bus_read(void *ctx, uint64_t off, unsigned size)
+{
+	pio_size_check("8259 PIC", (uintptr_t)ctx + off, size);
+	return pic_model_read((uintptr_t)ctx == PIC_SLAVE_PORT, (unsigned)off);
+}
+
+static void pic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	pio_size_check("8259 PIC", (uintptr_t)ctx + off, size);
+	pic_model_write((uintptr_t)ctx == PIC_SLAVE_PORT, (unsigned)off, (uint8_t)v);
+}
+
+static void must(int err, const char *what)
+{
+	if (err) {
+		fprintf(stderr, "doppel-sim: %s: error %d (sim bug)\n", what, err);
+		exit(SIM_EXIT_SOFTWARE);
+	}
+}
+
+/* ---- faults ------------------------------------------------------------------------- */
+
+static void apply_faults(const struct sim_options *o)
+{
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		const struct sim_fault *f = &o->faults[i];
+		int err = 0;
+
+		switch (f->kind) {
+		case SIM_FAULT_AP_IGNORE_FIRST_SIPI:
+			err = lapic_model_fault_ignore_first_sipi((uint32_t)f->arg);
+			break;
+		case SIM_FAULT_AP_DEAD:
+			err = lapic_model_fault_ap_dead((uint32_t)f->arg);
+			break;
+		case SIM_FAULT_ESR_SEND_ERROR:
+			err = lapic_model_fault_esr_send_error((uint32_t)f->arg);
+			break;
+		case SIM_FAULT_SPURIOUS_STORM:
+			err = lapic_model_fault_spurious_storm((unsigned)f->arg, 1000);
+			break;
+		case SIM_FAULT_LATE_IPI:
+			lapic_model_fault_late_ipi(f->arg * 1000ull);
+			break;
+		default:
+			break;
+		}
+		if (err) {
+			fprintf(stderr, "doppel-sim: --fault %s=%llu: no CPU of this machine has that %s "
+			        "(see --help)\n", sim_fault_name(f->kind), (unsigned long long)f->arg,
+			        f->kind == SIM_FAULT_SPURIOUS_STORM ? "index" : "APIC ID");
+			exit(SIM_EXIT_USAGE);
+		}
+		sim_log("fault: %s=%llu", sim_fault_name(f->kind), (unsigned long long)f->arg);
+	}
+}
+
+/* ---- init and report ---------------------------------------------------------------- */
+
+void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
+{
+	const struct sim_cpu_features *feat = sim_cpu_features();
+	struct lapic_config lc = {
+		.ncpus = o->cpus,
+		.apic_ids = apic_ids,
+		.base = ACPI_GEN_LAPIC_ADDR,
+		.x2apic = feat->x2apic,
+		.tsc_deadline = feat->tsc_deadline,
+		.timer_hz = LAPIC_TIMER_HZ,
+		.tsc_hz = SIM_TSC_HZ,
+		.init_settle_ns = INIT_SETTLE_NS,
+	};
+	struct lapic_host lh = {
+		.now_ns = sim_time_ns,
+		.tsc = host_tsc,
+		.kick = sim_cpu_kick,
+		.start_ap = sim_cpu_sipi,
+		.eoi_broadcast = host_eoi_broadcast,
+		.log = host_log,
+		.fatal = host_fatal,
+	};
+	struct ioapic_host ih = { .deliver = lapic_model_deliver_external, .fatal = host_fatal };
+	struct pit_host ph = { .now_ns = sim_time_ns, .fatal = host_fatal,
+	                       .ch0_changed = pit_ch0_changed };
+
+	must(lapic_model_init(&lc, &lh), "local APIC model");
+	must(sim_bus_mmio_register(ACPI_GEN_LAPIC_ADDR, LAPIC_MMIO_SIZE, lapic_bus_read,
+	                           lapic_bus_write, NULL), "claiming the local APIC page");
+	must(sim_bus_msr_register(MSR_IA32_APIC_BASE, MSR_IA32_APIC_BASE, lapic_bus_rdmsr,
+	                          lapic_bus_wrmsr, NULL), "claiming IA32_APIC_BASE");
+	must(sim_bus_msr_register(MSR_IA32_TSC_DEADLINE, MSR_IA32_TSC_DEADLINE, lapic_bus_rdmsr,
+	                          lapic_bus_wrmsr, NULL), "claiming IA32_TSC_DEADLINE");
+	must(sim_bus_msr_register(MSR_X2APIC_FIRST, MSR_X2APIC_LAST, lapic_bus_rdmsr,
+	                          lapic_bus_wrmsr, NULL), "claiming the x2APIC MSRs");
+
+	ioapic_model_init(0, 0, &ih);
+	must(sim_bus_mmio_register(ACPI_GEN_IOAPIC_ADDR, IOAPIC_MMIO_SIZE, ioapic_bus_read,
+	                           ioapic_bus_write, NULL), "claiming the I/O APIC");
+
+	pit_model_init(&ph);
+	must(sim_bus_pio_register(PIT_PORT_BASE, PIT_PORT_COUNT, pit_bus_read, pit_bus_write, NULL),
+	     "claiming the PIT ports");
+	must(sim_bus_pio_register(PIT_PORT_61, 1, p61_bus_read, p61_bus_write, NULL),
+	     "claiming port 0x61");
+
+	pic_model_init();
+	must(sim_bus_pio_register(PIC_MASTER_PORT, 2, pic_bus_read, pic_bus_write,
+	                          (void *)(uintptr_t)PIC_MASTER_PORT), "claiming the master 8259");
+	must(sim_bus_pio_register(PIC_SLAVE_PORT, 2, pic_bus_read, pic_bus_write,
+	                          (void *)(uintptr_t)PIC_SLAVE_PORT), "claiming the slave 8259");
+
+	apply_faults(o);
+	if (!o->det)
+		irq0_start();           /* det mode: sim_devices_engine_step instead */
+	boot_wall_start_ns = sim_time_ns();
+}
+
+void sim_devices_report(void)
+{
+	struct lapic_model_stats s;
+	struct tlb_model_stats t;
+	uint64_t last = sim_cpu_last_ap_start_ns();
+
+	lapic_model_stats(&s);
+	tlb_model_stats(&t);
+	sim_log("stats lapic: ipis_sent=%llu fixed_delivered=%llu fixed_dropped=%llu inits=%llu "
+	        "sipis_accepted=%llu sipis_ignored=%llu nmis=%llu esr_errors=%llu spurious=%llu "
+	        "eoi_without_isr=%llu timer_fires=%llu",
+	        (unsigned long long)s.ipis_sent, (unsigned long long)s.fixed_delivered,
+	        (unsigned long long)s.fixed_dropped, (unsigned long long)s.inits,
+	        (unsigned long long)s.sipis_accepted, (unsigned long long)s.sipis_ignored,
+	        (unsigned long long)s.nmis, (unsigned long long)s.esr_errors,
+	        (unsigned long long)s.spurious, (unsigned long long)s.eoi_without_isr,
+	        (unsigned long long)s.timer_fires);
+	sim_log("stats tlb: maps=%llu unmaps=%llu fills=%llu stale_hits=%llu flushes_page=%llu "
+	        "flushes_all=%llu", (unsigned long long)t.maps, (unsigned long long)t.unmaps,
+	        (unsigned long long)t.fills, (unsigned long long)t.stale_hits,
+	        (unsigned long long)t.flushes_page, (unsigned long long)t.flushes_all);
+	sim_log("stats ioapic: sent=%llu", (unsigned long long)ioapic_model_sent());
+	if (last)
+		sim_log("bench bringup_wall_ms=%.3f (sim start of the machine to the last AP's start)",
+		        (double)(last - boot_wall_start_ns) / 1e6);
+}

@@ -1,0 +1,117 @@
+# test_sim_det.py — doppel-sim's deterministic mode (docs/det.md) proves it finds
+# races: each deliberately broken case of the `racy` ktest suite is found within a
+# stated budget of seeds, its fixed twin survives ten times that budget; the real
+# concurrent subsystems run under many seeds; a seed replays bit for bit (same
+# decision-trace hash) and a failing seed's replay command fails again identically.
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from harness.explore import explore
+
+pytestmark = pytest.mark.sim
+
+# Seeds per real-subsystem test. The issue asks for 10,000; one vectors run costs
+# ~0.2 s (250k decisions), so 10,000 seeds of four suites would take ~2 h of the
+# 2-core machine's time. The default keeps scripts/test inside its budget;
+# DOPPEL_DET_SEEDS=10000 runs the full count.
+SUBSYSTEM_SEEDS = int(os.environ.get("DOPPEL_DET_SEEDS", "200"))
+
+# (case, scheduler, budget): seeds 1..budget must contain a failing one. Budgets are
+# 2.5-20x the first failing seed measured with these schedulers (random walk on
+# 2 CPUs; PCT depth 3 for the vector case): lost_update 13, check_then_act 30,
+# aba 156, tlb_no_wait 8, vector_wrong_cpu 1.
+RACY = [
+    ("lost_update", "random", 100),
+    ("check_then_act", "random", 150),
+    ("aba", "random", 400),
+    ("tlb_no_wait", "random", 100),
+    ("vector_wrong_cpu", "pct:3", 20),
+]
+
+
+@pytest.fixture(scope="module")
+def sim_exe(doppel_build):
+    from harness.paths import SIM_BINARY
+    return doppel_build.ensure("sim", (SIM_BINARY["sim"],)) / SIM_BINARY["sim"]
+
+
+@pytest.mark.parametrize("case,sched,budget", RACY, ids=[c for c, _, _ in RACY])
+def test_racy_broken_case_is_found(sim_exe, case, sched, budget):
+    r = explore(f"racy.{case}_broken", cpus=2, runs=budget, sched=sched, binary=sim_exe,
+                batch=max(1, budget // 4), jobs=2)
+    print(r.report())
+    assert not r.errors, r.errors
+    assert r.found, f"racy.{case}_broken not found in {budget} seeds:\n{r.report()}"
+    f = r.first
+    assert f.status == 1, f"expected a failed test (status 1), got {f.status}:\n{f.output_tail}"
+    assert "--replay" in f.replay and f"--seed {f.seed}" in f.replay
+
+
+@pytest.mark.parametrize("case,sched,budget", RACY, ids=[c for c, _, _ in RACY])
+def test_racy_fixed_twin_survives_ten_times_the_budget(sim_exe, case, sched, budget):
+    r = explore(f"racy.{case}_fixed", cpus=2, runs=10 * budget, sched=sched, binary=sim_exe)
+    print(r.report())
+    assert not r.errors, r.errors
+    assert not r.found, f"racy.{case}_fixed failed:\n{r.report()}\n{r.first.output_tail}"
+    assert r.runs_done == 10 * budget
+
+
+@pytest.mark.parametrize("suite,cpus", [("pmm", 2), ("heap", 2), ("vectors", 2), ("smp", 3)])
+def test_subsystem_under_det_seeds(sim_exe, suite, cpus):
+    r = explore(suite, cpus=cpus, runs=SUBSYSTEM_SEEDS, sched="pct:3", binary=sim_exe)
+    print(r.report())
+    assert not r.errors, r.errors
+    assert not r.found, f"{suite} failed under det mode:\n{r.report()}\n{r.first.output_tail}"
+    assert r.runs_done == SUBSYSTEM_SEEDS
+
+
+def test_same_seed_gives_same_trace_hash(sim_exe):
+    r = explore("vectors", cpus=2, runs=20, sched="random", binary=sim_exe, check_determinism=True)
+    assert not r.errors, r.errors
+    assert r.mismatches == [], r.report()
+    assert r.runs_done == 20
+
+
+_LINE = re.compile(r"^sim-det: seed=(\d+) status=(\d+) steps=(\d+) choices=(\d+) hash=(0x[0-9a-f]+)", re.M)
+
+
+def test_failing_seed_replays_identically(sim_exe):
+    r = explore("racy.lost_update_broken", cpus=2, runs=100, sched="random", binary=sim_exe, jobs=1)
+    assert r.found, r.report()
+    first = None
+    for _ in range(2):
+        p = subprocess.run(shlex.split(r.first.replay), capture_output=True, text=True, timeout=60)
+        assert p.returncode == r.first.status, p.stdout[-2000:]
+        m = _LINE.search(p.stdout)
+        assert m, p.stdout[-2000:]
+        assert "sim-det: FAIL seed=" in p.stdout
+        assert "det: decision trace" in p.stdout
+        first = first or m.groups()
+        assert m.groups() == first, f"replay differs: {m.groups()} vs {first}"
+    # the --runs line for that seed has the same hash as the replay
+    batch_line = [ln for ln in r.first.output_tail.splitlines() if ln.startswith(f"sim-det: seed={r.first.seed} ")]
+    if batch_line:
+        assert _LINE.match(batch_line[0]).group(5) == first[4]
+
+
+def test_livelock_is_reported_not_hung(sim_exe):
+    p = subprocess.run([str(sim_exe), "--mode", "det", "--seed", "1", "--cpus", "2", "--max-steps", "20000",
+                        "--", "ktest=vectors"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 4, p.stdout[-2000:]
+    assert re.search(r"^sim-det: seed=1 status=4 .* livelock$", p.stdout, re.M), p.stdout[-2000:]
+    assert "det: decision trace" in p.stdout
+
+
+def test_fault_site_makes_allocations_fail(sim_exe):
+    p = subprocess.run([str(sim_exe), "--mode", "det", "--seed", "3", "--cpus", "2",
+                        "--fault-sites", "heap.*=1", "--", "ktest=heap"],
+                       capture_output=True, text=True, timeout=60)
+    assert "fault-site: heap.kmalloc fails" in p.stdout, p.stdout[-3000:]
+    assert "fault: injected failure at site heap.kmalloc" in p.stdout
+    assert p.returncode in (0, 1, 2, 3), p.stdout[-3000:]   # never a sim crash
