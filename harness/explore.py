@@ -111,8 +111,12 @@ def explore(suite: str, *, cpus: int = 2, runs: int = 1000, sched: str = "pct:3"
             max_steps: Optional[int] = None, words: str = "", extra_args: Sequence[str] = (),
             preset: str = "sim", binary: Optional[Path] = None, builder: Optional[Builder] = None,
             check_determinism: bool = False, stop_on_first: bool = True,
-            timeout: float = 1800.0) -> ExploreResult:
-    """Run `runs` seeds of `ktest=<suite>` under the det scheduler; see docs/det.md."""
+            pct_k: Optional[int] = None, timeout: float = 1800.0) -> ExploreResult:
+    """Run `runs` seeds of `ktest=<suite>` under the det scheduler; see docs/det.md.
+    For PCT, the change points are drawn over k steps: unless pct_k is given, the
+    first batch runs with the simulator's default and k is then set to the largest
+    number of choice steps it measured, so later batches place their change points
+    where the run really has choices."""
     if runs < 1 or cpus < 1:
         raise ValueError(f"runs ({runs}) and cpus ({cpus}) must be positive")
     if not re.fullmatch(r"random|pct:[1-9]\d*", sched):
@@ -132,6 +136,8 @@ def explore(suite: str, *, cpus: int = 2, runs: int = 1000, sched: str = "pct:3"
                "--sched", sched, "--cpus", str(cpus), *extra_args]
         if max_steps:
             cmd += ["--max-steps", str(max_steps)]
+        if sched.startswith("pct:") and k_used[0]:
+            cmd += ["--pct-k", str(k_used[0])]
         if check_determinism:
             cmd.append("--check-determinism")
         cmd += ["--", f"ktest={suite}", *words.split()]
@@ -170,8 +176,13 @@ def explore(suite: str, *, cpus: int = 2, runs: int = 1000, sched: str = "pct:3"
             if (fails or mism) and stop_on_first:
                 stop.set()
 
+    k_used = [pct_k]
     t0 = time.monotonic()
-    starts = range(base_seed, base_seed + runs, batch)
+    starts = list(range(base_seed, base_seed + runs, batch))
+    if sched.startswith("pct:") and not pct_k:
+        run_batch(starts[0], min(batch, base_seed + runs - starts[0]))   # measures k
+        starts = starts[1:]
+        k_used[0] = max(res.choices_max, 1)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for s in starts:
             pool.submit(run_batch, s, min(batch, base_seed + runs - s))

@@ -90,17 +90,17 @@ static void timer_mode_matches_cpuid(struct ktest *t)
  * CPU may tick faster than asked (T3.1: the tick ran at 148 Hz, not 1000 Hz).
  */
 #define GAP_US 300
-static void timer_tick_on_every_cpu(struct ktest *t)
+#define TICK_ATTEMPTS 5
+
+/* One window of at least 200 ms of running time (at most 3 s of waiting) on the
+ * calling CPU: ticks taken here, ticks expected for the time it ran. */
+static void tick_window(uint64_t *got, uint64_t *want, uint64_t *run_us_out, uint64_t *el_us_out,
+			uint64_t *gaps_out)
 {
-	static uint64_t before[HAL_MAX_CPUS];
-	struct cpumask m;
-	smp_online_mask(&m);
 	unsigned me = hal_cpu_index();
-	for_each_cpu(c, &m)
-		before[c] = time_ticks(c);
+	uint64_t start_ticks = time_ticks(me);
 	uint64_t khz = time_tsc_khz(), gap = GAP_US * khz / 1000;
 	uint64_t t0 = hal_rdtsc(), last = t0, now = t0, stolen = 0, gaps = 0;
-	/* at least 200 ms of running time, at most 3 s of waiting */
 	while (now - t0 - stolen < 200 * khz && now - t0 < 3000 * khz) {
 		now = hal_rdtsc();
 		if (now - last > gap) {
@@ -110,18 +110,49 @@ static void timer_tick_on_every_cpu(struct ktest *t)
 		last = now;
 		hal_cpu_relax();
 	}
-	uint64_t el_us = (now - t0) * 1000 / khz, run_us = (now - t0 - stolen) * 1000 / khz;
-	uint64_t got = time_ticks(me) - before[me];
-	uint64_t want = time_hz() * run_us / 1000000, max_all = time_hz() * el_us / 1000000;
-	ktest_log(t, "%llu us elapsed, %llu us running (%llu gaps): %llu ticks here, %llu expected at %u Hz",
-		  (unsigned long long)el_us, (unsigned long long)run_us, (unsigned long long)gaps,
-		  (unsigned long long)got, (unsigned long long)want, time_hz());
-	if (run_us < 100000) {
-		ktest_skip(t, "the host let this CPU run only %llu of %llu us", (unsigned long long)run_us,
-			   (unsigned long long)el_us);
+	*el_us_out = (now - t0) * 1000 / khz;
+	*run_us_out = (now - t0 - stolen) * 1000 / khz;
+	*got = time_ticks(me) - start_ticks;
+	*want = time_hz() * *run_us_out / 1000000;
+	*gaps_out = gaps;
+}
+
+/*
+ * Up to TICK_ATTEMPTS windows: a loaded host can starve a vCPU in ways the gap
+ * correction does not see (many short preemptions), so the rate is judged by the
+ * best window — a tick that is really too slow (T3.1's 148 Hz) is slow in every
+ * window. The programmed period is checked exactly by timer_mode_matches_cpuid.
+ */
+static void timer_tick_on_every_cpu(struct ktest *t)
+{
+	static uint64_t before[HAL_MAX_CPUS];
+	struct cpumask m;
+	smp_online_mask(&m);
+	for_each_cpu(c, &m)
+		before[c] = time_ticks(c);
+	uint64_t t_start = hal_rdtsc();
+	bool judged = false, ok = false;
+	for (int attempt = 0; attempt < TICK_ATTEMPTS && !ok; attempt++) {
+		uint64_t got, want, run_us, el_us, gaps;
+		tick_window(&got, &want, &run_us, &el_us, &gaps);
+		ktest_log(t, "window %d: %llu us elapsed, %llu us running (%llu gaps): %llu ticks here, "
+			  "%llu expected at %u Hz", attempt + 1, (unsigned long long)el_us,
+			  (unsigned long long)run_us, (unsigned long long)gaps, (unsigned long long)got,
+			  (unsigned long long)want, time_hz());
+		if (run_us < 100000)
+			continue;           /* the host barely ran us: not a measurement */
+		judged = true;
+		ok = got * 2 >= want;
+	}
+	if (!judged) {
+		ktest_skip(t, "the host never let this CPU run 100 ms of a window");
 		return;
 	}
-	KTEST_EXPECT(t, got * 2 >= want);
+	if (!ok)
+		ktest_fail_at(t, __FILE__, __LINE__, "fewer than half the expected ticks in each of %d windows",
+			      TICK_ATTEMPTS);
+	uint64_t el_us = (hal_rdtsc() - t_start) * 1000 / time_tsc_khz();
+	uint64_t max_all = time_hz() * el_us / 1000000;
 	for_each_cpu(c, &m) {
 		uint64_t d = time_ticks(c) - before[c];
 		if (d == 0)

@@ -6,6 +6,7 @@
  */
 #include <hal/hal.h>
 #include <kernel/atomic.h>
+#include <kernel/cmdline.h>
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/time.h>
@@ -17,6 +18,8 @@
 #define CAL_TRIES 40
 #define PIT_POLL_MAX 200000000ull   /* port reads before deciding the PIT is absent */
 #define TSC_KHZ_ASSUMED 1000000ull  /* before calibration or without any source */
+#define TSC_KHZ_MIN 10000u          /* 10 MHz .. 20 GHz: accepted from time.tsc_khz= */
+#define TSC_KHZ_MAX 20000000u
 
 static uint64_t tsc_khz;            /* written once by the boot CPU, before APs start */
 static const char *source = "none";
@@ -127,6 +130,21 @@ static uint64_t cpuid_tsc_khz(void)
 int tsc_calibrate(void)
 {
 	tsc_zero = hal_rdtsc();
+	/* time.tsc_khz=N trusts a known frequency and skips the PIT (like Linux's
+	 * tsc_early_khz=): for machines without a PIT, and for the simulator's
+	 * deterministic mode, where calibration would dominate every short run. */
+	uint64_t given;
+	if (cmdline_get_u64("time.tsc_khz", &given) == 0) {
+		if (given >= TSC_KHZ_MIN && given <= TSC_KHZ_MAX) {
+			klog("time", "TSC frequency %llu kHz from the command line; PIT calibration skipped",
+			     (unsigned long long)given);
+			source = "cmdline";
+			atomic_store64(&tsc_khz, given, MO_RELEASE);
+			return 0;
+		}
+		klog("time", "time.tsc_khz=%llu out of range %u..%u kHz: ignored, calibrating",
+		     (unsigned long long)given, TSC_KHZ_MIN, TSC_KHZ_MAX);
+	}
 	uint64_t d[CAL_TRIES], all[CAL_TRIES];   /* d may take all of them (below) */
 	unsigned n = 0, tries = 0;
 	/* Keep windows measured to within 0.5%; an emulator that preempted us in the

@@ -16,11 +16,24 @@ from harness.explore import explore
 
 pytestmark = pytest.mark.sim
 
-# Seeds per real-subsystem test. The issue asks for 10,000; one vectors run costs
-# ~0.2 s (250k decisions), so 10,000 seeds of four suites would take ~2 h of the
-# 2-core machine's time. The default keeps scripts/test inside its budget;
-# DOPPEL_DET_SEEDS=10000 runs the full count.
-SUBSYSTEM_SEEDS = int(os.environ.get("DOPPEL_DET_SEEDS", "200"))
+# Seeds per real-subsystem test: 10,000, as the issue asks. They run on the
+# sim-plain build (no sanitizer runtime: ~2 ms a run, ~18 ms for vectors) with the
+# TSC and LAPIC frequencies given on the command line instead of calibrated
+# against the PIT, and 32 MiB of RAM, which keeps the whole set near two minutes of
+# wall time on two cores. Every other sim test, the racy searches included, runs
+# under ASan+UBSan. DOPPEL_DET_SEEDS overrides the count.
+SUBSYSTEM_SEEDS = int(os.environ.get("DOPPEL_DET_SEEDS", "10000"))
+FAST_BOOT = "time.tsc_khz=2000000 time.lapic_khz=6250"
+SUBSYSTEMS = [
+    ("pmm", 2),
+    ("heap", 2),
+    ("vectors", 2),
+    ("smp", 3),
+    # IPIs and cross-CPU calls, without the timed stress case and the 10 s timeout case
+    ("ipi.ipi_fixed_to_each_cpu,ipi.ipi_all_but_self,ipi.ipi_self,ipi.ipi_call_runs_on_set", 3),
+    # TLB shootdown, without the timed stress case
+    ("tlb.tlb_remap_seen_by_every_cpu,tlb.tlb_initiator_waits_for_all,tlb.tlb_concurrent_shootdowns", 3),
+]
 
 # (case, scheduler, budget): seeds 1..budget must contain a failing one. Budgets are
 # 2.5-20x the first failing seed measured with these schedulers (random walk on
@@ -62,9 +75,16 @@ def test_racy_fixed_twin_survives_ten_times_the_budget(sim_exe, case, sched, bud
     assert r.runs_done == 10 * budget
 
 
-@pytest.mark.parametrize("suite,cpus", [("pmm", 2), ("heap", 2), ("vectors", 2), ("smp", 3)])
-def test_subsystem_under_det_seeds(sim_exe, suite, cpus):
-    r = explore(suite, cpus=cpus, runs=SUBSYSTEM_SEEDS, sched="pct:3", binary=sim_exe)
+@pytest.fixture(scope="module")
+def plain_exe(doppel_build):
+    from harness.paths import SIM_BINARY
+    return doppel_build.ensure("sim-plain", (SIM_BINARY["sim-plain"],)) / SIM_BINARY["sim-plain"]
+
+
+@pytest.mark.parametrize("suite,cpus", SUBSYSTEMS, ids=[s.split(".")[0] for s, _ in SUBSYSTEMS])
+def test_subsystem_under_det_seeds(plain_exe, suite, cpus):
+    r = explore(suite, cpus=cpus, runs=SUBSYSTEM_SEEDS, sched="pct:3", binary=plain_exe,
+                words=FAST_BOOT, extra_args=["--mem", "32M"], batch=250)
     print(r.report())
     assert not r.errors, r.errors
     assert not r.found, f"{suite} failed under det mode:\n{r.report()}\n{r.first.output_tail}"
