@@ -112,6 +112,12 @@ def summary(r, args, cmdline: str) -> str:
         ("kernel cmdline", cmdline),
         ("firmware", r.fact("firmware", "unknown")),
         ("CPUs in MADT", f"{cpus} (expected {args.smp})"),
+        ("CPUs online", f"{r.fact('smp.online', '?')} ({r.fact('smp.failed', '?')} failed), "
+                        f"{r.fact('apic.mode', '?')}, all online {r.fact('smp.online_us', '?')} us "
+                        f"after kmain"),
+        ("time", f"TSC {r.fact('time.tsc_khz', '?')} kHz from {r.fact('time.source', '?')}, "
+                 f"{r.fact('time.hz', '?')} Hz tick"
+                 + (", TSC-deadline" if r.fact("time.deadline") == "1" else "")),
         ("usable memory", mem),
         ("in-kernel tests", f"{suites.total} suites: {suites}"),
         ("", f"{cases.total} cases: {cases}"),
