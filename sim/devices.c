@@ -321,6 +321,7 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
 		.eoi_broadcast = host_eoi_broadcast,
 		.log = host_log,
 		.fatal = host_fatal,
+		.fault_site = hal_fault_inject,  /* the same seeded sites as the kernel's */
 	};
 	struct ioapic_host ih = { .deliver = lapic_model_deliver_external, .fatal = host_fatal };
 	struct pit_host ph = { .now_ns = sim_time_ns, .fatal = host_fatal,

@@ -483,6 +483,9 @@ static void deliver_fixed(struct lapic *from, struct lapic *t, uint8_t v, bool l
 {
 	uint64_t delay = ipi ? atomic_load(&late_ns) : 0;
 
+	if (ipi && !delay && host.fault_site && host.fault_site("lapic.ipi_late"))
+		delay = LAPIC_SITE_LATE_NS;
+
 	if (!accepting(t)) {
 		COUNT(fixed_dropped);
 		return;
@@ -566,6 +569,11 @@ static void deliver_sipi(struct lapic *t, uint8_t vector)
 		t->ignore_first_sipi = false;
 		pthread_mutex_unlock(&t->lock);
 		sipi_ignored(t, "fault ap-ignore-first-sipi");
+		return;
+	}
+	if (host.fault_site && host.fault_site("lapic.sipi_lost")) {
+		pthread_mutex_unlock(&t->lock);
+		sipi_ignored(t, "fault site lapic.sipi_lost");
 		return;
 	}
 	t->ap = AP_RUNNING;

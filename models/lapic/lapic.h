@@ -28,7 +28,15 @@ struct lapic_host {
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	/* The kernel did what hardware punishes (#GP, undefined behaviour). */
 	void (*fatal)(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+	/* Optional: should this hit of the named fault site fail (seeded, in the
+	 * style of FoundationDB's BUGGIFY)? Sites: "lapic.sipi_lost" (an accepted
+	 * SIPI is dropped, as a real AP can miss one), "lapic.ipi_late" (a fixed IPI
+	 * arrives LAPIC_SITE_LATE_NS late). Called without the model's locks held
+	 * on the IPI path and with the target's lock held on the SIPI path. */
+	bool (*fault_site)(const char *site);
 };
+
+#define LAPIC_SITE_LATE_NS 200000ull   /* 200 us: several ticks of a spinning sender */
 
 struct lapic_config {
 	unsigned ncpus;             /* 1..LAPIC_MAX_CPUS; CPU 0 is the BSP */
