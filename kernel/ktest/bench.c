@@ -32,33 +32,13 @@ uint64_t bench_percentile(uint64_t *v, size_t n, unsigned pct)
 	return v[rank - 1];
 }
 
-static int matches(const char *globs, const char *name)
-{
-	char word[64];
-	const char *p = globs;
-	while (*p) {
-		size_t k = 0;
-		while (*p && *p != ',') {
-			if (k + 1 < sizeof word)
-				word[k++] = *p;
-			p++;
-		}
-		word[k] = '\0';
-		if (*p == ',')
-			p++;
-		if (k && kglob(word, name))
-			return 1;
-	}
-	return 0;
-}
-
 int bench_run(const char *globs)
 {
 	int rc = 0;
 	unsigned n = 0;
 	if (__start_bench_cases && __stop_bench_cases)
 		for (const struct bench_case *const *c = __start_bench_cases; c < __stop_bench_cases; c++) {
-			if (!matches(globs, (*c)->name))
+			if (!kglob_any(globs, (*c)->name))
 				continue;
 			n++;
 			int r = (*c)->run();

@@ -82,6 +82,26 @@ int kglob(const char *p, const char *s)
 	return *p == '\0';
 }
 
+int kglob_any(const char *list, const char *s)
+{
+	char word[64];
+	const char *p = list;
+	while (*p) {
+		size_t k = 0;
+		while (*p && *p != ',') {
+			if (k + 1 < sizeof word)
+				word[k++] = *p;
+			p++;
+		}
+		word[k] = '\0';
+		if (*p == ',')
+			p++;
+		if (k && kglob(word, s))
+			return 1;
+	}
+	return 0;
+}
+
 int kstrtou64(const char *s, unsigned long long *out)
 {
 	unsigned base = 10;

@@ -19,6 +19,8 @@ char *kstrchr(const char *s, int c);
 size_t kstrlcpy(char *dst, const char *src, size_t size);
 /* Glob match with '*' and '?'; returns 1 on match. */
 int kglob(const char *pattern, const char *s);
+/* Does s match any glob of a comma-separated list? 1 or 0. */
+int kglob_any(const char *list, const char *s);
 /* Parse an unsigned number (decimal, or hex with 0x); returns 0 on success. */
 int kstrtou64(const char *s, unsigned long long *out);
 #endif
