@@ -107,20 +107,6 @@ static uint32_t lost_reported;
 #define AREA_BYTES      (AREA_CPU_BYTES + X86_AP_STACK_SIZE)
 #define AREA_PAGES      (AREA_BYTES / PAGE)
 
-static inline uint64_t read_cr0(void)
-{
-	uint64_t v;
-	__asm__ volatile("mov %%cr0, %0" : "=r"(v));
-	return v;
-}
-
-static inline uint64_t read_cr4(void)
-{
-	uint64_t v;
-	__asm__ volatile("mov %%cr4, %0" : "=r"(v));
-	return v;
-}
-
 static void log_msg(const char *what, uint64_t a, const char *mid, uint64_t b)
 {
 	struct x86_line l = { .len = 0 };
@@ -222,8 +208,8 @@ static int tramp_install(void)
 	h->far32_sel = X86_TSEL_CODE32;
 	h->far64_off = (uint32_t)(pa + (uint64_t)(x86_trampoline_64 - x86_trampoline_start));
 	h->far64_sel = X86_TSEL_CODE64;
-	h->cr0 = (uint32_t)(read_cr0() | CR0_PG | CR0_PE);
-	h->cr4 = (uint32_t)((read_cr4() | CR4_PAE) & ~(uint64_t)CR4_PCIDE);
+	h->cr0 = (uint32_t)(x86_read_cr0() | CR0_PG | CR0_PE);
+	h->cr4 = (uint32_t)((x86_read_cr4() | CR4_PAE) & ~(uint64_t)CR4_PCIDE);
 	h->cr3 = (uint32_t)kernel_phys(startup_pml4);
 	efer = hal_rdmsr(MSR_EFER);
 	h->efer = EFER_LME | ((uint32_t)efer & EFER_NXE);

@@ -146,6 +146,18 @@ static inline void x86_outl(uint16_t port, uint32_t v)
 {
 	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
 }
+static inline uint64_t x86_read_cr0(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr0, %0" : "=r"(v));
+	return v;
+}
+static inline uint64_t x86_read_cr4(void)
+{
+	uint64_t v;
+	__asm__ volatile("mov %%cr4, %0" : "=r"(v));
+	return v;
+}
 static inline uint64_t x86_read_cr2(void)
 {
 	uint64_t v;
