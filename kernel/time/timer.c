@@ -18,7 +18,7 @@
 
 #define HZ_DEFAULT 1000
 #define HZ_MAX 10000
-#define LAPIC_CAL_US 10000
+#define LAPIC_CAL_US 50000     /* total over all calibration rounds */
 
 static uint64_t lapic_khz;          /* timer input clock after divide-by-16, kHz */
 static unsigned hz = HZ_DEFAULT;
@@ -34,19 +34,49 @@ uint64_t time_ticks(unsigned cpu)
 	return cpu < HAL_MAX_CPUS ? atomic_load64(&percpu_of(cpu)->ticks, MO_RELAXED) : 0;
 }
 
-/* Count the LAPIC timer (divide by 16) over LAPIC_CAL_US on the TSC. */
+/*
+ * Count the LAPIC timer (divide by 16) against the TSC. Each read of the current
+ * count is bracketed by two TSC reads, and the time between the brackets' midpoints
+ * is what the count is divided by: a vCPU descheduled between a counter read and
+ * the start of the wait (a loaded emulator host) widens one bracket instead of
+ * silently stretching the measured interval. Of LAPIC_CAL_ROUNDS rounds the one
+ * with the narrowest brackets wins.
+ */
+#define LAPIC_CAL_ROUNDS 5
+
+static uint32_t lapic_ccr_bracketed(uint64_t *mid, uint64_t *width)
+{
+	uint64_t a = hal_rdtsc();
+	uint32_t v = lapic_read(APIC_TIMER_CCR);
+	uint64_t b = hal_rdtsc();
+	*mid = a + (b - a) / 2;
+	*width = b - a;
+	return v;
+}
+
 static uint64_t lapic_calibrate(void)
 {
+	uint64_t best_khz = 0, best_width = ~0ull;
 	lapic_write(APIC_LVT_TIMER, APIC_LVT_MASKED | APIC_LVT_TIMER_ONESHOT | VEC_TIMER);
 	lapic_write(APIC_TIMER_DCR, APIC_TIMER_DIV_16);
-	lapic_write(APIC_TIMER_ICR, 0xFFFFFFFFu);
-	uint32_t c0 = lapic_read(APIC_TIMER_CCR);
-	udelay(LAPIC_CAL_US);
-	uint32_t c1 = lapic_read(APIC_TIMER_CCR);
+	for (int round = 0; round < LAPIC_CAL_ROUNDS; round++) {
+		uint64_t m0, w0, m1, w1;
+		lapic_write(APIC_TIMER_ICR, 0xFFFFFFFFu);
+		uint32_t c0 = lapic_ccr_bracketed(&m0, &w0);
+		udelay(LAPIC_CAL_US / LAPIC_CAL_ROUNDS);
+		uint32_t c1 = lapic_ccr_bracketed(&m1, &w1);
+		if (c1 >= c0 || m1 <= m0)
+			continue;               /* not counting (or wrapped): no measurement */
+		uint64_t ns = time_tsc_to_ns(m1 - m0);
+		if (ns == 0)
+			continue;
+		if (w0 + w1 < best_width) {
+			best_width = w0 + w1;
+			best_khz = (uint64_t)(c0 - c1) * 1000000 / ns;  /* counts per ms = kHz */
+		}
+	}
 	lapic_write(APIC_TIMER_ICR, 0);
-	if (c1 >= c0)
-		return 0;
-	return (uint64_t)(c0 - c1) * 1000 / LAPIC_CAL_US;      /* counts per ms = kHz */
+	return best_khz;
 }
 
 static void arm_deadline(struct percpu *c, uint64_t now)
