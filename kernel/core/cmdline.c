@@ -21,7 +21,7 @@ static const char *const known[] = {
 	"ktest", "expect.cpus", "acpi.dump", "selftest.panic", "selftest.fault",
 	/* interrupts and SMP, docs/smp.md */
 	"smp.max_cpus", "smp.nosmp", "apic.xapic", "time.hz", "bench", "stress.seconds",
-	"time.tsc_khz", "time.lapic_khz",
+	"time.tsc_khz", "time.lapic_khz", "pci.dump", "pci.mcfg", "pci.irq", "end",
 };
 
 static int is_known(const char *k)
