@@ -1,7 +1,7 @@
 # run.py — the main job behind scripts/run: check packages, build the image preset,
-# boot it in QEMU (q35, intel-iommu + NVMe + AHCI disks by default) with every ktest
-# suite selected, and print a short summary: firmware, CPUs in the MADT, usable
-# memory, in-kernel test results, duration, kernel status and where the log is.
+# boot it in QEMU (q35, intel-iommu + NVMe + AHCI disks + edu by default) with every
+# ktest suite selected, and print a short summary: firmware, CPUs in the MADT, usable
+# memory, PCI devices, in-kernel test results, duration, kernel status and the log.
 # Exit code 0 iff the kernel reported status 0; 1 otherwise; 2 for bad options.
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Optional
 
-from harness import report
+from harness import pci, report
 from harness.ktap import KtapTest, Status
 from harness.paths import BUILD_DIR, IMAGE_ISO, REPO_ROOT, BuildError, Builder, rel
 from harness.targets import QemuTarget, TargetConfigError
@@ -19,6 +19,9 @@ from harness.targets.base import STATUS_NAMES
 from harness.targets.qemu import ACCELS, FIRMWARES
 
 PROG = "scripts/run"
+# Beyond intel-iommu, NVMe and AHCI: edu, QEMU's small PCI device with MSI, so the
+# msi suite has an MSI device to fire (docs/pci.md).
+MAIN_DEVICES = ("edu",)
 
 
 def _smp(text: str) -> int:
@@ -65,7 +68,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=_timeout, default=None, metavar="S",
                    help="seconds before the machine is killed (default 120 TCG, 60 KVM)")
     p.add_argument("--no-devices", action="store_true",
-                   help="no intel-iommu, NVMe or AHCI disks")
+                   help="no intel-iommu, NVMe or AHCI disks, no edu device")
     p.add_argument("--mem", default="512M", help="guest RAM (default 512M)")
     p.add_argument("--no-deps", action="store_true", help="skip the scripts/deps package check")
     p.add_argument("--no-build", action="store_true", help="use the image already built")
@@ -103,7 +106,7 @@ def summary(r, args, cmdline: str) -> str:
     cpus = r.fact("acpi.cpus", "unknown")
     kib = r.int_fact("mem.usable_kib")
     mem = f"{kib / 1024:.1f} MiB ({kib} KiB)" if kib is not None else "unknown"
-    devices = "none" if args.no_devices else "intel-iommu, NVMe, AHCI"
+    devices = "none" if args.no_devices else "intel-iommu, NVMe, AHCI, edu"
     status = (f"{r.status} ({STATUS_NAMES.get(r.status, 'unknown')})" if r.status is not None
               else f"none: {r.status_note}")
     rows = [
@@ -119,6 +122,7 @@ def summary(r, args, cmdline: str) -> str:
                  f"{r.fact('time.hz', '?')} Hz tick"
                  + (", TSC-deadline" if r.fact("time.deadline") == "1" else "")),
         ("usable memory", mem),
+        ("PCI devices", pci_row(r)),
         ("in-kernel tests", f"{suites.total} suites: {suites}"),
         ("", f"{cases.total} cases: {cases}"),
         ("duration", f"{r.duration:.1f} s" + (" (timed out)" if r.timed_out else "")),
@@ -133,6 +137,14 @@ def summary(r, args, cmdline: str) -> str:
     if r.status != 0 and (r.crashed or not fails):
         out += ["", report.console_excerpt(r, tail=25)]
     return "\n".join(out)
+
+
+def pci_row(r) -> str:
+    """'9 (ecam), MSI-X 1, MSI 2, INTx 0, skipped 0' from the kernel's PCI dump."""
+    dump = pci.parse_kernel_dump(r.lines)
+    if not dump.functions and "pci.devices" not in dump.facts:
+        return "not reported (no PCI dump in the console)"
+    return pci.summary_line(dump)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -155,6 +167,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         target = QemuTarget(art, firmware=args.firmware, smp=args.smp, mem=args.mem,
                             accel=args.accel, iommu=on, nvme=on, ahci=on,
+                            devices=MAIN_DEVICES if on else (),
                             iso=bdir / IMAGE_ISO, timeout=args.timeout,
                             echo=sys.stdout if args.verbose else None)
         target.prepare()

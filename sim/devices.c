@@ -1,19 +1,26 @@
 /*
  * devices.c — the platform devices of the simulated PC and their wiring: one local
  * APIC per CPU (xAPIC MMIO page at the MADT's address, IA32_APIC_BASE, TSC deadline
- * and x2APIC MSRs), the I/O APIC at the MADT's address, the 8254 PIT and port 0x61;
- * the --fault hooks; and the counters and bench figures printed at exit.
+ * and x2APIC MSRs), the I/O APIC at the MADT's address, the 8254 PIT and port 0x61,
+ * the PCIe fabric (docs/pci.md) with its MSI path to the LAPICs (Intel SDM Vol. 3A
+ * §11.11) and DMA into guest RAM; the --fault hooks; the counters printed at exit.
  */
 #include "bus.h"
 #include "sim.h"
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "acpi/acpi_gen.h"
+#include "edu/edu.h"
+#include "nvme/nvme.h"
+#include "pci/pci_model.h"
+#include "testdev/testdev.h"
 #include "ioapic/ioapic.h"
 #include "ioapic/ioapic_model.h"
 #include "lapic/lapic.h"
@@ -261,6 +268,165 @@ static void must(int err, const char *what)
 	}
 }
 
+/* ---- PCI: device memory writes and reads, MSI, INTx ------------------------------------ */
+
+#define MSI_WINDOW_BASE 0xFEE00000ull   /* SDM Vol. 3A §11.11.1: 0xFEEx_xxxx */
+#define MSI_WINDOW_END 0xFEF00000ull
+#define PCI_LOG_MAX 64
+
+static atomic_uint pci_host_logged;
+static atomic_ullong msi_delivered, msi_dropped, dma_bad;
+static const char *pci_dump_path;
+
+static void pci_host_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void pci_host_log(const char *fmt, ...)
+{
+	unsigned n = atomic_fetch_add(&pci_host_logged, 1);
+	char buf[512];
+	va_list ap;
+
+	if (n >= PCI_LOG_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sim_log("%s%s", buf, n + 1 == PCI_LOG_MAX ? " (further PCI host lines are not logged)" : "");
+}
+
+/* A device's write into the interrupt window: decode it as an MSI (SDM Vol. 3A
+ * §11.11.1 address, §11.11.2 data) and deliver it, strictly: what the model
+ * cannot deliver faithfully is logged and dropped. */
+static void msi_deliver(uint64_t addr, const void *buf, unsigned len)
+{
+	uint32_t data, dest = (uint32_t)(addr >> 12) & 0xFF;
+	unsigned vector, mode;
+	bool dm = (addr >> 2) & 1, rh = (addr >> 3) & 1;
+
+	if (len != 4 || (addr & 3)) {
+		pci_host_log("pci: MSI write of %u bytes at 0x%llx: an interrupt message is one aligned "
+		             "DWORD (dropped)", len, (unsigned long long)addr);
+		goto drop;
+	}
+	memcpy(&data, buf, 4);
+	vector = data & 0xFF;
+	mode = (data >> 8) & 7;
+	if (addr >> 32 || (addr & 0xFF0) || (data & 0xFFFF3800u)) {
+		pci_host_log("pci: MSI address 0x%llx data 0x%08x: reserved bits set (address 63:32, "
+		             "11:4; data 31:16, 13:11) (dropped)", (unsigned long long)addr, data);
+		goto drop;
+	}
+	if (mode != 0) {
+		pci_host_log("pci: MSI data 0x%08x: delivery mode %u not modelled (fixed only) "
+		             "(dropped)", data, mode);
+		goto drop;
+	}
+	if (data & (1u << 15)) {
+		pci_host_log("pci: MSI data 0x%08x: level-triggered MSI has no EOI path back to a "
+		             "device (dropped)", data);
+		goto drop;
+	}
+	if (vector < 16) {
+		pci_host_log("pci: MSI data 0x%08x: vector %u is reserved (0..15) (dropped)", data,
+		             vector);
+		goto drop;
+	}
+	(void)rh;                       /* with fixed delivery RH only matters for DM=1 */
+	atomic_fetch_add(&msi_delivered, 1);
+	lapic_model_deliver_external(dest, dm, (uint8_t)vector, false);
+	return;
+drop:
+	atomic_fetch_add(&msi_dropped, 1);
+}
+
+/* Is [pa, pa+len) guest RAM (inside --mem and outside the PCI hole)? */
+static bool ram_range(uint64_t pa, unsigned len)
+{
+	uint64_t size = sim_mem_size(), end = pa + len;
+
+	return len && end > pa && end <= size && !(pa < SIM_PCI_HOLE_END && end > SIM_PCI_HOLE_START);
+}
+
+static void pci_mem_write(uint64_t addr, const void *buf, unsigned len)
+{
+	if (addr >= MSI_WINDOW_BASE && addr < MSI_WINDOW_END) {
+		msi_deliver(addr, buf, len);
+		return;
+	}
+	if (!ram_range(addr, len)) {
+		atomic_fetch_add(&dma_bad, 1);
+		pci_host_log("pci: device write of %u bytes at 0x%llx: not RAM (dropped)", len,
+		             (unsigned long long)addr);
+		return;
+	}
+	memcpy(sim_mem_base() + addr, buf, len);
+}
+
+static void pci_mem_read(uint64_t addr, void *buf, unsigned len)
+{
+	if (!ram_range(addr, len)) {
+		atomic_fetch_add(&dma_bad, 1);
+		pci_host_log("pci: device read of %u bytes at 0x%llx: not RAM (reads all ones)", len,
+		             (unsigned long long)addr);
+		memset(buf, 0xFF, len);
+		return;
+	}
+	memcpy(buf, sim_mem_base() + addr, len);
+}
+
+/* PCI INTx# is an active-low, level, wired-OR signal (PCI Local Bus 3.0 §2.2.6):
+ * asserted drives the I/O APIC pin low. With no _PRT saying otherwise, ACPI's
+ * "conforms to the bus" polarity for a PCI GSI is active low, so a kernel that
+ * programs the pin active high sees it asserted at once. */
+#define PCI_GSI_FIRST 16u
+#define PCI_GSI_COUNT 8u
+
+static void pci_set_gsi(uint32_t gsi, bool asserted)
+{
+	if (ioapic_model_set_line(gsi, !asserted) != 0)
+		pci_host_log("pci: INTx on GSI %u: the I/O APIC has no such input", gsi);
+}
+
+static const struct pci_model_host pci_host = {
+	.mem_write = pci_mem_write,
+	.mem_read = pci_mem_read,
+	.set_gsi = pci_set_gsi,
+	.log = pci_host_log,
+};
+
+static void pci_init(const struct sim_options *o)
+{
+	uint64_t ram_end = sim_mem_size() > SIM_PCI_HOLE_END ? sim_mem_size() : SIM_PCI_HOLE_END;
+	uint64_t high = (ram_end + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+	struct pci_model_config pc = {
+		.ecam_base = o->no_mcfg ? 0 : SIM_ECAM_BASE,
+		.bus_start = 0,
+		.bus_end = 255,
+		.legacy_ports = true,
+		.hostile = o->pci_hostile,
+	};
+	int bus;
+
+	/* 64-bit prefetchable BARs above RAM and 4 GiB, when the MMIO window reaches
+	 * that far (it may stop at 4 GiB, as under Valgrind: then they stay low). */
+	if (high + (1ull << 30) <= sim_mmio_window_size()) {
+		pc.mmio64_base = high;
+		pc.mmio64_limit = sim_mmio_window_size() - 1;
+	}
+	for (uint32_t g = PCI_GSI_FIRST; g < PCI_GSI_FIRST + PCI_GSI_COUNT; g++)
+		pci_set_gsi(g, false);      /* idle INTx# lines are pulled up */
+	must(pci_model_init(&pc, &pci_host), "PCI fabric model");
+	if (!o->pci_none) {
+		must(edu_model_add(0, 2, &pci_host), "edu at 00:02.0");
+		must(nvme_model_add(0, 3, &pci_host), "NVMe at 00:03.0");
+		bus = pci_model_add_bridge(0, 4);
+		must(bus < 0 ? bus : 0, "root port at 00:04.0");
+		must(testdev_model_add((uint8_t)bus, 0, &pci_host), "testdev behind the root port");
+	}
+	must(pci_model_firmware(SIM_PCI_MMIO_BASE, SIM_PCI_MMIO_LIMIT, SIM_PCI_IO_BASE,
+	                        SIM_PCI_IO_LIMIT), "PCI firmware setup");
+	pci_dump_path = o->pci_dump_path;
+}
+
 /* ---- faults ------------------------------------------------------------------------- */
 
 static void apply_faults(const struct sim_options *o)
@@ -353,6 +519,7 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
 	must(sim_bus_pio_register(PIC_SLAVE_PORT, 2, pic_bus_read, pic_bus_write,
 	                          (void *)(uintptr_t)PIC_SLAVE_PORT), "claiming the slave 8259");
 
+	pci_init(o);
 	apply_faults(o);
 	if (!o->det)
 		irq0_start();           /* det mode: sim_devices_engine_step instead */
@@ -381,6 +548,16 @@ void sim_devices_report(void)
 	        (unsigned long long)t.fills, (unsigned long long)t.stale_hits,
 	        (unsigned long long)t.flushes_page, (unsigned long long)t.flushes_all);
 	sim_log("stats ioapic: sent=%llu", (unsigned long long)ioapic_model_sent());
+	sim_log("stats pci: msi_delivered=%llu msi_dropped=%llu dma_outside_ram=%llu",
+	        (unsigned long long)atomic_load(&msi_delivered),
+	        (unsigned long long)atomic_load(&msi_dropped), (unsigned long long)atomic_load(&dma_bad));
+	if (pci_dump_path) {
+		int err = pci_model_dump_config(pci_dump_path);
+		if (err)
+			sim_warn("--pci-dump-config: cannot write '%s': error %d", pci_dump_path, err);
+		else
+			sim_log("pci-dump-config: %s", pci_dump_path);
+	}
 	if (last)
 		sim_log("bench bringup_wall_ms=%.3f (sim start of the machine to the last AP's start)",
 		        (double)(last - boot_wall_start_ns) / 1e6);

@@ -1,8 +1,9 @@
 /*
  * firmware.c — what a PC BIOS and boot loader leave for the kernel, done by the
  * sim: the BIOS data area's EBDA pointer, ACPI tables in the BIOS read-only area
- * 0xE0000–0xFFFFF where the RSDP scan of ACPI 6.5 §5.2.5.1 looks, an E820-style
- * memory map, and the struct boot_info handed to kmain (kernel/include/hal/hal.h).
+ * 0xE0000–0xFFFFF where the RSDP scan of ACPI 6.5 §5.2.5.1 looks (with an MCFG for
+ * the PCIe ECAM window, PCI Firmware 3.0 §4.1.2), an E820-style memory map that
+ * keeps RAM out of the PCI hole, and the struct boot_info handed to kmain.
  */
 #include "sim.h"
 
@@ -57,6 +58,9 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 		.mem_size = size,
 		.brk = (enum acpi_gen_break)o->acpi_break,
 		.numa_nodes = o->numa_nodes,
+		.mcfg_base = o->no_mcfg ? 0 : SIM_ECAM_BASE,
+		.mcfg_bus_start = 0,
+		.mcfg_bus_end = 255,
 	};
 	int err;
 
@@ -90,12 +94,20 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 	mmap_add(bi, BIOS_ROM_BASE, BIOS_ROM_END, BOOT_MEM_RESERVED);
 	if (size <= SIM_PCI_HOLE_START) {
 		mmap_add(bi, BIOS_ROM_END, size, BOOT_MEM_USABLE);
+		/* The ECAM window is reserved, as q35's firmware does (an OS checks
+		 * the MCFG region against the memory map). */
+		if (!o->no_mcfg)
+			mmap_add(bi, SIM_ECAM_BASE, SIM_ECAM_END, BOOT_MEM_RESERVED);
 	} else {
 		/* q35 keeps RAM out of the 32-bit PCI/MMIO window (ECAM at 0xB0000000,
-		 * I/O APIC, HPET, LAPIC): the guest bytes there are not RAM. */
+		 * BARs from 0xC0000000, I/O APIC, HPET, LAPIC): the guest bytes there
+		 * are not RAM, so RAM below 4 GiB is capped at 0xB0000000 and the rest
+		 * of --mem stays where it is, above 4 GiB. */
+		uint64_t hole_end = size < SIM_PCI_HOLE_END ? size : SIM_PCI_HOLE_END;
+		if (!o->no_mcfg && hole_end < SIM_ECAM_END)
+			hole_end = SIM_ECAM_END;
 		mmap_add(bi, BIOS_ROM_END, SIM_PCI_HOLE_START, BOOT_MEM_USABLE);
-		mmap_add(bi, SIM_PCI_HOLE_START, size < SIM_PCI_HOLE_END ? size : SIM_PCI_HOLE_END,
-		         BOOT_MEM_RESERVED);
+		mmap_add(bi, SIM_PCI_HOLE_START, hole_end, BOOT_MEM_RESERVED);
 		mmap_add(bi, SIM_PCI_HOLE_END, size, BOOT_MEM_USABLE);
 	}
 	bi->kernel_phys_start = bi->kernel_phys_end = 0;   /* the kernel is host code */

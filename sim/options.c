@@ -16,14 +16,22 @@
 #include <unistd.h>
 
 #include "acpi/acpi_gen.h"
+#include "pci/pci_model.h"
 #include "rng.h"
 
 enum {
 	OPT_CPUS = 0x100, OPT_MEM, OPT_SEED, OPT_APIC_IDS, OPT_ACPI_BREAK, OPT_ACPI_REV,
 	OPT_RSDP, OPT_CMDLINE, OPT_CONSOLE, OPT_DUMP_ACPI, OPT_HELP, OPT_NUMA, OPT_CPU_FEATURES,
 	OPT_FAULT, OPT_MODE, OPT_SCHED, OPT_MAX_STEPS, OPT_RUNS, OPT_REPLAY, OPT_CHECK_DET,
-	OPT_PCT_K, OPT_FAULT_SITES, OPT_FAIL_NTH,
+	OPT_PCT_K, OPT_FAULT_SITES, OPT_FAIL_NTH, OPT_PCI, OPT_PCI_HOSTILE, OPT_NO_MCFG,
+	OPT_PCI_DUMP_CONFIG,
 };
+
+/* --pci-hostile kinds, in PCI_HOSTILE_* bit order (models/pci/pci_model.h). */
+static const char *const hostile_names[] = {
+	"cap-loop", "cap-in-header", "bar-ones", "msix-no-bar", "vanish", NULL,
+};
+_Static_assert(PCI_HOSTILE_VANISH == 1u << 4, "hostile_names follows the PCI_HOSTILE_* bits");
 
 #define SIM_MAX_NUMA 64
 
@@ -81,6 +89,10 @@ static const struct option long_opts[] = {
 	{ "pct-k", required_argument, NULL, OPT_PCT_K },
 	{ "fault-sites", required_argument, NULL, OPT_FAULT_SITES },
 	{ "fail-nth", required_argument, NULL, OPT_FAIL_NTH },
+	{ "pci", required_argument, NULL, OPT_PCI },
+	{ "pci-hostile", required_argument, NULL, OPT_PCI_HOSTILE },
+	{ "no-mcfg", no_argument, NULL, OPT_NO_MCFG },
+	{ "pci-dump-config", required_argument, NULL, OPT_PCI_DUMP_CONFIG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -182,7 +194,14 @@ static void print_help(void)
 	       "  --check-determinism  det: run each seed twice and compare the trace hashes\n"
 	       "  --fault-sites G=P    fail hits of fault sites matching glob G with probability P\n"
 	       "                       (0..1; repeatable, at most %u)\n"
-	       "  --fail-nth N         fail exactly the Nth fault-site hit of the run\n",
+	       "  --fail-nth N         fail exactly the Nth fault-site hit of the run\n"
+	       "  --pci SET            PCI devices: default (edu, NVMe, a root port with the\n"
+	       "                       testdev behind it; docs/pci.md) | none (host bridge only)\n"
+	       "  --pci-hostile LIST   comma list of hostile endpoints to add on bus 0 from slot\n"
+	       "                       0x10: cap-loop, cap-in-header, bar-ones, msix-no-bar, vanish\n"
+	       "  --no-mcfg            no MCFG table and no ECAM window: only ports 0xCF8/0xCFC\n"
+	       "  --pci-dump-config FILE  at exit, write every function's config space in\n"
+	       "                       lspci -xxxx format (for lspci -F FILE -vv)\n",
 	       (unsigned long long)SIM_DET_PCT_K_DEFAULT, (unsigned long long)SIM_DET_MAX_STEPS_DEFAULT,
 	       SIM_MAX_FAULTS);
 	printf("  --help               this text\n"
@@ -286,6 +305,27 @@ static void parse_features(struct sim_options *o, const char *arg)
 		else
 			usage_error("--cpu-features: '%s' in '%s' is not one of: no-x2apic, no-tsc-deadline",
 			            w, arg);
+	}
+}
+
+static void parse_hostile(struct sim_options *o, const char *arg)
+{
+	char buf[256], list[256];
+	char *save = NULL;
+
+	join_names(hostile_names, ", ", list, sizeof(list));
+	if (!*arg || strlen(arg) >= sizeof(buf))
+		usage_error("--pci-hostile: '%s' is not a comma list of: %s", arg, list);
+	strcpy(buf, arg);
+	if (buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
+		usage_error("--pci-hostile: '%s' has an empty item (a comma list of: %s)", arg, list);
+	for (char *w = strtok_r(buf, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		unsigned k = 0;
+		while (hostile_names[k] && strcmp(hostile_names[k], w) != 0)
+			k++;
+		if (!hostile_names[k])
+			usage_error("--pci-hostile: '%s' in '%s' is not one of: %s", w, arg, list);
+		o->pci_hostile |= 1u << k;
 	}
 }
 
@@ -463,6 +503,25 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 				usage_error("--fail-nth: '%s' is not a positive hit number", optarg);
 			o->fail_nth = v;
 			break;
+		case OPT_PCI:
+			if (strcmp(optarg, "default") == 0)
+				o->pci_none = false;
+			else if (strcmp(optarg, "none") == 0)
+				o->pci_none = true;
+			else
+				usage_error("--pci: '%s' is not one of: default | none", optarg);
+			break;
+		case OPT_PCI_HOSTILE:
+			parse_hostile(o, optarg);
+			break;
+		case OPT_NO_MCFG:
+			o->no_mcfg = true;
+			break;
+		case OPT_PCI_DUMP_CONFIG:
+			if (!*optarg)
+				usage_error("--pci-dump-config: '' is not a file name");
+			o->pci_dump_path = optarg;
+			break;
 		case OPT_HELP:
 			print_help();
 			exit(0);
@@ -470,6 +529,9 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 			usage_error("%s: missing value", argv[optind - 1]);
 		case '?':
 		default:
+			if (optopt >= OPT_CPUS)     /* a flag given a value: --no-mcfg=1 */
+				usage_error("'%s': %.*s takes no value", argv[optind - 1],
+				            (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
 			if (optopt)
 				usage_error("'-%c' is not an option", optopt);
 			unknown_option(argv[optind - 1]);
@@ -669,6 +731,20 @@ static void replay_line(const struct sim_options *o, uint64_t seed, bool replay,
 		         (unsigned long long)o->faults[i].arg);
 		append_word(buf, size, &used, tmp);
 	}
+	append_word(buf, size, &used, "--pci");
+	append_word(buf, size, &used, o->pci_none ? "none" : "default");
+	if (o->pci_hostile) {
+		char list[128] = "";
+		size_t l = 0;
+		for (unsigned k = 0; hostile_names[k]; k++)
+			if (o->pci_hostile & (1u << k))
+				l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s", l ? "," : "",
+				                      hostile_names[k]);
+		append_word(buf, size, &used, "--pci-hostile");
+		append_word(buf, size, &used, list);
+	}
+	if (o->no_mcfg)
+		append_word(buf, size, &used, "--no-mcfg");
 	if (o->dump_acpi_dir) {
 		append_word(buf, size, &used, "--dump-acpi");
 		append_word(buf, size, &used, o->dump_acpi_dir);

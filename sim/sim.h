@@ -78,6 +78,11 @@ struct sim_options {
 	} fault_sites[SIM_MAX_FAULTS];
 	unsigned nfault_sites;
 	uint64_t fail_nth;              /* --fail-nth N: fail the Nth site hit (0: off) */
+	/* PCI (docs/pci.md) */
+	bool pci_none;                  /* --pci none: the host bridge only */
+	unsigned pci_hostile;           /* --pci-hostile: PCI_HOSTILE_* bits */
+	bool no_mcfg;                   /* --no-mcfg: no MCFG, no ECAM window */
+	const char *pci_dump_path;      /* --pci-dump-config FILE (at exit) */
 };
 
 #define SIM_DET_MAX_STEPS_DEFAULT 50000000ull
@@ -116,6 +121,14 @@ uint64_t sim_mem_size(void);
 /* First byte above the last RAM byte below 4 GiB, and the PCI hole (reserved). */
 #define SIM_PCI_HOLE_START 0xB0000000ull
 #define SIM_PCI_HOLE_END 0x100000000ull
+/* Inside the hole: the ECAM window (256 buses x 1 MiB, as q35), then the BAR space
+ * the firmware assigns from, up to the I/O APIC. */
+#define SIM_ECAM_BASE 0xB0000000ull
+#define SIM_ECAM_END 0xC0000000ull
+#define SIM_PCI_MMIO_BASE 0xC0000000ull
+#define SIM_PCI_MMIO_LIMIT 0xFEBFFFFFull
+#define SIM_PCI_IO_BASE 0xC000u
+#define SIM_PCI_IO_LIMIT 0xFFFFu
 
 /* ---- firmware: BIOS data area, ACPI tables, memory map (firmware.c) ----------------- */
 
@@ -176,7 +189,8 @@ void sim_devices_engine_step(uint64_t now);
 uint64_t sim_devices_next_event_ns(void);
 /* Fault sites: set up from the options (after sim_rng_seed). */
 void sim_fault_init(const struct sim_options *o);
-/* Print the models' counters ("sim: lapic: ...") and bench figures; at exit. */
+/* Print the models' counters ("sim: lapic: ...") and bench figures, and write
+ * --pci-dump-config; at exit. */
 void sim_devices_report(void);
 
 /* ---- vmap window and TLBs (vmap.c) ------------------------------------------------- */

@@ -53,6 +53,10 @@ class RunResult:
     facts: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)   # the console, cleaned
     ktap: ktap.KtapResult = field(default_factory=lambda: ktap.parse([]))
+    # QEMU with end=hold (docs/harness.md): monitor command -> its text output,
+    # read over QMP while the kernel held; monitor_error says why one is missing.
+    monitor: dict[str, str] = field(default_factory=dict)
+    monitor_error: str = ""
 
     @property
     def command_str(self) -> str:
@@ -84,6 +88,14 @@ class RunResult:
         except (ValueError, IndexError):
             return None
 
+    def monitor_output(self, command: str) -> str:
+        """The text a monitor command printed while the kernel held; raises
+        AssertionError saying why when there is none."""
+        if command in self.monitor:
+            return self.monitor[command]
+        why = self.monitor_error or f"'{command}' was not among the monitor commands of this run"
+        raise AssertionError(f"{self.label}: no output of monitor command '{command}': {why}")
+
     def grep(self, needle: str) -> list[str]:
         """Console lines containing `needle` (for assertions on kernel log lines)."""
         return [ln for ln in self.lines if needle in ln]
@@ -101,6 +113,8 @@ class RunResult:
                      "skipped": c.skipped, "crashed": c.crashed,
                      "errors": [str(e) for e in self.ktap.errors]},
             "console_log": str(self.console_log),
+            **({"monitor": sorted(self.monitor), "monitor_error": self.monitor_error}
+               if self.monitor or self.monitor_error else {}),
         }
 
 
@@ -149,6 +163,10 @@ class Target:
 
     def on_line(self, line: str, result: RunResult) -> None:
         """Hook for target-specific console lines (the sim's seed and replay)."""
+
+    def on_finish(self, result: RunResult) -> None:
+        """Hook after the machine ended and its status was decoded, before
+        result.json is written and observers see the result."""
 
     def fatal_reason(self, line: str) -> Optional[str]:
         """A reason to stop the run at once when this console line says the machine
@@ -236,6 +254,7 @@ class Target:
             if res.status is not None and "exit" in res.facts and res.facts["exit"] != str(res.status):
                 res.status_note = (f"exit code says status {res.status} but the kernel printed "
                                    f"exit={res.facts['exit']}")
+        self.on_finish(res)
         self._file("result.json").write_text(json.dumps(res.summary(), indent=2) + "\n")
         for obs in self.observers:
             obs(res)

@@ -3,16 +3,20 @@
 # socket, optional intel-iommu + NVMe + AHCI disks backed by files in the artifact
 # folder, and the kernel's status read from isa-debug-exit: exit code (status << 1) | 1.
 # Extra kernel command-line words travel in fw_cfg opt/doppel/cmdline (docs/protocol.md).
+# With monitor commands (or an on_hold callback) the kernel runs with end=hold and the
+# target reads QEMU's own view of the machine over QMP before quitting it.
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from harness.paths import IMAGE_ELF, IMAGE_ISO
+from harness.qmp import QmpClient, QmpError
 from harness.targets.base import RunResult, Target
 
 OVMF_DIR = Path("/usr/share/OVMF")
@@ -22,6 +26,11 @@ FIRMWARES = ("seabios", "ovmf")
 ACCELS = ("tcg", "kvm")
 KVM_GET_API_VERSION = 0xAE00   # _IO(KVMIO, 0x00), linux/kvm.h
 UNIX_PATH_MAX = 107            # sun_path is 108 bytes including the NUL
+HOLD_WORD = "end=hold"
+HOLD_LINE = "doppel: holding (end=hold)"   # kernel/core/panic.c, docs/protocol.md
+QMP_TIMEOUT = 20.0             # per QMP reply; "info pci" on a busy TCG host takes < 1 s
+
+HoldCallback = Callable[[QmpClient, RunResult], None]
 
 
 class TargetConfigError(ValueError):
@@ -59,7 +68,8 @@ class QemuTarget(Target):
                  nvme: bool = False, ahci: bool = False, disk_size: int = 64 << 20,
                  devices: Sequence[str] = (), extra_args: Sequence[str] = (),
                  cpu: Optional[str] = None, iso: Optional[Path] = None,
-                 qemu: str = "qemu-system-x86_64", **kw):
+                 qemu: str = "qemu-system-x86_64", monitor: Sequence[str] = (),
+                 on_hold: Optional[HoldCallback] = None, qmp_timeout: float = QMP_TIMEOUT, **kw):
         if firmware not in FIRMWARES:
             raise TargetConfigError(f"firmware '{firmware}' is not one of: {', '.join(FIRMWARES)}")
         if accel not in ACCELS:
@@ -76,7 +86,14 @@ class QemuTarget(Target):
         self.cpu = cpu
         self.iso = Path(iso).resolve() if iso else None
         self.qemu = qemu
+        # Human-monitor commands to run while the kernel holds (end=hold), and/or a
+        # callback given the connected QMP client; either one turns holding on.
+        self.monitor = list(monitor)
+        self.on_hold = on_hold
+        self.qmp_timeout = qmp_timeout
         self._qmp_tmp: Optional[str] = None
+        self._held = False
+        self._hold_error: Optional[str] = None
 
     @property
     def label(self) -> str:
@@ -166,21 +183,63 @@ class QemuTarget(Target):
         cmd += self.extra_args
         return cmd
 
+    @property
+    def hold(self) -> bool:
+        return bool(self.monitor) or self.on_hold is not None
+
     def fatal_reason(self, line: str) -> Optional[str]:
         # On a KVM internal error QEMU pauses the guest instead of exiting.
         if line.startswith(("KVM internal error", "emulation failure")):
             return f"QEMU reported '{line.strip()}' and paused the guest"
+        if self._hold_error is not None:
+            return self._hold_error       # QEMU still runs with the kernel halted: stop it
         return None
 
-    def run(self, cmdline="", timeout=None, on_result=None) -> RunResult:
+    def on_line(self, line: str, result: RunResult) -> None:
+        if not self.hold or self._held or line.strip() != HOLD_LINE:
+            return
+        self._held = True
         try:
-            return super().run(cmdline, timeout, on_result)
+            with QmpClient(self.qmp_socket, timeout=self.qmp_timeout).connect() as q:
+                for cmd in self.monitor:
+                    out = q.hmp(cmd)
+                    result.monitor[cmd] = out
+                    slug = re.sub(r"[^A-Za-z0-9]+", "-", cmd).strip("-")
+                    self._file(f"monitor-{slug}.txt").write_text(out)
+                if self.on_hold is not None:
+                    self.on_hold(q, result)
+                q.quit()
+        except QmpError as e:
+            result.monitor_error = str(e)
+            self._hold_error = f"QMP failed while the kernel held: {e}"
+
+    def on_finish(self, result: RunResult) -> None:
+        if self.hold and not self._held and not result.monitor_error:
+            result.monitor_error = (f"the kernel never printed '{HOLD_LINE}' (it ended or died "
+                                    f"before holding, or does not know {HOLD_WORD})")
+
+    def run(self, cmdline="", timeout=None, on_result=None) -> RunResult:
+        """As Target.run; when holding, `end=hold` is added to the words (unless an
+        end= word is given), the monitor commands run once the kernel says it holds,
+        QEMU is told to quit, and the status comes from the kernel's exit fact."""
+        words = cmdline if isinstance(cmdline, str) else " ".join(cmdline)
+        if self.hold and not any(w.startswith("end=") for w in words.split()):
+            words = f"{words} {HOLD_WORD}".strip()
+        self._held, self._hold_error = False, None
+        try:
+            return super().run(words, timeout, on_result)
         finally:
             if self._qmp_tmp:
                 shutil.rmtree(self._qmp_tmp, ignore_errors=True)
                 self._qmp_tmp = None
 
     def decode_exit(self, code: int, facts: dict[str, str]) -> tuple[Optional[int], str]:
+        if self._held and code == 0:
+            # Ended by our QMP quit: the kernel's status is its exit fact.
+            try:
+                return int(facts["exit"]), ""
+            except (KeyError, ValueError):
+                return None, "QEMU quit after end=hold but the kernel printed no exit= fact"
         if code < 0:
             return None, f"QEMU killed by signal {-code}"
         if code % 2 == 0:

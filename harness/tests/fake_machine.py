@@ -28,9 +28,28 @@ def qemu_main(argv: list[str]) -> int:
     if scenario == "qemuerror":
         sys.stderr.write("qemu-system-x86_64: -drive file=x: Could not open 'x'\n")
         return 1
-    status = {"pass": 0, "fail": 1, "panic": 2}.get(scenario, 3)
+    status = {"pass": 0, "fail": 1, "panic": 2, "hold-silent": 0}.get(scenario, 3)
     out(f"doppel-info: exit={status}")
+    if "end=hold" in words and status != 2:
+        return hold(argv, scenario)
     return (status << 1) | 1
+
+
+def hold(argv: list[str], scenario: str) -> int:
+    """end=hold: keep running with a QMP socket until told to quit (exit 0, as
+    QEMU does on QMP quit); "info pci" answers with the golden SeaBIOS sample."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from fake_qmp import FakeQmpServer
+    spec = argv[argv.index("-qmp") + 1]
+    path = spec.split("unix:", 1)[1].split(",", 1)[0]
+    golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden", "pci",
+                          "info_pci_seabios.txt")
+    with open(golden) as f:
+        info = f.read()
+    srv = FakeQmpServer(path, {"info pci": info}, mode="silent" if scenario == "hold-silent" else "ok")
+    out("doppel: holding (end=hold)")
+    srv.quit.wait(300)
+    return 0
 
 
 def main(argv: list[str]) -> int:

@@ -2,8 +2,8 @@
  * kmain.c — the boot flow shared by every platform (docs/protocol.md for what it
  * prints): HAL check → command line → page allocator → heap → ACPI (+ SRAT, MADT
  * checks) → LAPIC + time calibration → SMP bring-up → I/O APIC (docs/smp.md) →
- * in-kernel tests named by `ktest=` and benchmarks named by `bench=` → orderly
- * exit with a status.
+ * PCI enumeration and its dump (docs/pci.md) → in-kernel tests named by `ktest=`
+ * and benchmarks named by `bench=` → orderly exit with a status.
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
@@ -16,10 +16,12 @@
 #include <kernel/log.h>
 #include <kernel/madt_check.h>
 #include <kernel/panic.h>
+#include <kernel/pci.h>
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/smp.h>
 #include <kernel/srat.h>
+#include <kernel/string.h>
 #include <kernel/time.h>
 
 static const char *firmware_name(uint32_t fw)
@@ -33,6 +35,25 @@ static const char *firmware_name(uint32_t fw)
 }
 
 static const struct boot_info *boot;
+
+/* PCI enumeration, then the dump `pci.dump=` asks for (0, 1 = default, config).
+ * A machine without PCI config access still boots: it is logged, never fatal. */
+static void pci_boot(void)
+{
+	const char *dump = cmdline_get("pci.dump");
+	bool on = true, config = false;
+	if (dump && kstrcmp(dump, "0") == 0)
+		on = false;
+	else if (dump && kstrcmp(dump, "config") == 0)
+		config = true;
+	else if (dump && kstrcmp(dump, "1") != 0)
+		klog("pci", "pci.dump=%s is not 0, 1 or config: using 1", dump);
+	int rc = pci_init();
+	if (rc != 0)
+		klog("pci", "enumeration failed (%d): running without PCI devices", rc);
+	if (on)
+		pci_dump(config);
+}
 
 const struct boot_info *boot_info_get(void)
 {
@@ -88,6 +109,7 @@ void kmain(struct boot_info *bi)
 		kinfo("smp.online", "1");
 		kinfo("smp.failed", "0");
 	}
+	pci_boot();
 
 	int status = KERNEL_EXIT_PASS;
 	const char *globs = cmdline_get("ktest");

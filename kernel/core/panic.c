@@ -1,17 +1,45 @@
 /*
  * panic.c — ending the machine: panic() for broken kernel invariants (message,
- * backtrace, status 2) and kernel_exit() for an orderly end with a status.
+ * backtrace, status 2) and kernel_exit() for an orderly end with a status. With
+ * `end=hold` an orderly end keeps the machine up, halted, so the harness can read
+ * the device state from QEMU's monitor (docs/protocol.md, docs/pci.md).
  */
+#include <stdbool.h>
 #include <hal/hal.h>
+#include <kernel/cmdline.h>
 #include <kernel/log.h>
 #include <kernel/panic.h>
 #include <kernel/printf.h>
+#include <kernel/string.h>
 
 static int panicking;
 
+/* end=hold: the status line is out; stop this CPU for good. Interrupts stay off
+ * except for the halt itself (hal_cpu_halt's contract), so nothing the kernel does
+ * changes device state any more; the other CPUs already idle in their halt loops.
+ * The harness reads QEMU's view over QMP and then quits QEMU. */
+static void __attribute__((noreturn)) hold_forever(void)
+{
+	klog("doppel", "holding (end=hold)");
+	hal_irq_disable();
+	for (;;)
+		hal_cpu_halt();
+}
+
 void kernel_exit(int status)
 {
+	const char *end = cmdline_get("end");
+	bool hold = false;
+
+	if (end && !__atomic_load_n(&panicking, __ATOMIC_ACQUIRE)) {
+		hold = kstrcmp(end, "hold") == 0;
+		if (!hold)
+			klog("doppel", "end=%s is not a known way to end (want end=hold); ending normally",
+			     end);
+	}
 	kinfo("exit", "%d", status);
+	if (hold)
+		hold_forever();
 	hal_exit(status);
 }
 

@@ -1,6 +1,7 @@
 /*
  * acpi_gen.c — builds ACPI tables the way firmware lays them out in the BIOS area:
- * FACS, DSDT, FADT, MADT, SRAT, XSDT, RSDT, then the RSDP (ACPI 6.5 §5.2.5–§5.2.16),
+ * FACS, DSDT, FADT, MADT, SRAT, MCFG (PCI Firmware 3.0 §4.1.2), XSDT, RSDT, then the
+ * RSDP (ACPI 6.5 §5.2.5–§5.2.16),
  * shaped like QEMU q35's (LAPIC entries below APIC ID 255, x2APIC entries above,
  * IRQ0→GSI2 and IRQ9 level overrides, LINT1 NMI), with one optional fault.
  * The structures here are written from the spec independently of the kernel's own
@@ -259,6 +260,20 @@ struct srat_x2apic {                /* §5.2.16.3 Table 5.70 */
 } __attribute__((packed));
 _Static_assert(sizeof(struct srat_x2apic) == 24, "ACPI 6.5 §5.2.16.3: Processor x2APIC Affinity is 24 bytes");
 
+struct mcfg {                       /* PCI Firmware 3.0 §4.1.2 Table 4-3 */
+	struct sdt_header hdr;          /* "MCFG", revision 1 */
+	uint8_t rsvd0[8];
+} __attribute__((packed));
+_Static_assert(sizeof(struct mcfg) == 44, "PCI Firmware 3.0 §4.1.2: MCFG header is 44 bytes");
+
+struct mcfg_alloc {                 /* PCI Firmware 3.0 §4.1.2 Table 4-3: allocation entry */
+	uint64_t base;                  /* ECAM base address (of bus 0 of the segment) */
+	uint16_t segment;
+	uint8_t bus_start, bus_end;
+	uint32_t rsvd0;
+} __attribute__((packed));
+_Static_assert(sizeof(struct mcfg_alloc) == 16, "PCI Firmware 3.0 §4.1.2: allocation entry is 16 bytes");
+
 /* ---- names ------------------------------------------------------------------------ */
 
 static const char *const break_names[ACPI_GEN_BREAK_COUNT + 1] = {
@@ -435,6 +450,8 @@ const char *acpi_gen_config_error(const struct acpi_gen_config *cfg)
 		return "this break kind needs an XSDT: use revision 2";
 	if (cfg->numa_nodes > cfg->ncpus)
 		return "more NUMA nodes than CPUs";
+	if (cfg->mcfg_base && ((cfg->mcfg_base & 0xFFFFF) || cfg->mcfg_bus_end < cfg->mcfg_bus_start))
+		return "MCFG base must be 1 MiB aligned and the bus range not empty";
 	return NULL;
 }
 
@@ -549,7 +566,7 @@ unsigned acpi_gen_cpu_node(const struct acpi_gen_config *cfg, unsigned i)
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~(size_t)((a) - 1))
 #define TABLE_ALIGN 64u
-#define MAX_ROOT_ENTRIES 5u         /* FACP, APIC, SRAT, + one bad entry (+ spare) */
+#define MAX_ROOT_ENTRIES 6u         /* FACP, APIC, SRAT, MCFG, + one bad entry (+ spare) */
 
 size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 {
@@ -560,6 +577,7 @@ size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 	       ALIGN_UP(sizeof(struct fadt), TABLE_ALIGN) +
 	       ALIGN_UP(madt_size(cfg, NULL) + 2, TABLE_ALIGN) +
 	       ALIGN_UP(srat_size(cfg), TABLE_ALIGN) +
+	       ALIGN_UP(sizeof(struct mcfg) + sizeof(struct mcfg_alloc), TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 8 * MAX_ROOT_ENTRIES + 4, TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 4 * MAX_ROOT_ENTRIES, TABLE_ALIGN) +
 	       sizeof(struct rsdp) + TABLE_ALIGN;
@@ -821,6 +839,24 @@ static long build_srat(struct gen *g, const struct acpi_gen_config *cfg)
 	return off;
 }
 
+static long build_mcfg(struct gen *g, const struct acpi_gen_config *cfg)
+{
+	size_t size = sizeof(struct mcfg) + sizeof(struct mcfg_alloc);
+	long off = gen_alloc(g, size, TABLE_ALIGN);
+	struct mcfg *t;
+	struct mcfg_alloc a = { .base = cfg->mcfg_base, .segment = 0,
+	                        .bus_start = cfg->mcfg_bus_start, .bus_end = cfg->mcfg_bus_end };
+
+	if (off < 0)
+		return off;
+	t = (struct mcfg *)(g->mem + off);
+	header_init(&t->hdr, "MCFG", (uint32_t)size, 1);
+	memcpy(t + 1, &a, sizeof(a));   /* 4-aligned only: memcpy */
+	acpi_gen_checksum_fix(t);
+	gen_record(g, "MCFG", (size_t)off, (uint32_t)size);
+	return off;
+}
+
 /* RSDT (entry_size 4) or XSDT (8) listing entries[0..n). */
 static long build_root(struct gen *g, const char *sig, size_t entry_size,
                        const uint64_t *entries, unsigned n, size_t tail)
@@ -854,7 +890,7 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 	struct gen g = { .mem = mem, .base = phys_base, .len = len, .info = info };
 	uint64_t entries[MAX_ROOT_ENTRIES], bad_entry = 0;
 	unsigned n = 0, rev;
-	long facs, dsdt, fadt, madt = -1, srat = -1, xsdt = -1, rsdt, rp;
+	long facs, dsdt, fadt, madt = -1, srat = -1, mcfg = -1, xsdt = -1, rsdt, rp;
 	struct rsdp *r;
 	uint64_t mem_size;
 
@@ -875,6 +911,8 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 		return -ENOSPC;
 	if (cfg->numa_nodes && (srat = build_srat(&g, cfg)) < 0)
 		return -ENOSPC;
+	if (cfg->mcfg_base && (mcfg = build_mcfg(&g, cfg)) < 0)
+		return -ENOSPC;
 
 	/* A bad XSDT entry goes first, so a walker that gives up at the first bad
 	 * entry misses the MADT and shows it. */
@@ -889,6 +927,8 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 		entries[n++] = phys_base + (uint64_t)madt;
 	if (srat >= 0)
 		entries[n++] = phys_base + (uint64_t)srat;
+	if (mcfg >= 0)
+		entries[n++] = phys_base + (uint64_t)mcfg;
 
 	if (rev >= 2) {
 		size_t tail = cfg->brk == ACPI_GEN_BREAK_XSDT_BAD_LENGTH ? 4 : 0;

@@ -61,6 +61,10 @@ struct acpi_gen_config {
 	unsigned numa_nodes;        /* 0: no SRAT; else SRAT with that many proximity domains
 	                               (CPU i in domain i*N/ncpus, RAM split evenly) */
 	enum acpi_gen_break brk;    /* fault to inject, ACPI_GEN_BREAK_NONE for good tables */
+	/* MCFG (PCI Firmware 3.0 §4.1.2): one allocation for segment 0, ECAM at
+	 * mcfg_base covering buses mcfg_bus_start..mcfg_bus_end; mcfg_base 0 = no MCFG. */
+	uint64_t mcfg_base;
+	uint8_t mcfg_bus_start, mcfg_bus_end;
 };
 
 /* Where each table landed, for dumps and for tests that want to poke at bytes. */

@@ -75,6 +75,9 @@ struct pci_model_config {
 	uint8_t bus_start, bus_end; /* MCFG range of segment 0 */
 	bool legacy_ports;          /* 0xCF8/0xCFC too (always true on a PC) */
 	unsigned hostile;           /* PCI_HOSTILE_* bits: one extra device each */
+	/* Where pci_model_firmware may put 64-bit BARs above 4 GiB (inside the sim's
+	 * MMIO window, above RAM); 0/0 = none: they stay in the 32-bit hole. */
+	uint64_t mmio64_base, mmio64_limit;
 };
 
 int pci_model_init(const struct pci_model_config *cfg, const struct pci_model_host *host);
@@ -99,6 +102,10 @@ bool pci_model_irq_raise(struct pci_model_fn *f, unsigned idx);
 void pci_model_irq_lower(struct pci_model_fn *f);
 /* Bus mastering enabled (DMA allowed)? */
 bool pci_model_bus_master(const struct pci_model_fn *f);
+/* The device records an error event in its Status register: bits among 8 and
+ * 11..15 (e.g. 1 << 13 Received Master Abort after a failed DMA); software clears
+ * them by writing 1s. Other bits are ignored. */
+void pci_model_signal_error(struct pci_model_fn *f, uint16_t status_bits);
 
 /* Config space of each function as lspci -xxxx hex (for `lspci -F`), to a file. */
 int pci_model_dump_config(const char *path);

@@ -2,7 +2,8 @@
 # acpi_iasl_check.sh — checks the ACPI tables doppel-sim generates against an
 # independent reader, ACPICA's disassembler (`iasl -d`, Debian acpica-tools):
 # good machines must decode with no checksum or length complaint and with the
-# expected MADT entries; each --acpi-break kind must show exactly its one fault.
+# expected MADT entries and MCFG allocation (PCI Firmware 3.0 §4.1.2), --no-mcfg
+# must leave the MCFG out; each --acpi-break kind must show exactly its one fault.
 # Usage: acpi_iasl_check.sh path/to/doppel-sim WORKDIR   (exit 77: no iasl, skipped)
 set -u
 
@@ -127,6 +128,22 @@ good_common() { # NAME REV
 	fi
 }
 
+# MCFG: one allocation, ECAM at 0xB0000000 for segment 0 buses 0..255, listed in
+# both root tables; its length is the 44-byte header plus 16 per allocation.
+good_mcfg() { # NAME REV
+	check "$1: iasl decodes MCFG without complaint" iasl_clean "$1" MCFG
+	check "$1: MCFG base 0xB0000000" [ "$(field "$1" MCFG "Base Address")" = "00000000B0000000" ]
+	check "$1: MCFG segment 0" [ "$(field "$1" MCFG "Segment Group Number")" = "0000" ]
+	check "$1: MCFG buses 00-FF" \
+		[ "$(field "$1" MCFG "Start Bus Number")" = "00" -a "$(field "$1" MCFG "End Bus Number")" = "FF" ]
+	check "$1: MCFG one allocation (length 44 + 16)" \
+		[ "$(hexval "$(field "$1" MCFG "Table Length")")" -eq 60 -a "$(count "$1" MCFG "Base Address")" -eq 1 ]
+	check "$1: RSDT lists the MCFG" root_lists "$1" RSDT "$(addr_of "$1" MCFG)"
+	if [ "$2" -eq 2 ]; then
+		check "$1: XSDT lists the MCFG" root_lists "$1" XSDT "$(addr_of "$1" MCFG)"
+	fi
+}
+
 mkdir -p "$WORK" || exit 1
 echo "TAP version 13"
 
@@ -139,6 +156,7 @@ EOF
 	if dump "$name" --cpus "$cpus" --apic-ids "$layout" --acpi-rev "$rev"; then
 		good_madt "$name" "$cpus" "$x2"
 		good_common "$name" "$rev"
+		good_mcfg "$name" "$rev"
 		if [ "$rev" -eq 2 ]; then
 			check "$name: XSDT lists the MADT" root_lists "$name" XSDT "$(addr_of "$name" APIC)"
 		fi
@@ -233,7 +251,8 @@ else not_ok "rsdp-ext-checksum: dump"; fi
 
 if dump b-madt-missing --cpus 4 --acpi-break madt-missing; then
 	check "madt-missing: no MADT generated" [ ! -e "$WORK/b-madt-missing/APIC.dat" ]
-	check "madt-missing: XSDT lists only the FADT" [ "$(count b-madt-missing XSDT "ACPI Table Address")" -eq 1 ]
+	check "madt-missing: XSDT lists only the FADT and the MCFG" \
+		[ "$(count b-madt-missing XSDT "ACPI Table Address")" -eq 2 ]
 	good_common b-madt-missing 2
 else not_ok "madt-missing: dump"; fi
 
@@ -242,6 +261,15 @@ if dump b-rsdt-only --cpus 4 --acpi-break rsdt-only; then
 	good_common b-rsdt-only 0
 	check "rsdt-only: RSDT lists the MADT" root_lists b-rsdt-only RSDT "$(addr_of b-rsdt-only APIC)"
 else not_ok "rsdt-only: dump"; fi
+
+# ---- --no-mcfg: no MCFG anywhere, everything else good --------------------------------
+if dump no-mcfg --cpus 4 --no-mcfg; then
+	check "no-mcfg: no MCFG generated" [ ! -e "$WORK/no-mcfg/MCFG.dat" ]
+	check "no-mcfg: XSDT lists the FADT and the MADT only" \
+		[ "$(count no-mcfg XSDT "ACPI Table Address")" -eq 2 ]
+	good_madt no-mcfg 4 0
+	good_common no-mcfg 2
+else not_ok "no-mcfg: dump"; fi
 
 echo "1..$n"
 echo "$passed passed, $failed failed"

@@ -74,6 +74,13 @@ bad "--fault: 'late-ipi=0'" --fault late-ipi=0
 bad "--fault: 'spurious-storm=4'" --cpus 4 --fault spurious-storm=4
 bad "--fault: 'ap-dead=9'" --cpus 4 --fault ap-dead=9
 bad "--fault: 'esr-send-error=0'" --cpus 4 --fault esr-send-error=0
+bad "--pci: 'some'" --pci some
+bad "--pci: missing value" --pci
+bad "--pci-hostile: 'loop' in 'cap-loop,loop'" --pci-hostile cap-loop,loop
+bad "--pci-hostile: 'cap-loop,,vanish' has an empty item" --pci-hostile cap-loop,,vanish
+bad "--pci-hostile: ''" --pci-hostile ''
+bad "--pci-dump-config: ''" --pci-dump-config ''
+bad "'--no-mcfg=1': --no-mcfg takes no value" --no-mcfg=1
 good --cpus 1 --mem 16M
 good --cpus 256 --mem=64G --apic-ids sparse
 good --seed 0xFFFFFFFFFFFFFFFF --acpi-rev 0 --rsdp scan
@@ -82,6 +89,9 @@ good --cpus 8 --numa 2 --cpu-features no-x2apic,no-tsc-deadline
 good --cpus 4 --fault ap-dead=1 --fault ap-ignore-first-sipi=2 --fault esr-send-error=3 \
 	--fault spurious-storm=0 --fault late-ipi=100
 good --mem 1048576K -- ktest=acpi expect.cpus=4
+good --pci none --no-mcfg
+good --pci default --pci-hostile cap-loop,cap-in-header,bar-ones,msix-no-bar,vanish \
+	--pci-hostile vanish --pci-dump-config /dev/null
 echo "1..$n"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

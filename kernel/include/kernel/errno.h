@@ -19,5 +19,6 @@
 #define EPROTO 71
 #define EBADMSG 74
 #define EOVERFLOW 75
+#define EOPNOTSUPP 95
 #define ETIMEDOUT 110
 #endif

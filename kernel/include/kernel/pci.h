@@ -141,6 +141,8 @@ struct pci_irq {
 	uint32_t gsi;
 	volatile uint32_t *msix_table;  /* mapped table (MSI-X) */
 	const char *fallback_why[4];    /* why each earlier step was passed over */
+	void *priv;                 /* interrupt-layer state (kernel/pci/irq.c): the
+	                             * handler, its argument, per-vector contexts */
 };
 
 /* Allocate up to want vectors (min 1) on cpu, trying the allowed modes in the order
@@ -148,14 +150,19 @@ struct pci_irq {
  * failed step leaves nothing behind: no vector, no table entry, no enable bit. fn
  * is called with (vector index in the granted set, arg) — in IRQ context, or from
  * pci_irq_poll in PCI_IRQ_POLL mode. Vectors start masked; pci_irq_unmask each.
- * 0 or -errno (-ENOSPC only when polling was not allowed either). */
+ * 0 or -errno (-ENOSPC only when polling was not allowed either). out must stay
+ * where it is until pci_irq_free: the handlers reach it. */
 int pci_irq_alloc(struct pci_dev *d, unsigned want, unsigned cpu, unsigned allow,
 		  void (*fn)(unsigned idx, void *arg), void *arg, struct pci_irq *out);
 /* Mask everything, disable the mode, free every vector on its owning CPU. */
 void pci_irq_free(struct pci_irq *pi);
+/* Per-vector mask: MSI-X Vector Control, MSI Mask Bits, INTx the Command register's
+ * INTx Disable. MSI without per-vector masking is live from allocation: mask gives
+ * -EOPNOTSUPP, unmask 0. Polling: 0 (nothing to mask). -EINVAL for a bad idx. */
 int pci_irq_mask(struct pci_irq *pi, unsigned idx);
 int pci_irq_unmask(struct pci_irq *pi, unsigned idx);
-/* MSI-X: the vector's Pending Bit (PBA); other modes: -EOPNOTSUPP. */
+/* MSI-X: the vector's Pending Bit (PBA); MSI with per-vector masking: its bit in
+ * the Pending Bits register; other modes: -EOPNOTSUPP. 1 pending, 0 not. */
 int pci_irq_pending(struct pci_irq *pi, unsigned idx);
 /* Move vector idx (MSI: the whole block) to another online CPU. */
 int pci_irq_set_affinity(struct pci_irq *pi, unsigned idx, unsigned cpu);

@@ -1,0 +1,372 @@
+/*
+ * irq.c — the PCI interrupt API: one allocation with the fallback chain MSI-X ->
+ * MSI -> INTx -> polling, each failed step undone before the next (no vector,
+ * table entry or enable bit left behind), INTx through the I/O APIC pin of the
+ * firmware's interrupt line (PCI Local Bus 3.0 §6.2.4; MADT overrides, ACPI 6.5
+ * §5.2.12.5), masking, pending bits and affinity. MSI/MSI-X details: msi.c.
+ */
+#include <hal/hal.h>
+#include <kernel/apic.h>
+#include <kernel/cmdline.h>
+#include <kernel/errno.h>
+#include <kernel/fault.h>
+#include <kernel/heap.h>
+#include <kernel/irq.h>
+#include <kernel/log.h>
+#include <kernel/pci.h>
+#include <kernel/percpu.h>
+#include <kernel/printf.h>
+#include <kernel/smp.h>
+#include <kernel/string.h>
+#include "msi_priv.h"
+
+const char *pci_irq_mode_name(enum pci_irq_mode m)
+{
+	switch (m) {
+	case PCI_IRQ_MSIX: return "msix";
+	case PCI_IRQ_MSI: return "msi";
+	case PCI_IRQ_INTX: return "intx";
+	case PCI_IRQ_POLL: return "poll";
+	default: return "none";
+	}
+}
+
+/* ---- INTx --------------------------------------------------------------------------- */
+
+static void intx_handler(uint8_t vector, void *arg)
+{
+	(void)vector;
+	struct pci_irq_slot *s = arg;
+	/* Level-triggered: the driver's fn must quiet the device before the EOI that
+	 * follows, or the I/O APIC sends the interrupt again. */
+	s->p->fn(0, s->p->arg);
+}
+
+static int intx_setup(struct pci_irq *pi, unsigned cpu, const char **why)
+{
+	struct pci_dev *d = pi->dev;
+	struct pci_irq_priv *p = pi->priv;
+	if (!d->irq_pin) {
+		*why = "no interrupt pin";
+		return -ENODEV;
+	}
+	if (d->irq_line == 0 || d->irq_line == 0xFF) {
+		*why = "the firmware left no interrupt line";
+		return -ENODEV;
+	}
+	if (!ioapic_pin_count()) {
+		*why = "no I/O APIC";
+		return -ENODEV;
+	}
+	/* The line is a GSI; below 16 it is an ISA IRQ that a MADT override may move.
+	 * A PCI interrupt is level-triggered and active low unless an override says
+	 * otherwise (flags 00 = "conforms to the bus", the PCI bus here). */
+	uint32_t gsi = d->irq_line;
+	uint16_t fl = 0;
+	if (d->irq_line < 16 && ioapic_isa_to_gsi(d->irq_line, &gsi, &fl) != 0) {
+		gsi = d->irq_line;
+		fl = 0;
+	}
+	if ((fl & PCI_MPS_POL_MASK) == PCI_MPS_POL_CONFORMS)
+		fl |= PCI_MPS_POL_LOW;
+	if ((fl & PCI_MPS_TRIG_MASK) == PCI_MPS_TRIG_CONFORMS)
+		fl |= PCI_MPS_TRIG_LEVEL;
+	p->slot[0] = (struct pci_irq_slot){ p, 0 };
+	int rc = irq_alloc(cpu, 1, intx_handler, &p->slot[0], &pi->vec[0]);
+	if (rc) {
+		*why = rc == -ENOSPC ? "no free vector on the CPU" : "vector allocation failed";
+		return rc;
+	}
+	/* Vectors start masked: INTx Disable stays set until pci_irq_unmask. */
+	bool intx_was = pci_intx_disable(d, true);
+	rc = ioapic_route(gsi, &pi->vec[0], fl);
+	if (rc == 0 && FAULT_SITE("pci.intx.route")) {
+		ioapic_unroute(gsi);    /* fault site: exercise the undo of a routed pin */
+		rc = -EIO;
+	}
+	if (rc) {
+		*why = rc == -EBUSY ? "its GSI already has a handler (shared lines are not supported)"
+		     : rc == -ENOENT ? "no I/O APIC pin for its GSI" : "the I/O APIC refused the route";
+		pci_intx_disable(d, intx_was);
+		irq_free(&pi->vec[0]);
+		return rc;
+	}
+	pi->gsi = gsi;
+	pi->nvec = 1;
+	return 0;
+}
+
+static void intx_teardown(struct pci_irq *pi)
+{
+	pci_intx_disable(pi->dev, true);        /* quiet the source first */
+	ioapic_unroute(pi->gsi);                /* masked there, then forgotten */
+	if (pi->vec[0].vector)
+		irq_free(&pi->vec[0]);
+}
+
+/* ---- the chain ------------------------------------------------------------------- */
+
+static const enum pci_irq_mode chain[4] = { PCI_IRQ_MSIX, PCI_IRQ_MSI, PCI_IRQ_INTX, PCI_IRQ_POLL };
+static const unsigned chain_allow[4] = { PCI_IRQ_ALLOW_MSIX, PCI_IRQ_ALLOW_MSI, PCI_IRQ_ALLOW_INTX,
+					 PCI_IRQ_ALLOW_POLL };
+
+/* pci.irq=<mode>: the first step of the chain allowed (docs/pci.md). */
+static unsigned cmdline_allow(const char **word)
+{
+	const char *v = cmdline_get("pci.irq");
+	*word = v;
+	if (!v)
+		return PCI_IRQ_ALLOW_ALL;
+	for (unsigned i = 0; i < 4; i++)
+		if (!kstrcmp(v, pci_irq_mode_name(chain[i]))) {
+			unsigned m = 0;
+			for (unsigned j = i; j < 4; j++)
+				m |= chain_allow[j];
+			return m;
+		}
+	static bool warned;
+	if (!warned) {
+		warned = true;
+		klog("pci", "pci.irq=%s is not one of msix, msi, intx, poll: ignored", v);
+	}
+	*word = 0;
+	return PCI_IRQ_ALLOW_ALL;
+}
+
+static void log_choice(const struct pci_irq *pi, unsigned cpu)
+{
+	const struct pci_dev *d = pi->dev;
+	char buf[320];
+	size_t n = (size_t)ksnprintf(buf, sizeof buf, "%04x:%02x:%02x.%x %04x:%04x: irq %s",
+				     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, d->vendor,
+				     d->device, pci_irq_mode_name(pi->mode));
+	if (pi->mode == PCI_IRQ_INTX && n < sizeof buf)
+		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (GSI %u, vector 0x%x on CPU %u)",
+				       pi->gsi, pi->vec[0].vector, cpu);
+	else if ((pi->mode == PCI_IRQ_MSI || pi->mode == PCI_IRQ_MSIX) && n < sizeof buf)
+		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (%u vector%s from 0x%x on CPU %u)",
+				       pi->nvec, pi->nvec == 1 ? "" : "s", pi->vec[0].vector, cpu);
+	for (unsigned i = 0; i < 4 && n < sizeof buf; i++)
+		if (pi->fallback_why[i])
+			n += (size_t)ksnprintf(buf + n, sizeof buf - n, "; not %s: %s",
+					       pci_irq_mode_name(chain[i]), pi->fallback_why[i]);
+	klog("pci", "%s", buf);
+}
+
+int pci_irq_alloc(struct pci_dev *d, unsigned want, unsigned cpu, unsigned allow,
+		  void (*fn)(unsigned idx, void *arg), void *arg, struct pci_irq *out)
+{
+	if (!d || !fn || !out || !(allow & PCI_IRQ_ALLOW_ALL))
+		return -EINVAL;
+	/* With no LAPIC the kernel runs on one CPU that never went "online": vectors
+	 * cannot be delivered there, but polling still works. */
+	bool no_apic = smp_online_count() == 0;
+	if (cpu >= HAL_MAX_CPUS || (!cpu_online(cpu) && !no_apic)) {
+		klog("pci", "irq for %02x:%02x.%x: CPU %u is not online", d->addr.bus, d->addr.dev,
+		     d->addr.fn, cpu);
+		return -EINVAL;
+	}
+	if (d->irq_mode != PCI_IRQ_NONE) {
+		klog("pci", "irq for %02x:%02x.%x: already allocated (%s)", d->addr.bus, d->addr.dev,
+		     d->addr.fn, pci_irq_mode_name(d->irq_mode));
+		return -EBUSY;
+	}
+	if (want == 0)
+		want = 1;
+	if (want > PCI_IRQ_MAX_VEC)
+		want = PCI_IRQ_MAX_VEC;
+	memset(out, 0, sizeof *out);
+	out->dev = d;
+	struct pci_irq_priv *p = kzalloc(sizeof *p);
+	if (!p)
+		return -ENOMEM;
+	p->pi = out;
+	p->fn = fn;
+	p->arg = arg;
+	out->priv = p;
+
+	const char *word;
+	unsigned cmd_allow = cmdline_allow(&word);
+	/* Whatever firmware or an earlier user left enabled goes first: the chain
+	 * starts from a function with MSI and MSI-X off. */
+	pci_msi_disable_all(d);
+
+	int rc = -ENOSPC;
+	for (unsigned i = 0; i < 4; i++) {
+		const char *why = 0;
+		if (!(allow & chain_allow[i])) {
+			out->fallback_why[i] = "not allowed by the caller";
+			continue;
+		}
+		if (!(cmd_allow & chain_allow[i])) {
+			out->fallback_why[i] = "excluded by pci.irq=";
+			continue;
+		}
+		if (no_apic && chain[i] != PCI_IRQ_POLL) {
+			out->fallback_why[i] = "no local APIC: interrupts cannot be delivered";
+			continue;
+		}
+		switch (chain[i]) {
+		case PCI_IRQ_MSIX:
+			rc = pci_msix_setup(out, want, cpu, &why);
+			break;
+		case PCI_IRQ_MSI:
+			rc = pci_msi_setup(out, want, cpu, &why);
+			break;
+		case PCI_IRQ_INTX:
+			rc = intx_setup(out, cpu, &why);
+			break;
+		default:
+			/* No vector at all: the driver calls pci_irq_poll; the function
+			 * raises nothing (INTx Disable set, MSI and MSI-X off). */
+			pci_intx_disable(d, true);
+			out->nvec = want;
+			rc = 0;
+			break;
+		}
+		if (rc == 0) {
+			out->mode = chain[i];
+			d->irq_mode = chain[i];
+			log_choice(out, cpu);
+			return 0;
+		}
+		out->fallback_why[i] = why ? why : "failed";
+	}
+	klog("pci", "%04x:%02x:%02x.%x: no interrupt mode could be set up (last error %d)",
+	     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, rc);
+	log_choice(out, cpu);
+	out->priv = 0;
+	kfree(p);
+	return rc < 0 ? rc : -ENOSPC;
+}
+
+static void sync_nop(uint64_t unused)
+{
+	(void)unused;
+}
+
+/* Wait until no handler of this allocation can still be running: the handlers
+ * run with interrupts off, so once every CPU that owned one of its vectors has
+ * answered a cross-call, any handler that began before has returned. */
+static void sync_handlers(const struct irq_vec *owned, unsigned n)
+{
+	struct cpumask m;
+	cpumask_clear(&m);
+	unsigned me = hal_cpu_index();
+	for (unsigned i = 0; i < n; i++)
+		if (owned[i].count && owned[i].cpu != me && cpu_online(owned[i].cpu))
+			cpumask_set(&m, owned[i].cpu);
+	if (!cpumask_empty(&m) && smp_call(&m, sync_nop, 0, SMP_CALL_TIMEOUT_US, 0) != 0)
+		klog("pci", "irq free: a CPU did not answer; its handler may still be running");
+}
+
+void pci_irq_free(struct pci_irq *pi)
+{
+	if (!pi || !pi->priv || !pi->dev)
+		return;
+	struct pci_dev *d = pi->dev;
+	struct irq_vec owned[PCI_IRQ_MAX_VEC];
+	unsigned n = pi->nvec < PCI_IRQ_MAX_VEC ? pi->nvec : PCI_IRQ_MAX_VEC;
+	memcpy(owned, pi->vec, sizeof owned);
+	switch (pi->mode) {
+	case PCI_IRQ_MSIX:
+		pci_msix_teardown(pi);
+		break;
+	case PCI_IRQ_MSI:
+		pci_msi_teardown(pi);
+		n = 1;
+		break;
+	case PCI_IRQ_INTX:
+		intx_teardown(pi);
+		n = 1;
+		break;
+	default:
+		n = 0;
+		break;
+	}
+	pci_intx_disable(d, true);
+	sync_handlers(owned, n);
+	d->irq_mode = PCI_IRQ_NONE;
+	kfree(pi->priv);
+	pi->priv = 0;
+	pi->mode = PCI_IRQ_NONE;
+	pi->nvec = 0;
+	pi->gsi = 0;
+}
+
+static int check_idx(const struct pci_irq *pi, unsigned idx)
+{
+	if (!pi || !pi->priv || idx >= pi->nvec)
+		return -EINVAL;
+	return 0;
+}
+
+static int mask_op(struct pci_irq *pi, unsigned idx, bool mask)
+{
+	int rc = check_idx(pi, idx);
+	if (rc)
+		return rc;
+	switch (pi->mode) {
+	case PCI_IRQ_MSIX:
+		return pci_msix_mask(pi, idx, mask);
+	case PCI_IRQ_MSI:
+		return pci_msi_mask(pi, idx, mask);
+	case PCI_IRQ_INTX:
+		pci_intx_disable(pi->dev, mask);
+		return 0;
+	case PCI_IRQ_POLL:
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int pci_irq_mask(struct pci_irq *pi, unsigned idx)
+{
+	return mask_op(pi, idx, true);
+}
+
+int pci_irq_unmask(struct pci_irq *pi, unsigned idx)
+{
+	return mask_op(pi, idx, false);
+}
+
+int pci_irq_pending(struct pci_irq *pi, unsigned idx)
+{
+	int rc = check_idx(pi, idx);
+	if (rc)
+		return rc;
+	if (pi->mode == PCI_IRQ_MSIX)
+		return pci_msix_pending(pi, idx);
+	if (pi->mode == PCI_IRQ_MSI)
+		return pci_msi_pending(pi, idx);
+	return -EOPNOTSUPP;
+}
+
+int pci_irq_set_affinity(struct pci_irq *pi, unsigned idx, unsigned cpu)
+{
+	int rc = check_idx(pi, idx);
+	if (rc)
+		return rc;
+	if (cpu >= HAL_MAX_CPUS || !cpu_online(cpu))
+		return -EINVAL;
+	switch (pi->mode) {
+	case PCI_IRQ_MSIX:
+		return pci_msix_set_affinity(pi, idx, cpu);
+	case PCI_IRQ_MSI:
+		return pci_msi_set_affinity(pi, cpu);
+	case PCI_IRQ_INTX:
+		return ioapic_set_affinity(pi->gsi, &pi->vec[0], cpu);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+void pci_irq_poll(struct pci_irq *pi)
+{
+	if (!pi || !pi->priv || pi->mode != PCI_IRQ_POLL)
+		return;
+	struct pci_irq_priv *p = pi->priv;
+	for (unsigned i = 0; i < pi->nvec; i++)
+		p->fn(i, p->arg);
+}

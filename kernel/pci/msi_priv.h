@@ -1,0 +1,80 @@
+/*
+ * msi_priv.h — private to the PCI interrupt layer (msi.c, irq.c, msi_ktest.c): the
+ * MSI-X table entry (PCIe Base 4.0 §7.7.2), the MSI address towards a LAPIC (Intel
+ * SDM Vol. 3A §11.11), MPS INTI flags (MP spec 1.4 Table 4-10) and the
+ * per-allocation state behind struct pci_irq's priv. Register offsets: pci_regs.h.
+ */
+#ifndef KERNEL_PCI_MSI_PRIV_H
+#define KERNEL_PCI_MSI_PRIV_H
+#include <stdint.h>
+#include <kernel/pci.h>
+#include "pci_regs.h"
+
+#define MSI_MAX_VECTORS 32                  /* Multiple Message Capable: at most 2^5 */
+#define MSIX_MAX_ENTRIES 2048
+
+/* One MSI-X table entry, §7.7.2 (16 bytes, accessed as DWORDs). */
+struct msix_entry {
+	uint32_t addr_lo;
+	uint32_t addr_hi;
+	uint32_t data;
+	uint32_t vector_ctrl;               /* bit 0: Mask Bit */
+};
+_Static_assert(sizeof(struct msix_entry) == 16, "PCIe 4.0 §7.7.2: MSI-X table entry is 16 bytes");
+#define MSIX_ENTRY_DW 4                     /* dwords per entry */
+#define MSIX_ENT_ADDR_LO 0
+#define MSIX_ENT_ADDR_HI 1
+#define MSIX_ENT_DATA 2
+#define MSIX_ENT_CTRL 3
+#define  MSIX_ENT_CTRL_MASK 1u
+
+/* MSI address/data towards a LAPIC, Intel SDM Vol. 3A §11.11.1, §11.11.2. */
+#define MSI_ADDR_BASE 0xFEE00000u
+#define MSI_ADDR_DEST_SHIFT 12              /* Destination ID, bits 19:12 */
+
+/* MPS INTI flags (as in MADT overrides), MP spec 1.4 Table 4-10. */
+#define PCI_MPS_POL_MASK 0x3
+#define  PCI_MPS_POL_CONFORMS 0x0
+#define  PCI_MPS_POL_LOW 0x3
+#define PCI_MPS_TRIG_MASK 0xC
+#define  PCI_MPS_TRIG_CONFORMS 0x0
+#define  PCI_MPS_TRIG_LEVEL 0xC
+
+#define PCI_IRQ_MAX_VEC 64                  /* sizeof(struct pci_irq.vec) entries */
+
+struct pci_irq_priv;
+
+/* The handler argument of one vector: which allocation, which index. */
+struct pci_irq_slot {
+	struct pci_irq_priv *p;
+	unsigned idx;
+};
+
+struct pci_irq_priv {
+	struct pci_irq *pi;
+	void (*fn)(unsigned idx, void *arg);
+	void *arg;
+	volatile uint32_t *msix_pba;        /* mapped PBA (MSI-X) */
+	volatile uint8_t *msix_table_map;   /* what pci_bar_map gave for the table BAR */
+	volatile uint8_t *msix_pba_map;
+	struct pci_irq_slot slot[PCI_IRQ_MAX_VEC];
+};
+
+/* msi.c: the MSI and MSI-X steps of the chain and their per-vector operations.
+ * Each setup either succeeds or leaves the function exactly as it found it;
+ * *why gets a reason on failure. */
+int pci_msix_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char **why);
+void pci_msix_teardown(struct pci_irq *pi);
+int pci_msix_mask(struct pci_irq *pi, unsigned idx, bool mask);
+int pci_msix_pending(struct pci_irq *pi, unsigned idx);
+int pci_msix_set_affinity(struct pci_irq *pi, unsigned idx, unsigned cpu);
+int pci_msi_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char **why);
+void pci_msi_teardown(struct pci_irq *pi);
+int pci_msi_mask(struct pci_irq *pi, unsigned idx, bool mask);
+int pci_msi_pending(struct pci_irq *pi, unsigned idx);
+int pci_msi_set_affinity(struct pci_irq *pi, unsigned cpu);
+/* Turn MSI and MSI-X off in the function's capabilities (no vectors touched). */
+void pci_msi_disable_all(struct pci_dev *d);
+/* Set or clear INTx Disable; returns the bit's previous state. */
+bool pci_intx_disable(struct pci_dev *d, bool disable);
+#endif
