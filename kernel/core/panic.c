@@ -14,16 +14,13 @@
 
 static int panicking;
 
-/* end=hold: the status line is out; stop this CPU for good. Interrupts stay off
- * except for the halt itself (hal_cpu_halt's contract), so nothing the kernel does
- * changes device state any more; the other CPUs already idle in their halt loops.
- * The harness reads QEMU's view over QMP and then quits QEMU. */
-static void __attribute__((noreturn)) hold_forever(void)
+/* end=hold: the status line is out; the platform stops for good (hal_hold) so
+ * nothing the kernel does changes device state any more. The harness reads
+ * QEMU's view over QMP and then quits QEMU. */
+static void __attribute__((noreturn)) hold_forever(int status)
 {
 	klog("doppel", "holding (end=hold)");
-	hal_irq_disable();
-	for (;;)
-		hal_cpu_halt();
+	hal_hold(status);
 }
 
 void kernel_exit(int status)
@@ -39,7 +36,7 @@ void kernel_exit(int status)
 	}
 	kinfo("exit", "%d", status);
 	if (hold)
-		hold_forever();
+		hold_forever(status);
 	hal_exit(status);
 }
 

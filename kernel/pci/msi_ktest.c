@@ -937,7 +937,14 @@ static void msi_fallback_undo_leaves_nothing(struct ktest *t)
 		vec_snapshot();
 		struct pci_irq pi;
 		counts_reset(0, ACK_NONE);
+		uint64_t f0 = fault_fired_count();
 		int rc = pci_irq_alloc(d, 4, tu_last_online(), PCI_IRQ_ALLOW_ALL, count_irq, &cnt, &pi);
+		if (rc == -ENOMEM && fault_fired_count() != f0) {
+			/* an injected allocation failure: refused, and nothing touched */
+			KTEST_EXPECT_EQ(t, d->irq_mode, PCI_IRQ_NONE);
+			vec_check(t, "after -ENOMEM");
+			continue;
+		}
 		KTEST_EXPECT_EQ(t, rc, 0);
 		if (rc)
 			continue;

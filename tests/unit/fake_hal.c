@@ -96,6 +96,12 @@ void hal_exit(int status)
 	abort();
 }
 
+void hal_hold(int status)
+{
+	fprintf(stderr, "fake_hal: kernel called hal_hold(%d)\n%s\n", status, fake_hal_console());
+	abort();
+}
+
 void hal_backtrace(void) {}
 void hal_tlb_flush_page(uintptr_t va) { (void)va; }
 void hal_tlb_flush_all(void) {}

@@ -210,3 +210,11 @@ void hal_exit(int status)
 	x86_line_end(&l);
 	x86_halt_forever();
 }
+
+/* end=hold: interrupts off and HLT for good; QEMU stays up for its monitor. */
+void hal_hold(int status)
+{
+	(void)status;
+	hal_irq_disable();
+	x86_halt_forever();
+}

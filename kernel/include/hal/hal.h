@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HAL_VERSION 3   /* 2: smp (AP start-up), vmap window, interrupt entry contract;
+#define HAL_VERSION 4   /* 4: hal_hold (end=hold); 2: smp (AP start-up), vmap window, interrupt entry contract;
                          * 3: hal_sched_point, hal_fault_inject */
 
 /* ---- boot: what the platform hands kmain ------------------------------------ */
@@ -169,6 +169,11 @@ bool hal_fault_inject(const char *site);
 void hal_console_write(const char *buf, size_t len);
 /* End the machine with status (0 = pass). Never returns. Any context. */
 void hal_exit(int status) __attribute__((noreturn));
+/* The orderly end with `end=hold`: the status is already on the console; stop
+ * every CPU for good but keep the machine up, so an outside observer (QEMU's
+ * monitor) can read device state. A platform with no such observer (the sim)
+ * ends as hal_exit(status) would, saying so. Never returns. Any context. */
+void hal_hold(int status) __attribute__((noreturn));
 /* Print a frame-pointer backtrace of the caller to the console. Any context. */
 void hal_backtrace(void);
 
