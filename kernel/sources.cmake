@@ -10,6 +10,9 @@ file(GLOB DOPPEL_KERNEL_SOURCES CONFIGURE_DEPENDS
   ${DOPPEL_KERNEL_DIR}/time/*.c
   ${DOPPEL_KERNEL_DIR}/smp/*.c
   ${DOPPEL_KERNEL_DIR}/pci/*.c
+  ${DOPPEL_KERNEL_DIR}/iommu/*.c
+  ${DOPPEL_KERNEL_DIR}/dma/*.c
+  ${DOPPEL_KERNEL_DIR}/drivers/*/*.c
   ${DOPPEL_KERNEL_DIR}/ktest/*.c)
 # Pure parsers, linkable alone against a fake HAL (unit tests, fuzzing).
 set(DOPPEL_ACPI_SOURCES

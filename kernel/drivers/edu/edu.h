@@ -1,0 +1,33 @@
+/*
+ * edu.h — driver for QEMU's educational PCI device (1234:11e8; QEMU docs/specs/edu.txt):
+ * its DMA engine (28-bit DMA mask, 4 KiB device buffer at device address 0x40000)
+ * and its interrupt, used to exercise the IOMMU and the DMA API before the storage
+ * drivers exist. The same device is modelled in doppel-sim (models/edu).
+ */
+#ifndef DRIVERS_EDU_H
+#define DRIVERS_EDU_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <kernel/dma.h>
+#include <kernel/pci.h>
+
+#define EDU_BUF_ADDR 0x40000u       /* device address of the 4 KiB buffer */
+#define EDU_BUF_SIZE 4096u
+#define EDU_DMA_MASK ((1ull << 28) - 1)
+
+struct edu;
+
+/* Probe the nth edu: map BAR0, check the identification register, declare DMA
+ * parameters (dma_dev_attach), take an interrupt (pci_irq_alloc, any mode). NULL
+ * (logged) when absent or broken. */
+struct edu *edu_probe(unsigned nth);
+/* Free the interrupt and the DMA state; returns dma_dev_release's leak count. */
+int edu_remove(struct edu *e);
+struct pci_dev *edu_pci(struct edu *e);
+struct dma_dev *edu_dma_dev(struct edu *e);
+/* One DMA transfer of len bytes (1..EDU_BUF_SIZE) between bus address `bus` and
+ * the device buffer at offset buf_off: to_device = memory -> device buffer. Waits
+ * for completion (interrupt, or polling the command register), bounded: 0,
+ * -EINVAL (range), -ETIMEDOUT. The bus address is used as given (no mapping). */
+int edu_dma(struct edu *e, dma_addr_t bus, uint32_t buf_off, uint32_t len, bool to_device);
+#endif
