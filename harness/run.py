@@ -1,17 +1,19 @@
 # run.py — the main job behind scripts/run: check packages, build the image preset,
 # boot it in QEMU (q35, intel-iommu + NVMe + AHCI disks + edu by default) with every
 # ktest suite selected, and print a short summary: firmware, CPUs in the MADT, usable
-# memory, PCI devices, in-kernel test results, duration, kernel status and the log.
+# memory, PCI devices, IOMMU and DMA policies (with QEMU's own fault trace beside the
+# kernel's fault lines), in-kernel test results, duration, kernel status and the log.
 # Exit code 0 iff the kernel reported status 0; 1 otherwise; 2 for bad options.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
 from typing import Optional
 
-from harness import pci, report
+from harness import iommu, pci, report
 from harness.ktap import KtapTest, Status
 from harness.paths import BUILD_DIR, IMAGE_ISO, REPO_ROOT, BuildError, Builder, rel
 from harness.targets import QemuTarget, TargetConfigError
@@ -53,6 +55,20 @@ def _choice(name: str, allowed: tuple[str, ...]):
     return check
 
 
+def _prop(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not re.fullmatch(r"[a-z][a-z0-9\-]*", name) or not value or "," in value:
+        raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE (an intel-iommu property)")
+    return name, value
+
+
+def iommu_props(args: argparse.Namespace) -> dict[str, str]:
+    props = dict(args.iommu_prop)
+    if args.caching_mode:
+        props["caching-mode"] = "on"
+    return props
+
+
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog=PROG, description="Build the Doppel image and boot it in QEMU with every in-kernel "
@@ -70,6 +86,10 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--no-devices", action="store_true",
                    help="no intel-iommu, NVMe or AHCI disks, no edu device")
     p.add_argument("--mem", default="512M", help="guest RAM (default 512M)")
+    p.add_argument("--caching-mode", action="store_true",
+                   help="intel-iommu caching-mode=on (not-present entries may be cached)")
+    p.add_argument("--iommu-prop", action="append", default=[], type=_prop, metavar="NAME=VALUE",
+                   help="another intel-iommu property (repeatable), e.g. aw-bits=48")
     p.add_argument("--no-deps", action="store_true", help="skip the scripts/deps package check")
     p.add_argument("--no-build", action="store_true", help="use the image already built")
     p.add_argument("-v", "--verbose", action="store_true", help="show the console as it runs")
@@ -106,7 +126,9 @@ def summary(r, args, cmdline: str) -> str:
     cpus = r.fact("acpi.cpus", "unknown")
     kib = r.int_fact("mem.usable_kib")
     mem = f"{kib / 1024:.1f} MiB ({kib} KiB)" if kib is not None else "unknown"
-    devices = "none" if args.no_devices else "intel-iommu, NVMe, AHCI, edu"
+    props = iommu_props(args)
+    vtd = "intel-iommu" + (f" ({', '.join(f'{k}={v}' for k, v in props.items())})" if props else "")
+    devices = "none" if args.no_devices else f"{vtd}, NVMe, AHCI, edu"
     status = (f"{r.status} ({STATUS_NAMES.get(r.status, 'unknown')})" if r.status is not None
               else f"none: {r.status_note}")
     rows = [
@@ -123,6 +145,7 @@ def summary(r, args, cmdline: str) -> str:
                  + (", TSC-deadline" if r.fact("time.deadline") == "1" else "")),
         ("usable memory", mem),
         ("PCI devices", pci_row(r)),
+        *iommu_rows(r),
         ("in-kernel tests", f"{suites.total} suites: {suites}"),
         ("", f"{cases.total} cases: {cases}"),
         ("duration", f"{r.duration:.1f} s" + (" (timed out)" if r.timed_out else "")),
@@ -147,6 +170,20 @@ def pci_row(r) -> str:
     return pci.summary_line(dump)
 
 
+def iommu_rows(r) -> list[tuple[str, str]]:
+    """'IOMMU  vtd, 1 unit, qi 1, cm 0, faults 2 (QEMU's trace: 2, agree)' and the
+    DMA policy of each device, from the kernel's facts and dumps (docs/iommu.md)."""
+    rep = iommu.parse_report(r.lines, r.facts)
+    rows = iommu.summary_rows(rep)
+    if r.trace_log is not None and rows and rows[0][0] == "IOMMU" and r.trace_log.exists():
+        _, trace, problems = iommu.check_faults_against_qemu(r.lines, r.trace_lines())
+        verdict = "agree" if not problems else f"{len(problems)} difference(s), see below"
+        rows[0] = ("IOMMU", f"{rows[0][1]} (QEMU's trace: {len(trace.faults)}, {verdict})")
+        if problems:
+            rows.append(("", "; ".join(problems[:3])))
+    return rows
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse_args(argv)
     if not args.no_deps:
@@ -167,6 +204,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         target = QemuTarget(art, firmware=args.firmware, smp=args.smp, mem=args.mem,
                             accel=args.accel, iommu=on, nvme=on, ahci=on,
+                            iommu_props=iommu_props(args) if on else None,
+                            trace=iommu.TRACE_EVENTS if on else (),
                             devices=MAIN_DEVICES if on else (),
                             iso=bdir / IMAGE_ISO, timeout=args.timeout,
                             echo=sys.stdout if args.verbose else None)

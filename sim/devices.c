@@ -3,11 +3,13 @@
  * APIC per CPU (xAPIC MMIO page at the MADT's address, IA32_APIC_BASE, TSC deadline
  * and x2APIC MSRs), the I/O APIC at the MADT's address, the 8254 PIT and port 0x61,
  * the PCIe fabric (docs/pci.md) with its MSI path to the LAPICs (Intel SDM Vol. 3A
- * §11.11) and DMA into guest RAM; the --fault hooks; the counters printed at exit.
+ * §11.11) and DMA into guest RAM through the VT-d model (docs/iommu.md) unless
+ * --iommu none; the --fault hooks; the counters printed at exit.
  */
 #include "bus.h"
 #include "sim.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -29,6 +31,8 @@
 #include "pic/pic.h"
 #include "pit/pit.h"
 #include "tlb/tlb_model.h"
+#include "vtd/vtd.h"
+#include "vtd/vtd_model.h"
 
 #define LAPIC_TIMER_HZ 100000000ull     /* the LAPIC timer's input clock: 100 MHz */
 /* An AP stays in INIT this long; a SIPI sooner is ignored. Half the SDM's 10 ms,
@@ -373,6 +377,70 @@ static void pci_mem_read(uint64_t addr, void *buf, unsigned len)
 	memcpy(buf, sim_mem_base() + addr, len);
 }
 
+/* ---- DMA: requester ID attached, through the VT-d model when there is one --------------- */
+
+static bool iommu_on;
+
+/* Physical RAM access behind the IOMMU (or without one). Outside RAM: logged and
+ * counted; a read fills all ones (a master abort on PCI), a write is dropped; -EFAULT. */
+static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, bool write)
+{
+	if (!ram_range(pa, len)) {
+		atomic_fetch_add(&dma_bad, 1);
+		pci_host_log("%s %s of %u bytes at 0x%llx: not RAM (%s)", who, write ? "write" : "read",
+		             len, (unsigned long long)pa, write ? "dropped" : "reads all ones");
+		if (!write)
+			memset(buf, 0xFF, len);
+		return -EFAULT;
+	}
+	if (write)
+		memcpy(sim_mem_base() + pa, buf, len);
+	else
+		memcpy(buf, sim_mem_base() + pa, len);
+	return 0;
+}
+
+static int vtd_mem_read(uint64_t pa, void *buf, unsigned len)
+{
+	return ram_access("vtd: memory", pa, buf, len, false);
+}
+
+static int vtd_mem_write(uint64_t pa, const void *buf, unsigned len)
+{
+	return ram_access("vtd: memory", pa, (void *)buf, len, true);
+}
+
+static void vtd_msi(uint64_t addr, uint32_t data)
+{
+	if (addr < MSI_WINDOW_BASE || addr >= MSI_WINDOW_END) {
+		atomic_fetch_add(&msi_dropped, 1);
+		pci_host_log("vtd: interrupt message to 0x%llx: not the interrupt window 0xFEEx_xxxx "
+		             "(FEADDR/IEADDR not programmed?) (dropped)", (unsigned long long)addr);
+		return;
+	}
+	msi_deliver(addr, &data, 4);
+}
+
+static int pci_dma(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write)
+{
+	if (iommu_on)
+		return vtd_model_dma(rid, addr, buf, len, write);
+	return ram_access("pci: device DMA", addr, buf, len, write);
+}
+
+static void vtd_init(const struct sim_options *o)
+{
+	struct vtd_config vc = { .base = VTD_MODEL_BASE, .caching_mode = o->vtd_caching_mode,
+	                         .no_qi = o->vtd_no_qi };
+	struct vtd_host vh = { .mem_read = vtd_mem_read, .mem_write = vtd_mem_write,
+	                       .msi = vtd_msi, .log = host_log };
+
+	if (o->iommu_none)
+		return;
+	must(vtd_model_init(&vc, &vh), "VT-d unit at 0xFED90000");
+	iommu_on = true;
+}
+
 /* PCI INTx# is an active-low, level, wired-OR signal (PCI Local Bus 3.0 §2.2.6):
  * asserted drives the I/O APIC pin low. With no _PRT saying otherwise, ACPI's
  * "conforms to the bus" polarity for a PCI GSI is active low, so a kernel that
@@ -389,6 +457,7 @@ static void pci_set_gsi(uint32_t gsi, bool asserted)
 static const struct pci_model_host pci_host = {
 	.mem_write = pci_mem_write,
 	.mem_read = pci_mem_read,
+	.dma = pci_dma,
 	.set_gsi = pci_set_gsi,
 	.log = pci_host_log,
 };
@@ -519,6 +588,7 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
 	must(sim_bus_pio_register(PIC_SLAVE_PORT, 2, pic_bus_read, pic_bus_write,
 	                          (void *)(uintptr_t)PIC_SLAVE_PORT), "claiming the slave 8259");
 
+	vtd_init(o);                /* before the fabric: device DMA goes through it */
 	pci_init(o);
 	apply_faults(o);
 	if (!o->det)
@@ -551,6 +621,17 @@ void sim_devices_report(void)
 	sim_log("stats pci: msi_delivered=%llu msi_dropped=%llu dma_outside_ram=%llu",
 	        (unsigned long long)atomic_load(&msi_delivered),
 	        (unsigned long long)atomic_load(&msi_dropped), (unsigned long long)atomic_load(&dma_bad));
+	if (iommu_on) {
+		struct vtd_model_stats v;
+		if (vtd_model_stats(&v) == 0)
+			sim_log("stats vtd: translations=%llu faults=%llu stale_iotlb_hits=%llu "
+			        "iotlb_hits=%llu inval_reg=%llu inval_qi=%llu inval_reg_ignored=%llu "
+			        "fault_msis=%llu", (unsigned long long)v.translations,
+			        (unsigned long long)v.faults, (unsigned long long)v.stale_iotlb_hits,
+			        (unsigned long long)v.iotlb_hits, (unsigned long long)v.inval_reg,
+			        (unsigned long long)v.inval_qi, (unsigned long long)v.inval_reg_ignored,
+			        (unsigned long long)v.fault_msis);
+	}
 	if (pci_dump_path) {
 		int err = pci_model_dump_config(pci_dump_path);
 		if (err)

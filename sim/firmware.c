@@ -2,7 +2,8 @@
  * firmware.c — what a PC BIOS and boot loader leave for the kernel, done by the
  * sim: the BIOS data area's EBDA pointer, ACPI tables in the BIOS read-only area
  * 0xE0000–0xFFFFF where the RSDP scan of ACPI 6.5 §5.2.5.1 looks (with an MCFG for
- * the PCIe ECAM window, PCI Firmware 3.0 §4.1.2), an E820-style memory map that
+ * the PCIe ECAM window, PCI Firmware 3.0 §4.1.2, and a DMAR for the VT-d unit,
+ * VT-d spec §8), an E820-style memory map that
  * keeps RAM out of the PCI hole, and the struct boot_info handed to kmain.
  */
 #include "sim.h"
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "acpi/acpi_gen.h"
+#include "vtd/vtd.h"
 
 #define BDA_EBDA_SEGMENT 0x40Eu     /* word: EBDA segment (ACPI 6.5 §5.2.5.1) */
 #define BDA_BASE_MEM_KIB 0x413u     /* word: conventional memory in KiB */
@@ -61,6 +63,10 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 		.mcfg_base = o->no_mcfg ? 0 : SIM_ECAM_BASE,
 		.mcfg_bus_start = 0,
 		.mcfg_bus_end = 255,
+		/* The VT-d unit's DMAR (docs/iommu.md); its register page sits in the
+		 * PCI hole, which the memory map below keeps out of RAM. */
+		.dmar_base = o->iommu_none ? 0 : VTD_MODEL_BASE,
+		.dmar_haw = 47,
 	};
 	int err;
 

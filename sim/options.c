@@ -24,7 +24,7 @@ enum {
 	OPT_RSDP, OPT_CMDLINE, OPT_CONSOLE, OPT_DUMP_ACPI, OPT_HELP, OPT_NUMA, OPT_CPU_FEATURES,
 	OPT_FAULT, OPT_MODE, OPT_SCHED, OPT_MAX_STEPS, OPT_RUNS, OPT_REPLAY, OPT_CHECK_DET,
 	OPT_PCT_K, OPT_FAULT_SITES, OPT_FAIL_NTH, OPT_PCI, OPT_PCI_HOSTILE, OPT_NO_MCFG,
-	OPT_PCI_DUMP_CONFIG,
+	OPT_PCI_DUMP_CONFIG, OPT_IOMMU, OPT_VTD_CM, OPT_VTD_NO_QI,
 };
 
 /* --pci-hostile kinds, in PCI_HOSTILE_* bit order (models/pci/pci_model.h). */
@@ -93,6 +93,9 @@ static const struct option long_opts[] = {
 	{ "pci-hostile", required_argument, NULL, OPT_PCI_HOSTILE },
 	{ "no-mcfg", no_argument, NULL, OPT_NO_MCFG },
 	{ "pci-dump-config", required_argument, NULL, OPT_PCI_DUMP_CONFIG },
+	{ "iommu", required_argument, NULL, OPT_IOMMU },
+	{ "vtd-caching-mode", no_argument, NULL, OPT_VTD_CM },
+	{ "vtd-no-qi", no_argument, NULL, OPT_VTD_NO_QI },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -201,7 +204,11 @@ static void print_help(void)
 	       "                       0x10: cap-loop, cap-in-header, bar-ones, msix-no-bar, vanish\n"
 	       "  --no-mcfg            no MCFG table and no ECAM window: only ports 0xCF8/0xCFC\n"
 	       "  --pci-dump-config FILE  at exit, write every function's config space in\n"
-	       "                       lspci -xxxx format (for lspci -F FILE -vv)\n",
+	       "                       lspci -xxxx format (for lspci -F FILE -vv)\n"
+	       "  --iommu vtd|none     a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
+	       "                       none: device DMA reaches RAM untranslated (docs/iommu.md)\n"
+	       "  --vtd-caching-mode   VT-d CAP.CM = 1: not-present entries may be cached\n"
+	       "  --vtd-no-qi          VT-d ECAP.QI = 0: register-based invalidation only\n",
 	       (unsigned long long)SIM_DET_PCT_K_DEFAULT, (unsigned long long)SIM_DET_MAX_STEPS_DEFAULT,
 	       SIM_MAX_FAULTS);
 	printf("  --help               this text\n"
@@ -522,6 +529,20 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 				usage_error("--pci-dump-config: '' is not a file name");
 			o->pci_dump_path = optarg;
 			break;
+		case OPT_IOMMU:
+			if (strcmp(optarg, "vtd") == 0)
+				o->iommu_none = false;
+			else if (strcmp(optarg, "none") == 0)
+				o->iommu_none = true;
+			else
+				usage_error("--iommu: '%s' is not one of: vtd | none", optarg);
+			break;
+		case OPT_VTD_CM:
+			o->vtd_caching_mode = true;
+			break;
+		case OPT_VTD_NO_QI:
+			o->vtd_no_qi = true;
+			break;
 		case OPT_HELP:
 			print_help();
 			exit(0);
@@ -578,6 +599,9 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 			usage_error("--acpi-break: '%s' with --acpi-rev %u: %s",
 			            acpi_gen_break_name(cfg.brk), o->acpi_rev, why);
 	}
+	if (o->iommu_none && (o->vtd_caching_mode || o->vtd_no_qi))
+		usage_error("%s: there is no VT-d unit with --iommu none",
+		            o->vtd_caching_mode ? "--vtd-caching-mode" : "--vtd-no-qi");
 	if (o->numa_nodes > o->cpus)
 		usage_error("--numa: %u nodes need at least as many CPUs (got --cpus %u)",
 		            o->numa_nodes, o->cpus);
@@ -745,6 +769,12 @@ static void replay_line(const struct sim_options *o, uint64_t seed, bool replay,
 	}
 	if (o->no_mcfg)
 		append_word(buf, size, &used, "--no-mcfg");
+	append_word(buf, size, &used, "--iommu");
+	append_word(buf, size, &used, o->iommu_none ? "none" : "vtd");
+	if (o->vtd_caching_mode)
+		append_word(buf, size, &used, "--vtd-caching-mode");
+	if (o->vtd_no_qi)
+		append_word(buf, size, &used, "--vtd-no-qi");
 	if (o->dump_acpi_dir) {
 		append_word(buf, size, &used, "--dump-acpi");
 		append_word(buf, size, &used, o->dump_acpi_dir);

@@ -83,6 +83,10 @@ struct sim_options {
 	unsigned pci_hostile;           /* --pci-hostile: PCI_HOSTILE_* bits */
 	bool no_mcfg;                   /* --no-mcfg: no MCFG, no ECAM window */
 	const char *pci_dump_path;      /* --pci-dump-config FILE (at exit) */
+	/* IOMMU (docs/iommu.md) */
+	bool iommu_none;                /* --iommu none: no VT-d unit, no DMAR */
+	bool vtd_caching_mode;          /* --vtd-caching-mode: CAP.CM = 1 */
+	bool vtd_no_qi;                 /* --vtd-no-qi: ECAP.QI = 0 */
 };
 
 #define SIM_DET_MAX_STEPS_DEFAULT 50000000ull

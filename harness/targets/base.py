@@ -57,6 +57,8 @@ class RunResult:
     # read over QMP while the kernel held; monitor_error says why one is missing.
     monitor: dict[str, str] = field(default_factory=dict)
     monitor_error: str = ""
+    # QEMU with trace events (QemuTarget(trace=...)): the file QEMU wrote them to.
+    trace_log: Optional[Path] = None
 
     @property
     def command_str(self) -> str:
@@ -96,6 +98,15 @@ class RunResult:
         why = self.monitor_error or f"'{command}' was not among the monitor commands of this run"
         raise AssertionError(f"{self.label}: no output of monitor command '{command}': {why}")
 
+    def trace_lines(self) -> list[str]:
+        """The lines of the QEMU trace file of this run; AssertionError when the run
+        had no trace file or QEMU never wrote it."""
+        if self.trace_log is None:
+            raise AssertionError(f"{self.label}: this run traced no QEMU events")
+        if not self.trace_log.exists():
+            raise AssertionError(f"{self.label}: QEMU wrote no trace file {self.trace_log}")
+        return self.trace_log.read_text(errors="replace").splitlines()
+
     def grep(self, needle: str) -> list[str]:
         """Console lines containing `needle` (for assertions on kernel log lines)."""
         return [ln for ln in self.lines if needle in ln]
@@ -115,6 +126,7 @@ class RunResult:
             "console_log": str(self.console_log),
             **({"monitor": sorted(self.monitor), "monitor_error": self.monitor_error}
                if self.monitor or self.monitor_error else {}),
+            **({"trace_log": str(self.trace_log)} if self.trace_log else {}),
         }
 
 

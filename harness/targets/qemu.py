@@ -5,6 +5,8 @@
 # Extra kernel command-line words travel in fw_cfg opt/doppel/cmdline (docs/protocol.md).
 # With monitor commands (or an on_hold callback) the kernel runs with end=hold and the
 # target reads QEMU's own view of the machine over QMP before quitting it.
+# intel-iommu takes properties (caching-mode=on, ...); QEMU trace events can be
+# written to qemu-trace.log in the artifact folder (the VT-d fault oracle, docs/iommu.md).
 from __future__ import annotations
 
 import fcntl
@@ -69,7 +71,8 @@ class QemuTarget(Target):
                  devices: Sequence[str] = (), extra_args: Sequence[str] = (),
                  cpu: Optional[str] = None, iso: Optional[Path] = None,
                  qemu: str = "qemu-system-x86_64", monitor: Sequence[str] = (),
-                 on_hold: Optional[HoldCallback] = None, qmp_timeout: float = QMP_TIMEOUT, **kw):
+                 on_hold: Optional[HoldCallback] = None, qmp_timeout: float = QMP_TIMEOUT,
+                 iommu_props: Optional[dict[str, str]] = None, trace: Sequence[str] = (), **kw):
         if firmware not in FIRMWARES:
             raise TargetConfigError(f"firmware '{firmware}' is not one of: {', '.join(FIRMWARES)}")
         if accel not in ACCELS:
@@ -81,6 +84,16 @@ class QemuTarget(Target):
         super().__init__(artifact_dir, **kw)
         self.firmware, self.smp, self.mem, self.accel = firmware, smp, mem, accel
         self.iommu, self.nvme, self.ahci, self.disk_size = iommu, nvme, ahci, disk_size
+        # intel-iommu properties, e.g. {"caching-mode": "on"} (QEMU 7.2 hw/i386/intel_iommu.c)
+        self.iommu_props = dict(iommu_props or {})
+        if self.iommu_props and not iommu:
+            raise TargetConfigError("iommu_props given without iommu=True")
+        for k, v in self.iommu_props.items():
+            if not re.fullmatch(r"[a-z][a-z0-9\-]*", k) or "," in str(v):
+                raise TargetConfigError(f"intel-iommu property {k}={v!r} is not a plain name=value")
+        # QEMU trace events (names or globs, `qemu-system-x86_64 -trace help`) written by
+        # Debian's "log" trace backend to qemu-trace.log in the artifact folder.
+        self.trace = list(trace)
         self.devices = list(devices)
         self.extra_args = list(extra_args)
         self.cpu = cpu
@@ -97,7 +110,8 @@ class QemuTarget(Target):
 
     @property
     def label(self) -> str:
-        devs = [d for d, on in (("intel-iommu", self.iommu), ("nvme", self.nvme), ("ahci", self.ahci)) if on]
+        iommu = "intel-iommu" + "".join(f",{k}={v}" for k, v in self.iommu_props.items())
+        devs = [d for d, on in ((iommu, self.iommu), ("nvme", self.nvme), ("ahci", self.ahci)) if on]
         return (f"qemu {self.firmware} smp={self.smp} mem={self.mem} {self.accel}"
                 + (f" +{'+'.join(devs)}" if devs else ""))
 
@@ -160,7 +174,12 @@ class QemuTarget(Target):
         # so it comes first among the -device options (q35's on-board devices,
         # created with the machine, are not behind it).
         if self.iommu:
-            cmd += ["-device", "intel-iommu"]
+            cmd += ["-device", ",".join(["intel-iommu"] + [f"{k}={v}" for k, v in self.iommu_props.items()])]
+        if self.trace:
+            # One log file for all events (the log backend has one); commas doubled.
+            path = str(self.trace_file.resolve()).replace(",", ",,")
+            for ev in self.trace:
+                cmd += ["-trace", f"enable={ev},file={path}"]
         cmd += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0",
                 "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
@@ -182,6 +201,11 @@ class QemuTarget(Target):
             cmd += ["-fw_cfg", f"name=opt/doppel/cmdline,string={fw_cfg_string(cmdline)}"]
         cmd += self.extra_args
         return cmd
+
+    @property
+    def trace_file(self) -> Path:
+        """Where this run's QEMU trace goes (run2-qemu-trace.log for a second run)."""
+        return self._file("qemu-trace.log")
 
     @property
     def hold(self) -> bool:
@@ -214,6 +238,8 @@ class QemuTarget(Target):
             self._hold_error = f"QMP failed while the kernel held: {e}"
 
     def on_finish(self, result: RunResult) -> None:
+        if self.trace:
+            result.trace_log = self.trace_file
         if self.hold and not self._held and not result.monitor_error:
             result.monitor_error = (f"the kernel never printed '{HOLD_LINE}' (it ended or died "
                                     f"before holding, or does not know {HOLD_WORD})")

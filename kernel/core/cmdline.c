@@ -26,8 +26,14 @@ static const char *const known[] = {
 	"iommu", "iommu.qi", "dma.policy", "dma.bounce_kib",
 };
 
+/* Key families with a per-object suffix: `dma.policy.SSSS:BB:DD.F` (docs/iommu.md). */
+static const char *const known_prefixes[] = { "dma.policy." };
+
 static int is_known(const char *k)
 {
+	for (unsigned i = 0; i < sizeof known_prefixes / sizeof known_prefixes[0]; i++)
+		if (kstrncmp(known_prefixes[i], k, kstrlen(known_prefixes[i])) == 0 && k[kstrlen(known_prefixes[i])])
+			return 1;
 	for (unsigned i = 0; i < sizeof known / sizeof known[0]; i++)
 		if (kstrcmp(known[i], k) == 0)
 			return 1;

@@ -2,7 +2,8 @@
  * kmain.c — the boot flow shared by every platform (docs/protocol.md for what it
  * prints): HAL check → command line → page allocator → heap → ACPI (+ SRAT, MADT
  * checks) → LAPIC + time calibration → SMP bring-up → I/O APIC (docs/smp.md) →
- * PCI enumeration and its dump (docs/pci.md) → in-kernel tests named by `ktest=`
+ * PCI enumeration and its dump (docs/pci.md) → IOMMU (VT-d or identity, docs/iommu.md)
+ * → in-kernel tests named by `ktest=`
  * and benchmarks named by `bench=` → orderly exit with a status.
  */
 #include <hal/hal.h>
@@ -12,6 +13,7 @@
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/heap.h>
+#include <kernel/iommu.h>
 #include <kernel/ktest.h>
 #include <kernel/log.h>
 #include <kernel/madt_check.h>
@@ -110,6 +112,10 @@ void kmain(struct boot_info *bi)
 		kinfo("smp.failed", "0");
 	}
 	pci_boot();
+	/* VT-d from the DMAR (docs/iommu.md); on failure every device runs identity. */
+	if (iommu_init() != 0)
+		klog("iommu", "continuing without DMA remapping");
+	iommu_dump();
 
 	int status = KERNEL_EXIT_PASS;
 	const char *globs = cmdline_get("ktest");

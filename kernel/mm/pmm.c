@@ -170,6 +170,32 @@ uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 	return p * PAGE_SIZE;
 }
 
+uint64_t pmm_alloc_pages_in(size_t n, size_t align_pages, uint64_t lo, uint64_t hi)
+{
+	if (n == 0 || align_pages == 0 || (align_pages & (align_pages - 1)) || hi <= lo)
+		return 0;
+	if (FAULT_SITE("pmm.alloc"))
+		return 0;
+	uint64_t from = (lo + PAGE_SIZE - 1) / PAGE_SIZE, limit = hi / PAGE_SIZE;
+	if (from == 0)
+		from = 1;                   /* never physical address 0 */
+	if (limit > npages)
+		limit = npages;
+	if (from >= limit)
+		return 0;
+	spin_lock(&pmm_lock);
+	uint64_t p = find_run(from, limit, n, align_pages);
+	if (p == npages || p + n > limit) {
+		spin_unlock(&pmm_lock);
+		return 0;
+	}
+	for (uint64_t k = 0; k < n; k++)
+		set_bit(bitmap, p + k);
+	nfree -= n;
+	spin_unlock(&pmm_lock);
+	return p * PAGE_SIZE;
+}
+
 int pmm_free_pages(uint64_t pa, size_t n)
 {
 	if (pa % PAGE_SIZE || n == 0 || pa / PAGE_SIZE >= npages || n > npages - pa / PAGE_SIZE) {

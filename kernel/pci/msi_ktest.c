@@ -2,14 +2,15 @@
  * msi_ktest.c — the `msi` ktest suite: PCI interrupts end to end in both builds.
  * edu (QEMU docs/specs/edu.txt) over MSI with affinity to every CPU and over INTx;
  * an NVMe controller's admin queue over MSI-X (NVMe 1.4 §3.1 registers, §4.6 phase
- * tag, §5.15 Identify): enable, fire, mask with the PBA bit, unmask; the sim's
- * testdev (docs/pci.md) with 32 MSI messages and 64 MSI-X vectors over all CPUs;
+ * tag, §5.15 Identify; queues from the DMA API): enable, fire, mask with the PBA
+ * bit, unmask; the sim's testdev (docs/pci.md) with 32 MSI messages and 64 MSI-X vectors over all CPUs;
  * the fallback chain under vector exhaustion with leak checks. PCIe 4.0 §7.7.
  */
 #include <hal/hal.h>
 #include <kernel/apic.h>
 #include <kernel/atomic.h>
 #include <kernel/cmdline.h>
+#include <kernel/dma.h>
 #include <kernel/errno.h>
 #include <kernel/fault.h>
 #include <kernel/irq.h>
@@ -446,7 +447,9 @@ struct nvme_t {
 	struct pci_dev *d;
 	volatile uint8_t *regs;
 	uint64_t cap;
-	uint64_t sq_pa, cq_pa, id_pa;
+	struct dma_dev *dd;             /* DMA API: reachable under VT-d translation too */
+	dma_addr_t sq_pa, cq_pa, id_pa; /* bus addresses of the coherent buffers */
+	void *id;
 	struct t_sqe *sq;
 	volatile struct t_cqe *cq;
 	unsigned sq_tail, cq_head;
@@ -522,21 +525,22 @@ static void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 	vec_snapshot();
 	n.cap = hal_mmio_read64(n.regs + NVME_CAP);
 	n.cq_db = NVME_DBS + (4u << NVME_CAP_DSTRD(n.cap));
-	n.sq_pa = pmm_alloc_page();
-	n.cq_pa = pmm_alloc_page();
-	n.id_pa = pmm_alloc_page();
 	struct pci_irq pi = { 0 };
 	bool have_irq = false;
-	if (!n.sq_pa || !n.cq_pa || !n.id_pa) {
-		ktest_fail_at(t, __FILE__, __LINE__, "no pages");
+	/* Queues and the Identify buffer through the DMA API (docs/dma.md): with VT-d
+	 * translating, a device without a domain is blocked. 64-bit, page-aligned. */
+	struct dma_params dp = { .mask = ~0ull, .max_seg = 0, .align = (uint32_t)PAGE_SIZE };
+	n.dd = dma_dev_attach(d, &dp);
+	if (n.dd) {
+		n.sq = dma_alloc_coherent(n.dd, PAGE_SIZE, &n.sq_pa);
+		n.cq = dma_alloc_coherent(n.dd, PAGE_SIZE, &n.cq_pa);
+		n.id = dma_alloc_coherent(n.dd, PAGE_SIZE, &n.id_pa);
+	}
+	if (!n.sq || !n.cq || !n.id) {
+		ktest_fail_at(t, __FILE__, __LINE__, "no DMA state or coherent memory");
 		goto out;
 	}
-	n.sq = hal_phys_to_virt(n.sq_pa);
-	n.cq = hal_phys_to_virt(n.cq_pa);
-	memset(n.sq, 0, PAGE_SIZE);
-	memset((void *)n.cq, 0, PAGE_SIZE);
-	memset(hal_phys_to_virt(n.id_pa), 0, PAGE_SIZE);
-	KTEST_EXPECT_EQ(t, hal_virt_to_phys(n.sq), n.sq_pa);
+	KTEST_EXPECT_EQ(t, n.sq_pa % PAGE_SIZE, 0);
 
 	/* Reset to a known state (§7.6.1): CC.EN 0, wait RDY 0. */
 	hal_mmio_write32(n.regs + NVME_CC, 0);
@@ -589,7 +593,7 @@ static void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 	KTEST_EXPECT_EQ(t, atomic_load64(&cnt.per_cpu[target], MO_RELAXED), 1);
 	if (!nvme_poll_cqe(&n, 1, t))
 		goto out_disable;
-	const uint16_t *idc = hal_phys_to_virt(n.id_pa);
+	const uint16_t *idc = n.id;
 	KTEST_EXPECT_EQ(t, idc[0], d->vendor);              /* Identify Controller VID */
 
 	/* 2: masked in the table: it completes (phase tag), no interrupt, PBA bit set. */
@@ -629,12 +633,14 @@ out:
 		}
 	}
 	vec_check(t, "after free");
-	if (n.sq_pa)
-		pmm_free_pages(n.sq_pa, 1);
-	if (n.cq_pa)
-		pmm_free_pages(n.cq_pa, 1);
-	if (n.id_pa)
-		pmm_free_pages(n.id_pa, 1);
+	if (n.sq)
+		dma_free_coherent(n.dd, PAGE_SIZE, n.sq, n.sq_pa);
+	if (n.cq)
+		dma_free_coherent(n.dd, PAGE_SIZE, (void *)n.cq, n.cq_pa);
+	if (n.id)
+		dma_free_coherent(n.dd, PAGE_SIZE, n.id, n.id_pa);
+	if (n.dd)
+		KTEST_EXPECT_EQ(t, dma_dev_release(n.dd), 0);
 	hal_mmio_unmap((void *)n.regs, (size_t)d->bar[0].size);
 }
 

@@ -1,7 +1,7 @@
 /*
  * acpi_gen.c — builds ACPI tables the way firmware lays them out in the BIOS area:
- * FACS, DSDT, FADT, MADT, SRAT, MCFG (PCI Firmware 3.0 §4.1.2), XSDT, RSDT, then the
- * RSDP (ACPI 6.5 §5.2.5–§5.2.16),
+ * FACS, DSDT, FADT, MADT, SRAT, MCFG (PCI Firmware 3.0 §4.1.2), DMAR (Intel VT-d
+ * spec rev 3.x §8), XSDT, RSDT, then the RSDP (ACPI 6.5 §5.2.5–§5.2.16),
  * shaped like QEMU q35's (LAPIC entries below APIC ID 255, x2APIC entries above,
  * IRQ0→GSI2 and IRQ9 level overrides, LINT1 NMI), with one optional fault.
  * The structures here are written from the spec independently of the kernel's own
@@ -274,6 +274,39 @@ struct mcfg_alloc {                 /* PCI Firmware 3.0 §4.1.2 Table 4-3: alloc
 } __attribute__((packed));
 _Static_assert(sizeof(struct mcfg_alloc) == 16, "PCI Firmware 3.0 §4.1.2: allocation entry is 16 bytes");
 
+struct dmar {                       /* VT-d §8.1 Table 3 (DMA Remapping Reporting) */
+	struct sdt_header hdr;          /* "DMAR", revision 1 */
+	uint8_t haw;                    /* host address width - 1 */
+	uint8_t flags;                  /* bit 0 INTR_REMAP, 1 X2APIC_OPT_OUT, 2 DMA_CTRL_PLATFORM_OPT_IN */
+	uint8_t rsvd0[10];
+} __attribute__((packed));
+_Static_assert(sizeof(struct dmar) == 48, "VT-d §8.1: DMAR header is 48 bytes");
+
+struct dmar_drhd {                  /* VT-d §8.3 Table 5: DMA Remapping Hardware Unit */
+	uint16_t type;                  /* 0 */
+	uint16_t length;                /* with the device scopes */
+	uint8_t flags;                  /* bit 0 INCLUDE_PCI_ALL */
+	uint8_t size;                   /* register set: 2^size pages (rev 3); 0 = 4 KiB */
+	uint16_t segment;
+	uint64_t base;                  /* register base address */
+} __attribute__((packed));
+_Static_assert(sizeof(struct dmar_drhd) == 16, "VT-d §8.3: DRHD header is 16 bytes");
+
+struct dmar_scope {                 /* VT-d §8.3.1 Table 6: Device Scope, one path entry */
+	uint8_t type;                   /* 3 = I/O APIC */
+	uint8_t length;                 /* 6 + 2 per path entry */
+	uint8_t flags;
+	uint8_t rsvd0;
+	uint8_t enum_id;                /* the I/O APIC's id (MADT) */
+	uint8_t start_bus;
+	uint8_t path_dev, path_fn;
+} __attribute__((packed));
+_Static_assert(sizeof(struct dmar_scope) == 8, "VT-d §8.3.1: a one-entry device scope is 8 bytes");
+
+#define DMAR_DRHD_INCLUDE_PCI_ALL 0x01u
+#define DMAR_SCOPE_IOAPIC 3u
+#define DMAR_IOAPIC_DEV 0x1Fu       /* the path the scope names: 00:1f.0 */
+
 /* ---- names ------------------------------------------------------------------------ */
 
 static const char *const break_names[ACPI_GEN_BREAK_COUNT + 1] = {
@@ -452,6 +485,10 @@ const char *acpi_gen_config_error(const struct acpi_gen_config *cfg)
 		return "more NUMA nodes than CPUs";
 	if (cfg->mcfg_base && ((cfg->mcfg_base & 0xFFFFF) || cfg->mcfg_bus_end < cfg->mcfg_bus_start))
 		return "MCFG base must be 1 MiB aligned and the bus range not empty";
+	if (cfg->dmar_base & 0xFFF)
+		return "DMAR register base must be 4 KiB aligned";
+	if (cfg->dmar_haw > 63)
+		return "DMAR host address width must be below 64 bits";
 	return NULL;
 }
 
@@ -566,7 +603,8 @@ unsigned acpi_gen_cpu_node(const struct acpi_gen_config *cfg, unsigned i)
 
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~(size_t)((a) - 1))
 #define TABLE_ALIGN 64u
-#define MAX_ROOT_ENTRIES 6u         /* FACP, APIC, SRAT, MCFG, + one bad entry (+ spare) */
+#define MAX_ROOT_ENTRIES 7u         /* FACP, APIC, SRAT, MCFG, DMAR, + one bad entry (+ spare) */
+#define DMAR_SIZE (sizeof(struct dmar) + sizeof(struct dmar_drhd) + sizeof(struct dmar_scope))
 
 size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 {
@@ -578,6 +616,7 @@ size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 	       ALIGN_UP(madt_size(cfg, NULL) + 2, TABLE_ALIGN) +
 	       ALIGN_UP(srat_size(cfg), TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct mcfg) + sizeof(struct mcfg_alloc), TABLE_ALIGN) +
+	       ALIGN_UP(DMAR_SIZE, TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 8 * MAX_ROOT_ENTRIES + 4, TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 4 * MAX_ROOT_ENTRIES, TABLE_ALIGN) +
 	       sizeof(struct rsdp) + TABLE_ALIGN;
@@ -857,6 +896,33 @@ static long build_mcfg(struct gen *g, const struct acpi_gen_config *cfg)
 	return off;
 }
 
+static long build_dmar(struct gen *g, const struct acpi_gen_config *cfg)
+{
+	long off = gen_alloc(g, DMAR_SIZE, TABLE_ALIGN);
+	struct dmar *t;
+	struct dmar_drhd d = {
+		.type = 0, .length = sizeof(struct dmar_drhd) + sizeof(struct dmar_scope),
+		.flags = DMAR_DRHD_INCLUDE_PCI_ALL, .size = 0, .segment = 0, .base = cfg->dmar_base,
+	};
+	struct dmar_scope sc = {
+		.type = DMAR_SCOPE_IOAPIC, .length = sizeof(struct dmar_scope),
+		.enum_id = (uint8_t)cfg->ioapic_id, .start_bus = 0,
+		.path_dev = DMAR_IOAPIC_DEV, .path_fn = 0,
+	};
+
+	if (off < 0)
+		return off;
+	t = (struct dmar *)(g->mem + off);
+	header_init(&t->hdr, "DMAR", (uint32_t)DMAR_SIZE, 1);
+	t->haw = cfg->dmar_haw ? cfg->dmar_haw : 47;
+	t->flags = 0;                   /* no interrupt remapping is offered */
+	memcpy(t + 1, &d, sizeof(d));   /* 4-aligned only: memcpy */
+	memcpy((uint8_t *)(t + 1) + sizeof(d), &sc, sizeof(sc));
+	acpi_gen_checksum_fix(t);
+	gen_record(g, "DMAR", (size_t)off, (uint32_t)DMAR_SIZE);
+	return off;
+}
+
 /* RSDT (entry_size 4) or XSDT (8) listing entries[0..n). */
 static long build_root(struct gen *g, const char *sig, size_t entry_size,
                        const uint64_t *entries, unsigned n, size_t tail)
@@ -890,7 +956,7 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 	struct gen g = { .mem = mem, .base = phys_base, .len = len, .info = info };
 	uint64_t entries[MAX_ROOT_ENTRIES], bad_entry = 0;
 	unsigned n = 0, rev;
-	long facs, dsdt, fadt, madt = -1, srat = -1, mcfg = -1, xsdt = -1, rsdt, rp;
+	long facs, dsdt, fadt, madt = -1, srat = -1, mcfg = -1, dmar = -1, xsdt = -1, rsdt, rp;
 	struct rsdp *r;
 	uint64_t mem_size;
 
@@ -913,6 +979,8 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 		return -ENOSPC;
 	if (cfg->mcfg_base && (mcfg = build_mcfg(&g, cfg)) < 0)
 		return -ENOSPC;
+	if (cfg->dmar_base && (dmar = build_dmar(&g, cfg)) < 0)
+		return -ENOSPC;
 
 	/* A bad XSDT entry goes first, so a walker that gives up at the first bad
 	 * entry misses the MADT and shows it. */
@@ -929,6 +997,8 @@ int acpi_gen_build_info(void *mem, uint64_t phys_base, size_t len,
 		entries[n++] = phys_base + (uint64_t)srat;
 	if (mcfg >= 0)
 		entries[n++] = phys_base + (uint64_t)mcfg;
+	if (dmar >= 0)
+		entries[n++] = phys_base + (uint64_t)dmar;
 
 	if (rev >= 2) {
 		size_t tail = cfg->brk == ACPI_GEN_BREAK_XSDT_BAD_LENGTH ? 4 : 0;

@@ -65,10 +65,15 @@ struct acpi_gen_config {
 	 * mcfg_base covering buses mcfg_bus_start..mcfg_bus_end; mcfg_base 0 = no MCFG. */
 	uint64_t mcfg_base;
 	uint8_t mcfg_bus_start, mcfg_bus_end;
+	/* DMAR (Intel VT-d spec rev 3.x §8): one DRHD with INCLUDE_PCI_ALL for segment 0
+	 * at dmar_base and an I/O APIC device scope (ioapic_id, path 00:1f.0); dmar_haw
+	 * is the host address width - 1 (0 = 47). dmar_base 0 = no DMAR. */
+	uint64_t dmar_base;
+	uint8_t dmar_haw;
 };
 
 /* Where each table landed, for dumps and for tests that want to poke at bytes. */
-#define ACPI_GEN_MAX_TABLES 10
+#define ACPI_GEN_MAX_TABLES 12
 struct acpi_gen_table {
 	char sig[5];                /* "RSDP" for the RSDP, else the 4-byte signature */
 	uint64_t phys;

@@ -131,10 +131,14 @@ static void dma_run(struct edu *e)
 	if (len) {
 		uint8_t *p = e->buf + (dev - EDU_DMA_BUF_ADDR);
 
-		if (to_ram)
-			e->host.mem_write(ram, p, (unsigned)len);
-		else
-			e->host.mem_read(ram, p, (unsigned)len);
+		int err = to_ram ? pci_model_dma_write(e->fn, ram, p, (unsigned)len)
+		                 : pci_model_dma_read(e->fn, ram, p, (unsigned)len);
+
+		/* Blocked by the IOMMU: the transfer still completes, as on QEMU (a read
+		 * brought zeros, a write went nowhere); the fault record tells. */
+		if (err == -EFAULT)
+			edu_log(e, "DMA %s 0x%llx+0x%llx blocked or outside RAM (completes anyway)",
+				to_ram ? "to" : "from", (unsigned long long)ram, (unsigned long long)len);
 	}
 	e->st.dma_done++;
 	e->dma_cmd &= ~(uint64_t)EDU_DMA_CMD_START;

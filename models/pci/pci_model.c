@@ -494,6 +494,63 @@ bool pci_model_bus_master(const struct pci_model_fn *f)
 	return on;
 }
 
+/* Bus number of a bus index: 0 for the root bus, else the secondary bus number its
+ * bridge is programmed with (lock held). */
+static uint8_t busnum_of(unsigned bus_index)
+{
+	const struct pci_model_fn *br = bus_index ? pci_fab.bus[bus_index].bridge : NULL;
+
+	return br ? br->cfg[CFG_SECONDARY_BUS] : 0;
+}
+
+uint16_t pci_model_rid(const struct pci_model_fn *f)
+{
+	uint16_t rid;
+
+	pthread_mutex_lock(&pci_fab.lock);
+	rid = (uint16_t)(busnum_of(f->bus_index) << 8 | (f->dev & 31) << 3 | (f->fn & 7));
+	pthread_mutex_unlock(&pci_fab.lock);
+	return rid;
+}
+
+static int dma(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len, bool write)
+{
+	struct pci_model_host h;
+	uint16_t rid;
+	bool master;
+
+	pthread_mutex_lock(&pci_fab.lock);
+	master = !f->vanished && (cfg_get(f->cfg, CFG_COMMAND, 2) & CMD_MASTER);
+	rid = (uint16_t)(busnum_of(f->bus_index) << 8 | (f->dev & 31) << 3 | (f->fn & 7));
+	h = pci_fab.host;
+	if (!master)
+		pcim_log(f, "DMA %s of %u bytes at 0x%llx not issued: Bus Master Enable is 0",
+		         write ? "write" : "read", len, (unsigned long long)addr);
+	pthread_mutex_unlock(&pci_fab.lock);
+	if (!master)
+		return -EACCES;
+	if (!len)
+		return 0;
+	/* Outside the fabric lock: the IOMMU may raise a fault event (an MSI). */
+	if (h.dma)
+		return h.dma(rid, addr, buf, len, write);
+	if (write)
+		h.mem_write(addr, buf, len);
+	else
+		h.mem_read(addr, buf, len);
+	return 0;
+}
+
+int pci_model_dma_read(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len)
+{
+	return dma(f, addr, buf, len, false);
+}
+
+int pci_model_dma_write(struct pci_model_fn *f, uint64_t addr, const void *buf, unsigned len)
+{
+	return dma(f, addr, (void *)buf, len, true);
+}
+
 void pci_model_signal_error(struct pci_model_fn *f, uint16_t bits)
 {
 	pthread_mutex_lock(&pci_fab.lock);

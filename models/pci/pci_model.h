@@ -18,6 +18,11 @@ struct pci_model_host {
 	 * The host routes MSI writes to the LAPIC model. */
 	void (*mem_write)(uint64_t addr, const void *buf, unsigned len);
 	void (*mem_read)(uint64_t addr, void *buf, unsigned len);
+	/* A DMA by requester ID rid (bus << 8 | dev << 3 | fn), through the IOMMU when
+	 * there is one: 0, or -EFAULT when any part was blocked (fault recorded) or
+	 * missed RAM; a read's buffer is filled either way (blocked parts read zeros,
+	 * parts outside RAM all ones). NULL: DMA goes to mem_read/mem_write untranslated. */
+	int (*dma)(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write);
 	/* INTx: level of GSI gsi (from the swizzled pin and the firmware's routing). */
 	void (*set_gsi)(uint32_t gsi, bool level);
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -102,6 +107,13 @@ bool pci_model_irq_raise(struct pci_model_fn *f, unsigned idx);
 void pci_model_irq_lower(struct pci_model_fn *f);
 /* Bus mastering enabled (DMA allowed)? */
 bool pci_model_bus_master(const struct pci_model_fn *f);
+/* The function's requester ID as the bus numbers are programmed now. */
+uint16_t pci_model_rid(const struct pci_model_fn *f);
+/* A device's DMA (not for MSI messages: those go through pci_model_irq_raise), with
+ * its requester ID, through host->dma. 0; -EACCES when Bus Master Enable is off
+ * (nothing moves, a read's buffer is left as is); -EFAULT as host->dma. */
+int pci_model_dma_read(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len);
+int pci_model_dma_write(struct pci_model_fn *f, uint64_t addr, const void *buf, unsigned len);
 /* The device records an error event in its Status register: bits among 8 and
  * 11..15 (e.g. 1 << 13 Received Master Abort after a failed DMA); software clears
  * them by writing 1s. Other bits are ignored. */

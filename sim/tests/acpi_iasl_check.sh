@@ -3,7 +3,9 @@
 # independent reader, ACPICA's disassembler (`iasl -d`, Debian acpica-tools):
 # good machines must decode with no checksum or length complaint and with the
 # expected MADT entries and MCFG allocation (PCI Firmware 3.0 §4.1.2), --no-mcfg
-# must leave the MCFG out; each --acpi-break kind must show exactly its one fault.
+# must leave the MCFG out; the DMAR (VT-d spec §8: one DRHD at 0xFED90000 with
+# INCLUDE_PCI_ALL and an I/O APIC scope) must decode, --iommu none must leave it out;
+# each --acpi-break kind must show exactly its one fault.
 # Usage: acpi_iasl_check.sh path/to/doppel-sim WORKDIR   (exit 77: no iasl, skipped)
 set -u
 
@@ -144,6 +146,27 @@ good_mcfg() { # NAME REV
 	fi
 }
 
+# DMAR: HAW 47, one DRHD (INCLUDE_PCI_ALL, segment 0, base 0xFED90000) with one
+# I/O APIC device scope (enumeration id 0, path 00:1f.0), listed in both root tables.
+good_dmar() { # NAME REV
+	check "$1: iasl decodes DMAR without complaint" iasl_clean "$1" DMAR
+	check "$1: DMAR host address width 47 (48 bits)" [ "$(field "$1" DMAR "Host Address Width")" = "2F" ]
+	check "$1: DMAR one hardware unit at FED90000" \
+		[ "$(count "$1" DMAR "Hardware Unit Definition")" -eq 1 -a \
+		  "$(field "$1" DMAR "Register Base Address")" = "00000000FED90000" ]
+	check "$1: DRHD flags INCLUDE_PCI_ALL, segment 0" \
+		[ "$(sed -n '/Hardware Unit Definition/,$p' "$WORK/$1/DMAR.dsl" | sed -n 's/^\[[^]]*\] *Flags : \([0-9A-F]*\).*/\1/p' | head -n 1)" = "01" -a \
+		  "$(field "$1" DMAR "PCI Segment Number")" = "0000" ]
+	check "$1: DMAR I/O APIC scope 0 at 00:1f.0" \
+		[ "$(count "$1" DMAR "IOAPIC Device")" -eq 1 -a "$(field "$1" DMAR "Enumeration ID")" = "00" -a \
+		  "$(sed -n 's/.*PCI Path : \(.*\)$/\1/p' "$WORK/$1/DMAR.dsl")" = "1F,00" ]
+	check "$1: DMAR length 48 + 16 + 8" [ "$(hexval "$(field "$1" DMAR "Table Length")")" -eq 72 ]
+	check "$1: RSDT lists the DMAR" root_lists "$1" RSDT "$(addr_of "$1" DMAR)"
+	if [ "$2" -eq 2 ]; then
+		check "$1: XSDT lists the DMAR" root_lists "$1" XSDT "$(addr_of "$1" DMAR)"
+	fi
+}
+
 mkdir -p "$WORK" || exit 1
 echo "TAP version 13"
 
@@ -157,6 +180,7 @@ EOF
 		good_madt "$name" "$cpus" "$x2"
 		good_common "$name" "$rev"
 		good_mcfg "$name" "$rev"
+		good_dmar "$name" "$rev"
 		if [ "$rev" -eq 2 ]; then
 			check "$name: XSDT lists the MADT" root_lists "$name" XSDT "$(addr_of "$name" APIC)"
 		fi
@@ -251,8 +275,8 @@ else not_ok "rsdp-ext-checksum: dump"; fi
 
 if dump b-madt-missing --cpus 4 --acpi-break madt-missing; then
 	check "madt-missing: no MADT generated" [ ! -e "$WORK/b-madt-missing/APIC.dat" ]
-	check "madt-missing: XSDT lists only the FADT and the MCFG" \
-		[ "$(count b-madt-missing XSDT "ACPI Table Address")" -eq 2 ]
+	check "madt-missing: XSDT lists only the FADT, the MCFG and the DMAR" \
+		[ "$(count b-madt-missing XSDT "ACPI Table Address")" -eq 3 ]
 	good_common b-madt-missing 2
 else not_ok "madt-missing: dump"; fi
 
@@ -265,11 +289,21 @@ else not_ok "rsdt-only: dump"; fi
 # ---- --no-mcfg: no MCFG anywhere, everything else good --------------------------------
 if dump no-mcfg --cpus 4 --no-mcfg; then
 	check "no-mcfg: no MCFG generated" [ ! -e "$WORK/no-mcfg/MCFG.dat" ]
-	check "no-mcfg: XSDT lists the FADT and the MADT only" \
-		[ "$(count no-mcfg XSDT "ACPI Table Address")" -eq 2 ]
+	check "no-mcfg: XSDT lists the FADT, the MADT and the DMAR only" \
+		[ "$(count no-mcfg XSDT "ACPI Table Address")" -eq 3 ]
 	good_madt no-mcfg 4 0
 	good_common no-mcfg 2
 else not_ok "no-mcfg: dump"; fi
+
+# ---- --iommu none: no DMAR anywhere, everything else good -----------------------------
+if dump iommu-none --cpus 4 --iommu none; then
+	check "iommu-none: no DMAR generated" [ ! -e "$WORK/iommu-none/DMAR.dat" ]
+	check "iommu-none: XSDT lists the FADT, the MADT and the MCFG only" \
+		[ "$(count iommu-none XSDT "ACPI Table Address")" -eq 3 ]
+	good_madt iommu-none 4 0
+	good_common iommu-none 2
+	good_mcfg iommu-none 2
+else not_ok "iommu-none: dump"; fi
 
 echo "1..$n"
 echo "$passed passed, $failed failed"

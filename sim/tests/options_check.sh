@@ -81,6 +81,11 @@ bad "--pci-hostile: 'cap-loop,,vanish' has an empty item" --pci-hostile cap-loop
 bad "--pci-hostile: ''" --pci-hostile ''
 bad "--pci-dump-config: ''" --pci-dump-config ''
 bad "'--no-mcfg=1': --no-mcfg takes no value" --no-mcfg=1
+bad "--iommu: 'amd'" --iommu amd
+bad "--iommu: missing value" --iommu
+bad "--vtd-caching-mode: there is no VT-d unit with --iommu none" --iommu none --vtd-caching-mode
+bad "--vtd-no-qi: there is no VT-d unit with --iommu none" --vtd-no-qi --iommu none
+bad "'--vtd-no-qi=1': --vtd-no-qi takes no value" --vtd-no-qi=1
 good --cpus 1 --mem 16M
 good --cpus 256 --mem=64G --apic-ids sparse
 good --seed 0xFFFFFFFFFFFFFFFF --acpi-rev 0 --rsdp scan
@@ -90,6 +95,8 @@ good --cpus 4 --fault ap-dead=1 --fault ap-ignore-first-sipi=2 --fault esr-send-
 	--fault spurious-storm=0 --fault late-ipi=100
 good --mem 1048576K -- ktest=acpi expect.cpus=4
 good --pci none --no-mcfg
+good --iommu none
+good --iommu vtd --vtd-caching-mode --vtd-no-qi
 good --pci default --pci-hostile cap-loop,cap-in-header,bar-ones,msix-no-bar,vanish \
 	--pci-hostile vanish --pci-dump-config /dev/null
 echo "1..$n"

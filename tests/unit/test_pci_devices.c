@@ -189,8 +189,31 @@ static bool logged(const char *needle)
 	return strstr(logbuf, needle) != NULL;
 }
 
+/* DMA with a requester ID (the IOMMU's input): recorded; dma_block makes it fail the
+ * way a VT-d fault does (reads give zeros, writes vanish, -EFAULT). */
+static uint16_t last_rid;
+static unsigned ndma;
+static bool dma_block;
+
+static int h_dma(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write)
+{
+	last_rid = rid;
+	ndma++;
+	if (dma_block) {
+		if (!write)
+			memset(buf, 0, len);
+		return -EFAULT;
+	}
+	if (write)
+		h_mem_write(addr, buf, len);
+	else
+		h_mem_read(addr, buf, len);
+	return 0;
+}
+
 static const struct pci_model_host host = {
-	.mem_write = h_mem_write, .mem_read = h_mem_read, .set_gsi = h_set_gsi, .log = h_log,
+	.mem_write = h_mem_write, .mem_read = h_mem_read, .dma = h_dma, .set_gsi = h_set_gsi,
+	.log = h_log,
 };
 
 /* ---- the machine: ECAM at 0xB0000000, firmware-assigned like SeaBIOS -------------------- */
@@ -258,7 +281,9 @@ static int setup(void **state)
 	memset(pio, 0, sizeof(pio));
 	ram = calloc(1, RAM_SIZE);
 	assert_non_null(ram);
-	nmsi = gsi_changes = bad_mem = ram_writes = 0;
+	nmsi = gsi_changes = bad_mem = ram_writes = ndma = 0;
+	last_rid = 0xFFFF;
+	dma_block = false;
 	memset(gsi_level, 0, sizeof(gsi_level));
 	loglen = 0;
 	logbuf[0] = '\0';
@@ -441,6 +466,33 @@ static void test_edu_dma(void **state)
 	s = edu_stats();
 	assert_int_equal(s.dma_done, 2);
 	assert_int_equal(s.dma_refused, 0);
+}
+
+/* Device DMA carries the requester ID; a blocked DMA completes as on QEMU. */
+static void test_edu_dma_rid_and_blocked(void **state)
+{
+	uint64_t b = edu_bar();
+	uint8_t buf[64];
+	struct edu_model_stats s;
+
+	(void)state;
+	memset(ram + 0x1000, 0x5A, 64);
+	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, 64, EDU_DMA_CMD_START);
+	assert_int_equal(ndma, 1);
+	assert_int_equal(last_rid, 0x0010);                         /* 00:02.0 */
+	dma_block = true;
+	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, 64, EDU_DMA_CMD_START | EDU_DMA_CMD_IRQ);
+	assert_int_equal(edu_model_buffer(0, 0, buf, 64), 0);
+	assert_int_equal(buf[0], 0);                                /* zeros, not 0x5A */
+	assert_int_equal(buf[63], 0);
+	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), EDU_IRQ_DMA); /* completed anyway */
+	s = edu_stats();
+	assert_int_equal(s.dma_done, 2);
+	assert_true(logged("blocked or outside RAM"));
+	/* Bus mastering off: no DMA reaches the host at all. */
+	set_command(edu_bdf, 0, CMD_MASTER);
+	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, 64, EDU_DMA_CMD_START);
+	assert_int_equal(ndma, 2);
 }
 
 static void test_edu_dma_refused(void **state)
@@ -976,6 +1028,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_edu_irq_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_irq_msi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edu_dma_rid_and_blocked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_dma_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_registers_and_bad_enable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_identify_msix, setup, teardown),

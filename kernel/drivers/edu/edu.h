@@ -28,6 +28,8 @@ struct dma_dev *edu_dma_dev(struct edu *e);
 /* One DMA transfer of len bytes (1..EDU_BUF_SIZE) between bus address `bus` and
  * the device buffer at offset buf_off: to_device = memory -> device buffer. Waits
  * for completion (interrupt, or polling the command register), bounded: 0,
- * -EINVAL (range), -ETIMEDOUT. The bus address is used as given (no mapping). */
+ * -EINVAL (range), -ETIMEDOUT. The bus address is used as given (no mapping).
+ * buf_off + len must stay below EDU_BUF_SIZE: QEMU 7.2 stops the machine on a
+ * transfer that reaches the buffer's last byte (its range check is off by one). */
 int edu_dma(struct edu *e, dma_addr_t bus, uint32_t buf_off, uint32_t len, bool to_device);
 #endif

@@ -74,4 +74,17 @@ bool dma_mapping_error(const struct dma_dev *dd, dma_addr_t bus);
 
 /* Diagnostics: every attached device with policy, mask, domain and ledger. */
 void dma_dump(void);
+
+/* The ledger remembers where each live mapping was made: the calls above are
+ * macros over these _at twins, which take the call site (docs/dma.md "Ledger").
+ * The plain functions still exist (callable as (dma_map_single)(...), or through
+ * a pointer) and record their caller's return address instead. */
+void *dma_alloc_coherent_at(struct dma_dev *dd, size_t len, dma_addr_t *bus, const char *file, int line);
+dma_addr_t dma_map_single_at(struct dma_dev *dd, void *va, size_t len, enum dma_dir dir,
+			     const char *file, int line);
+int dma_map_sg_at(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir dir,
+		  const char *file, int line);
+#define dma_alloc_coherent(dd, len, bus) dma_alloc_coherent_at(dd, len, bus, __FILE__, __LINE__)
+#define dma_map_single(dd, va, len, dir) dma_map_single_at(dd, va, len, dir, __FILE__, __LINE__)
+#define dma_map_sg(dd, sg, nents, dir) dma_map_sg_at(dd, sg, nents, dir, __FILE__, __LINE__)
 #endif

@@ -1,0 +1,127 @@
+/*
+ * dma_bench.c — DMA benchmark cases (bench=<glob>, docs/bench.md, docs/dma.md
+ * "Benchmarks"): map+unmap cost per 4 KiB page under each policy, and edu DMA
+ * throughput (4095-byte transfers, memory -> device and back) under each policy.
+ * Figures are printed, never asserted; a policy that does not apply is skipped.
+ */
+#include <hal/hal.h>
+#include <kernel/bench.h>
+#include <kernel/dma.h>
+#include <kernel/errno.h>
+#include <kernel/log.h>
+#include <kernel/pci.h>
+#include <kernel/pmm.h>
+#include <kernel/printf.h>
+#include <kernel/time.h>
+#include "../drivers/edu/edu_priv.h"
+#include "dma_internal.h"
+
+#define MAP_ITERS 10000
+#define XFER_LEN (EDU_BUF_SIZE - 1)     /* edu_dma's longest transfer */
+#define XFER_TIME_NS 1000000000ull      /* each throughput run: about 1 s */
+
+static struct pci_dev *bench_edu(void)
+{
+	if (pci_init() != 0)
+		return 0;
+	return pci_find(0x1234, 0x11e8, 0);
+}
+
+static bool policy_applies(struct pci_dev *d, int p)
+{
+	return p != DMA_POLICY_IOMMU || dma_dev_has_vtd(d);
+}
+
+static int bench_map_unmap(void)
+{
+	struct pci_dev *d = bench_edu();
+	if (!d) {
+		klog("bench", "dma_map_unmap needs an edu device; not measured");
+		return 0;
+	}
+	uint64_t pa = pmm_alloc_page();
+	if (!pa)
+		return -ENOMEM;
+	void *buf = hal_phys_to_virt(pa);
+	int rc = 0;
+	for (int p = 0; p < 3 && !rc; p++) {
+		if (!policy_applies(d, p))
+			continue;
+		struct edu *e = edu_probe_policy(0, p, 0);
+		if (!e) {
+			rc = -ENODEV;
+			break;
+		}
+		struct dma_dev *dd = edu_dma_dev(e);
+		uint64_t t0 = hal_rdtsc();
+		for (unsigned i = 0; i < MAP_ITERS; i++) {
+			dma_addr_t b = dma_map_single(dd, buf, PAGE_SIZE, DMA_TO_DEVICE);
+			if (dma_mapping_error(dd, b)) {
+				rc = -EIO;
+				break;
+			}
+			dma_unmap_single(dd, b, PAGE_SIZE, DMA_TO_DEVICE);
+		}
+		uint64_t ns = time_tsc_to_ns(hal_rdtsc() - t0);
+		if (!rc) {
+			char name[48];
+			ksnprintf(name, sizeof name, "dma_map_unmap_4k_%s", dma_policy_name((enum dma_policy)p));
+			bench_report(name, ns / MAP_ITERS, "ns/page");
+		}
+		edu_remove(e);
+	}
+	pmm_free_pages(pa, 1);
+	return rc;
+}
+BENCH_CASE(dma_map_unmap_case, "dma_map_unmap", bench_map_unmap);
+
+static int bench_edu_throughput(void)
+{
+	struct pci_dev *d = bench_edu();
+	if (!d) {
+		klog("bench", "dma_edu_throughput needs an edu device; not measured");
+		return 0;
+	}
+	uint64_t pa = pmm_alloc_page();
+	if (!pa)
+		return -ENOMEM;
+	void *buf = hal_phys_to_virt(pa);
+	int rc = 0;
+	for (int p = 0; p < 3 && !rc; p++) {
+		if (!policy_applies(d, p))
+			continue;
+		struct edu *e = edu_probe_policy(0, p, 0);
+		if (!e) {
+			rc = -ENODEV;
+			break;
+		}
+		struct dma_dev *dd = edu_dma_dev(e);
+		uint64_t bytes = 0, t0 = time_now_ns(), el = 0;
+		/* Each round: map, memory -> device, device -> memory, unmap. QEMU's edu
+		 * takes 100 ms per transfer, so there only a handful of rounds fit. */
+		while (el < XFER_TIME_NS) {
+			dma_addr_t b = dma_map_single(dd, buf, XFER_LEN, DMA_BIDIRECTIONAL);
+			if (dma_mapping_error(dd, b)) {
+				rc = -EIO;
+				break;
+			}
+			rc = edu_dma(e, b, 0, XFER_LEN, true);
+			if (!rc)
+				rc = edu_dma(e, b, 0, XFER_LEN, false);
+			dma_unmap_single(dd, b, XFER_LEN, DMA_BIDIRECTIONAL);
+			if (rc)
+				break;
+			bytes += 2 * XFER_LEN;
+			el = time_now_ns() - t0;
+		}
+		if (!rc && el) {
+			char name[48];
+			ksnprintf(name, sizeof name, "dma_edu_%s_kbps", dma_policy_name((enum dma_policy)p));
+			bench_report(name, bytes * 1000000000ull / el / 1024, "KiB/s");
+		}
+		edu_remove(e);
+	}
+	pmm_free_pages(pa, 1);
+	return rc;
+}
+BENCH_CASE(dma_edu_throughput_case, "dma_edu_throughput", bench_edu_throughput);
