@@ -322,5 +322,41 @@ def summary_rows(r: IommuReport) -> list[tuple[str, str]]:
     if r.dma:
         rows.append(("DMA policy", ", ".join(f"{d.bdf} {d.policy}" for d in r.dma.values())))
     if r.leaks or any(r.released.values()):
-        rows.append(("DMA leaks", f"{len(r.leaks)} reported at release"))
+        rows.append(("DMA leaks", f"{len(r.leaks)} mapping(s) reported at release"))
     return rows
+
+
+# ---- doppel-sim's VT-d model (models/vtd) -----------------------------------------
+# The model logs each fault it records (`sim: vtd: fault recorded: sid 0x0010 addr
+# 0xf000000 reason 0x05 write`, the first 64 of a run) and reports its counters at
+# exit (`sim: stats vtd: translations=N faults=N stale_iotlb_hits=N ...`).
+_SIM_FAULT = re.compile(r"^sim: vtd: fault recorded: sid 0x([0-9a-f]{4}) addr 0x([0-9a-f]+) "
+                        r"reason 0x([0-9a-f]{2}) (read|write)$")
+_SIM_STATS = re.compile(r"^sim: stats vtd: (.*)$")
+
+
+def parse_sim_model_faults(lines: Iterable[str]) -> list[Fault]:
+    out = []
+    for n, ln in enumerate(lines, 1):
+        m = _SIM_FAULT.match(ln.rstrip())
+        if m:
+            sid, addr, reason, rw = m.groups()
+            out.append(Fault(int(sid, 16), int(addr, 16), int(reason, 16), rw == "write",
+                             None, "model", n))
+    return out
+
+
+def sim_vtd_stats(lines: Iterable[str]) -> Optional[dict[str, int]]:
+    """The VT-d model's exit counters, or None when the run printed none (no unit)."""
+    for ln in lines:
+        m = _SIM_STATS.match(ln.rstrip())
+        if m:
+            out = {}
+            for kv in m.group(1).split():
+                k, _, v = kv.partition("=")
+                try:
+                    out[k] = int(v, 0)
+                except ValueError:
+                    pass
+            return out
+    return None

@@ -171,14 +171,14 @@ def pci_row(r) -> str:
 
 
 def iommu_rows(r) -> list[tuple[str, str]]:
-    """'IOMMU  vtd, 1 unit, qi 1, cm 0, faults 2 (QEMU's trace: 2, agree)' and the
+    """'IOMMU  vtd, 1 unit, qi 1, cm 0, faults 5 (QEMU's trace: 5, agree)' and the
     DMA policy of each device, from the kernel's facts and dumps (docs/iommu.md)."""
     rep = iommu.parse_report(r.lines, r.facts)
     rows = iommu.summary_rows(rep)
     if r.trace_log is not None and rows and rows[0][0] == "IOMMU" and r.trace_log.exists():
         _, trace, problems = iommu.check_faults_against_qemu(r.lines, r.trace_lines())
         verdict = "agree" if not problems else f"{len(problems)} difference(s), see below"
-        rows[0] = ("IOMMU", f"{rows[0][1]} (QEMU's trace: {len(trace.faults)}, {verdict})")
+        rows[0] = ("IOMMU", f"{rows[0][1]} (QEMU's trace: {len(trace.requests)}, {verdict})")
         if problems:
             rows.append(("", "; ".join(problems[:3])))
     return rows

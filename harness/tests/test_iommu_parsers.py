@@ -166,3 +166,26 @@ def test_qemu_command_has_iommu_properties_and_trace_file(tmp_path):
         QemuTarget(tmp_path, iso=iso, iommu=False, iommu_props={"caching-mode": "on"})
     with pytest.raises(TargetConfigError):
         QemuTarget(tmp_path, iso=iso, iommu=True, iommu_props={"caching-mode": "on,x=1"})
+
+
+def _result(lines: list[str], trace_path: Path):
+    from harness.targets import RunResult
+    facts = {}
+    for ln in lines:
+        if ln.startswith("doppel-info: "):
+            k, _, v = ln[len("doppel-info: "):].partition("=")
+            facts.setdefault(k, v)
+    return RunResult(target="qemu", label="golden", command=[], artifact_dir=GOLDEN,
+                     console_log=GOLDEN / "console.log", lines=lines, facts=facts,
+                     trace_log=trace_path)
+
+
+def test_scripts_run_iommu_rows_show_the_verdict(tmp_path):
+    from harness.run import iommu_rows
+    rows = dict(iommu_rows(_result(console(), GOLDEN / "qemu_trace.log")))
+    assert rows["IOMMU"] == "vtd, 1 unit, qi 1, cm 0, faults 5 (QEMU's trace: 5, agree)"
+    # a console that lost a fault line: the row says so and the reason follows
+    lines = console()
+    del lines[next(i for i, ln in enumerate(lines) if ln.startswith("iommu: fault:"))]
+    rows = iommu_rows(_result(lines, GOLDEN / "qemu_trace.log"))
+    assert "difference(s)" in rows[0][1] and "the kernel logged 4 fault(s)" in rows[-1][1], rows
