@@ -189,3 +189,14 @@ def test_scripts_run_iommu_rows_show_the_verdict(tmp_path):
     del lines[next(i for i, ln in enumerate(lines) if ln.startswith("iommu: fault:"))]
     rows = iommu_rows(_result(lines, GOLDEN / "qemu_trace.log"))
     assert "difference(s)" in rows[0][1] and "the kernel logged 4 fault(s)" in rows[-1][1], rows
+
+
+def test_summary_names_the_planted_leak_apart_from_real_ones():
+    lines = [
+        "dma: leak: 0000:00:02.0 bus 0x1000 len 512 (mapped at kernel/dma/dma_ktest.c:461)",
+        "dma: 0000:00:02.0 released with 1 leaked mapping(s)",
+        "dma: leak: 0000:00:03.0 bus 0x2000 len 4096 (mapped at kernel/drivers/edu/edu.c:10)",
+        "dma: 0000:00:03.0 released with 1 leaked mapping(s)",
+    ]
+    rows = dict(iommu.summary_rows(iommu.parse_report(lines, {"iommu.mode": "vtd"})))
+    assert rows["DMA leaks"] == "2 mapping(s) reported at release (1 planted by the dma suite's ledger test)"
