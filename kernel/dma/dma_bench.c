@@ -32,11 +32,15 @@ static bool policy_applies(struct pci_dev *d, int p)
 	return p != DMA_POLICY_IOMMU || dma_dev_has_vtd(d);
 }
 
-static int bench_map_unmap(void)
+/* One figure per policy that applies: a fresh edu attached with that policy, a
+ * one-page buffer, and measure() returning the figure (0 = measured). */
+typedef int (*measure_fn)(struct edu *e, void *buf, uint64_t *value);
+
+static int bench_per_policy(const char *what, const char *fmt, const char *unit, measure_fn measure)
 {
 	struct pci_dev *d = bench_edu();
 	if (!d) {
-		klog("bench", "dma_map_unmap needs an edu device; not measured");
+		klog("bench", "%s needs an edu device; not measured", what);
 		return 0;
 	}
 	uint64_t pa = pmm_alloc_page();
@@ -52,76 +56,65 @@ static int bench_map_unmap(void)
 			rc = -ENODEV;
 			break;
 		}
-		struct dma_dev *dd = edu_dma_dev(e);
-		uint64_t t0 = hal_rdtsc();
-		for (unsigned i = 0; i < MAP_ITERS; i++) {
-			dma_addr_t b = dma_map_single(dd, buf, PAGE_SIZE, DMA_TO_DEVICE);
-			if (dma_mapping_error(dd, b)) {
-				rc = -EIO;
-				break;
-			}
-			dma_unmap_single(dd, b, PAGE_SIZE, DMA_TO_DEVICE);
-		}
-		uint64_t ns = time_tsc_to_ns(hal_rdtsc() - t0);
+		uint64_t value = 0;
+		rc = measure(e, buf, &value);
 		if (!rc) {
 			char name[48];
-			ksnprintf(name, sizeof name, "dma_map_unmap_4k_%s", dma_policy_name((enum dma_policy)p));
-			bench_report(name, ns / MAP_ITERS, "ns/page");
+			ksnprintf(name, sizeof name, fmt, dma_policy_name((enum dma_policy)p));
+			bench_report(name, value, unit);
 		}
 		edu_remove(e);
 	}
 	pmm_free_pages(pa, 1);
 	return rc;
 }
+
+static int measure_map_unmap(struct edu *e, void *buf, uint64_t *ns_per_page)
+{
+	struct dma_dev *dd = edu_dma_dev(e);
+	uint64_t t0 = hal_rdtsc();
+	for (unsigned i = 0; i < MAP_ITERS; i++) {
+		dma_addr_t b = dma_map_single(dd, buf, PAGE_SIZE, DMA_TO_DEVICE);
+		if (dma_mapping_error(dd, b))
+			return -EIO;
+		dma_unmap_single(dd, b, PAGE_SIZE, DMA_TO_DEVICE);
+	}
+	*ns_per_page = time_tsc_to_ns(hal_rdtsc() - t0) / MAP_ITERS;
+	return 0;
+}
+
+static int bench_map_unmap(void)
+{
+	return bench_per_policy("dma_map_unmap", "dma_map_unmap_4k_%s", "ns/page", measure_map_unmap);
+}
 BENCH_CASE(dma_map_unmap_case, "dma_map_unmap", bench_map_unmap);
+
+static int measure_edu_throughput(struct edu *e, void *buf, uint64_t *kib_per_s)
+{
+	struct dma_dev *dd = edu_dma_dev(e);
+	uint64_t bytes = 0, t0 = time_now_ns(), el = 0;
+	int rc = 0;
+	/* Each round: map, memory -> device, device -> memory, unmap. QEMU's edu
+	 * takes 100 ms per transfer, so there only a handful of rounds fit. */
+	while (el < XFER_TIME_NS) {
+		dma_addr_t b = dma_map_single(dd, buf, XFER_LEN, DMA_BIDIRECTIONAL);
+		if (dma_mapping_error(dd, b))
+			return -EIO;
+		rc = edu_dma(e, b, 0, XFER_LEN, true);
+		if (!rc)
+			rc = edu_dma(e, b, 0, XFER_LEN, false);
+		dma_unmap_single(dd, b, XFER_LEN, DMA_BIDIRECTIONAL);
+		if (rc)
+			return rc;
+		bytes += 2 * XFER_LEN;
+		el = time_now_ns() - t0;
+	}
+	*kib_per_s = bytes * 1000000000ull / el / 1024;
+	return 0;
+}
 
 static int bench_edu_throughput(void)
 {
-	struct pci_dev *d = bench_edu();
-	if (!d) {
-		klog("bench", "dma_edu_throughput needs an edu device; not measured");
-		return 0;
-	}
-	uint64_t pa = pmm_alloc_page();
-	if (!pa)
-		return -ENOMEM;
-	void *buf = hal_phys_to_virt(pa);
-	int rc = 0;
-	for (int p = 0; p < 3 && !rc; p++) {
-		if (!policy_applies(d, p))
-			continue;
-		struct edu *e = edu_probe_policy(0, p, 0);
-		if (!e) {
-			rc = -ENODEV;
-			break;
-		}
-		struct dma_dev *dd = edu_dma_dev(e);
-		uint64_t bytes = 0, t0 = time_now_ns(), el = 0;
-		/* Each round: map, memory -> device, device -> memory, unmap. QEMU's edu
-		 * takes 100 ms per transfer, so there only a handful of rounds fit. */
-		while (el < XFER_TIME_NS) {
-			dma_addr_t b = dma_map_single(dd, buf, XFER_LEN, DMA_BIDIRECTIONAL);
-			if (dma_mapping_error(dd, b)) {
-				rc = -EIO;
-				break;
-			}
-			rc = edu_dma(e, b, 0, XFER_LEN, true);
-			if (!rc)
-				rc = edu_dma(e, b, 0, XFER_LEN, false);
-			dma_unmap_single(dd, b, XFER_LEN, DMA_BIDIRECTIONAL);
-			if (rc)
-				break;
-			bytes += 2 * XFER_LEN;
-			el = time_now_ns() - t0;
-		}
-		if (!rc && el) {
-			char name[48];
-			ksnprintf(name, sizeof name, "dma_edu_%s_kbps", dma_policy_name((enum dma_policy)p));
-			bench_report(name, bytes * 1000000000ull / el / 1024, "KiB/s");
-		}
-		edu_remove(e);
-	}
-	pmm_free_pages(pa, 1);
-	return rc;
+	return bench_per_policy("dma_edu_throughput", "dma_edu_%s_kbps", "KiB/s", measure_edu_throughput);
 }
 BENCH_CASE(dma_edu_throughput_case, "dma_edu_throughput", bench_edu_throughput);

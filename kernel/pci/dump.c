@@ -29,17 +29,6 @@ const char *pci_cap_name(uint16_t id)
 	}
 }
 
-static const char *mode_name(enum pci_irq_mode m)
-{
-	switch (m) {
-	case PCI_IRQ_MSIX: return "msix";
-	case PCI_IRQ_MSI: return "msi";
-	case PCI_IRQ_INTX: return "intx";
-	case PCI_IRQ_POLL: return "poll";
-	default: return "none";
-	}
-}
-
 static const char *kind_name(enum pci_bar_kind k)
 {
 	switch (k) {
@@ -64,7 +53,7 @@ static void dump_header(const struct pci_dev *d)
 		ksnprintf(bus, sizeof bus, " bus %02x-%02x", d->sec_bus, d->sub_bus);
 	kprintf("pci: %s %04x:%04x sub %04x:%04x class %06x rev %02x type %u%s pin %s line %s irq %s\n", name,
 		d->vendor, d->device, d->subsys_vendor, d->subsys_id, d->class_code, d->revision, d->header_type,
-		bus, pin, line, mode_name(d->irq_mode));
+		bus, pin, line, pci_irq_mode_name(d->irq_mode));
 }
 
 static void dump_cap(const struct pci_dev *d, const struct pci_cap *c)
