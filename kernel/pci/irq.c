@@ -143,9 +143,24 @@ static void log_choice(const struct pci_irq *pi, unsigned cpu)
 	if (pi->mode == PCI_IRQ_INTX && n < sizeof buf)
 		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (GSI %u, vector 0x%x on CPU %u)",
 				       pi->gsi, pi->vec[0].vector, cpu);
-	else if ((pi->mode == PCI_IRQ_MSI || pi->mode == PCI_IRQ_MSIX) && n < sizeof buf)
-		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (%u vector%s from 0x%x on CPU %u)",
+	else if ((pi->mode == PCI_IRQ_MSI || pi->mode == PCI_IRQ_MSIX) && n < sizeof buf) {
+		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (%u vector%s from 0x%x on CPU %u",
 				       pi->nvec, pi->nvec == 1 ? "" : "s", pi->vec[0].vector, cpu);
+		unsigned on_cpu = 0;
+		struct cpumask others;
+		cpumask_clear(&others);
+		for (unsigned i = 0; pi->mode == PCI_IRQ_MSIX && i < pi->nvec; i++) {
+			if (pi->vec[i].cpu == cpu)
+				on_cpu++;
+			else
+				cpumask_set(&others, pi->vec[i].cpu);
+		}
+		if (!cpumask_empty(&others) && n < sizeof buf)
+			n += (size_t)ksnprintf(buf + n, sizeof buf - n, ", %u there, %u spread over %u more CPUs",
+					       on_cpu, pi->nvec - on_cpu, cpumask_weight(&others));
+		if (n < sizeof buf)
+			n += (size_t)ksnprintf(buf + n, sizeof buf - n, ")");
+	}
 	for (unsigned i = 0; i < 4 && n < sizeof buf; i++)
 		if (pi->fallback_why[i])
 			n += (size_t)ksnprintf(buf + n, sizeof buf - n, "; not %s: %s",
@@ -177,13 +192,18 @@ int pci_irq_alloc(struct pci_dev *d, unsigned want, unsigned cpu, unsigned allow
 		want = PCI_IRQ_MAX_VEC;
 	memset(out, 0, sizeof *out);
 	out->dev = d;
-	struct pci_irq_priv *p = kzalloc(sizeof *p);
+	/* One heap block sized to want: the state, a handler slot per vector, and the
+	 * irq_vec array the caller sees as out->vec (MSI-X may fill all of it). */
+	size_t slots = (size_t)want * sizeof(struct pci_irq_slot);
+	struct pci_irq_priv *p = kzalloc(sizeof *p + slots + (size_t)want * sizeof(struct irq_vec));
 	if (!p)
 		return -ENOMEM;
 	p->pi = out;
 	p->fn = fn;
 	p->arg = arg;
+	p->nslot = want;
 	out->priv = p;
+	out->vec = (struct irq_vec *)((uint8_t *)p->slot + slots);
 
 	const char *word;
 	unsigned cmd_allow = cmdline_allow(&word);
@@ -236,6 +256,7 @@ int pci_irq_alloc(struct pci_dev *d, unsigned want, unsigned cpu, unsigned allow
 	     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, rc);
 	log_choice(out, cpu);
 	out->priv = 0;
+	out->vec = 0;
 	kfree(p);
 	return rc < 0 ? rc : -ENOSPC;
 }
@@ -245,18 +266,23 @@ static void sync_nop(uint64_t unused)
 	(void)unused;
 }
 
+/* The other online CPUs owning one of the first n vectors (taken before teardown
+ * clears them). */
+static void owners(const struct pci_irq *pi, unsigned n, struct cpumask *m)
+{
+	cpumask_clear(m);
+	unsigned me = hal_cpu_index();
+	for (unsigned i = 0; i < n; i++)
+		if (pi->vec[i].count && pi->vec[i].cpu != me && cpu_online(pi->vec[i].cpu))
+			cpumask_set(m, pi->vec[i].cpu);
+}
+
 /* Wait until no handler of this allocation can still be running: the handlers
  * run with interrupts off, so once every CPU that owned one of its vectors has
  * answered a cross-call, any handler that began before has returned. */
-static void sync_handlers(const struct irq_vec *owned, unsigned n)
+static void sync_handlers(const struct cpumask *m)
 {
-	struct cpumask m;
-	cpumask_clear(&m);
-	unsigned me = hal_cpu_index();
-	for (unsigned i = 0; i < n; i++)
-		if (owned[i].count && owned[i].cpu != me && cpu_online(owned[i].cpu))
-			cpumask_set(&m, owned[i].cpu);
-	if (!cpumask_empty(&m) && smp_call(&m, sync_nop, 0, SMP_CALL_TIMEOUT_US, 0) != 0)
+	if (!cpumask_empty(m) && smp_call(m, sync_nop, 0, SMP_CALL_TIMEOUT_US, 0) != 0)
 		klog("pci", "irq free: a CPU did not answer; its handler may still be running");
 }
 
@@ -265,30 +291,32 @@ void pci_irq_free(struct pci_irq *pi)
 	if (!pi || !pi->priv || !pi->dev)
 		return;
 	struct pci_dev *d = pi->dev;
-	struct irq_vec owned[PCI_IRQ_MAX_VEC];
-	unsigned n = pi->nvec < PCI_IRQ_MAX_VEC ? pi->nvec : PCI_IRQ_MAX_VEC;
-	memcpy(owned, pi->vec, sizeof owned);
+	struct pci_irq_priv *p = pi->priv;
+	unsigned n = pi->mode == PCI_IRQ_MSIX ? pi->nvec
+		   : pi->mode == PCI_IRQ_MSI || pi->mode == PCI_IRQ_INTX ? 1 : 0;
+	if (n > p->nslot)
+		n = p->nslot;
+	struct cpumask m;
+	owners(pi, n, &m);
 	switch (pi->mode) {
 	case PCI_IRQ_MSIX:
 		pci_msix_teardown(pi);
 		break;
 	case PCI_IRQ_MSI:
 		pci_msi_teardown(pi);
-		n = 1;
 		break;
 	case PCI_IRQ_INTX:
 		intx_teardown(pi);
-		n = 1;
 		break;
 	default:
-		n = 0;
 		break;
 	}
 	pci_intx_disable(d, true);
-	sync_handlers(owned, n);
+	sync_handlers(&m);
 	d->irq_mode = PCI_IRQ_NONE;
-	kfree(pi->priv);
+	kfree(p);
 	pi->priv = 0;
+	pi->vec = 0;
 	pi->mode = PCI_IRQ_NONE;
 	pi->nvec = 0;
 	pi->gsi = 0;

@@ -129,6 +129,59 @@ static const char *msix_invalid_reason(const struct pci_dev *d)
 	return d->skipped ? d->skipped : "MSI-X table or PBA not inside an implemented memory BAR";
 }
 
+/* Can an MSI name this CPU (online, APIC ID within 8 bits)? */
+static bool msix_cpu_reachable(unsigned c)
+{
+	uint64_t a;
+	uint32_t dat;
+	return pci_msi_compose(c, VEC_FIRST, &a, &dat) == 0;
+}
+
+static int msix_take(struct pci_irq *pi, unsigned i, unsigned c)
+{
+	struct pci_irq_priv *p = pi->priv;
+	p->slot[i] = (struct pci_irq_slot){ p, i };
+	return irq_alloc(c, 1, msix_handler, &p->slot[i], &pi->vec[i]);
+}
+
+/* Take up to n vectors into pi->vec[0..]: on cpu while it has free ones, then one
+ * at a time round-robin (in CPU order, starting after cpu) over the other online
+ * CPUs an MSI can reach; a CPU leaves the round when it is full. Returns how many
+ * were taken; *rc is the error that stopped it (-ENOSPC: every CPU ran out). */
+static unsigned msix_place(struct pci_irq *pi, unsigned n, unsigned cpu, int *rc)
+{
+	unsigned got = 0;
+	*rc = 0;
+	while (got < n && (*rc = msix_take(pi, got, cpu)) == 0)
+		got++;
+	if (got == n || *rc != -ENOSPC)
+		return got;
+	struct cpumask rest, online;
+	smp_online_mask(&online);
+	cpumask_clear(&rest);
+	for_each_cpu(c, &online)
+		if (c != cpu && msix_cpu_reachable(c))
+			cpumask_set(&rest, c);
+	unsigned prev = cpu;
+	while (got < n && !cpumask_empty(&rest)) {
+		unsigned c = cpumask_next(&rest, (int)prev);
+		if (c >= HAL_MAX_CPUS)
+			c = cpumask_next(&rest, -1);    /* wrap around */
+		prev = c;
+		*rc = msix_take(pi, got, c);
+		if (*rc == -ENOSPC) {
+			cpumask_unset(&rest, c);        /* full: out of the round */
+			continue;
+		}
+		if (*rc)
+			break;
+		got++;
+	}
+	if (got == n)
+		*rc = 0;
+	return got;
+}
+
 int pci_msix_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char **why)
 {
 	struct pci_dev *d = pi->dev;
@@ -149,8 +202,12 @@ int pci_msix_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char *
 		return -ENODEV;
 	}
 	unsigned n = want < tsize ? want : tsize;
-	if (n > PCI_IRQ_MAX_VEC)
-		n = PCI_IRQ_MAX_VEC;
+	if (n > p->nslot)
+		n = p->nslot;
+	if (!msix_cpu_reachable(cpu)) {
+		*why = "the CPU's APIC ID does not fit an MSI address (no interrupt remapping)";
+		return -EINVAL;
+	}
 
 	volatile uint8_t *tmap = pci_bar_map(d, d->msix.table_bar);
 	volatile uint8_t *pmap = d->msix.pba_bar == d->msix.table_bar ? tmap
@@ -165,22 +222,18 @@ int pci_msix_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char *
 	pi->msix_table = (volatile uint32_t *)(tmap + d->msix.table_off);
 	p->msix_pba = (volatile uint32_t *)(pmap + d->msix.pba_off);
 
-	/* One vector per entry, all on cpu; fewer than asked is still a grant. */
-	unsigned got = 0;
-	for (; got < n; got++) {
-		p->slot[got] = (struct pci_irq_slot){ p, got };
-		rc = irq_alloc(cpu, 1, msix_handler, &p->slot[got], &pi->vec[got]);
-		if (rc)
-			break;
-	}
+	/* One vector per entry, cpu first, then spread; fewer than asked is a grant. */
+	unsigned got = msix_place(pi, n, cpu, &rc);
 	if (!got) {
-		*why = rc == -ENOSPC ? "no free vector on the CPU" : "vector allocation failed";
+		*why = rc == -ENOSPC ? "no free vector on any online CPU" : "vector allocation failed";
 		goto out_unmap;
 	}
-	uint64_t addr[PCI_IRQ_MAX_VEC];
-	uint32_t data[PCI_IRQ_MAX_VEC];
+	/* Every message composed once before the function is touched (a CPU could go
+	 * away meanwhile only in theory; then nothing has been written yet). */
+	uint64_t addr;
+	uint32_t data;
 	for (unsigned i = 0; i < got; i++) {
-		rc = pci_msi_compose(cpu, pi->vec[i].vector, &addr[i], &data[i]);
+		rc = pci_msi_compose(pi->vec[i].cpu, pi->vec[i].vector, &addr, &data);
 		if (rc) {
 			*why = "the CPU's APIC ID does not fit an MSI address (no interrupt remapping)";
 			goto out_free;
@@ -200,8 +253,10 @@ int pci_msix_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char *
 	msix_ctrl_write(d, PCI_MSIX_CTRL_ENABLE | PCI_MSIX_CTRL_MASKALL, 0);
 	for (unsigned i = 0; i < tsize; i++)
 		msix_set_mask(msix_ent(pi, i), true);
-	for (unsigned i = 0; i < got; i++)
-		msix_write_msg(msix_ent(pi, i), addr[i], data[i]);
+	for (unsigned i = 0; i < got; i++) {
+		(void)pci_msi_compose(pi->vec[i].cpu, pi->vec[i].vector, &addr, &data);
+		msix_write_msg(msix_ent(pi, i), addr, data);
+	}
 	msix_ctrl_write(d, 0, PCI_MSIX_CTRL_MASKALL);
 	ctrl = pci_cfg_read16(&d->addr, d->msix.off + PCI_MSIX_CTRL);
 	/* Fault site: a function whose enable does not stick, so the undo below runs

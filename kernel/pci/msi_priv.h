@@ -40,7 +40,7 @@ _Static_assert(sizeof(struct msix_entry) == 16, "PCIe 4.0 §7.7.2: MSI-X table e
 #define  PCI_MPS_TRIG_CONFORMS 0x0
 #define  PCI_MPS_TRIG_LEVEL 0xC
 
-#define PCI_IRQ_MAX_VEC 64                  /* sizeof(struct pci_irq.vec) entries */
+#define PCI_IRQ_MAX_VEC MSIX_MAX_ENTRIES    /* vectors one allocation may hold */
 
 struct pci_irq_priv;
 
@@ -57,12 +57,17 @@ struct pci_irq_priv {
 	volatile uint32_t *msix_pba;        /* mapped PBA (MSI-X) */
 	volatile uint8_t *msix_table_map;   /* what pci_bar_map gave for the table BAR */
 	volatile uint8_t *msix_pba_map;
-	struct pci_irq_slot slot[PCI_IRQ_MAX_VEC];
+	unsigned nslot;                     /* entries in slot[] and in pi->vec[] */
+	/* One allocation (irq.c): this struct, slot[nslot], then the irq_vec array
+	 * that pi->vec points at. */
+	struct pci_irq_slot slot[];
 };
 
 /* msi.c: the MSI and MSI-X steps of the chain and their per-vector operations.
  * Each setup either succeeds or leaves the function exactly as it found it;
  * *why gets a reason on failure. */
+/* MSI-X places vectors on cpu first, then round-robin over the other online CPUs
+ * an MSI can reach (docs/pci.md "MSI-X"); each pi->vec[i] records its CPU. */
 int pci_msix_setup(struct pci_irq *pi, unsigned want, unsigned cpu, const char **why);
 void pci_msix_teardown(struct pci_irq *pi);
 int pci_msix_mask(struct pci_irq *pi, unsigned idx, bool mask);

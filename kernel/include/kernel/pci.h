@@ -136,8 +136,11 @@ struct pci_irq {
 	struct pci_dev *dev;
 	enum pci_irq_mode mode;
 	unsigned nvec;              /* vectors granted (MSI: a power of two) */
-	struct irq_vec vec[64];     /* MSI-X: one per vector (up to 64 here); MSI: vec[0]
-	                             * is the block; INTx: vec[0] plus gsi */
+	struct irq_vec *vec;        /* heap storage sized at allocation, freed by
+	                             * pci_irq_free (NULL before and after). MSI-X:
+	                             * vec[0..nvec-1], one per vector, each with its own
+	                             * CPU; MSI: vec[0] is the block; INTx: vec[0] plus
+	                             * gsi; polling: unused */
 	uint32_t gsi;
 	volatile uint32_t *msix_table;  /* mapped table (MSI-X) */
 	const char *fallback_why[4];    /* why each earlier step was passed over */
@@ -145,8 +148,11 @@ struct pci_irq {
 	                             * handler, its argument, per-vector contexts */
 };
 
-/* Allocate up to want vectors (min 1) on cpu, trying the allowed modes in the order
- * MSI-X, MSI, INTx (I/O APIC pin from the firmware's interrupt line), polling. A
+/* Allocate up to want vectors (min 1, at most 2048) trying the allowed modes in the
+ * order MSI-X, MSI, INTx (I/O APIC pin from the firmware's interrupt line), polling.
+ * MSI-X gets min(want, table size, 2048) vectors if they can be had: on cpu first,
+ * then, once cpu has no free vector left, round-robin over the other online CPUs an
+ * MSI can reach (fewer is still a grant, at least 1); MSI and INTx stay on cpu. A
  * failed step leaves nothing behind: no vector, no table entry, no enable bit. fn
  * is called with (vector index in the granted set, arg) — in IRQ context, or from
  * pci_irq_poll in PCI_IRQ_POLL mode. Vectors start masked; pci_irq_unmask each.
