@@ -3,8 +3,9 @@
  * sim: the BIOS data area's EBDA pointer, ACPI tables in the BIOS read-only area
  * 0xE0000–0xFFFFF where the RSDP scan of ACPI 6.5 §5.2.5.1 looks (with an MCFG for
  * the PCIe ECAM window, PCI Firmware 3.0 §4.1.2, and a DMAR for the VT-d unit,
- * VT-d spec §8), an E820-style memory map that
- * keeps RAM out of the PCI hole, and the struct boot_info handed to kmain.
+ * VT-d spec §8, with the --dmar-rmrr regions of §8.4), an E820-style memory map
+ * that keeps RAM out of the PCI hole and reports RMRRs in RAM as reserved, and the
+ * struct boot_info handed to kmain.
  */
 #include "sim.h"
 
@@ -40,6 +41,31 @@ static void mmap_add(struct boot_info *bi, uint64_t base, uint64_t end, uint32_t
 	                                                       .type = type };
 }
 
+/* Usable RAM [base, end), with the parts the RMRRs cover reported reserved (a
+ * firmware keeps the memory its devices' DMA uses away from the OS, §8.4). */
+static void mmap_add_ram(struct boot_info *bi, uint64_t base, uint64_t end,
+                         const struct sim_options *o)
+{
+	while (base < end) {
+		/* The lowest RMRR reaching into [base, end): RMRRs never overlap. */
+		const struct sim_rmrr *lo = NULL;
+		for (unsigned i = 0; i < o->nrmrr; i++) {
+			const struct sim_rmrr *r = &o->rmrr[i];
+			if (r->limit >= base && r->base < end && (!lo || r->base < lo->base))
+				lo = r;
+		}
+		if (!lo) {
+			mmap_add(bi, base, end, BOOT_MEM_USABLE);
+			return;
+		}
+		uint64_t rs = lo->base > base ? lo->base : base;
+		uint64_t re = lo->limit + 1 < end ? lo->limit + 1 : end;
+		mmap_add(bi, base, rs, BOOT_MEM_USABLE);
+		mmap_add(bi, rs, re, BOOT_MEM_RESERVED);
+		base = re;
+	}
+}
+
 static void put16(uint8_t *mem, uint64_t pa, uint16_t v)
 {
 	memcpy(mem + pa, &v, sizeof(v));
@@ -67,8 +93,17 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 		 * PCI hole, which the memory map below keeps out of RAM. */
 		.dmar_base = o->iommu_none ? 0 : VTD_MODEL_BASE,
 		.dmar_haw = 47,
+		.dmar_nrmrr = o->iommu_none ? 0 : o->nrmrr,
 	};
+	struct acpi_gen_rmrr rmrr[SIM_MAX_RMRR];
 	int err;
+
+	_Static_assert(SIM_MAX_RMRR <= ACPI_GEN_MAX_RMRR, "--dmar-rmrr: the generator takes them all");
+	for (unsigned i = 0; i < o->nrmrr; i++)
+		rmrr[i] = (struct acpi_gen_rmrr){ .base = o->rmrr[i].base, .limit = o->rmrr[i].limit,
+		                                  .bus = o->rmrr[i].bus, .dev = o->rmrr[i].dev,
+		                                  .fn = o->rmrr[i].fn };
+	cfg.dmar_rmrr = rmrr;
 
 	/* BIOS data area: EBDA at 0x9FC00 (segment 0x9FC0), 639 KiB base memory. */
 	put16(mem, BDA_EBDA_SEGMENT, (uint16_t)(EBDA_BASE >> 4));
@@ -95,11 +130,11 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 		bi->rsdp_source = o->acpi_rev >= 2 ? 15 : 14;
 	}
 
-	mmap_add(bi, 0, EBDA_BASE, BOOT_MEM_USABLE);
+	mmap_add_ram(bi, 0, EBDA_BASE, o);
 	mmap_add(bi, EBDA_BASE, LOW_MEM_END, BOOT_MEM_RESERVED);
 	mmap_add(bi, BIOS_ROM_BASE, BIOS_ROM_END, BOOT_MEM_RESERVED);
 	if (size <= SIM_PCI_HOLE_START) {
-		mmap_add(bi, BIOS_ROM_END, size, BOOT_MEM_USABLE);
+		mmap_add_ram(bi, BIOS_ROM_END, size, o);
 		/* The ECAM window is reserved, as q35's firmware does (an OS checks
 		 * the MCFG region against the memory map). */
 		if (!o->no_mcfg)
@@ -112,9 +147,9 @@ void sim_firmware_init(const struct sim_options *o, const uint32_t *apic_ids,
 		uint64_t hole_end = size < SIM_PCI_HOLE_END ? size : SIM_PCI_HOLE_END;
 		if (!o->no_mcfg && hole_end < SIM_ECAM_END)
 			hole_end = SIM_ECAM_END;
-		mmap_add(bi, BIOS_ROM_END, SIM_PCI_HOLE_START, BOOT_MEM_USABLE);
+		mmap_add_ram(bi, BIOS_ROM_END, SIM_PCI_HOLE_START, o);
 		mmap_add(bi, SIM_PCI_HOLE_START, hole_end, BOOT_MEM_RESERVED);
-		mmap_add(bi, SIM_PCI_HOLE_END, size, BOOT_MEM_USABLE);
+		mmap_add_ram(bi, SIM_PCI_HOLE_END, size, o);
 	}
 	bi->kernel_phys_start = bi->kernel_phys_end = 0;   /* the kernel is host code */
 	bi->tsc_at_entry = hal_rdtsc();

@@ -6,6 +6,7 @@
  */
 #include "sim.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -24,7 +25,7 @@ enum {
 	OPT_RSDP, OPT_CMDLINE, OPT_CONSOLE, OPT_DUMP_ACPI, OPT_HELP, OPT_NUMA, OPT_CPU_FEATURES,
 	OPT_FAULT, OPT_MODE, OPT_SCHED, OPT_MAX_STEPS, OPT_RUNS, OPT_REPLAY, OPT_CHECK_DET,
 	OPT_PCT_K, OPT_FAULT_SITES, OPT_FAIL_NTH, OPT_PCI, OPT_PCI_HOSTILE, OPT_NO_MCFG,
-	OPT_PCI_DUMP_CONFIG, OPT_IOMMU, OPT_VTD_CM, OPT_VTD_NO_QI,
+	OPT_PCI_DUMP_CONFIG, OPT_IOMMU, OPT_VTD_CM, OPT_VTD_NO_QI, OPT_DMAR_RMRR,
 };
 
 /* --pci-hostile kinds, in PCI_HOSTILE_* bit order (models/pci/pci_model.h). */
@@ -96,6 +97,7 @@ static const struct option long_opts[] = {
 	{ "iommu", required_argument, NULL, OPT_IOMMU },
 	{ "vtd-caching-mode", no_argument, NULL, OPT_VTD_CM },
 	{ "vtd-no-qi", no_argument, NULL, OPT_VTD_NO_QI },
+	{ "dmar-rmrr", required_argument, NULL, OPT_DMAR_RMRR },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -208,7 +210,10 @@ static void print_help(void)
 	       "  --iommu vtd|none     a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
 	       "                       none: device DMA reaches RAM untranslated (docs/iommu.md)\n"
 	       "  --vtd-caching-mode   VT-d CAP.CM = 1: not-present entries may be cached\n"
-	       "  --vtd-no-qi          VT-d ECAP.QI = 0: register-based invalidation only\n",
+	       "  --vtd-no-qi          VT-d ECAP.QI = 0: register-based invalidation only\n"
+	       "  --dmar-rmrr BASE:LIMIT@BB:DD.F  add an RMRR (VT-d §8.4) for [BASE, LIMIT] (hex,\n"
+	       "                       BASE and LIMIT+1 4 KiB aligned) naming endpoint BB:DD.F;\n"
+	       "                       reserved in the memory map where it is RAM (up to 4)\n",
 	       (unsigned long long)SIM_DET_PCT_K_DEFAULT, (unsigned long long)SIM_DET_MAX_STEPS_DEFAULT,
 	       SIM_MAX_FAULTS);
 	printf("  --help               this text\n"
@@ -261,6 +266,64 @@ static uint64_t parse_mem(const char *arg)
 	return v;
 bad:
 	usage_error("--mem: '%s' is not a size from 16M to 64G (a number with K, M or G suffix)", arg);
+}
+
+/* Strict hex: optional 0x, 1 to 16 digits, nothing else. */
+static int parse_hex(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		s += 2;
+		n -= 2;
+	}
+	if (n == 0 || n > 16)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int d = isdigit((unsigned char)s[i]) ? s[i] - '0'
+		        : (s[i] >= 'a' && s[i] <= 'f') ? s[i] - 'a' + 10
+		        : (s[i] >= 'A' && s[i] <= 'F') ? s[i] - 'A' + 10 : -1;
+		if (d < 0)
+			return -EINVAL;
+		v = v << 4 | (uint64_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+/* --dmar-rmrr BASE:LIMIT@BB:DD.F */
+static void parse_rmrr(struct sim_options *o, const char *arg)
+{
+	const char *colon = strchr(arg, ':'), *at = strchr(arg, '@');
+	struct sim_rmrr r;
+	uint64_t bus, dev, fn;
+
+	if (o->nrmrr == SIM_MAX_RMRR)
+		usage_error("--dmar-rmrr: '%s': at most %u", arg, SIM_MAX_RMRR);
+	if (!colon || !at || colon > at ||
+	    parse_hex(arg, (size_t)(colon - arg), &r.base) ||
+	    parse_hex(colon + 1, (size_t)(at - colon - 1), &r.limit))
+		usage_error("--dmar-rmrr: '%s' is not BASE:LIMIT@BB:DD.F (hex base and limit, "
+		            "e.g. 0x6000000:0x6001fff@00:02.0)", arg);
+	const char *b = at + 1;
+	if (strlen(b) != 7 || b[2] != ':' || b[5] != '.' || parse_hex(b, 2, &bus) ||
+	    parse_hex(b + 3, 2, &dev) || parse_hex(b + 6, 1, &fn) || dev > 31 || fn > 7)
+		usage_error("--dmar-rmrr: '%s': '%s' is not a PCI address BB:DD.F (hex, device "
+		            "00-1f, function 0-7)", arg, b);
+	if (r.base > r.limit)
+		usage_error("--dmar-rmrr: '%s': base above limit", arg);
+	if ((r.base & 0xFFF) || ((r.limit + 1) & 0xFFF))
+		usage_error("--dmar-rmrr: '%s': BASE and LIMIT+1 must be 4 KiB aligned "
+		            "(LIMIT is the last byte, e.g. 0x...fff)", arg);
+	if (r.limit >> 48)
+		usage_error("--dmar-rmrr: '%s': beyond the DMAR's 48-bit host address width", arg);
+	for (unsigned i = 0; i < o->nrmrr; i++)
+		if (o->rmrr[i].base <= r.limit && r.base <= o->rmrr[i].limit)
+			usage_error("--dmar-rmrr: '%s' overlaps an earlier --dmar-rmrr", arg);
+	r.bus = (uint8_t)bus;
+	r.dev = (uint8_t)dev;
+	r.fn = (uint8_t)fn;
+	o->rmrr[o->nrmrr++] = r;
 }
 
 static int parse_choice(const char *opt, const char *arg, int (*parse)(const char *),
@@ -543,6 +606,9 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 		case OPT_VTD_NO_QI:
 			o->vtd_no_qi = true;
 			break;
+		case OPT_DMAR_RMRR:
+			parse_rmrr(o, optarg);
+			break;
 		case OPT_HELP:
 			print_help();
 			exit(0);
@@ -599,6 +665,8 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 			usage_error("--acpi-break: '%s' with --acpi-rev %u: %s",
 			            acpi_gen_break_name(cfg.brk), o->acpi_rev, why);
 	}
+	if (o->iommu_none && o->nrmrr)
+		usage_error("--dmar-rmrr: there is no DMAR with --iommu none");
 	if (o->iommu_none && (o->vtd_caching_mode || o->vtd_no_qi))
 		usage_error("%s: there is no VT-d unit with --iommu none",
 		            o->vtd_caching_mode ? "--vtd-caching-mode" : "--vtd-no-qi");
@@ -775,6 +843,13 @@ static void replay_line(const struct sim_options *o, uint64_t seed, bool replay,
 		append_word(buf, size, &used, "--vtd-caching-mode");
 	if (o->vtd_no_qi)
 		append_word(buf, size, &used, "--vtd-no-qi");
+	for (unsigned i = 0; i < o->nrmrr; i++) {
+		const struct sim_rmrr *r = &o->rmrr[i];
+		append_word(buf, size, &used, "--dmar-rmrr");
+		snprintf(tmp, sizeof(tmp), "0x%llx:0x%llx@%02x:%02x.%x", (unsigned long long)r->base,
+		         (unsigned long long)r->limit, r->bus, r->dev, r->fn);
+		append_word(buf, size, &used, tmp);
+	}
 	if (o->dump_acpi_dir) {
 		append_word(buf, size, &used, "--dump-acpi");
 		append_word(buf, size, &used, o->dump_acpi_dir);

@@ -42,6 +42,7 @@ struct sim_fault {
 	uint64_t arg;
 };
 #define SIM_MAX_FAULTS 16
+#define SIM_MAX_RMRR 4                  /* --dmar-rmrr: RMRRs in the DMAR */
 const char *sim_fault_name(enum sim_fault_kind k);
 
 struct sim_options {
@@ -87,6 +88,13 @@ struct sim_options {
 	bool iommu_none;                /* --iommu none: no VT-d unit, no DMAR */
 	bool vtd_caching_mode;          /* --vtd-caching-mode: CAP.CM = 1 */
 	bool vtd_no_qi;                 /* --vtd-no-qi: ECAP.QI = 0 */
+	/* --dmar-rmrr BASE:LIMIT@BB:DD.F: RMRRs in the DMAR (VT-d §8.4), each naming
+	 * one endpoint; a range in RAM is reserved in the memory map */
+	struct sim_rmrr {
+		uint64_t base, limit;       /* inclusive: base and limit + 1 4 KiB aligned */
+		uint8_t bus, dev, fn;
+	} rmrr[SIM_MAX_RMRR];
+	unsigned nrmrr;
 };
 
 #define SIM_DET_MAX_STEPS_DEFAULT 50000000ull

@@ -161,6 +161,13 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 		}
 		dd->ops = ops;
 		dd->dom = dom;
+		for (unsigned n = 0; dd->nresv < DMA_MAX_RESV; n++) {
+			uint64_t b, l;
+			if (iommu_reserved_region(d, n, &b, &l))
+				break;
+			dd->resv_base[dd->nresv] = b;
+			dd->resv_limit[dd->nresv++] = l;
+		}
 		if (dd->policy == DMA_POLICY_IOMMU) {
 			unsigned bits = ops->addr_bits(dom);
 			uint64_t top = bits >= 64 ? ~0ull : (1ull << bits) - 1;
@@ -171,6 +178,19 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 				goto out_detach;
 			}
 			dd->have_iova = true;
+			/* The IOMMU maps the device's reserved regions 1:1 itself. */
+			for (unsigned i = 0; i < dd->nresv; i++) {
+				rc = iova_reserve(&dd->iova, dd->resv_base[i], dd->resv_limit[i]);
+				if (rc) {
+					klog("dma", "%s: reserving IOVA 0x%llx-0x%llx: %d", name,
+					     (unsigned long long)dd->resv_base[i], (unsigned long long)dd->resv_limit[i], rc);
+					iova_destroy(&dd->iova);
+					dd->have_iova = false;
+					goto out_detach;
+				}
+				klog("dma", "%s: IOVA 0x%llx-0x%llx reserved (mapped 1:1 by the IOMMU)", name,
+				     (unsigned long long)dd->resv_base[i], (unsigned long long)dd->resv_limit[i]);
+			}
 		} else {
 			dd->identity = true;
 		}
@@ -242,10 +262,21 @@ static void idmap_put(struct dma_dev *dd, uint64_t pa, size_t npages)
 	}
 }
 
+/* A page the IOMMU keeps mapped 1:1 for the device already (an RMRR). */
+static bool in_resv(const struct dma_dev *dd, uint64_t pfn)
+{
+	for (unsigned i = 0; i < dd->nresv; i++)
+		if (pfn >= dd->resv_base[i] / PAGE_SIZE && pfn <= dd->resv_limit[i] / PAGE_SIZE)
+			return true;
+	return false;
+}
+
 static int idmap_get(struct dma_dev *dd, uint64_t pa, size_t npages)
 {
 	for (size_t k = 0; k < npages; k++) {
 		uint64_t pfn = pa / PAGE_SIZE + k;
+		if (in_resv(dd, pfn))
+			continue;               /* idmap_put finds no entry and skips it too */
 		struct dma_idpage *e = idp_find(dd, pfn);
 		if (e) {
 			e->refs++;

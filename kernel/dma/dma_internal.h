@@ -79,6 +79,11 @@ struct dma_dev {
 	struct iova_space iova;
 	struct dma_idpage *idp;
 	size_t nidp, capidp;
+	/* Ranges the IOMMU keeps mapped 1:1 for this device (VT-d RMRRs, from
+	 * iommu_reserved_region): out of the IOVA window, never mapped by idmap. */
+#define DMA_MAX_RESV 4
+	uint64_t resv_base[DMA_MAX_RESV], resv_limit[DMA_MAX_RESV];
+	unsigned nresv;
 	struct dma_rec *live;
 	struct dma_ledger led;
 	struct spinlock lock;       /* taken before any IOMMU or pool lock */

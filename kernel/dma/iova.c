@@ -2,7 +2,7 @@
  * iova.c — I/O virtual address allocator, one per IOMMU domain (docs/dma.md
  * "IOVA allocator"): first fit over an address-ordered free list of page ranges,
  * alignment by power of two, coalescing frees, double-free and foreign-free
- * refusal. No locking (the DMA layer holds its device lock) and no kernel
+ * refusal, reserved ranges (VT-d RMRRs, spec §8.4) that are never handed out. No locking (the DMA layer holds its device lock) and no kernel
  * dependencies beyond errno, so tests/unit/test_iova.c links this file alone.
  */
 #include <stdbool.h>
@@ -165,6 +165,55 @@ int iova_free(struct iova_space *s, uint64_t addr, uint64_t len)
 		else
 			s->free_list = u;
 	}
+	return 0;
+}
+
+int iova_reserve(struct iova_space *s, uint64_t start, uint64_t end)
+{
+	if (!s || end < start)
+		return -EINVAL;
+	start &= ~(IOVA_PAGE - 1);
+	end |= IOVA_PAGE - 1;
+	if (end < s->lo || start > s->hi)
+		return 0;                   /* outside the window: nothing to keep out */
+	if (start < s->lo)
+		start = s->lo;
+	if (end > s->hi)
+		end = s->hi;
+	for (const struct iova_range *u = s->used; u; u = u->next)
+		if (u->start <= end && start <= u->end)
+			return -EBUSY;
+	/* At most one free range holds the whole reservation strictly inside: it
+	 * splits in two, which needs a node; take it first so failure changes nothing. */
+	struct iova_range *spare = s->node_alloc(sizeof *spare);
+	if (!spare)
+		return -ENOMEM;
+	struct iova_range **pp = &s->free_list;
+	while (*pp) {
+		struct iova_range *f = *pp;
+		if (f->end < start || f->start > end) {
+			pp = &f->next;
+		} else if (f->start >= start && f->end <= end) {
+			*pp = f->next;              /* wholly reserved */
+			s->node_free(f);
+		} else if (f->start < start && f->end > end) {
+			spare->start = end + 1;
+			spare->end = f->end;
+			spare->next = f->next;
+			f->end = start - 1;
+			f->next = spare;
+			spare = 0;
+			break;
+		} else {
+			if (f->start < start)
+				f->end = start - 1;
+			else
+				f->start = end + 1;
+			pp = &f->next;
+		}
+	}
+	if (spare)
+		s->node_free(spare);
 	return 0;
 }
 

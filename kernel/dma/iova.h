@@ -40,6 +40,12 @@ int iova_alloc(struct iova_space *s, uint64_t len, uint64_t align, uint64_t *out
  * a range it never handed out (foreign, or a different length), -EFAULT for a
  * range that is free already (double free). Nothing changes on error. */
 int iova_free(struct iova_space *s, uint64_t addr, uint64_t len);
+/* Take [start, end] (inclusive; widened to whole pages, clipped to the window)
+ * out of the free list for good: it is never handed out and iova_free of it is
+ * refused (-EINVAL). For ranges an IOMMU maps by itself (VT-d RMRRs). 0 (also when
+ * it lies outside the window); -EINVAL (end < start); -EBUSY when part of it is
+ * allocated already; -ENOMEM. Nothing changes on error. */
+int iova_reserve(struct iova_space *s, uint64_t start, uint64_t end);
 /* Pages free in the window. */
 uint64_t iova_free_pages(const struct iova_space *s);
 #endif

@@ -2,11 +2,13 @@
  * iommu.c — the IOMMU layer's front: boot (DMAR from ACPI, `iommu=`/`iommu.qi=`,
  * VT-d bring-up or identity for all), which ops cover a device, the device ->
  * domain attachment table, fault accounting per requester ID, the facts and the
- * diagnostics dump of docs/iommu.md. Intel VT-d spec rev 3.x §8 (DMAR), §7.3 (faults).
+ * diagnostics dump of docs/iommu.md, the reserved regions (RMRR) of each device.
+ * Intel VT-d spec rev 3.x §8 (DMAR), §8.4 (RMRR), §7.3 (faults).
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
 #include <kernel/atomic.h>
+#include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/errno.h>
 #include <kernel/log.h>
@@ -175,6 +177,33 @@ const struct iommu_ops *iommu_ops_for(const struct pci_dev *d)
 	return vtd_covers(d) ? &iommu_vtd_ops : &iommu_identity_ops;
 }
 
+int iommu_reserved_region(const struct pci_dev *d, unsigned n, uint64_t *base, uint64_t *limit)
+{
+	if (!d || !base || !limit || !vtd_covers(d))
+		return -ENOENT;
+	return vtd_rmrr_region(d, n, base, limit);
+}
+
+/* Log an RMRR (§8.4) and check it against the memory map: a region in RAM the
+ * firmware handed to the OS as usable is a firmware bug, honoured anyway (the
+ * device may be using it right now). */
+static void rmrr_check(unsigned i, const struct dmar_rmrr_info *r)
+{
+	klog("iommu", "RMRR %u: segment %u 0x%llx-0x%llx (%u scope(s)): mapped 1:1 for its devices while attached",
+	     i, r->segment, (unsigned long long)r->base, (unsigned long long)r->limit, r->nscopes);
+	const struct boot_info *bi = boot_info_get();
+	for (unsigned k = 0; bi && k < bi->mmap_count && k < BOOT_MMAP_MAX; k++) {
+		const struct boot_mem_region *m = &bi->mmap[k];
+		if (m->type != BOOT_MEM_USABLE || !m->len)
+			continue;
+		uint64_t mend = m->base + m->len - 1;
+		if (m->base <= r->limit && r->base <= mend)
+			klog("iommu", "firmware bug: RMRR %u 0x%llx-0x%llx overlaps usable RAM 0x%llx-0x%llx "
+			     "(the kernel may use those pages): honoured anyway", i, (unsigned long long)r->base,
+			     (unsigned long long)r->limit, (unsigned long long)m->base, (unsigned long long)mend);
+	}
+}
+
 static void facts(void)
 {
 	bool vtd = vtd_unit_count() > 0;
@@ -213,9 +242,7 @@ int iommu_init(void)
 	klog("iommu", "DMAR: host address width %u, flags 0x%x, %u unit(s), %u RMRR(s), %u other structure(s)",
 	     boot_dmar.haw, boot_dmar.flags, boot_dmar.nunits, boot_dmar.nrmrr, boot_dmar.nskipped);
 	for (unsigned i = 0; i < boot_dmar.nrmrr; i++)
-		klog("iommu", "RMRR %u: segment %u 0x%llx-0x%llx (%u scope(s)): not mapped by this kernel", i,
-		     boot_dmar.rmrr[i].segment, (unsigned long long)boot_dmar.rmrr[i].base,
-		     (unsigned long long)boot_dmar.rmrr[i].limit, boot_dmar.rmrr[i].nscopes);
+		rmrr_check(i, &boot_dmar.rmrr[i]);
 	if (!boot_dmar.nunits) {
 		mode_reason = "no DRHD";
 		klog("iommu", "DMAR lists no remapping unit: identity for every device");

@@ -4,10 +4,12 @@
  * implementations, attach/free rules, and isolation with the edu device: DMA
  * through a mapping lands in the right page; DMA to a never-mapped IOVA, to an IOVA
  * after unmap, and from a device without a domain is blocked and reported by the
- * fault interrupt. Intel VT-d spec rev 3.x §3.6, §6.5, §7.3; QEMU docs/specs/edu.txt.
+ * fault interrupt; an RMRR naming edu is mapped 1:1 while attached and reachable.
+ * Intel VT-d spec rev 3.x §3.6, §6.5, §7.3, §8.4; QEMU docs/specs/edu.txt.
  */
 #include <hal/hal.h>
 #include <kernel/errno.h>
+#include <kernel/heap.h>
 #include <kernel/ktest.h>
 #include <kernel/log.h>
 #include <kernel/pmm.h>
@@ -15,6 +17,7 @@
 #include <kernel/string.h>
 #include <kernel/time.h>
 #include "../drivers/edu/edu.h"
+#include "../dma/dma_internal.h"
 #include "iommu_priv.h"
 
 #define FAULT_WAIT_NS 2000000000ull     /* the fault interrupt: 2 s at most */
@@ -447,6 +450,100 @@ static void edu_dma_without_domain_faults(struct ktest *t)
 	edu_close(t, &c);
 }
 
+/* RMRR (§8.4): every page of a reserved region naming edu is mapped 1:1 read+write
+ * in its domain while it is attached, the DMA layer never hands those IOVAs out,
+ * unmapping them is refused, edu's DMA to the region reaches that physical memory
+ * without a fault, and after detach the mapping is gone. */
+static void iommu_rmrr_identity_mapped(struct ktest *t)
+{
+	if (!need_vtd(t))
+		return;
+	struct edu *e = edu_probe(0);
+	if (!e) {
+		ktest_skip(t, "no edu device (the DMAR names no present device in an RMRR it could test)");
+		return;
+	}
+	struct pci_dev *d = edu_pci(e);
+	uint64_t base, limit;
+	if (iommu_ops_for(d) != &iommu_vtd_ops || iommu_reserved_region(d, 0, &base, &limit)) {
+		ktest_skip(t, "the DMAR has no RMRR naming the edu device (a present device behind VT-d)");
+		edu_remove(e);
+		return;
+	}
+	ktest_log(t, "RMRR 0x%llx-0x%llx names edu", (unsigned long long)base, (unsigned long long)limit);
+	struct iommu_domain *dom = iommu_domain_of(d);
+	KTEST_ASSERT(t, dom != 0);
+	const struct iommu_ops *ops = dom->ops;
+	uint64_t pa, npages = (limit - base + 1) / PAGE_SIZE;
+	unsigned prot;
+	/* 1:1 with read and write, every page (bounded: a huge region samples). */
+	uint64_t step = npages > 4096 ? npages / 4096 : 1;
+	for (uint64_t i = 0; i < npages; i += step) {
+		uint64_t iova = base + i * PAGE_SIZE;
+		int rc = ops->translate(dom, iova + 8, &pa, &prot);
+		if (rc || pa != iova + 8 || prot != (IOMMU_READ | IOMMU_WRITE)) {
+			ktest_fail_at(t, __FILE__, __LINE__, "RMRR page 0x%llx: translate %d pa 0x%llx prot %u",
+				      (unsigned long long)iova, rc, (unsigned long long)pa, prot);
+			break;
+		}
+	}
+	/* Nobody may take or drop those IOVAs: map and unmap are refused, and the DMA
+	 * layer's allocator keeps them out of its free ranges. */
+	uint64_t scratch = pmm_alloc_page();
+	KTEST_ASSERT(t, scratch != 0);
+	KTEST_EXPECT_EQ(t, ops->map(dom, base, scratch, PAGE_SIZE, IOMMU_READ), -EEXIST);
+	KTEST_EXPECT_EQ(t, ops->unmap(dom, base, limit - base + 1), -EBUSY);
+	struct dma_dev *dd = edu_dma_dev(e);
+	if (dma_dev_policy(dd) == DMA_POLICY_IOMMU) {
+		bool clash = false;
+		spin_lock(&dd->lock);
+		for (const struct iova_range *f = dd->iova.free_list; f; f = f->next)
+			if (f->start <= limit && base <= f->end)
+				clash = true;
+		spin_unlock(&dd->lock);
+		KTEST_EXPECT(t, !clash);
+		if (base >= dd->iova.lo && limit <= dd->iova.hi)
+			KTEST_EXPECT_EQ(t, iova_free(&dd->iova, base, PAGE_SIZE), -EINVAL);
+	}
+	/* edu reads the region's first page into its buffer and writes it back into
+	 * the second half: both directions reach the physical page, no fault. */
+	uint8_t *rp = hal_phys_to_virt(base);
+	uint8_t *saved = kmalloc(PAGE_SIZE);
+	if (rp && saved && base + PAGE_SIZE - 1 <= EDU_DMA_MASK) {
+		memcpy(saved, rp, PAGE_SIZE);
+		for (unsigned i = 0; i < XFER; i++)
+			rp[i] = (uint8_t)(i * 7 + 1);
+		memset(rp + XFER, 0, PAGE_SIZE - XFER);
+		uint64_t faults = iommu_fault_count(d);
+		KTEST_EXPECT_EQ(t, edu_dma(e, base, 0, XFER, true), 0);
+		KTEST_EXPECT_EQ(t, edu_dma(e, base + XFER, 0, XFER, false), 0);
+		bool same = true;
+		for (unsigned i = 0; i < XFER; i++)
+			if (rp[XFER + i] != (uint8_t)(i * 7 + 1))
+				same = false;
+		KTEST_EXPECT(t, same);
+		KTEST_EXPECT_EQ(t, iommu_fault_count(d), faults);
+		memcpy(rp, saved, PAGE_SIZE);
+	} else {
+		ktest_log(t, "RMRR not in RAM below edu's 28-bit mask: no DMA through it");
+	}
+	kfree(saved);
+	KTEST_EXPECT_EQ(t, edu_remove(e), 0);
+	KTEST_EXPECT(t, iommu_domain_of(d) == 0);
+	/* A bare domain: mapped from attach to detach only, and freeable after. */
+	struct iommu_domain *b = ops->domain_alloc();
+	KTEST_ASSERT(t, b != 0);
+	KTEST_EXPECT_EQ(t, ops->translate(b, base, &pa, &prot), -ENOENT);
+	KTEST_EXPECT_EQ(t, ops->attach(b, d), 0);
+	KTEST_EXPECT_EQ(t, ops->translate(b, limit & ~(PAGE_SIZE - 1), &pa, &prot), 0);
+	KTEST_EXPECT_EQ(t, pa, limit & ~(PAGE_SIZE - 1));
+	KTEST_EXPECT_EQ(t, ops->detach(b, d), 0);
+	KTEST_EXPECT_EQ(t, ops->translate(b, base, &pa, &prot), -ENOENT);
+	KTEST_EXPECT_EQ(t, ops->translate(b, limit & ~(PAGE_SIZE - 1), &pa, &prot), -ENOENT);
+	KTEST_EXPECT_EQ(t, ops->domain_free(b), 0);
+	pmm_free_pages(scratch, 1);
+}
+
 static void fault_totals(struct ktest *t)
 {
 	uint64_t n = 0;
@@ -469,6 +566,7 @@ static const struct ktest_case iommu_cases[] = {
 	KTEST_CASE(edu_dma_after_unmap_faults),
 	KTEST_CASE(edu_dma_after_unmap_other_invalidation),
 	KTEST_CASE(edu_dma_without_domain_faults),
+	KTEST_CASE(iommu_rmrr_identity_mapped),
 	KTEST_CASE(fault_totals),
 };
 KTEST_SUITE(iommu_suite, "iommu", iommu_cases);

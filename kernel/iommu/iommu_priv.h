@@ -19,6 +19,7 @@
 struct iommu_map {
 	uint64_t iova, len, pa;
 	unsigned prot;
+	bool reserved;              /* an RMRR identity mapping: unmap() refuses it */
 };
 struct maptab {
 	struct iommu_map *v;
@@ -51,6 +52,7 @@ struct iommu_domain {
 	struct maptab maps;
 	struct vtd_pt pt;           /* VT-d only */
 	uint64_t units_mask;        /* VT-d units devices of this domain sit behind */
+	uint16_t rmrr_refs[DMAR_MAX_RMRR];  /* attached devices needing RMRR i mapped */
 };
 
 /* ---- attachments: which domain each device is in ---------------------------------- */
@@ -87,6 +89,9 @@ int vtd_init(const struct dmar_info *dmar, bool allow_qi);
 /* Does a working unit cover d? */
 bool vtd_covers(const struct pci_dev *d);
 unsigned vtd_unit_count(void);
+/* The n-th RMRR whose device scope names d (d behind a working unit): 0 with its
+ * range, -ENOENT past the last. */
+int vtd_rmrr_region(const struct pci_dev *d, unsigned n, uint64_t *base, uint64_t *limit);
 bool vtd_qi_enabled(void);          /* every unit uses queued invalidation */
 bool vtd_caching_mode(void);        /* some unit has CAP.CM */
 /* Switch unit invalidation between queued (on) and register-based (off) at run

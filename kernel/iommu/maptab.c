@@ -46,7 +46,7 @@ int maptab_insert(struct maptab *t, uint64_t iova, uint64_t len, uint64_t pa, un
 	}
 	unsigned i = lower_bound(t, iova);
 	memmove(&t->v[i + 1], &t->v[i], (t->n - i) * sizeof *t->v);
-	t->v[i] = (struct iommu_map){ iova, len, pa, prot };
+	t->v[i] = (struct iommu_map){ .iova = iova, .len = len, .pa = pa, .prot = prot, .reserved = false };
 	t->n++;
 	return 0;
 }

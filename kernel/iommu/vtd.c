@@ -1,9 +1,9 @@
 /*
  * vtd.c — Intel VT-d remapping units: bring-up (VER/CAP/ECAP, levels from SAGAW,
  * root table through RTADDR + GCMD.SRTP, translation enable), context entries for
- * attach/detach, context-cache and IOTLB invalidation — register-based (§10.4.7,
- * §10.4.8) or queued (§6.5.2) — and the iommu_ops over second-level tables
- * (vtd_pt.c). GCMD is always written as GSTS|bit (§10.4.4). Spec rev 3.x §6, §9, §10.
+ * attach/detach with the RMRR identity mappings of the device (§8.4), and the
+ * iommu_ops over second-level tables (vtd_pt.c); invalidation is in vtd_inv.c.
+ * GCMD is always written as GSTS|bit (§10.4.4). Spec rev 3.x §6, §8.4, §9, §10.
  */
 #include <hal/hal.h>
 #include <kernel/errno.h>
@@ -11,36 +11,13 @@
 #include <kernel/heap.h>
 #include <kernel/log.h>
 #include <kernel/pmm.h>
+#include <kernel/printf.h>
 #include <kernel/string.h>
 #include <kernel/time.h>
 #include "iommu_priv.h"
+#include "vtd_inv.h"
 
-#define VTD_WAIT_NS 1000000000ull   /* any unit command: 1 s at most */
 #define VTD_MAX_DIDS 1024           /* domain ids handed out (also bounded by CAP.ND) */
-#define IQ_ENTRIES 256              /* one 4 KiB page of 128-bit descriptors (IQA.QS = 0) */
-
-struct vtd_unit {
-	unsigned idx;
-	uint64_t base;
-	uint16_t seg;
-	uint8_t flags;              /* DRHD flags */
-	uint16_t first_scope, nscopes;
-	volatile uint8_t *regs;
-	size_t regs_len;
-	uint32_t ver;
-	uint64_t cap, ecap;
-	unsigned levels, mgaw, iotlb_off;
-	bool qi, broken;
-	uint64_t root_pa;
-	volatile struct vtd_root_entry *root;
-	uint64_t ctx_pa[256];       /* context table per bus, 0 = none yet */
-	uint64_t iq_pa;             /* invalidation queue page */
-	volatile struct vtd_inv_desc *iq;
-	unsigned iq_tail;
-	uint64_t status_pa;         /* invalidation-wait status word */
-	volatile uint32_t *status;
-	uint32_t status_seq;
-};
 
 static struct dmar_info dmar;
 static struct vtd_unit units[DMAR_MAX_UNITS];
@@ -56,13 +33,8 @@ static struct spinlock vtd_lock = SPINLOCK_INIT("iommu.vtd");
 
 /* ---- registers ----------------------------------------------------------------------- */
 
-static uint32_t rd32(struct vtd_unit *u, unsigned off) { return hal_mmio_read32(u->regs + off); }
-static uint64_t rd64(struct vtd_unit *u, unsigned off) { return hal_mmio_read64(u->regs + off); }
-static void wr32(struct vtd_unit *u, unsigned off, uint32_t v) { hal_mmio_write32(u->regs + off, v); }
-static void wr64(struct vtd_unit *u, unsigned off, uint64_t v) { hal_mmio_write64(u->regs + off, v); }
-
 /* Spin until (reg & mask) == want, bounded. */
-static int wait32(struct vtd_unit *u, unsigned off, uint32_t mask, uint32_t want)
+int vtd_wait32(struct vtd_unit *u, unsigned off, uint32_t mask, uint32_t want)
 {
 	uint64_t t0 = time_now_ns();
 	while ((rd32(u, off) & mask) != want) {
@@ -73,7 +45,7 @@ static int wait32(struct vtd_unit *u, unsigned off, uint32_t mask, uint32_t want
 	return 0;
 }
 
-static int wait64_clear(struct vtd_unit *u, unsigned off, uint64_t bit)
+int vtd_wait64_clear(struct vtd_unit *u, unsigned off, uint64_t bit)
 {
 	uint64_t t0 = time_now_ns();
 	while (rd64(u, off) & bit) {
@@ -84,7 +56,7 @@ static int wait64_clear(struct vtd_unit *u, unsigned off, uint64_t bit)
 	return 0;
 }
 
-static int unit_fail(struct vtd_unit *u, const char *what, int rc)
+int vtd_unit_fail(struct vtd_unit *u, const char *what, int rc)
 {
 	klog("iommu", "unit %u (0x%llx): %s did not complete (%d): unit marked broken", u->idx,
 	     (unsigned long long)u->base, what, rc);
@@ -95,144 +67,22 @@ static int unit_fail(struct vtd_unit *u, const char *what, int rc)
 /* Set or clear one GCMD bit: GCMD is written as the current state (GSTS without
  * its one-shot bits) with that bit changed (§10.4.4), then GSTS is polled for the
  * matching status. */
-static int gcmd(struct vtd_unit *u, uint32_t bit, bool on, const char *what)
+int vtd_gcmd(struct vtd_unit *u, uint32_t bit, bool on, const char *what)
 {
 	uint32_t sts = rd32(u, VTD_REG_GSTS) & ~VTD_GSTS_ONESHOT;
 	wr32(u, VTD_REG_GCMD, on ? sts | bit : sts & ~bit);
 	int rc;
 	if (bit == VTD_GCMD_WBF)
-		rc = wait32(u, VTD_REG_GSTS, VTD_GCMD_WBF, 0);   /* WBFS clears when done */
+		rc = vtd_wait32(u, VTD_REG_GSTS, VTD_GCMD_WBF, 0);   /* WBFS clears when done */
 	else
-		rc = wait32(u, VTD_REG_GSTS, bit, on ? bit : 0);
-	return rc ? unit_fail(u, what, rc) : 0;
+		rc = vtd_wait32(u, VTD_REG_GSTS, bit, on ? bit : 0);
+	return rc ? vtd_unit_fail(u, what, rc) : 0;
 }
 
-static void flush_write_buffer(struct vtd_unit *u)
+void vtd_flush_write_buffer(struct vtd_unit *u)
 {
 	if (u->cap & VTD_CAP_RWBF)
-		gcmd(u, VTD_GCMD_WBF, true, "write-buffer flush");
-}
-
-/* ---- invalidation ----------------------------------------------------------------- */
-
-/* Queue descriptors plus an invalidation wait with status write, move the tail,
- * wait for the status word (§6.5.2.8). The queue is empty on entry: every
- * submission waits for its own completion, so three slots always fit. */
-static int qi_submit(struct vtd_unit *u, const struct vtd_inv_desc *d, unsigned n)
-{
-	uint32_t seq = ++u->status_seq;
-	*u->status = 0;
-	for (unsigned i = 0; i <= n; i++) {
-		struct vtd_inv_desc w = {
-			VTD_INV_WAIT | VTD_INV_WAIT_SW | VTD_INV_WAIT_FN | VTD_INV_WAIT_DATA(seq),
-			u->status_pa };
-		const struct vtd_inv_desc *src = i < n ? &d[i] : &w;
-		u->iq[u->iq_tail].hi = src->hi;
-		u->iq[u->iq_tail].lo = src->lo;
-		u->iq_tail = (u->iq_tail + 1) % IQ_ENTRIES;
-	}
-	/* Descriptors in memory before the tail register tells the unit. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	wr64(u, VTD_REG_IQT, (uint64_t)u->iq_tail << 4);
-	uint64_t t0 = time_now_ns();
-	while (__atomic_load_n(u->status, __ATOMIC_ACQUIRE) != seq) {
-		uint32_t fsts = rd32(u, VTD_REG_FSTS);
-		if (fsts & VTD_FSTS_IQE) {
-			klog("iommu", "unit %u: invalidation queue error (FSTS 0x%x, IQH 0x%llx)", u->idx, fsts,
-			     (unsigned long long)rd64(u, VTD_REG_IQH));
-			wr32(u, VTD_REG_FSTS, VTD_FSTS_IQE);
-			return unit_fail(u, "queued invalidation", -EIO);
-		}
-		if (time_now_ns() - t0 > VTD_WAIT_NS)
-			return unit_fail(u, "queued invalidation", -ETIMEDOUT);
-		hal_cpu_relax();
-	}
-	return 0;
-}
-
-/* gran: 1 global, 2 domain, 3 device (§10.4.7 CIRG / §6.5.2.1 G). */
-static int inv_context(struct vtd_unit *u, unsigned gran, unsigned did, uint16_t sid)
-{
-	if (u->broken)
-		return -EIO;
-	if (u->qi) {
-		struct vtd_inv_desc d = { VTD_INV_CC | VTD_INV_G(gran) | VTD_INV_DID(did) | VTD_INV_CC_SID(sid), 0 };
-		return qi_submit(u, &d, 1);
-	}
-	int rc = wait64_clear(u, VTD_REG_CCMD, VTD_CCMD_ICC);
-	if (rc)
-		return unit_fail(u, "context-cache invalidation", rc);
-	wr64(u, VTD_REG_CCMD, VTD_CCMD_ICC | ((uint64_t)gran << 61) | VTD_CCMD_SID(sid) | VTD_CCMD_DID(did));
-	rc = wait64_clear(u, VTD_REG_CCMD, VTD_CCMD_ICC);
-	return rc ? unit_fail(u, "context-cache invalidation", rc) : 0;
-}
-
-/* gran: 1 global, 2 domain, 3 page-selective over 2^am pages at addr. */
-static int inv_iotlb(struct vtd_unit *u, unsigned gran, unsigned did, uint64_t addr, unsigned am)
-{
-	if (u->broken)
-		return -EIO;
-	bool dr = u->cap & VTD_CAP_DRD, dw = u->cap & VTD_CAP_DWD;
-	if (u->qi) {
-		struct vtd_inv_desc d = {
-			VTD_INV_IOTLB | VTD_INV_G(gran) | VTD_INV_DID(did) | (dr ? VTD_INV_IOTLB_DR : 0) |
-				(dw ? VTD_INV_IOTLB_DW : 0),
-			gran == 3 ? (addr | am) : 0 };
-		return qi_submit(u, &d, 1);
-	}
-	unsigned off = u->iotlb_off;
-	int rc = wait64_clear(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT);
-	if (rc)
-		return unit_fail(u, "IOTLB invalidation", rc);
-	if (gran == 3)
-		wr64(u, off + VTD_IOTLB_IVA, addr | am);
-	wr64(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT | ((uint64_t)gran << 60) | VTD_IOTLB_DID(did) |
-					     (dr ? VTD_IOTLB_DR : 0) | (dw ? VTD_IOTLB_DW : 0));
-	rc = wait64_clear(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT);
-	return rc ? unit_fail(u, "IOTLB invalidation", rc) : 0;
-}
-
-/* Invalidate [iova, iova+len) of domain did: page-selective with the smallest
- * naturally aligned power-of-two block covering it when CAP.PSI and MAMV allow,
- * else domain-selective. */
-static int inv_range(struct vtd_unit *u, unsigned did, uint64_t iova, uint64_t len)
-{
-	uint64_t first = iova >> 12, last = (iova + len - 1) >> 12;
-	unsigned am = 0;
-	while ((first >> am) != (last >> am))
-		am++;
-	if ((u->cap & VTD_CAP_PSI) && am <= VTD_CAP_MAMV(u->cap))
-		return inv_iotlb(u, 3, did, (first >> am) << (12 + am), am);
-	return inv_iotlb(u, 2, did, 0, 0);
-}
-
-static int qi_enable(struct vtd_unit *u)
-{
-	if (!u->iq_pa) {
-		u->iq_pa = pmm_alloc_page();
-		u->status_pa = pmm_alloc_page();
-		if (!u->iq_pa || !u->status_pa)
-			return -ENOMEM;
-		u->iq = hal_phys_to_virt(u->iq_pa);
-		u->status = hal_phys_to_virt(u->status_pa);
-		memset((void *)u->iq, 0, PAGE_SIZE);
-	}
-	u->iq_tail = 0;
-	wr64(u, VTD_REG_IQT, 0);
-	wr64(u, VTD_REG_IQA, u->iq_pa);     /* DW = 0 (128-bit), QS = 0: 256 entries */
-	int rc = gcmd(u, VTD_GCMD_QIE, true, "queued invalidation enable");
-	if (rc == 0)
-		u->qi = true;
-	return rc;
-}
-
-static int qi_disable(struct vtd_unit *u)
-{
-	/* The queue is drained: every submission waited for its completion. */
-	int rc = gcmd(u, VTD_GCMD_QIE, false, "queued invalidation disable");
-	if (rc == 0)
-		u->qi = false;
-	return rc;
+		vtd_gcmd(u, VTD_GCMD_WBF, true, "write-buffer flush");
 }
 
 /* ---- unit bring-up --------------------------------------------------------------- */
@@ -291,11 +141,11 @@ static int unit_start(struct vtd_unit *u, bool allow_qi)
 	uint32_t sts = rd32(u, VTD_REG_GSTS);
 	if (sts & VTD_GCMD_TE) {
 		klog("iommu", "unit %u: firmware left translation on: turning it off first", u->idx);
-		if (gcmd(u, VTD_GCMD_TE, false, "translation disable"))
+		if (vtd_gcmd(u, VTD_GCMD_TE, false, "translation disable"))
 			return -ETIMEDOUT;
 	}
 	if (sts & VTD_GCMD_QIE) {
-		if (gcmd(u, VTD_GCMD_QIE, false, "queued invalidation disable"))
+		if (vtd_gcmd(u, VTD_GCMD_QIE, false, "queued invalidation disable"))
 			return -ETIMEDOUT;
 	}
 	u->root_pa = pmm_alloc_page();
@@ -303,22 +153,22 @@ static int unit_start(struct vtd_unit *u, bool allow_qi)
 		return -ENOMEM;
 	u->root = hal_phys_to_virt(u->root_pa);
 	memset((void *)u->root, 0, PAGE_SIZE);
-	flush_write_buffer(u);
+	vtd_flush_write_buffer(u);
 	wr64(u, VTD_REG_RTADDR, u->root_pa);    /* TTM = 00: legacy root/context entries */
-	if (gcmd(u, VTD_GCMD_SRTP, true, "set root table pointer"))
+	if (vtd_gcmd(u, VTD_GCMD_SRTP, true, "set root table pointer"))
 		return -ETIMEDOUT;
 	if (allow_qi && (u->ecap & VTD_ECAP_QI)) {
-		int rc = qi_enable(u);
+		int rc = vtd_qi_enable(u);
 		if (rc)
 			return rc;
 	}
 	/* After SRTP nothing cached may survive: global context, then global IOTLB (§6.5). */
-	if (inv_context(u, 1, 0, 0) || inv_iotlb(u, 1, 0, 0, 0))
+	if (vtd_inv_context(u, 1, 0, 0) || vtd_inv_iotlb(u, 1, 0, 0, 0))
 		return -ETIMEDOUT;
 	int rc = vtd_fault_setup(u->idx, u->regs, u->cap, u->seg);
 	if (rc)
 		klog("iommu", "unit %u: no fault interrupt (%d): faults are read by polling", u->idx, rc);
-	if (gcmd(u, VTD_GCMD_TE, true, "translation enable"))
+	if (vtd_gcmd(u, VTD_GCMD_TE, true, "translation enable"))
 		return -ETIMEDOUT;
 	return 0;
 }
@@ -332,9 +182,9 @@ static void unit_stop(struct vtd_unit *u)
 	u->broken = false;
 	uint32_t sts = rd32(u, VTD_REG_GSTS);
 	if (sts & VTD_GCMD_TE)
-		gcmd(u, VTD_GCMD_TE, false, "translation disable");
+		vtd_gcmd(u, VTD_GCMD_TE, false, "translation disable");
 	if (sts & VTD_GCMD_QIE)
-		gcmd(u, VTD_GCMD_QIE, false, "queued invalidation disable");
+		vtd_gcmd(u, VTD_GCMD_QIE, false, "queued invalidation disable");
 	u->qi = false;
 	u->broken = was;
 }
@@ -428,11 +278,11 @@ int vtd_set_qi(bool on)
 			continue;
 		}
 		if (u->qi != on)
-			rc = on ? qi_enable(u) : qi_disable(u);
+			rc = on ? vtd_qi_enable(u) : vtd_qi_disable(u);
 		if (!rc)
-			rc = inv_context(u, 1, 0, 0);
+			rc = vtd_inv_context(u, 1, 0, 0);
 		if (!rc)
-			rc = inv_iotlb(u, 1, 0, 0, 0);
+			rc = vtd_inv_iotlb(u, 1, 0, 0, 0);
 	}
 	spin_unlock(&vtd_lock);
 	return rc;
@@ -492,6 +342,37 @@ static struct vtd_unit *unit_of(const struct pci_dev *d)
 bool vtd_covers(const struct pci_dev *d)
 {
 	return unit_of(d) != 0;
+}
+
+/* ---- reserved memory regions (§8.4) ------------------------------------------------------ */
+
+/* Index into dmar.rmrr of the n-th RMRR whose scope names d, or -ENOENT. */
+static int rmrr_nth(const struct pci_dev *d, unsigned n)
+{
+	if (!unit_of(d))
+		return -ENOENT;
+	for (unsigned i = 0; i < dmar.nrmrr; i++) {
+		const struct dmar_rmrr_info *r = &dmar.rmrr[i];
+		if (r->segment != d->addr.seg)
+			continue;
+		for (unsigned s = 0; s < r->nscopes; s++)
+			if (scope_matches(&dmar.scopes[r->first_scope + s], r->segment, d)) {
+				if (n-- == 0)
+					return (int)i;
+				break;
+			}
+	}
+	return -ENOENT;
+}
+
+int vtd_rmrr_region(const struct pci_dev *d, unsigned n, uint64_t *base, uint64_t *limit)
+{
+	int i = rmrr_nth(d, n);
+	if (i < 0)
+		return i;
+	*base = dmar.rmrr[i].base;
+	*limit = dmar.rmrr[i].limit;
+	return 0;
 }
 
 /* ---- domains and the ops ------------------------------------------------------------- */
@@ -591,6 +472,92 @@ static volatile uint64_t *context_slot(struct vtd_unit *u, uint8_t bus, uint8_t 
 	return (volatile uint64_t *)&ct[devfn];
 }
 
+static bool dom_caching_mode(const struct iommu_domain *dom)
+{
+	for (unsigned i = 0; i < nunits; i++)
+		if ((dom->units_mask & (1ull << i)) && (units[i].cap & VTD_CAP_CM))
+			return true;
+	return false;
+}
+
+static int inv_domain_range(struct iommu_domain *dom, uint64_t iova, uint64_t len);
+
+static void dev_name(const struct pci_dev *d, char *buf, size_t n)
+{
+	ksnprintf(buf, n, "%04x:%02x:%02x.%x", d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn);
+}
+
+/* Drop d's reference on its first count RMRRs; the last reference unmaps the
+ * region and invalidates it on every unit of the domain. vtd_lock held. */
+static void rmrr_put(struct iommu_domain *dom, const struct pci_dev *d, unsigned count)
+{
+	char name[16];
+	dev_name(d, name, sizeof name);
+	int i;
+	for (unsigned n = 0; n < count && (i = rmrr_nth(d, n)) >= 0; n++) {
+		if (!dom->rmrr_refs[i] || --dom->rmrr_refs[i])
+			continue;
+		const struct dmar_rmrr_info *r = &dmar.rmrr[i];
+		uint64_t len = r->limit - r->base + 1;
+		int idx = maptab_find_exact(&dom->maps, r->base, len);
+		if (idx < 0 || !dom->maps.v[idx].reserved) {
+			klog("iommu", "%s: RMRR %d of domain %u is not in its mapping table (%d)", name, i, dom->id, idx);
+			continue;
+		}
+		vtd_pt_unmap(&dom->pt, r->base, len);
+		maptab_remove(&dom->maps, (unsigned)idx);
+		for (unsigned k = 0; k < nunits; k++)
+			if (dom->units_mask & (1ull << k))
+				vtd_flush_write_buffer(&units[k]);
+		inv_domain_range(dom, r->base, len);
+		klog("iommu", "%s: RMRR %d 0x%llx-0x%llx unmapped from domain %u", name, i,
+		     (unsigned long long)r->base, (unsigned long long)r->limit, dom->id);
+	}
+}
+
+/* Map every RMRR naming d 1:1 read+write in dom (a reference per attached device
+ * that needs it), before d's context entry points at dom (§8.4). vtd_lock held.
+ * 0, or the map's error with nothing left behind. */
+static int rmrr_get(struct iommu_domain *dom, const struct pci_dev *d)
+{
+	char name[16];
+	int i;
+	dev_name(d, name, sizeof name);
+	for (unsigned n = 0; (i = rmrr_nth(d, n)) >= 0; n++) {
+		if (dom->rmrr_refs[i]++)
+			continue;
+		const struct dmar_rmrr_info *r = &dmar.rmrr[i];
+		uint64_t len = r->limit - r->base + 1;
+		unsigned prot = IOMMU_READ | IOMMU_WRITE;
+		int rc = iommu_map_check(&dom->maps, dom->addr_bits, dmar.haw, r->base, r->base, len, prot);
+		if (!rc)
+			rc = maptab_insert(&dom->maps, r->base, len, r->base, prot);
+		if (!rc) {
+			int idx = maptab_find_exact(&dom->maps, r->base, len);
+			dom->maps.v[idx].reserved = true;
+			rc = vtd_pt_map(&dom->pt, r->base, r->base, len, prot);
+			/* Caching mode: the unit may hold the not-present entries (§6.1). */
+			if (!rc && dom_caching_mode(dom)) {
+				rc = inv_domain_range(dom, r->base, len);
+				if (rc)
+					vtd_pt_unmap(&dom->pt, r->base, len);
+			}
+			if (rc)
+				maptab_remove(&dom->maps, (unsigned)maptab_find_exact(&dom->maps, r->base, len));
+		}
+		if (rc) {
+			dom->rmrr_refs[i]--;
+			klog("iommu", "%s: RMRR %d 0x%llx-0x%llx cannot be mapped 1:1 in domain %u (%d): attach refused",
+			     name, i, (unsigned long long)r->base, (unsigned long long)r->limit, dom->id, rc);
+			rmrr_put(dom, d, n);
+			return rc;
+		}
+		klog("iommu", "%s: RMRR %d 0x%llx-0x%llx mapped 1:1 read+write in domain %u", name, i,
+		     (unsigned long long)r->base, (unsigned long long)r->limit, dom->id);
+	}
+	return 0;
+}
+
 static int vtd_attach(struct iommu_domain *dom, struct pci_dev *d)
 {
 	if (!is_vtd(dom) || !d)
@@ -611,24 +578,30 @@ static int vtd_attach(struct iommu_domain *dom, struct pci_dev *d)
 	rc = vtd_context_encode(&ce, dom->pt.root, dom->pt.levels, dom->id);
 	if (rc)
 		goto out_forget;
+	/* The device's reserved regions are reachable from its first DMA on. */
+	rc = rmrr_get(dom, d);
+	if (rc)
+		goto out_forget;
 	vtd_entry_publish(slot, ce.lo, ce.hi);
-	flush_write_buffer(u);
+	vtd_flush_write_buffer(u);
 	/* Not-present -> present: under caching mode the unit may have cached the
 	 * not-present entry, tagged with domain id 0 (§6.1); invalidate that device's
 	 * context entry, then the domain's IOTLB entries. */
 	bool cm = u->cap & VTD_CAP_CM;
-	rc = inv_context(u, 3, cm ? 0 : dom->id, sid_of(d));
+	rc = vtd_inv_context(u, 3, cm ? 0 : dom->id, sid_of(d));
 	if (!rc)
-		rc = inv_iotlb(u, 2, dom->id, 0, 0);
+		rc = vtd_inv_iotlb(u, 2, dom->id, 0, 0);
 	if (rc) {
 		vtd_entry_clear(slot);
-		goto out_forget;
+		goto out_rmrr;
 	}
 	dom->nattached++;
 	dom->units_mask |= 1ull << u->idx;
 	spin_unlock(&vtd_lock);
 	return 0;
 
+out_rmrr:
+	rmrr_put(dom, d, ~0u);
 out_forget:
 	iommu_attach_forget(d, dom);
 out_unlock:
@@ -651,12 +624,14 @@ static int vtd_detach(struct iommu_domain *dom, struct pci_dev *d)
 	volatile uint64_t *slot = context_slot(u, d->addr.bus, devfn, false);
 	if (slot)
 		vtd_entry_clear(slot);
-	flush_write_buffer(u);
+	vtd_flush_write_buffer(u);
 	/* Present -> not-present: the device's cached context entry and every IOTLB
 	 * entry of the domain go (§6.5.2.1, §6.5.2.3). Failures are logged by the
 	 * unit; the device is detached either way. */
-	inv_context(u, 3, dom->id, sid_of(d));
-	inv_iotlb(u, 2, dom->id, 0, 0);
+	vtd_inv_context(u, 3, dom->id, sid_of(d));
+	vtd_inv_iotlb(u, 2, dom->id, 0, 0);
+	/* Only now, with the device's translations gone, its reserved regions. */
+	rmrr_put(dom, d, ~0u);
 	dom->nattached--;
 out_unlock:
 	spin_unlock(&vtd_lock);
@@ -669,7 +644,7 @@ static int inv_domain_range(struct iommu_domain *dom, uint64_t iova, uint64_t le
 	int rc = 0;
 	for (unsigned i = 0; i < nunits; i++)
 		if (dom->units_mask & (1ull << i)) {
-			int r = inv_range(&units[i], dom->id, iova, len);
+			int r = vtd_inv_range(&units[i], dom->id, iova, len);
 			if (r && !rc)
 				rc = r;
 		}
@@ -690,11 +665,7 @@ static int vtd_map(struct iommu_domain *dom, uint64_t iova, uint64_t pa, size_t 
 	rc = vtd_pt_map(&dom->pt, iova, pa, len, prot);
 	if (rc)
 		goto out_remove;
-	bool cm = false;
-	for (unsigned i = 0; i < nunits; i++)
-		if ((dom->units_mask & (1ull << i)) && (units[i].cap & VTD_CAP_CM))
-			cm = true;
-	if (cm) {
+	if (dom_caching_mode(dom)) {
 		/* Caching mode: not-present entries may be cached too (§6.1). */
 		rc = inv_domain_range(dom, iova, len);
 		if (rc) {
@@ -704,7 +675,7 @@ static int vtd_map(struct iommu_domain *dom, uint64_t iova, uint64_t pa, size_t 
 	} else {
 		for (unsigned i = 0; i < nunits; i++)
 			if (dom->units_mask & (1ull << i))
-				flush_write_buffer(&units[i]);
+				vtd_flush_write_buffer(&units[i]);
 	}
 	spin_unlock(&vtd_lock);
 	return 0;
@@ -725,6 +696,12 @@ static int vtd_unmap(struct iommu_domain *dom, uint64_t iova, size_t len)
 	int rc = iommu_unmap_check(&dom->maps, dom->addr_bits, iova, len, &idx);
 	if (rc)
 		goto out_unlock;
+	if (dom->maps.v[idx].reserved) {
+		klog("iommu", "domain %u: unmap of 0x%llx refused: an RMRR of an attached device", dom->id,
+		     (unsigned long long)iova);
+		rc = -EBUSY;
+		goto out_unlock;
+	}
 	rc = vtd_pt_unmap(&dom->pt, iova, len);
 	if (rc) {
 		klog("iommu", "domain %u: tables disagree with the mapping table at 0x%llx (%d)", dom->id,
@@ -734,7 +711,7 @@ static int vtd_unmap(struct iommu_domain *dom, uint64_t iova, size_t len)
 	maptab_remove(&dom->maps, (unsigned)idx);
 	for (unsigned i = 0; i < nunits; i++)
 		if (dom->units_mask & (1ull << i))
-			flush_write_buffer(&units[i]);
+			vtd_flush_write_buffer(&units[i]);
 	/* The pages go back to their owner once we return: no cached translation of
 	 * them may survive. The fault site leaves this out on purpose (docs/iommu.md). */
 	if (!FAULT_SITE("iommu.skip_invalidate"))

@@ -303,7 +303,18 @@ struct dmar_scope {                 /* VT-d §8.3.1 Table 6: Device Scope, one p
 } __attribute__((packed));
 _Static_assert(sizeof(struct dmar_scope) == 8, "VT-d §8.3.1: a one-entry device scope is 8 bytes");
 
+struct dmar_rmrr {                  /* VT-d §8.4 Table 9: Reserved Memory Region Reporting */
+	uint16_t type;                  /* 1 */
+	uint16_t length;                /* with the device scopes */
+	uint16_t rsvd0;
+	uint16_t segment;
+	uint64_t base;                  /* 4 KiB aligned */
+	uint64_t limit;                 /* last byte: limit + 1 is 4 KiB aligned */
+} __attribute__((packed));
+_Static_assert(sizeof(struct dmar_rmrr) == 24, "VT-d §8.4: RMRR header is 24 bytes");
+
 #define DMAR_DRHD_INCLUDE_PCI_ALL 0x01u
+#define DMAR_SCOPE_ENDPOINT 1u
 #define DMAR_SCOPE_IOAPIC 3u
 #define DMAR_IOAPIC_DEV 0x1Fu       /* the path the scope names: 00:1f.0 */
 
@@ -489,6 +500,15 @@ const char *acpi_gen_config_error(const struct acpi_gen_config *cfg)
 		return "DMAR register base must be 4 KiB aligned";
 	if (cfg->dmar_haw > 63)
 		return "DMAR host address width must be below 64 bits";
+	if (cfg->dmar_nrmrr > ACPI_GEN_MAX_RMRR || (cfg->dmar_nrmrr && !cfg->dmar_rmrr))
+		return "at most 4 DMAR RMRRs";
+	for (unsigned i = 0; i < cfg->dmar_nrmrr; i++) {
+		const struct acpi_gen_rmrr *r = &cfg->dmar_rmrr[i];
+		if (r->base > r->limit || (r->base & 0xFFF) || ((r->limit + 1) & 0xFFF))
+			return "an RMRR must be base <= limit with base and limit + 1 4 KiB aligned";
+		if (r->dev > 31 || r->fn > 7)
+			return "an RMRR scope names device > 31 or function > 7";
+	}
 	return NULL;
 }
 
@@ -604,7 +624,9 @@ unsigned acpi_gen_cpu_node(const struct acpi_gen_config *cfg, unsigned i)
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~(size_t)((a) - 1))
 #define TABLE_ALIGN 64u
 #define MAX_ROOT_ENTRIES 7u         /* FACP, APIC, SRAT, MCFG, DMAR, + one bad entry (+ spare) */
-#define DMAR_SIZE (sizeof(struct dmar) + sizeof(struct dmar_drhd) + sizeof(struct dmar_scope))
+#define DMAR_RMRR_SIZE (sizeof(struct dmar_rmrr) + sizeof(struct dmar_scope))
+#define DMAR_SIZE(cfg) (sizeof(struct dmar) + sizeof(struct dmar_drhd) + sizeof(struct dmar_scope) + \
+                        (cfg)->dmar_nrmrr * DMAR_RMRR_SIZE)
 
 size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 {
@@ -616,7 +638,7 @@ size_t acpi_gen_size(const struct acpi_gen_config *cfg)
 	       ALIGN_UP(madt_size(cfg, NULL) + 2, TABLE_ALIGN) +
 	       ALIGN_UP(srat_size(cfg), TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct mcfg) + sizeof(struct mcfg_alloc), TABLE_ALIGN) +
-	       ALIGN_UP(DMAR_SIZE, TABLE_ALIGN) +
+	       ALIGN_UP(DMAR_SIZE(cfg), TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 8 * MAX_ROOT_ENTRIES + 4, TABLE_ALIGN) +
 	       ALIGN_UP(sizeof(struct sdt_header) + 4 * MAX_ROOT_ENTRIES, TABLE_ALIGN) +
 	       sizeof(struct rsdp) + TABLE_ALIGN;
@@ -898,7 +920,8 @@ static long build_mcfg(struct gen *g, const struct acpi_gen_config *cfg)
 
 static long build_dmar(struct gen *g, const struct acpi_gen_config *cfg)
 {
-	long off = gen_alloc(g, DMAR_SIZE, TABLE_ALIGN);
+	size_t size = DMAR_SIZE(cfg);
+	long off = gen_alloc(g, size, TABLE_ALIGN);
 	struct dmar *t;
 	struct dmar_drhd d = {
 		.type = 0, .length = sizeof(struct dmar_drhd) + sizeof(struct dmar_scope),
@@ -913,13 +936,28 @@ static long build_dmar(struct gen *g, const struct acpi_gen_config *cfg)
 	if (off < 0)
 		return off;
 	t = (struct dmar *)(g->mem + off);
-	header_init(&t->hdr, "DMAR", (uint32_t)DMAR_SIZE, 1);
+	header_init(&t->hdr, "DMAR", (uint32_t)size, 1);
 	t->haw = cfg->dmar_haw ? cfg->dmar_haw : 47;
 	t->flags = 0;                   /* no interrupt remapping is offered */
 	memcpy(t + 1, &d, sizeof(d));   /* 4-aligned only: memcpy */
 	memcpy((uint8_t *)(t + 1) + sizeof(d), &sc, sizeof(sc));
+	/* RMRRs follow the DRHDs (§8.2: structures in type order). */
+	for (unsigned i = 0; i < cfg->dmar_nrmrr; i++) {
+		const struct acpi_gen_rmrr *r = &cfg->dmar_rmrr[i];
+		uint8_t *p = (uint8_t *)(t + 1) + sizeof(d) + sizeof(sc) + i * DMAR_RMRR_SIZE;
+		struct dmar_rmrr rr = {
+			.type = 1, .length = (uint16_t)DMAR_RMRR_SIZE, .segment = 0,
+			.base = r->base, .limit = r->limit,
+		};
+		struct dmar_scope es = {
+			.type = DMAR_SCOPE_ENDPOINT, .length = sizeof(struct dmar_scope),
+			.start_bus = r->bus, .path_dev = r->dev, .path_fn = r->fn,
+		};
+		memcpy(p, &rr, sizeof(rr));
+		memcpy(p + sizeof(rr), &es, sizeof(es));
+	}
 	acpi_gen_checksum_fix(t);
-	gen_record(g, "DMAR", (size_t)off, (uint32_t)DMAR_SIZE);
+	gen_record(g, "DMAR", (size_t)off, (uint32_t)size);
 	return off;
 }
 

@@ -70,7 +70,15 @@ struct acpi_gen_config {
 	 * is the host address width - 1 (0 = 47). dmar_base 0 = no DMAR. */
 	uint64_t dmar_base;
 	uint8_t dmar_haw;
+	/* RMRRs (§8.4) after the DRHD, each with one endpoint device scope: start bus
+	 * `bus`, path (dev, fn). base and limit + 1 4 KiB aligned, base <= limit. */
+	const struct acpi_gen_rmrr {
+		uint64_t base, limit;       /* inclusive */
+		uint8_t bus, dev, fn;
+	} *dmar_rmrr;
+	unsigned dmar_nrmrr;            /* at most ACPI_GEN_MAX_RMRR */
 };
+#define ACPI_GEN_MAX_RMRR 4
 
 /* Where each table landed, for dumps and for tests that want to poke at bytes. */
 #define ACPI_GEN_MAX_TABLES 12

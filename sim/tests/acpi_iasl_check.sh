@@ -4,7 +4,8 @@
 # good machines must decode with no checksum or length complaint and with the
 # expected MADT entries and MCFG allocation (PCI Firmware 3.0 §4.1.2), --no-mcfg
 # must leave the MCFG out; the DMAR (VT-d spec §8: one DRHD at 0xFED90000 with
-# INCLUDE_PCI_ALL and an I/O APIC scope) must decode, --iommu none must leave it out;
+# INCLUDE_PCI_ALL and an I/O APIC scope) must decode, --iommu none must leave it out,
+# --dmar-rmrr adds RMRRs (§8.4) with one endpoint scope each that iasl decodes;
 # each --acpi-break kind must show exactly its one fault.
 # Usage: acpi_iasl_check.sh path/to/doppel-sim WORKDIR   (exit 77: no iasl, skipped)
 set -u
@@ -304,6 +305,34 @@ if dump iommu-none --cpus 4 --iommu none; then
 	good_common iommu-none 2
 	good_mcfg iommu-none 2
 else not_ok "iommu-none: dump"; fi
+
+# ---- --dmar-rmrr: RMRRs after the DRHD, each one endpoint scope ---------------------------
+rmrr_field() { # NAME N "Field" -> the field of the Nth RMRR (1-based)
+	awk -v n="$2" -v f="$3" '
+		/Subtable Type : 0001/ { k++ }
+		k == n && index($0, f " :") { sub(/.* : /, ""); print; exit }' "$WORK/$1/DMAR.dsl"
+}
+if dump rmrr --cpus 2 --dmar-rmrr 0x6000000:0x6001fff@00:02.0 --dmar-rmrr 7000000:7000fff@01:00.0; then
+	check "rmrr: iasl decodes DMAR without complaint" iasl_clean rmrr DMAR
+	check "rmrr: two Reserved Memory Regions" [ "$(count rmrr DMAR "Reserved Memory Region")" -eq 2 ]
+	check "rmrr: DMAR length 48 + 16 + 8 + 2 * (24 + 8)" \
+		[ "$(hexval "$(field rmrr DMAR "Table Length")")" -eq 136 ]
+	check "rmrr: first region 0x6000000-0x6001fff, segment 0, length 32" \
+		[ "$(rmrr_field rmrr 1 "Base Address")" = "0000000006000000" -a \
+		  "$(rmrr_field rmrr 1 "End Address (limit)")" = "0000000006001FFF" -a \
+		  "$(rmrr_field rmrr 1 "PCI Segment Number")" = "0000" -a \
+		  "$(rmrr_field rmrr 1 "Length")" = "0020" ]
+	check "rmrr: first region's scope is endpoint 00:02.0" \
+		[ "$(rmrr_field rmrr 1 "Device Scope Type")" = "01 [PCI Endpoint Device]" -a \
+		  "$(rmrr_field rmrr 1 "PCI Bus Number")" = "00" -a "$(rmrr_field rmrr 1 "PCI Path")" = "02,00" ]
+	check "rmrr: second region 0x7000000-0x7000fff, endpoint 01:00.0" \
+		[ "$(rmrr_field rmrr 2 "Base Address")" = "0000000007000000" -a \
+		  "$(rmrr_field rmrr 2 "End Address (limit)")" = "0000000007000FFF" -a \
+		  "$(rmrr_field rmrr 2 "PCI Bus Number")" = "01" -a "$(rmrr_field rmrr 2 "PCI Path")" = "00,00" ]
+	check "rmrr: one hardware unit still, with its I/O APIC scope" \
+		[ "$(count rmrr DMAR "Hardware Unit Definition")" -eq 1 -a "$(count rmrr DMAR "IOAPIC Device")" -eq 1 ]
+	check "rmrr: XSDT lists the DMAR" root_lists rmrr XSDT "$(addr_of rmrr DMAR)"
+else not_ok "rmrr: dump"; fi
 
 echo "1..$n"
 echo "$passed passed, $failed failed"

@@ -86,6 +86,24 @@ bad "--iommu: missing value" --iommu
 bad "--vtd-caching-mode: there is no VT-d unit with --iommu none" --iommu none --vtd-caching-mode
 bad "--vtd-no-qi: there is no VT-d unit with --iommu none" --vtd-no-qi --iommu none
 bad "'--vtd-no-qi=1': --vtd-no-qi takes no value" --vtd-no-qi=1
+bad "--dmar-rmrr: missing value" --dmar-rmrr
+bad "--dmar-rmrr: '0x6000000' is not BASE:LIMIT@BB:DD.F" --dmar-rmrr 0x6000000
+bad "--dmar-rmrr: '0x6000000:0x6001fff' is not BASE:LIMIT@BB:DD.F" --dmar-rmrr 0x6000000:0x6001fff
+bad "--dmar-rmrr: 'zz:0x6001fff@00:02.0' is not BASE:LIMIT@BB:DD.F" --dmar-rmrr zz:0x6001fff@00:02.0
+bad "--dmar-rmrr: '6000000:@00:02.0' is not BASE:LIMIT@BB:DD.F" --dmar-rmrr 6000000:@00:02.0
+bad "--dmar-rmrr: '0x6000000:0x6001fff@0:2.0': '0:2.0' is not a PCI address" --dmar-rmrr 0x6000000:0x6001fff@0:2.0
+bad "--dmar-rmrr: '0x6000000:0x6001fff@00:20.0': '00:20.0' is not a PCI address" --dmar-rmrr 0x6000000:0x6001fff@00:20.0
+bad "--dmar-rmrr: '0x6000000:0x6001fff@00:02.8': '00:02.8' is not a PCI address" --dmar-rmrr 0x6000000:0x6001fff@00:02.8
+bad "--dmar-rmrr: '0x6002000:0x6001fff@00:02.0': base above limit" --dmar-rmrr 0x6002000:0x6001fff@00:02.0
+bad "--dmar-rmrr: '0x6000800:0x6001fff@00:02.0': BASE and LIMIT+1 must be 4 KiB aligned" --dmar-rmrr 0x6000800:0x6001fff@00:02.0
+bad "--dmar-rmrr: '0x6000000:0x6002000@00:02.0': BASE and LIMIT+1 must be 4 KiB aligned" --dmar-rmrr 0x6000000:0x6002000@00:02.0
+bad "--dmar-rmrr: '0x1000000000000:0x1000000000fff@00:02.0': beyond the DMAR's 48-bit" --dmar-rmrr 0x1000000000000:0x1000000000fff@00:02.0
+bad "--dmar-rmrr: '0x6001000:0x6002fff@00:03.0' overlaps an earlier --dmar-rmrr" \
+	--dmar-rmrr 0x6000000:0x6001fff@00:02.0 --dmar-rmrr 0x6001000:0x6002fff@00:03.0
+bad "--dmar-rmrr: '0x5000:0x5fff@00:02.0': at most 4" --dmar-rmrr 0x1000:0x1fff@00:02.0 \
+	--dmar-rmrr 0x2000:0x2fff@00:02.0 --dmar-rmrr 0x3000:0x3fff@00:02.0 \
+	--dmar-rmrr 0x4000:0x4fff@00:02.0 --dmar-rmrr 0x5000:0x5fff@00:02.0
+bad "--dmar-rmrr: there is no DMAR with --iommu none" --iommu none --dmar-rmrr 0x6000000:0x6001fff@00:02.0
 good --cpus 1 --mem 16M
 good --cpus 256 --mem=64G --apic-ids sparse
 good --seed 0xFFFFFFFFFFFFFFFF --acpi-rev 0 --rsdp scan
@@ -97,6 +115,8 @@ good --mem 1048576K -- ktest=acpi expect.cpus=4
 good --pci none --no-mcfg
 good --iommu none
 good --iommu vtd --vtd-caching-mode --vtd-no-qi
+good --dmar-rmrr 0x6000000:0x6001fff@00:02.0 --dmar-rmrr 7000000:7000FFF@01:00.0 \
+	--dmar-rmrr=0xfee00000:0xfee00fff@ff:1f.7 --dmar-rmrr 0x4000:0x4fff@00:02.0
 good --pci default --pci-hostile cap-loop,cap-in-header,bar-ones,msix-no-bar,vanish \
 	--pci-hostile vanish --pci-dump-config /dev/null
 echo "1..$n"

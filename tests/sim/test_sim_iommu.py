@@ -4,7 +4,9 @@
 # IOMMU (identity: no faults), with RAM above 4 GiB (bounce buffers for edu's 28-bit
 # mask); the kernel's fault lines against the VT-d model's own fault records; a
 # deliberately missing IOTLB invalidation (fault site iommu.skip_invalidate) caught
-# by the model's stale-IOTLB counter and by the after-unmap isolation case; det mode.
+# by the model's stale-IOTLB counter and by the after-unmap isolation case; an RMRR
+# naming edu (--dmar-rmrr) mapped 1:1 while attached and reserved in the memory map;
+# det mode.
 from __future__ import annotations
 
 import pytest
@@ -118,6 +120,33 @@ def test_buffers_above_4g_bounce_for_a_28_bit_device(sim):
     assert_passed(r, *ABOVE_4G)                          # ran, not skipped
     for n in ABOVE_4G:
         assert any("above 0x100000000" in x for x in case(r, n).diagnostics), case(r, n).diagnostics
+
+
+RMRR_CASE = "iommu.iommu_rmrr_identity_mapped"
+RMRR_BASE, RMRR_LIMIT = 0x6000000, 0x6001FFF              # 2 pages of RAM below edu's mask
+RMRR_ARG = f"{RMRR_BASE:#x}:{RMRR_LIMIT:#x}@00:02.0"          # edu in the default topology
+
+
+@pytest.mark.parametrize("unit", [[], ["--vtd-caching-mode", "--vtd-no-qi"]],
+                         ids=["default", "cm-no-qi"])
+def test_rmrr_naming_edu_is_identity_mapped_while_attached(sim, unit):
+    """VT-d §8.4: an RMRR naming edu is mapped 1:1 read+write in its domain from
+    attach to detach (the ktest case checks translate, the IOVA allocator, edu's DMA
+    into the region and the mapping gone after detach), and the sim's memory map
+    reports the region reserved (usable RAM shrinks by its size)."""
+    r = sim(cpus=2, extra_args=["--dmar-rmrr", RMRR_ARG, *unit]).run(WORDS)
+    assert any(f"--dmar-rmrr {RMRR_ARG}" in ln for ln in r.lines if "sim: replay:" in ln)
+    cm = "1" if unit else "0"
+    assert_vtd_run(r, qi="0" if unit else "1", cm=cm)
+    assert_passed(r, RMRR_CASE, *IOMMU_POLICY_CASES)     # ran, not skipped
+    mapped = f"iommu: 0000:00:02.0: RMRR 0 {RMRR_BASE:#x}-{RMRR_LIMIT:#x} mapped 1:1 read+write"
+    unmapped = f"iommu: 0000:00:02.0: RMRR 0 {RMRR_BASE:#x}-{RMRR_LIMIT:#x} unmapped"
+    assert sum(mapped in ln for ln in r.lines) == sum(unmapped in ln for ln in r.lines) > 0
+    base = sim(cpus=1, extra_args=list(unit)).run("ktest=iommu")
+    assert base.status == 0, base.status_text
+    assert case(base, RMRR_CASE).status is Status.SKIP   # no RMRR in the DMAR: skips
+    assert base.int_fact("mem.usable_kib") - r.int_fact("mem.usable_kib") == \
+        (RMRR_LIMIT + 1 - RMRR_BASE) // 1024
 
 
 def test_missing_invalidation_is_caught_by_the_iotlb_model(sim):

@@ -50,6 +50,13 @@ int iommu_init(void);
 const struct iommu_ops *iommu_ops_for(const struct pci_dev *d);
 extern const struct iommu_ops iommu_identity_ops;
 
+/* The n-th memory range firmware reserved for d's own DMA (a VT-d RMRR naming d,
+ * spec §8.4): while d is attached to a VT-d domain, [*base, *limit] (inclusive,
+ * page granular) is mapped 1:1 read+write there, and unmapping it is refused; the
+ * DMA layer keeps those IOVAs out of its allocator. 0, or -ENOENT past the last one
+ * (always for a device VT-d does not translate). */
+int iommu_reserved_region(const struct pci_dev *d, unsigned n, uint64_t *base, uint64_t *limit);
+
 /* Faults the handler recorded for d (requester ID match), since boot. */
 uint64_t iommu_fault_count(const struct pci_dev *d);
 /* The last fault recorded: 0 with fields, -ENOENT if none. */
