@@ -2,7 +2,8 @@
  * test_iova.c — CMocka tests of the IOVA allocator (kernel/dma/iova.c,
  * docs/dma.md "IOVA allocator"): window rounding, page granularity, alignment,
  * first fit, coalescing, exhaustion, double and foreign frees refused without
- * change, and a randomized run checked against a page map.
+ * change, reserved ranges (VT-d RMRRs) never handed out, and a randomized run
+ * checked against a page map.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,6 +124,33 @@ static void test_no_node_changes_nothing(void **state)
 }
 
 /* Random allocations and frees against a page map of the window. */
+static void test_reserve_keeps_range_out(void **state)
+{
+	struct iova_space s;
+	uint64_t a;
+	assert_int_equal(iova_init(&s, PG, 16 * PG - 1, t_alloc, t_free), 0);   /* pages 1..15 */
+	assert_int_equal(iova_reserve(&s, 2 * PG + 5, 4 * PG - 1), 0);     /* widened: pages 2..3 */
+	assert_int_equal(iova_free_pages(&s), 13);
+	assert_int_equal(iova_alloc(&s, PG, 0, &a), 0);
+	assert_int_equal(a, PG);
+	assert_int_equal(iova_alloc(&s, PG, 0, &a), 0);
+	assert_int_equal(a, 4 * PG);                                    /* the reserved pages skipped */
+	assert_int_equal(iova_free(&s, 2 * PG, PG), -EINVAL);           /* never handed out */
+	assert_int_equal(iova_reserve(&s, 4 * PG, 5 * PG - 1), -EBUSY); /* allocated already */
+	assert_int_equal(iova_reserve(&s, 5 * PG, 4 * PG), -EINVAL);    /* end before start */
+	assert_int_equal(iova_reserve(&s, 64 * PG, 65 * PG), 0);        /* outside: nothing to do */
+	assert_int_equal(iova_free_pages(&s), 11);
+	/* every page but the reserved two can still be had */
+	unsigned got = 0;
+	while (iova_alloc(&s, PG, 0, &a) == 0) {
+		assert_true(a != 2 * PG && a != 3 * PG);
+		got++;
+	}
+	assert_int_equal(got, 11);
+	iova_destroy(&s);
+	assert_int_equal(nodes_live, 0);
+}
+
 static void test_random_against_map(void **state)
 {
 	enum { PAGES = 256, LIVE = 64 };
@@ -174,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_first_fit_pages_align),
 		cmocka_unit_test(test_free_coalesces_and_refuses),
 		cmocka_unit_test(test_no_node_changes_nothing),
+		cmocka_unit_test(test_reserve_keeps_range_out),
 		cmocka_unit_test(test_random_against_map),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
