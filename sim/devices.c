@@ -350,38 +350,7 @@ static bool ram_range(uint64_t pa, unsigned len)
 	return len && end > pa && end <= size && !(pa < SIM_PCI_HOLE_END && end > SIM_PCI_HOLE_START);
 }
 
-static void pci_mem_write(uint64_t addr, const void *buf, unsigned len)
-{
-	if (addr >= MSI_WINDOW_BASE && addr < MSI_WINDOW_END) {
-		msi_deliver(addr, buf, len);
-		return;
-	}
-	if (!ram_range(addr, len)) {
-		atomic_fetch_add(&dma_bad, 1);
-		pci_host_log("pci: device write of %u bytes at 0x%llx: not RAM (dropped)", len,
-		             (unsigned long long)addr);
-		return;
-	}
-	memcpy(sim_mem_base() + addr, buf, len);
-}
-
-static void pci_mem_read(uint64_t addr, void *buf, unsigned len)
-{
-	if (!ram_range(addr, len)) {
-		atomic_fetch_add(&dma_bad, 1);
-		pci_host_log("pci: device read of %u bytes at 0x%llx: not RAM (reads all ones)", len,
-		             (unsigned long long)addr);
-		memset(buf, 0xFF, len);
-		return;
-	}
-	memcpy(buf, sim_mem_base() + addr, len);
-}
-
-/* ---- DMA: requester ID attached, through the VT-d model when there is one --------------- */
-
-static bool iommu_on;
-
-/* Physical RAM access behind the IOMMU (or without one). Outside RAM: logged and
+/* Physical RAM access by a device (untranslated, or after the IOMMU). Outside RAM: logged and
  * counted; a read fills all ones (a master abort on PCI), a write is dropped; -EFAULT. */
 static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, bool write)
 {
@@ -399,6 +368,23 @@ static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, boo
 		memcpy(buf, sim_mem_base() + pa, len);
 	return 0;
 }
+
+static void pci_mem_write(uint64_t addr, const void *buf, unsigned len)
+{
+	if (addr >= MSI_WINDOW_BASE && addr < MSI_WINDOW_END)
+		msi_deliver(addr, buf, len);
+	else
+		(void)ram_access("pci: device", addr, (void *)buf, len, true);
+}
+
+static void pci_mem_read(uint64_t addr, void *buf, unsigned len)
+{
+	(void)ram_access("pci: device", addr, buf, len, false);
+}
+
+/* ---- DMA: requester ID attached, through the VT-d model when there is one --------------- */
+
+static bool iommu_on;
 
 static int vtd_mem_read(uint64_t pa, void *buf, unsigned len)
 {

@@ -148,6 +148,14 @@ static uint64_t find_run(uint64_t from, uint64_t limit, uint64_t n, uint64_t ali
 	return npages;
 }
 
+/* Mark the run [p, p+n) that find_run returned as allocated. pmm_lock held. */
+static void take_run(uint64_t p, uint64_t n)
+{
+	for (uint64_t k = 0; k < n; k++)
+		set_bit(bitmap, p + k);
+	nfree -= n;
+}
+
 uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 {
 	if (n == 0 || align_pages == 0 || (align_pages & (align_pages - 1)))
@@ -162,9 +170,7 @@ uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 		spin_unlock(&pmm_lock);
 		return 0;
 	}
-	for (uint64_t k = 0; k < n; k++)
-		set_bit(bitmap, p + k);
-	nfree -= n;
+	take_run(p, n);
 	hint = p + n;
 	spin_unlock(&pmm_lock);
 	return p * PAGE_SIZE;
@@ -185,13 +191,11 @@ uint64_t pmm_alloc_pages_in(size_t n, size_t align_pages, uint64_t lo, uint64_t 
 		return 0;
 	spin_lock(&pmm_lock);
 	uint64_t p = find_run(from, limit, n, align_pages);
-	if (p == npages || p + n > limit) {
+	if (p == npages) {              /* find_run keeps any run it finds below limit */
 		spin_unlock(&pmm_lock);
 		return 0;
 	}
-	for (uint64_t k = 0; k < n; k++)
-		set_bit(bitmap, p + k);
-	nfree -= n;
+	take_run(p, n);
 	spin_unlock(&pmm_lock);
 	return p * PAGE_SIZE;
 }

@@ -274,22 +274,39 @@ static bool raise_and_wait(volatile uint8_t *regs, unsigned idx, uint64_t want_t
 	return tu_wait_ge(&msi_cnt.total, want_total, WAIT_US);
 }
 
+/* The start of a testdev case: the function open, vectors snapshotted, counts reset and
+ * nvec vectors of `mode` granted from CPU start. NULL when the case ends here (skipped,
+ * or failed and cleaned up). */
+static struct pci_dev *testdev_alloc(struct ktest *t, uint16_t device, enum pci_irq_mode mode,
+				     unsigned nvec, unsigned start, volatile uint8_t **regs,
+				     struct pci_irq *pi)
+{
+	struct pci_dev *d = testdev_open(t, device, regs);
+	if (!d)
+		return 0;
+	vec_snapshot();
+	counts_reset(0, ACK_NONE);
+	unsigned allow = mode == PCI_IRQ_MSI ? PCI_IRQ_ALLOW_MSI : PCI_IRQ_ALLOW_MSIX;
+	int rc = pci_irq_alloc(d, nvec, start, allow, count_irq, &msi_cnt, pi);
+	KTEST_EXPECT_EQ(t, rc, 0);
+	if (!rc) {
+		KTEST_EXPECT_EQ(t, pi->mode, mode);
+		return d;
+	}
+	vec_check(t, "after free");
+	hal_mmio_unmap((void *)*regs, (size_t)d->bar[0].size);
+	return 0;
+}
+
 void msi_testdev_multi_message(struct ktest *t)
 {
 	if (!need_mode(t, PCI_IRQ_MSI))
 		return;
 	volatile uint8_t *regs;
-	struct pci_dev *d = testdev_open(t, TESTDEV_MSI, &regs);
+	struct pci_irq pi;
+	struct pci_dev *d = testdev_alloc(t, TESTDEV_MSI, PCI_IRQ_MSI, 32, 0, &regs, &pi);
 	if (!d)
 		return;
-	vec_snapshot();
-	struct pci_irq pi;
-	counts_reset(0, ACK_NONE);
-	int rc = pci_irq_alloc(d, 32, 0, PCI_IRQ_ALLOW_MSI, count_irq, &msi_cnt, &pi);
-	KTEST_EXPECT_EQ(t, rc, 0);
-	if (rc)
-		goto out;
-	KTEST_EXPECT_EQ(t, pi.mode, PCI_IRQ_MSI);
 	unsigned nv = pi.nvec;
 	KTEST_EXPECT(t, nv >= 1 && nv <= 32 && (nv & (nv - 1)) == 0);
 	KTEST_EXPECT_EQ(t, pi.vec[0].vector % nv, 0);       /* aligned block */
@@ -344,7 +361,6 @@ void msi_testdev_multi_message(struct ktest *t)
 	expect_quiet(t, d);
 	uint32_t mask = pci_cfg_read32(&d->addr, d->msi.off + (d->msi.is64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32));
 	KTEST_EXPECT_EQ(t, mask, 0xFFFFFFFFu);
-out:
 	vec_check(t, "after free");
 	hal_mmio_unmap((void *)regs, (size_t)d->bar[0].size);
 }
@@ -354,17 +370,10 @@ void msi_testdev_msix_all_cpus(struct ktest *t)
 	if (!need_mode(t, PCI_IRQ_MSIX))
 		return;
 	volatile uint8_t *regs;
-	struct pci_dev *d = testdev_open(t, TESTDEV_MSIX, &regs);
+	struct pci_irq pi;
+	struct pci_dev *d = testdev_alloc(t, TESTDEV_MSIX, PCI_IRQ_MSIX, ALL_CPUS_NVEC, 0, &regs, &pi);
 	if (!d)
 		return;
-	vec_snapshot();
-	struct pci_irq pi;
-	counts_reset(0, ACK_NONE);
-	int rc = pci_irq_alloc(d, ALL_CPUS_NVEC, 0, PCI_IRQ_ALLOW_MSIX, count_irq, &msi_cnt, &pi);
-	KTEST_EXPECT_EQ(t, rc, 0);
-	if (rc)
-		goto out;
-	KTEST_EXPECT_EQ(t, pi.mode, PCI_IRQ_MSIX);
 	KTEST_EXPECT_EQ(t, pi.nvec, ALL_CPUS_NVEC);
 	KTEST_EXPECT_EQ(t, d->msix.table_size, MSIX_MAX_ENTRIES);
 	unsigned all[HAL_MAX_CPUS], cpus[HAL_MAX_CPUS], na = online_list(all), n = 0;
@@ -372,7 +381,7 @@ void msi_testdev_msix_all_cpus(struct ktest *t)
 		if (msi_reachable(all[i]))
 			cpus[n++] = all[i];
 	for (unsigned i = 0; i < pi.nvec; i++) {
-		rc = pci_irq_set_affinity(&pi, i, cpus[i % n]);
+		int rc = pci_irq_set_affinity(&pi, i, cpus[i % n]);
 		if (rc)
 			ktest_fail_at(t, __FILE__, __LINE__, "vector %u to CPU %u: %d", i, cpus[i % n], rc);
 		KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, i), 0);
@@ -395,7 +404,6 @@ void msi_testdev_msix_all_cpus(struct ktest *t)
 		ktest_log(t, "64 MSI-X vectors over %u CPUs, each counted on its CPU", n);
 	pci_irq_free(&pi);
 	expect_quiet(t, d);
-out:
 	vec_check(t, "after free");
 	hal_mmio_unmap((void *)regs, (size_t)d->bar[0].size);
 }

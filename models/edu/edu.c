@@ -8,6 +8,7 @@
 #include "edu/edu.h"
 #include "edu/edu_model.h"
 #include "edu/edu_regs.h"
+#include "pci/pci_model_insts.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +25,7 @@ struct edu {
 	struct pci_model_host host;
 	struct pci_model_desc desc;
 	struct pci_model_fn *fn;
+	uint8_t bus_index, dev;         /* where it goes on the fabric */
 	char name[24];                  /* "edu@b0:02" (bus index, slot) for logs */
 	unsigned logged;
 	uint32_t liveness, fact, status, irq_status;
@@ -32,26 +34,16 @@ struct edu {
 	struct edu_model_stats st;
 };
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct edu *insts[EDU_MAX];
-static unsigned ninsts;
+PCI_MODEL_INSTS_DEFINE(insts, EDU_MAX);
 
 static void edu_log(struct edu *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void edu_log(struct edu *e, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
-	if (e->logged > EDU_LOG_BUDGET)
-		return;
-	if (e->logged++ == EDU_LOG_BUDGET) {
-		e->host.log("%s: too many errors, not logging more", e->name);
-		return;
-	}
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pci_model_inst_vlog(&e->host, e->name, &e->logged, EDU_LOG_BUDGET, fmt, ap);
 	va_end(ap);
-	e->host.log("%s: %s", e->name, msg);
 }
 
 static void bad_access(struct edu *e, const char *why, uint64_t off, unsigned size)
@@ -236,6 +228,14 @@ out:
 
 /* ---- instances ---------------------------------------------------------------------- */
 
+static int attach(void *inst, unsigned idx)
+{
+	struct edu *e = inst;
+
+	(void)idx;
+	return pci_model_add(e->bus_index, e->dev, 0, &e->desc, &e->fn);
+}
+
 int edu_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host)
 {
 	struct edu *e;
@@ -248,6 +248,8 @@ int edu_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *h
 		return -ENOMEM;
 	pthread_mutex_init(&e->lock, NULL);
 	e->host = *host;
+	e->bus_index = bus_index;
+	e->dev = dev;
 	snprintf(e->name, sizeof(e->name), "edu@b%u:%02x", bus_index, dev);
 	e->desc = (struct pci_model_desc){
 		.name = "edu",
@@ -260,33 +262,17 @@ int edu_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *h
 		.msi = true, .msi_multi_log2 = 0, .msi_64 = true, .msi_maskable = false,
 		.bar_read = edu_read, .bar_write = edu_write, .ctx = e,
 	};
-	pthread_mutex_lock(&reg_lock);
-	if (ninsts == EDU_MAX) {
-		err = -ENOSPC;
-		goto out_unlock;
+	err = pci_model_insts_add(&insts, e, attach);
+	if (err) {
+		pthread_mutex_destroy(&e->lock);
+		free(e);
 	}
-	err = pci_model_add(bus_index, dev, 0, &e->desc, &e->fn);
-	if (err)
-		goto out_unlock;
-	insts[ninsts++] = e;
-	pthread_mutex_unlock(&reg_lock);
-	return 0;
-out_unlock:
-	pthread_mutex_unlock(&reg_lock);
-	pthread_mutex_destroy(&e->lock);
-	free(e);
 	return err;
 }
 
 static struct edu *inst(unsigned idx)
 {
-	struct edu *e = NULL;
-
-	pthread_mutex_lock(&reg_lock);
-	if (idx < ninsts)
-		e = insts[idx];
-	pthread_mutex_unlock(&reg_lock);
-	return e;
+	return pci_model_insts_get(&insts, idx);
 }
 
 int edu_model_stats(unsigned idx, struct edu_model_stats *out)
@@ -316,14 +302,15 @@ int edu_model_buffer(unsigned idx, unsigned off, void *out, unsigned len)
 	return 0;
 }
 
+static void release(void *inst)
+{
+	struct edu *e = inst;
+
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
 void edu_model_reset(void)
 {
-	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < ninsts; i++) {
-		pthread_mutex_destroy(&insts[i]->lock);
-		free(insts[i]);
-		insts[i] = NULL;
-	}
-	ninsts = 0;
-	pthread_mutex_unlock(&reg_lock);
+	pci_model_insts_clear(&insts, release);
 }

@@ -6,6 +6,7 @@
  * MMIO callback: the deterministic mode has no device threads.
  */
 #include "nvme/nvme_int.h"
+#include "pci/pci_model_insts.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -17,25 +18,15 @@
 #define NVME_LOG_BUDGET 64u
 #define NVME_CAP_TO 0x0Fu           /* 7.5 s to become ready (500 ms units) */
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct nvme_ctrl *insts[NVME_MAX_INSTANCES];
-static unsigned ninsts;
+PCI_MODEL_INSTS_DEFINE(insts, NVME_MAX_INSTANCES);
 
 void nvme_log(struct nvme_ctrl *c, const char *fmt, ...)
 {
-	char msg[256];
 	va_list ap;
 
-	if (c->logged > NVME_LOG_BUDGET)
-		return;
-	if (c->logged++ == NVME_LOG_BUDGET) {
-		c->host.log("%s: too many errors, not logging more", c->name);
-		return;
-	}
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pci_model_inst_vlog(&c->host, c->name, &c->logged, NVME_LOG_BUDGET, fmt, ap);
 	va_end(ap);
-	c->host.log("%s: %s", c->name, msg);
 }
 
 static uint64_t cap_value(void)
@@ -271,6 +262,14 @@ out:
 
 /* ---- instances ----------------------------------------------------------------------- */
 
+static int attach(void *inst, unsigned idx)
+{
+	struct nvme_ctrl *c = inst;
+
+	c->index = idx;
+	return pci_model_add(c->bus_index, c->dev, 0, &c->desc, &c->fn);
+}
+
 int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host)
 {
 	struct nvme_ctrl *c;
@@ -283,6 +282,8 @@ int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
 	c->host = *host;
+	c->bus_index = bus_index;
+	c->dev = dev;
 	snprintf(c->name, sizeof(c->name), "nvme@b%u:%02x", bus_index, dev);
 	c->desc = (struct pci_model_desc){
 		.name = "nvme",
@@ -298,34 +299,17 @@ int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *
 		.bar_read = nvme_read, .bar_write = nvme_write, .ctx = c,
 	};
 	nvme_admin_reset(c);
-	pthread_mutex_lock(&reg_lock);
-	if (ninsts == NVME_MAX_INSTANCES) {
-		err = -ENOSPC;
-		goto out_unlock;
+	err = pci_model_insts_add(&insts, c, attach);
+	if (err) {
+		pthread_mutex_destroy(&c->lock);
+		free(c);
 	}
-	c->index = ninsts;
-	err = pci_model_add(bus_index, dev, 0, &c->desc, &c->fn);
-	if (err)
-		goto out_unlock;
-	insts[ninsts++] = c;
-	pthread_mutex_unlock(&reg_lock);
-	return 0;
-out_unlock:
-	pthread_mutex_unlock(&reg_lock);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
 	return err;
 }
 
 static struct nvme_ctrl *inst(unsigned idx)
 {
-	struct nvme_ctrl *c = NULL;
-
-	pthread_mutex_lock(&reg_lock);
-	if (idx < ninsts)
-		c = insts[idx];
-	pthread_mutex_unlock(&reg_lock);
-	return c;
+	return pci_model_insts_get(&insts, idx);
 }
 
 int nvme_model_stats(unsigned idx, struct nvme_model_stats *out)
@@ -355,14 +339,15 @@ int nvme_model_fault_cfs(unsigned idx)
 	return 0;
 }
 
+static void release(void *inst)
+{
+	struct nvme_ctrl *c = inst;
+
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
 void nvme_model_reset(void)
 {
-	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < ninsts; i++) {
-		pthread_mutex_destroy(&insts[i]->lock);
-		free(insts[i]);
-		insts[i] = NULL;
-	}
-	ninsts = 0;
-	pthread_mutex_unlock(&reg_lock);
+	pci_model_insts_clear(&insts, release);
 }

@@ -46,6 +46,7 @@ struct nvme_ctrl {
 	struct pci_model_desc desc;
 	struct pci_model_fn *fn;
 	unsigned index;                 /* instance number: serial number, logs */
+	uint8_t bus_index, dev;         /* where it goes on the fabric */
 	char name[24];
 	unsigned logged;
 	/* registers */

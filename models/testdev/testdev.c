@@ -6,6 +6,7 @@
  */
 #include "testdev/testdev.h"
 #include "testdev/testdev_model.h"
+#include "pci/pci_model_insts.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -29,28 +30,19 @@ struct testdev_fn {
 
 struct testdev {
 	struct testdev_fn f[2];
+	uint8_t bus_index, dev;         /* where it goes on the fabric */
 };
 
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct testdev *insts[TESTDEV_MAX];
-static unsigned ninsts;
+PCI_MODEL_INSTS_DEFINE(insts, TESTDEV_MAX);
 
 static void tlog(struct testdev_fn *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void tlog(struct testdev_fn *t, const char *fmt, ...)
 {
-	char msg[200];
 	va_list ap;
 
-	if (t->logged > TESTDEV_LOG_BUDGET)
-		return;
-	if (t->logged++ == TESTDEV_LOG_BUDGET) {
-		t->host.log("%s: too many errors, not logging more", t->name);
-		return;
-	}
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	pci_model_inst_vlog(&t->host, t->name, &t->logged, TESTDEV_LOG_BUDGET, fmt, ap);
 	va_end(ap);
-	t->host.log("%s: %s", t->name, msg);
 }
 
 static uint64_t td_read(void *ctx, unsigned bar, uint64_t off, unsigned size)
@@ -131,6 +123,18 @@ static void fn_init(struct testdev_fn *t, const struct pci_model_host *host, uns
 	}
 }
 
+static int attach(void *inst, unsigned idx)
+{
+	struct testdev *d = inst;
+	int err = 0;
+
+	(void)idx;
+	/* Function 0 first: the fabric sees a multi-function device once fn 1 joins. */
+	for (unsigned fn = 0; fn < 2 && !err; fn++)
+		err = pci_model_add(d->bus_index, d->dev, (uint8_t)fn, &d->f[fn].desc, &d->f[fn].fn);
+	return err;
+}
+
 int testdev_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host)
 {
 	struct testdev *d;
@@ -143,25 +147,12 @@ int testdev_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_hos
 		return -ENOMEM;
 	for (unsigned fn = 0; fn < 2; fn++)
 		fn_init(&d->f[fn], host, fn, bus_index, dev);
-	pthread_mutex_lock(&reg_lock);
-	if (ninsts == TESTDEV_MAX) {
-		err = -ENOSPC;
-		goto out_unlock;
-	}
-	/* Function 0 first: the fabric sees a multi-function device once fn 1 joins. */
-	for (unsigned fn = 0; fn < 2; fn++) {
-		err = pci_model_add(bus_index, dev, (uint8_t)fn, &d->f[fn].desc, &d->f[fn].fn);
-		if (err)
-			goto out_unlock;
-	}
-	insts[ninsts++] = d;
-	pthread_mutex_unlock(&reg_lock);
-	return 0;
-out_unlock:
+	d->bus_index = bus_index;
+	d->dev = dev;
+	err = pci_model_insts_add(&insts, d, attach);
 	/* A function 0 already added stays in the fabric (it has no removal); keep its
 	 * context alive so the fabric never calls into freed memory. */
-	pthread_mutex_unlock(&reg_lock);
-	if (d->f[0].fn)
+	if (!err || d->f[0].fn)
 		return err;
 	for (unsigned fn = 0; fn < 2; fn++)
 		pthread_mutex_destroy(&d->f[fn].lock);
@@ -171,12 +162,8 @@ out_unlock:
 
 int testdev_model_stats(unsigned idx, unsigned fn, struct testdev_model_stats *out)
 {
-	struct testdev *d = NULL;
+	struct testdev *d = pci_model_insts_get(&insts, idx);
 
-	pthread_mutex_lock(&reg_lock);
-	if (idx < ninsts)
-		d = insts[idx];
-	pthread_mutex_unlock(&reg_lock);
 	if (!d || fn > 1)
 		return -ENOENT;
 	pthread_mutex_lock(&d->f[fn].lock);
@@ -185,15 +172,16 @@ int testdev_model_stats(unsigned idx, unsigned fn, struct testdev_model_stats *o
 	return 0;
 }
 
+static void release(void *inst)
+{
+	struct testdev *d = inst;
+
+	for (unsigned fn = 0; fn < 2; fn++)
+		pthread_mutex_destroy(&d->f[fn].lock);
+	free(d);
+}
+
 void testdev_model_reset(void)
 {
-	pthread_mutex_lock(&reg_lock);
-	for (unsigned i = 0; i < ninsts; i++) {
-		for (unsigned fn = 0; fn < 2; fn++)
-			pthread_mutex_destroy(&insts[i]->f[fn].lock);
-		free(insts[i]);
-		insts[i] = NULL;
-	}
-	ninsts = 0;
-	pthread_mutex_unlock(&reg_lock);
+	pci_model_insts_clear(&insts, release);
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # options_check.sh — every bad doppel-sim option or value must end the run with
 # exit code 64 and one message that names the option and the offending value
-# (docs/sim.md, "Command line"); good option forms must get past parsing.
+# (docs/sim.md, "Command line"); good option forms must get past parsing; end=hold
+# warns and keeps the kernel's status (docs/protocol.md).
 # Usage: options_check.sh path/to/doppel-sim
 set -u
 SIM=${1:?usage: options_check.sh DOPPEL_SIM}
@@ -119,6 +120,27 @@ good --dmar-rmrr 0x6000000:0x6001fff@00:02.0 --dmar-rmrr 7000000:7000FFF@01:00.0
 	--dmar-rmrr=0xfee00000:0xfee00fff@ff:1f.7 --dmar-rmrr 0x4000:0x4fff@00:02.0
 good --pci default --pci-hostile cap-loop,cap-in-header,bar-ones,msix-no-bar,vanish \
 	--pci-hostile vanish --pci-dump-config /dev/null
+
+# end=hold (docs/protocol.md): the sim has no monitor, so it warns and ends with the
+# kernel's own status (1 here: one CPU where two are expected); a panic never holds.
+# hold WANT-RC WANT-HOLD(yes|no) WORDS...
+hold() {
+	want_rc=$1; want_hold=$2; shift 2
+	n=$((n + 1))
+	out=$("$SIM" --cpus 1 -- "$@" 2>&1)
+	rc=$?
+	warned=no
+	printf '%s\n' "$out" | grep -qxF "doppel: holding (end=hold)" &&
+	printf '%s\n' "$out" | grep -qF "sim: warning: end=hold: the simulator has no monitor to hold for; ending with status $want_rc" &&
+		warned=yes
+	if [ "$rc" -eq "$want_rc" ] && [ "$warned" = "$want_hold" ]; then
+		passed=$((passed + 1)); echo "ok $n - end=hold with $*: exit $rc, hold warning $warned"
+	else
+		failed=$((failed + 1)); echo "not ok $n - end=hold with $*: exit $rc (want $want_rc), hold warning $warned (want $want_hold)"
+	fi
+}
+hold 1 yes ktest=smp expect.cpus=2 end=hold
+hold 2 no ktest=selftest selftest.panic end=hold
 echo "1..$n"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

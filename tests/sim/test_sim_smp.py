@@ -11,6 +11,7 @@ import struct
 import pytest
 
 from harness.plugin import assert_ktap_passed
+from harness.ktap import Status
 
 pytestmark = pytest.mark.sim
 
@@ -154,12 +155,17 @@ def test_xapic_mode_without_cpuid_x2apic(sim):
 
 
 def test_periodic_timer_without_tsc_deadline(sim):
-    # Only the mode case: the suite's timing cases belong to the timer tests proper.
+    # Periodic mode runs on the calibrated LAPIC clock, so here (unlike in deadline
+    # mode) a wrong calibration shows: the tick rate case must pass too, and the
+    # calibrated clock must be the model's 100 MHz / 16 within 5%.
     r = sim(cpus=4, extra_args=["--cpu-features", "no-tsc-deadline"]).run(
-        "ktest=timer.timer_mode_matches_cpuid")
+        "ktest=timer.timer_mode_matches_cpuid,timer.timer_tick_on_every_cpu")
     assert_booted(r)
-    assert r.ktap.find("timer.timer_mode_matches_cpuid") is not None
+    for name in ("timer.timer_mode_matches_cpuid", "timer.timer_tick_on_every_cpu"):
+        c = r.ktap.find(name)
+        assert c is not None and c.status == Status.PASS, (name, c)
     assert r.int_fact("time.deadline") == 0
+    assert abs(r.int_fact("time.lapic_khz") - 6250) <= 6250 * 5 // 100, r.fact("time.lapic_khz")
     assert sim_stats(r, "lapic")["timer_fires"] > 0
 
 

@@ -376,6 +376,41 @@ static void test_edu_registers(void **state)
 	assert_true(logged("edu@b0:02"));
 }
 
+/* The instance registry and log limit the models share (models/pci/pci_model_insts.h):
+ * instances by order of adds, a full registry refused, the log quiet after its budget. */
+static void test_instances_and_log_limit(void **state)
+{
+	uint64_t b = edu_bar();
+	struct edu_model_stats s;
+	struct nvme_model_stats ns;
+	unsigned lines = 0;
+
+	(void)state;
+	assert_int_equal(edu_model_add(0, 5, &host), 0);
+	assert_int_equal(edu_model_stats(1, &s), 0);
+	assert_int_equal(s.bad_access, 0);
+	assert_int_equal(edu_model_stats(2, &s), -ENOENT);
+	assert_int_equal(nvme_model_stats(0, &ns), 0);
+	assert_int_equal(nvme_model_stats(1, &ns), -ENOENT);
+	assert_true(edu_model_add(0, 2, &host) < 0);                /* slot taken: not kept */
+	assert_int_equal(edu_model_stats(2, &s), -ENOENT);
+	for (unsigned slot = 6; slot < 12; slot++)
+		assert_int_equal(edu_model_add(0, (uint8_t)slot, &host), 0);
+	assert_int_equal(edu_model_add(0, 12, &host), -ENOSPC);    /* 8 instances at most */
+	assert_int_equal(edu_model_stats(7, &s), 0);
+	assert_int_equal(edu_model_stats(8, &s), -ENOENT);
+	/* 100 misuses of instance 0: 64 lines, one saying the rest are dropped, then quiet. */
+	loglen = 0;
+	logbuf[0] = '\0';
+	for (unsigned i = 0; i < 100; i++)
+		rd(b + EDU_REG_ID, 2);
+	assert_int_equal(edu_stats().bad_access, 100);
+	for (const char *p = logbuf; (p = strstr(p, "edu@b0:02: ")); p++)
+		lines++;
+	assert_int_equal(lines, 65);
+	assert_true(logged("edu@b0:02: too many errors, not logging more"));
+}
+
 static void test_edu_irq_intx(void **state)
 {
 	uint64_t b = edu_bar();
@@ -1025,6 +1060,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_edu_config_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_registers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_instances_and_log_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_irq_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_irq_msi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edu_dma, setup, teardown),

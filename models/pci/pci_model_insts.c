@@ -1,0 +1,59 @@
+/*
+ * pci_model_insts.c — the instance registry and per-instance log limit the device
+ * models share (pci_model_insts.h). Host-only C, no spec behind it.
+ */
+#include "pci/pci_model_insts.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+int pci_model_insts_add(struct pci_model_insts *r, void *inst, int (*attach)(void *inst, unsigned idx))
+{
+	int err = -ENOSPC;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->n < r->max) {
+		err = attach(inst, r->n);
+		if (!err)
+			r->slot[r->n++] = inst;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return err;
+}
+
+void *pci_model_insts_get(struct pci_model_insts *r, unsigned idx)
+{
+	void *inst = NULL;
+
+	pthread_mutex_lock(&r->lock);
+	if (idx < r->n)
+		inst = r->slot[idx];
+	pthread_mutex_unlock(&r->lock);
+	return inst;
+}
+
+void pci_model_insts_clear(struct pci_model_insts *r, void (*release)(void *inst))
+{
+	pthread_mutex_lock(&r->lock);
+	for (unsigned i = 0; i < r->n; i++) {
+		release(r->slot[i]);
+		r->slot[i] = NULL;
+	}
+	r->n = 0;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void pci_model_inst_vlog(const struct pci_model_host *host, const char *name, unsigned *logged,
+			 unsigned budget, const char *fmt, va_list ap)
+{
+	char msg[256];
+
+	if (*logged > budget)
+		return;
+	if ((*logged)++ == budget) {
+		host->log("%s: too many errors, not logging more", name);
+		return;
+	}
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	host->log("%s: %s", name, msg);
+}
