@@ -65,3 +65,33 @@ def test_cpu_exception_prints_vector_rip_and_backtrace(qemu, request):
         assert needle in text, f"exception report lacks {needle!r}"
     sections = dict(failure_sections([r], request.node.nodeid))
     assert "crash_when_asked at kernel/ktest/selftest_ktest.c" in sections["console excerpt"]
+
+
+def test_console_survives_a_reader_that_pauses(qemu):
+    """QEMU holds the UART busy (LSR.THRE clear) while the serial pipe is full, so a
+    harness that stops reading for a while stalls the kernel's console. It must wait
+    and go on, not declare the UART dead: the kernel's pre-fix limit of 2^20 LSR polls
+    (~0.2 s under TCG) silenced it for the rest of the run whenever a loaded CI host
+    descheduled the reader. Here the reader sleeps 3 s at the first config-space dump
+    line, with far more than a pipe's 64 KiB of dump still to come."""
+    import time
+
+    t = qemu(firmware="seabios", smp=1)
+    original = t.on_line
+    paused = []
+
+    def slow_reader(line, result):
+        if not paused and line.startswith("pci-config: "):
+            paused.append(line)
+            time.sleep(3.0)
+        original(line, result)
+
+    t.on_line = slow_reader
+    r = t.run("ktest=acpi pci.dump=config expect.cpus=1")
+    assert paused, "the kernel printed no config-space dump (pci.dump=config)"
+    assert not r.timed_out, f"{r.label}: no exit within {r.timeout:g} s"
+    devices = [ln for ln in r.lines if ln.startswith("pci: 0000:") and " class " in ln]
+    headers = [ln for ln in r.lines if ln.startswith("pci-config: 0000:")]
+    assert len(devices) >= 4 and len(headers) == len(devices), (len(devices), len(headers))
+    assert r.status == 0, f"{r.label}: kernel status {r.status_text}"
+    assert_ktap_passed(r)

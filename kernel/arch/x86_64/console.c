@@ -29,12 +29,20 @@
 #define UART_FIFO_DEPTH 16
 #define UART_DIVISOR 1                 /* 115200 = 1.8432 MHz / (16 * 1) */
 
-/* Polls of LSR before the UART is declared dead. A real 16550 drains a full
- * FIFO in ~1.4 ms at 115200; this is well over a second of port reads. */
-#define UART_SPIN_LIMIT (1u << 20)
-/* Spins on the console lock before a CPU takes it over anyway: a CPU that died
- * holding it must not silence everyone else's panic report. */
-#define LOCK_SPIN_LIMIT (1u << 26)
+/* How long the transmitter may stay busy before the UART is declared dead, in
+ * TSC cycles (the TSC is not calibrated yet when the console starts): 2^35 is
+ * 7-34 s at 1-5 GHz. A real 16550 drains a full FIFO in ~1.4 ms at 115200, but
+ * under QEMU THRE stays clear for as long as whoever reads the serial chardev
+ * (a pipe to the test harness) is not reading, and on a loaded host that can be
+ * seconds. A count of polls is no clock here: 2^20 polls were ~0.2 s under TCG,
+ * and a reader that paused that long silenced the kernel for the rest of the
+ * run. A missing UART reads 0xFF, THRE set, and never waits. */
+#define UART_STALL_TSC (1ull << 35)
+/* How long a CPU waits for the console lock before it takes it over anyway, in
+ * TSC cycles: a CPU that died holding it must not silence everyone else's panic
+ * report. Twice the UART stall limit, so an owner that is only waiting for a
+ * slow reader finishes (or gives up on the UART) first. */
+#define LOCK_TAKEOVER_TSC (2 * UART_STALL_TSC)
 
 #define DEBUG_EXIT_PORT 0xF4
 
@@ -62,7 +70,9 @@ void x86_console_init(void)
 /* Wait until the transmitter is empty; on timeout stop using the UART for good. */
 static int uart_wait_empty(void)
 {
-	for (unsigned i = 0; i < UART_SPIN_LIMIT; i++) {
+	uint64_t t0 = x86_rdtsc();
+
+	while (x86_rdtsc() - t0 < UART_STALL_TSC) {
 		if (x86_inb(COM1 + UART_LSR) & UART_LSR_THRE)
 			return 0;
 		__asm__ volatile("pause");
@@ -100,7 +110,7 @@ static unsigned long console_lock(int *nested)
 		*nested = 1;
 		return flags;
 	}
-	for (unsigned i = 0; i < LOCK_SPIN_LIMIT; i++) {
+	for (uint64_t t0 = x86_rdtsc(); x86_rdtsc() - t0 < LOCK_TAKEOVER_TSC;) {
 		uint32_t expected = 0;
 
 		/* acquire: orders our UART accesses after the previous owner's */
