@@ -470,13 +470,17 @@ static void pci_init(const struct sim_options *o)
 	for (uint32_t g = PCI_GSI_FIRST; g < PCI_GSI_FIRST + PCI_GSI_COUNT; g++)
 		pci_set_gsi(g, false);      /* idle INTx# lines are pulled up */
 	must(pci_model_init(&pc, &pci_host), "PCI fabric model");
-	if (!o->pci_none) {
+	if (o->pci_set != SIM_PCI_NONE) {
 		must(edu_model_add(0, 2, &pci_host), "edu at 00:02.0");
 		must(nvme_model_add(0, 3, &pci_host), "NVMe at 00:03.0");
 		bus = pci_model_add_bridge(0, 4);
 		must(bus < 0 ? bus : 0, "root port at 00:04.0");
 		must(testdev_model_add((uint8_t)bus, 0, &pci_host), "testdev behind the root port");
 	}
+	/* A second edu whose INTA lands on the same GSI as 00:02.0's: root-bus GSI =
+	 * 16 + (slot + pin - 1) mod 4 (models/pci/pci_irq.c), so slot 6 gives 18 too. */
+	if (o->pci_set == SIM_PCI_SHARED_INTX)
+		must(edu_model_add(0, 6, &pci_host), "second edu at 00:06.0 (shared INTx line)");
 	must(pci_model_firmware(SIM_PCI_MMIO_BASE, SIM_PCI_MMIO_LIMIT, SIM_PCI_IO_BASE,
 	                        SIM_PCI_IO_LIMIT), "PCI firmware setup");
 	pci_dump_path = o->pci_dump_path;

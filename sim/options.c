@@ -202,6 +202,8 @@ static void print_help(void)
 	       "  --fail-nth N         fail exactly the Nth fault-site hit of the run\n"
 	       "  --pci SET            PCI devices: default (edu, NVMe, a root port with the\n"
 	       "                       testdev behind it; docs/pci.md) | none (host bridge only)\n"
+	       "                       | shared-intx (default plus a second edu at 00:06.0 on\n"
+	       "                       the INTx line (GSI 18) of the edu at 00:02.0)\n"
 	       "  --pci-hostile LIST   comma list of hostile endpoints to add on bus 0 from slot\n"
 	       "                       0x10: cap-loop, cap-in-header, bar-ones, msix-no-bar, vanish\n"
 	       "  --no-mcfg            no MCFG table and no ECAM window: only ports 0xCF8/0xCFC\n"
@@ -575,11 +577,13 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 			break;
 		case OPT_PCI:
 			if (strcmp(optarg, "default") == 0)
-				o->pci_none = false;
+				o->pci_set = SIM_PCI_DEFAULT;
 			else if (strcmp(optarg, "none") == 0)
-				o->pci_none = true;
+				o->pci_set = SIM_PCI_NONE;
+			else if (strcmp(optarg, "shared-intx") == 0)
+				o->pci_set = SIM_PCI_SHARED_INTX;
 			else
-				usage_error("--pci: '%s' is not one of: default | none", optarg);
+				usage_error("--pci: '%s' is not one of: default | none | shared-intx", optarg);
 			break;
 		case OPT_PCI_HOSTILE:
 			parse_hostile(o, optarg);
@@ -824,7 +828,8 @@ static void replay_line(const struct sim_options *o, uint64_t seed, bool replay,
 		append_word(buf, size, &used, tmp);
 	}
 	append_word(buf, size, &used, "--pci");
-	append_word(buf, size, &used, o->pci_none ? "none" : "default");
+	append_word(buf, size, &used, o->pci_set == SIM_PCI_NONE ? "none"
+	            : o->pci_set == SIM_PCI_SHARED_INTX ? "shared-intx" : "default");
 	if (o->pci_hostile) {
 		char list[128] = "";
 		size_t l = 0;

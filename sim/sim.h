@@ -80,7 +80,11 @@ struct sim_options {
 	unsigned nfault_sites;
 	uint64_t fail_nth;              /* --fail-nth N: fail the Nth site hit (0: off) */
 	/* PCI (docs/pci.md) */
-	bool pci_none;                  /* --pci none: the host bridge only */
+	enum sim_pci_set {              /* --pci SET */
+		SIM_PCI_DEFAULT,            /* the docs/pci.md device set */
+		SIM_PCI_NONE,               /* the host bridge only */
+		SIM_PCI_SHARED_INTX,        /* default + a second edu on 00:02.0's INTx line */
+	} pci_set;
 	unsigned pci_hostile;           /* --pci-hostile: PCI_HOSTILE_* bits */
 	bool no_mcfg;                   /* --no-mcfg: no MCFG, no ECAM window */
 	const char *pci_dump_path;      /* --pci-dump-config FILE (at exit) */

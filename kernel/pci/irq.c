@@ -3,7 +3,8 @@
  * MSI -> INTx -> polling, each failed step undone before the next (no vector,
  * table entry or enable bit left behind), INTx through the I/O APIC pin of the
  * firmware's interrupt line (PCI Local Bus 3.0 §6.2.4; MADT overrides, ACPI 6.5
- * §5.2.12.5), masking, pending bits and affinity. MSI/MSI-X details: msi.c.
+ * §5.2.12.5), shared by every function on that GSI (§2.2.6), masking, pending bits
+ * and affinity. MSI/MSI-X details: msi.c.
  */
 #include <hal/hal.h>
 #include <kernel/apic.h>
@@ -17,6 +18,7 @@
 #include <kernel/percpu.h>
 #include <kernel/printf.h>
 #include <kernel/smp.h>
+#include <kernel/spinlock.h>
 #include <kernel/string.h>
 #include "msi_priv.h"
 
@@ -31,15 +33,118 @@ const char *pci_irq_mode_name(enum pci_irq_mode m)
 	}
 }
 
-/* ---- INTx --------------------------------------------------------------------------- */
+/* ---- waiting for handlers ------------------------------------------------------------ */
+
+static void sync_nop(uint64_t unused)
+{
+	(void)unused;
+}
+
+/* The other online CPUs owning one of the first n vectors (taken before teardown
+ * clears them). */
+static void owners(const struct pci_irq *pi, unsigned n, struct cpumask *m)
+{
+	cpumask_clear(m);
+	unsigned me = hal_cpu_index();
+	for (unsigned i = 0; i < n; i++)
+		if (pi->vec[i].count && pi->vec[i].cpu != me && cpu_online(pi->vec[i].cpu))
+			cpumask_set(m, pi->vec[i].cpu);
+}
+
+/* Wait until no handler of this allocation can still be running: the handlers
+ * run with interrupts off, so once every CPU that owned one of its vectors has
+ * answered a cross-call, any handler that began before has returned. */
+static void sync_handlers(const struct cpumask *m)
+{
+	if (!cpumask_empty(m) && smp_call(m, sync_nop, 0, SMP_CALL_TIMEOUT_US, 0) != 0)
+		klog("pci", "irq free: a CPU did not answer; its handler may still be running");
+}
+
+/* ---- INTx: shared lines -------------------------------------------------------------- */
+
+/*
+ * PCI INTx is level-triggered, active low and shareable by design (PCI Local Bus 3.0
+ * §2.2.6; Interrupt Line/Pin §6.2.4): several functions may drive one line, so one
+ * GSI. One record per routed GSI holds the vector and the list of member
+ * allocations. The first function on a GSI takes the vector (on the CPU it asked
+ * for) and routes the I/O APIC pin; later functions with the same trigger and
+ * polarity join the record without a vector of their own, and their pi->vec[0] is
+ * a copy of the line's vector. The last member to leave unroutes the pin (masked)
+ * and frees the vector on its owning CPU.
+ *
+ * Lock order: intx_lock, then ioapic_lock (route, unroute, affinity), the PCI
+ * config lock (Status/Command reads in the handler) and
+ * console_lock (klog). intx_lock is a spinlock that disables interrupts (state
+ * saved); the shared handler calls the members' fns while holding it, so a member
+ * unlinked under it is never called again, and nothing waits for another CPU
+ * (cross-calls, handler syncs) while it is held.
+ */
+#define INTX_MAX_LINES 32                   /* GSIs with PCI INTx routed at once */
+
+enum intx_state { INTX_FREE, INTX_LIVE, INTX_CLOSING };
+
+struct intx_line {
+	enum intx_state state;
+	uint32_t gsi;
+	uint16_t flags;                     /* MPS INTI flags the pin is programmed with */
+	unsigned nmembers;
+	struct irq_vec vec;                 /* the shared vector, on its owning CPU */
+	struct pci_irq_priv *members;       /* linked through intx_next */
+};
+
+static struct spinlock intx_lock = SPINLOCK_INIT("pci-intx");
+static struct intx_line intx_lines[INTX_MAX_LINES];
+
+/* A member is unmasked when its Command register's INTx Disable is clear (and the
+ * function still answers config reads). */
+static bool intx_unmasked(const struct pci_dev *d)
+{
+	uint16_t cmd = pci_cfg_read16(&d->addr, PCI_COMMAND);
+	return cmd != 0xFFFF && !(cmd & PCI_COMMAND_INTX_DISABLE);
+}
 
 static void intx_handler(uint8_t vector, void *arg)
 {
 	(void)vector;
-	struct pci_irq_slot *s = arg;
-	/* Level-triggered: the driver's fn must quiet the device before the EOI that
-	 * follows, or the I/O APIC sends the interrupt again. */
-	s->p->fn(0, s->p->arg);
+	struct intx_line *l = arg;
+	unsigned called = 0;
+	spin_lock(&intx_lock);
+	/* Every unmasked member whose Interrupt Status bit (§6.2.3) is set: it is one of
+	 * the functions holding the line asserted. */
+	for (struct pci_irq_priv *p = l->members; p; p = p->intx_next) {
+		const struct pci_dev *d = p->pi->dev;
+		if (!intx_unmasked(d) || !(pci_cfg_read16(&d->addr, PCI_STATUS) & PCI_STATUS_INTX))
+			continue;
+		p->fn(0, p->arg);
+		called++;
+	}
+	/* No member shows the bit: a function older than PCI 2.3 has no Interrupt
+	 * Status, so each unmasked member is asked (its fn checks its own device). */
+	if (!called)
+		for (struct pci_irq_priv *p = l->members; p; p = p->intx_next)
+			if (intx_unmasked(p->pi->dev))
+				p->fn(0, p->arg);
+	spin_unlock(&intx_lock);
+	/* Level-triggered: each fn must quiet its device before the EOI that follows,
+	 * or the I/O APIC sends the interrupt again. */
+}
+
+static struct intx_line *intx_find(uint32_t gsi)
+{
+	for (unsigned i = 0; i < INTX_MAX_LINES; i++)
+		if (intx_lines[i].state == INTX_LIVE && intx_lines[i].gsi == gsi)
+			return &intx_lines[i];
+	return 0;
+}
+
+static void intx_link(struct intx_line *l, struct pci_irq_priv *p)
+{
+	p->intx = l;
+	p->intx_joined = l->nmembers;
+	p->intx_next = l->members;
+	l->members = p;
+	l->nmembers++;
+	p->pi->vec[0] = l->vec;
 }
 
 static int intx_setup(struct pci_irq *pi, unsigned cpu, const char **why)
@@ -71,24 +176,59 @@ static int intx_setup(struct pci_irq *pi, unsigned cpu, const char **why)
 		fl |= PCI_MPS_POL_LOW;
 	if ((fl & PCI_MPS_TRIG_MASK) == PCI_MPS_TRIG_CONFORMS)
 		fl |= PCI_MPS_TRIG_LEVEL;
-	p->slot[0] = (struct pci_irq_slot){ p, 0 };
-	int rc = irq_alloc(cpu, 1, intx_handler, &p->slot[0], &pi->vec[0]);
-	if (rc) {
-		*why = rc == -ENOSPC ? "no free vector on the CPU" : "vector allocation failed";
-		return rc;
-	}
+	fl &= PCI_MPS_POL_MASK | PCI_MPS_TRIG_MASK;
+
 	/* Vectors start masked: INTx Disable stays set until pci_irq_unmask. */
 	bool intx_was = pci_intx_disable(d, true);
-	rc = ioapic_route(gsi, &pi->vec[0], fl);
+	int rc = 0;
+	spin_lock(&intx_lock);
+	struct intx_line *l = intx_find(gsi);
+	if (l) {
+		/* Sharing needs one pin programming for every member. */
+		if (l->flags != fl) {
+			*why = "its GSI is shared with a different trigger or polarity";
+			rc = -EBUSY;
+			goto out;
+		}
+		intx_link(l, p);
+		goto out;
+	}
+	for (unsigned i = 0; i < INTX_MAX_LINES && !l; i++)
+		if (intx_lines[i].state == INTX_FREE)
+			l = &intx_lines[i];
+	if (!l) {
+		*why = "too many INTx lines in use";
+		rc = -ENOSPC;
+		goto out;
+	}
+	rc = irq_alloc(cpu, 1, intx_handler, l, &l->vec);
+	if (rc) {
+		*why = rc == -ENOSPC ? "no free vector on the CPU" : "vector allocation failed";
+		goto out;
+	}
+	rc = ioapic_route(gsi, &l->vec, fl);
 	if (rc == 0 && FAULT_SITE("pci.intx.route")) {
 		ioapic_unroute(gsi);    /* fault site: exercise the undo of a routed pin */
 		rc = -EIO;
 	}
 	if (rc) {
-		*why = rc == -EBUSY ? "its GSI already has a handler (shared lines are not supported)"
+		/* The first member: only the route and the vector exist; the record was
+		 * never live, so nobody joined it. */
+		*why = rc == -EBUSY ? "its GSI is routed to a handler outside the PCI layer"
 		     : rc == -ENOENT ? "no I/O APIC pin for its GSI" : "the I/O APIC refused the route";
+		irq_free(&l->vec);
+		goto out;
+	}
+	l->state = INTX_LIVE;
+	l->gsi = gsi;
+	l->flags = fl;
+	l->nmembers = 0;
+	l->members = 0;
+	intx_link(l, p);
+out:
+	spin_unlock(&intx_lock);
+	if (rc) {
 		pci_intx_disable(d, intx_was);
-		irq_free(&pi->vec[0]);
 		return rc;
 	}
 	pi->gsi = gsi;
@@ -96,12 +236,62 @@ static int intx_setup(struct pci_irq *pi, unsigned cpu, const char **why)
 	return 0;
 }
 
+/* Leave the line: INTx Disable first, unlinked under intx_lock (never called
+ * again), then a cross-call to the vector's CPU so a handler that began before
+ * has returned. The last member also unroutes the pin (masked) and frees the
+ * vector on its owning CPU; any other member leaves the vector to the line. */
 static void intx_teardown(struct pci_irq *pi)
 {
+	struct pci_irq_priv *p = pi->priv;
+	struct intx_line *l = p->intx;
 	pci_intx_disable(pi->dev, true);        /* quiet the source first */
-	ioapic_unroute(pi->gsi);                /* masked there, then forgotten */
-	if (pi->vec[0].vector)
-		irq_free(&pi->vec[0]);
+	if (!l)
+		return;
+	struct cpumask m;
+	cpumask_clear(&m);
+	spin_lock(&intx_lock);
+	for (struct pci_irq_priv **pp = &l->members; *pp; pp = &(*pp)->intx_next)
+		if (*pp == p) {
+			*pp = p->intx_next;
+			l->nmembers--;
+			break;
+		}
+	bool last = l->nmembers == 0;
+	if (l->vec.cpu != hal_cpu_index() && cpu_online(l->vec.cpu))
+		cpumask_set(&m, l->vec.cpu);
+	if (last) {
+		ioapic_unroute(l->gsi);         /* masked there, then forgotten */
+		l->state = INTX_CLOSING;        /* nobody joins; the record is not reused yet */
+	}
+	spin_unlock(&intx_lock);
+	p->intx = 0;
+	p->intx_next = 0;
+	pi->vec[0] = (struct irq_vec){ 0 };     /* a copy: the line's vector is not ours */
+	sync_handlers(&m);
+	if (last) {
+		irq_free(&l->vec);
+		spin_lock(&intx_lock);
+		l->state = INTX_FREE;
+		spin_unlock(&intx_lock);
+	}
+}
+
+/* Affinity of a shared line moves it for every member: one new vector on the
+ * target CPU, the pin rewritten, the old vector freed, each member's vec[0]
+ * updated. */
+static int intx_set_affinity(struct pci_irq *pi, unsigned cpu)
+{
+	struct pci_irq_priv *p = pi->priv;
+	struct intx_line *l = p->intx;
+	if (!l)
+		return -EINVAL;
+	spin_lock(&intx_lock);
+	int rc = ioapic_set_affinity(l->gsi, &l->vec, cpu);
+	if (rc == 0)
+		for (struct pci_irq_priv *q = l->members; q; q = q->intx_next)
+			q->pi->vec[0] = l->vec;
+	spin_unlock(&intx_lock);
+	return rc;
 }
 
 /* ---- the chain ------------------------------------------------------------------- */
@@ -140,9 +330,16 @@ static void log_choice(const struct pci_irq *pi, unsigned cpu)
 	size_t n = (size_t)ksnprintf(buf, sizeof buf, "%04x:%02x:%02x.%x %04x:%04x: irq %s",
 				     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, d->vendor,
 				     d->device, pci_irq_mode_name(pi->mode));
-	if (pi->mode == PCI_IRQ_INTX && n < sizeof buf)
-		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (GSI %u, vector 0x%x on CPU %u)",
-				       pi->gsi, pi->vec[0].vector, cpu);
+	if (pi->mode == PCI_IRQ_INTX && n < sizeof buf) {
+		const struct pci_irq_priv *p = pi->priv;
+		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (GSI %u, vector 0x%x on CPU %u",
+				       pi->gsi, pi->vec[0].vector, pi->vec[0].cpu);
+		if (p->intx_joined && n < sizeof buf)
+			n += (size_t)ksnprintf(buf + n, sizeof buf - n, ", shared with %u more function%s",
+					       p->intx_joined, p->intx_joined == 1 ? "" : "s");
+		if (n < sizeof buf)
+			n += (size_t)ksnprintf(buf + n, sizeof buf - n, ")");
+	}
 	else if ((pi->mode == PCI_IRQ_MSI || pi->mode == PCI_IRQ_MSIX) && n < sizeof buf) {
 		n += (size_t)ksnprintf(buf + n, sizeof buf - n, " (%u vector%s from 0x%x on CPU %u",
 				       pi->nvec, pi->nvec == 1 ? "" : "s", pi->vec[0].vector, cpu);
@@ -261,39 +458,14 @@ int pci_irq_alloc(struct pci_dev *d, unsigned want, unsigned cpu, unsigned allow
 	return rc < 0 ? rc : -ENOSPC;
 }
 
-static void sync_nop(uint64_t unused)
-{
-	(void)unused;
-}
-
-/* The other online CPUs owning one of the first n vectors (taken before teardown
- * clears them). */
-static void owners(const struct pci_irq *pi, unsigned n, struct cpumask *m)
-{
-	cpumask_clear(m);
-	unsigned me = hal_cpu_index();
-	for (unsigned i = 0; i < n; i++)
-		if (pi->vec[i].count && pi->vec[i].cpu != me && cpu_online(pi->vec[i].cpu))
-			cpumask_set(m, pi->vec[i].cpu);
-}
-
-/* Wait until no handler of this allocation can still be running: the handlers
- * run with interrupts off, so once every CPU that owned one of its vectors has
- * answered a cross-call, any handler that began before has returned. */
-static void sync_handlers(const struct cpumask *m)
-{
-	if (!cpumask_empty(m) && smp_call(m, sync_nop, 0, SMP_CALL_TIMEOUT_US, 0) != 0)
-		klog("pci", "irq free: a CPU did not answer; its handler may still be running");
-}
-
 void pci_irq_free(struct pci_irq *pi)
 {
 	if (!pi || !pi->priv || !pi->dev)
 		return;
 	struct pci_dev *d = pi->dev;
 	struct pci_irq_priv *p = pi->priv;
-	unsigned n = pi->mode == PCI_IRQ_MSIX ? pi->nvec
-		   : pi->mode == PCI_IRQ_MSI || pi->mode == PCI_IRQ_INTX ? 1 : 0;
+	/* INTx syncs with the line's handler itself (intx_teardown). */
+	unsigned n = pi->mode == PCI_IRQ_MSIX ? pi->nvec : pi->mode == PCI_IRQ_MSI ? 1 : 0;
 	if (n > p->nslot)
 		n = p->nslot;
 	struct cpumask m;
@@ -384,7 +556,7 @@ int pci_irq_set_affinity(struct pci_irq *pi, unsigned idx, unsigned cpu)
 	case PCI_IRQ_MSI:
 		return pci_msi_set_affinity(pi, cpu);
 	case PCI_IRQ_INTX:
-		return ioapic_set_affinity(pi->gsi, &pi->vec[0], cpu);
+		return intx_set_affinity(pi, cpu);
 	default:
 		return -EOPNOTSUPP;
 	}

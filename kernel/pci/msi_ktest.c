@@ -1,8 +1,9 @@
 /*
  * msi_ktest.c — the `msi` ktest suite: PCI interrupts end to end in both builds.
  * Here: the message composition, edu (QEMU docs/specs/edu.txt) over MSI with
- * affinity to every CPU and over INTx, and the fallback chain under vector
- * exhaustion with leak checks; the NVMe and testdev cases are msi_ktest_dev.c.
+ * affinity to every CPU and over INTx (alone, and two functions sharing one line),
+ * and the fallback chain under vector exhaustion with leak checks; the NVMe and
+ * testdev cases are msi_ktest_dev.c.
  * PCIe Base 4.0 §7.7; docs/pci.md "The msi ktest suite".
  */
 #include <kernel/heap.h>
@@ -40,15 +41,9 @@ static void msi_compose_address_data(struct ktest *t)
 
 /* ---- edu: MSI with affinity, then INTx ----------------------------------------------- */
 
-static struct pci_dev *edu_open(struct ktest *t, volatile uint8_t **regs)
+/* Enable and map an edu function and check its registers answer. */
+static struct pci_dev *edu_open_dev(struct ktest *t, struct pci_dev *d, volatile uint8_t **regs)
 {
-	if (!need_pci(t))
-		return 0;
-	struct pci_dev *d = pci_find(EDU_VENDOR, EDU_DEVICE, 0);
-	if (!d) {
-		ktest_skip(t, "no edu device (QEMU: -device edu)");
-		return 0;
-	}
 	pci_enable(d, true, false, true);   /* MSI is a memory write: bus mastering */
 	*regs = pci_bar_map(d, 0);
 	if (!*regs) {
@@ -64,6 +59,18 @@ static struct pci_dev *edu_open(struct ktest *t, volatile uint8_t **regs)
 		return 0;
 	}
 	return d;
+}
+
+static struct pci_dev *edu_open(struct ktest *t, volatile uint8_t **regs)
+{
+	if (!need_pci(t))
+		return 0;
+	struct pci_dev *d = pci_find(EDU_VENDOR, EDU_DEVICE, 0);
+	if (!d) {
+		ktest_skip(t, "no edu device (QEMU: -device edu)");
+		return 0;
+	}
+	return edu_open_dev(t, d, regs);
 }
 
 static void edu_close(struct pci_dev *d, volatile uint8_t *regs)
@@ -198,6 +205,197 @@ static void msi_edu_intx(struct ktest *t)
 	KTEST_EXPECT(t, lo & (1u << 16));                   /* masked again */
 	vec_check(t, "after free");
 	edu_close(d, regs);
+}
+
+/* ---- edu: two functions on one INTx line ---------------------------------------------- */
+
+static struct counts cnt_b;                 /* the second edu's; the first uses msi_cnt */
+static volatile uint8_t *shared_regs[2];
+
+/* Two usable edu functions with the same interrupt line (pin set, line valid). */
+static bool edu_pair_on_one_line(struct pci_dev **a, struct pci_dev **b)
+{
+	struct pci_dev *x, *y;
+	for (unsigned i = 0; (x = pci_find(EDU_VENDOR, EDU_DEVICE, i)) != 0; i++) {
+		if (x->skipped || !x->irq_pin || x->irq_line == 0 || x->irq_line == 0xFF)
+			continue;
+		for (unsigned j = i + 1; (y = pci_find(EDU_VENDOR, EDU_DEVICE, j)) != 0; j++)
+			if (!y->skipped && y->irq_pin && y->irq_line == x->irq_line) {
+				*a = x;
+				*b = y;
+				return true;
+			}
+	}
+	return false;
+}
+
+/* Vectors taken since vec_snapshot, over every CPU. */
+static unsigned vectors_taken(void)
+{
+	unsigned n = 0;
+	for (unsigned c = 0; c < HAL_MAX_CPUS; c++) {
+		struct vec_space *vs = irq_vec_space(c);
+		unsigned now = vs ? vec_space_free_count(vs) : 0;
+		n += msi_free_before[c] - now;
+	}
+	return n;
+}
+
+static bool got_exactly(struct counts *c, uint64_t want)
+{
+	if (want)
+		return wait_exactly_of(c, want);
+	return !tu_wait_ge(&c->total, 1, QUIET_US);
+}
+
+static void shared_reset(void)
+{
+	counts_reset_of(&msi_cnt, shared_regs[0], ACK_EDU);
+	counts_reset_of(&cnt_b, shared_regs[1], ACK_EDU);
+}
+
+/* Raise on A and/or B (edu 0x60), then A's and B's handlers must have run exactly
+ * want_a and want_b times. */
+static void shared_step(struct ktest *t, const char *what, bool raise_a, bool raise_b, uint64_t want_a,
+			uint64_t want_b)
+{
+	shared_reset();
+	if (raise_a)
+		hal_mmio_write32(shared_regs[0] + EDU_IRQ_RAISE, 1);
+	if (raise_b)
+		hal_mmio_write32(shared_regs[1] + EDU_IRQ_RAISE, 1);
+	bool ok_a = got_exactly(&msi_cnt, want_a);
+	bool ok_b = got_exactly(&cnt_b, want_b);
+	if (!ok_a || !ok_b)
+		ktest_fail_at(t, __FILE__, __LINE__, "%s: A's handler ran %llu times (want %llu), B's %llu (want %llu)",
+			      what, (unsigned long long)atomic_load64(&msi_cnt.total, MO_ACQUIRE),
+			      (unsigned long long)want_a, (unsigned long long)atomic_load64(&cnt_b.total, MO_ACQUIRE),
+			      (unsigned long long)want_b);
+}
+
+static void expect_routed(struct ktest *t, uint32_t gsi, uint8_t vector)
+{
+	uint32_t lo, hi;
+	KTEST_ASSERT(t, ioapic_read_entry(gsi, &lo, &hi) == 0);
+	KTEST_EXPECT_EQ(t, lo & 0xFF, vector);
+	KTEST_EXPECT(t, lo & (1u << 15));                   /* level-triggered */
+	KTEST_EXPECT(t, !(lo & (1u << 16)));                /* routed, unmasked */
+}
+
+static void msi_edu_intx_shared(struct ktest *t)
+{
+	if (!need_mode(t, PCI_IRQ_INTX))
+		return;
+	if (!need_pci(t))
+		return;
+	if (!ioapic_pin_count()) {
+		ktest_skip(t, "no I/O APIC");
+		return;
+	}
+	struct pci_dev *da, *db;
+	if (!edu_pair_on_one_line(&da, &db)) {
+		ktest_skip(t, "no two edu functions on one interrupt line (sim: --pci shared-intx)");
+		return;
+	}
+	if (!edu_open_dev(t, da, &shared_regs[0]))
+		return;
+	if (!edu_open_dev(t, db, &shared_regs[1])) {
+		edu_close(da, shared_regs[0]);
+		return;
+	}
+	ktest_log(t, "edu %02x:%02x.%x and %02x:%02x.%x share line %u", da->addr.bus, da->addr.dev,
+		  da->addr.fn, db->addr.bus, db->addr.dev, db->addr.fn, da->irq_line);
+	vec_snapshot();
+	shared_reset();
+	struct pci_irq pa, pb;
+	int rc = pci_irq_alloc(da, 1, 0, PCI_IRQ_ALLOW_INTX, count_irq, &msi_cnt, &pa);
+	if (rc) {
+		ktest_fail_at(t, __FILE__, __LINE__, "INTx for A: %d, %s", rc,
+			      pa.fallback_why[2] ? pa.fallback_why[2] : "?");
+		goto out_close;
+	}
+	/* B asks for another CPU: it joins the line's vector wherever that is. */
+	unsigned to = last_msi_cpu();
+	rc = pci_irq_alloc(db, 1, to, PCI_IRQ_ALLOW_INTX, count_irq, &cnt_b, &pb);
+	if (rc) {
+		ktest_fail_at(t, __FILE__, __LINE__, "INTx for B on A's line: %d, %s", rc,
+			      pb.fallback_why[2] ? pb.fallback_why[2] : "?");
+		pci_irq_free(&pa);
+		goto out_close;
+	}
+	KTEST_EXPECT_EQ(t, pa.mode, PCI_IRQ_INTX);
+	KTEST_EXPECT_EQ(t, pb.mode, PCI_IRQ_INTX);
+	KTEST_EXPECT_EQ(t, pa.nvec, 1);
+	KTEST_EXPECT_EQ(t, pb.nvec, 1);
+	KTEST_EXPECT_EQ(t, pa.gsi, pb.gsi);
+	KTEST_EXPECT_EQ(t, pb.vec[0].vector, pa.vec[0].vector);
+	KTEST_EXPECT_EQ(t, pb.vec[0].cpu, pa.vec[0].cpu);
+	KTEST_EXPECT_EQ(t, pa.vec[0].cpu, 0);
+	KTEST_EXPECT_EQ(t, vectors_taken(), 1);            /* one vector for the line */
+	expect_routed(t, pa.gsi, pa.vec[0].vector);
+	KTEST_EXPECT(t, cfg16(da, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);     /* both start masked */
+	KTEST_EXPECT(t, cfg16(db, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+	ktest_log(t, "GSI %u, vector 0x%x on CPU %u for both", pa.gsi, pa.vec[0].vector, pa.vec[0].cpu);
+	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pa, 0), 0);
+	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pb, 0), 0);
+
+	/* Each handler runs for its own function only, once per raise. */
+	shared_step(t, "raise on A", true, false, 1, 0);
+	shared_step(t, "raise on B", false, true, 0, 1);
+	shared_step(t, "raise on both", true, true, 1, 1);
+
+	/* Affinity through B moves the line for both. */
+	KTEST_EXPECT_EQ(t, pci_irq_set_affinity(&pb, 0, to), 0);
+	KTEST_EXPECT_EQ(t, pb.vec[0].cpu, to);
+	KTEST_EXPECT_EQ(t, pa.vec[0].cpu, to);
+	KTEST_EXPECT_EQ(t, pa.vec[0].vector, pb.vec[0].vector);
+	KTEST_EXPECT_EQ(t, vectors_taken(), 1);
+	expect_routed(t, pa.gsi, pa.vec[0].vector);
+	shared_step(t, "raise on A after affinity", true, false, 1, 0);
+	KTEST_EXPECT_EQ(t, atomic_load64(&msi_cnt.per_cpu[to], MO_RELAXED), 1);
+
+	/* A masked (INTx Disable): its raise reaches nobody, B still works and A's
+	 * asserted Interrupt Status does not get A's handler called; unmasking A
+	 * delivers the held line to A once. */
+	KTEST_EXPECT_EQ(t, pci_irq_mask(&pa, 0), 0);
+	KTEST_EXPECT(t, cfg16(da, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+	shared_step(t, "raise on A while A is masked", true, false, 0, 0);
+	KTEST_EXPECT(t, cfg16(da, PCI_STATUS) & PCI_STATUS_INTX);  /* asserting, kept off the line */
+	shared_step(t, "raise on B while A is masked and asserting", false, true, 0, 1);
+	shared_reset();
+	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pa, 0), 0);
+	if (!got_exactly(&msi_cnt, 1) || !got_exactly(&cnt_b, 0))
+		ktest_fail_at(t, __FILE__, __LINE__, "unmask A: A's handler ran %llu times, B's %llu; want 1, 0",
+			      (unsigned long long)atomic_load64(&msi_cnt.total, MO_ACQUIRE),
+			      (unsigned long long)atomic_load64(&cnt_b.total, MO_ACQUIRE));
+
+	/* Free A: B keeps the line, the vector and the route. */
+	uint32_t gsi = pb.gsi;
+	pci_irq_free(&pa);
+	expect_quiet(t, da);
+	KTEST_EXPECT(t, pa.vec == 0 && pa.mode == PCI_IRQ_NONE);
+	KTEST_EXPECT_EQ(t, vectors_taken(), 1);
+	expect_routed(t, gsi, pb.vec[0].vector);
+	KTEST_EXPECT_EQ(t, pb.vec[0].cpu, to);
+	shared_step(t, "raise on B after A was freed", false, true, 0, 1);
+	shared_step(t, "raise on A after A was freed", true, false, 0, 0);
+	hal_mmio_write32(shared_regs[0] + EDU_IRQ_ACK, hal_mmio_read32(shared_regs[0] + EDU_IRQ_STATUS));
+
+	/* Free B, the last one: the pin masked, every vector back. */
+	pci_irq_free(&pb);
+	expect_quiet(t, db);
+	uint32_t lo, hi;
+	KTEST_ASSERT(t, ioapic_read_entry(gsi, &lo, &hi) == 0);
+	KTEST_EXPECT(t, lo & (1u << 16));                   /* masked again */
+	vec_check(t, "after both were freed");
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(shared_regs[0] + EDU_IRQ_STATUS), 0);
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(shared_regs[1] + EDU_IRQ_STATUS), 0);
+	if (!t->failed)
+		ktest_log(t, "shared GSI %u: each handler only for its function, masking per function, "
+			  "affinity for both, the line kept until the last free", gsi);
+out_close:
+	edu_close(db, shared_regs[1]);
+	edu_close(da, shared_regs[0]);
 }
 
 /* ---- fallback and exhaustion ---------------------------------------------------------- */
@@ -500,6 +698,7 @@ static const struct ktest_case msi_cases[] = {
 	KTEST_CASE(msi_alloc_rejects_bad_arguments),
 	KTEST_CASE(msi_edu_msi_every_cpu),
 	KTEST_CASE(msi_edu_intx),
+	KTEST_CASE(msi_edu_intx_shared),
 	KTEST_CASE(msi_nvme_msix_enable_fire_mask),
 	KTEST_CASE(msi_testdev_multi_message),
 	KTEST_CASE(msi_testdev_msix_all_cpus),

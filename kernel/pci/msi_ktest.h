@@ -59,13 +59,19 @@ struct counts {
 
 extern struct counts msi_cnt;   /* msi_ktest.c */
 
+/* Reset one set of counts (a case with two devices keeps one per device). */
+static inline void counts_reset_of(struct counts *c, volatile uint8_t *regs, enum ack_kind ack)
+{
+	memset(c, 0, sizeof *c);
+	c->regs = regs;
+	c->ack = ack;
+	/* release: the reset is visible before any interrupt handler can run */
+	atomic_store64(&c->total, 0, MO_RELEASE);
+}
+
 static inline void counts_reset(volatile uint8_t *regs, enum ack_kind ack)
 {
-	memset(&msi_cnt, 0, sizeof msi_cnt);
-	msi_cnt.regs = regs;
-	msi_cnt.ack = ack;
-	/* release: the reset is visible before any interrupt handler can run */
-	atomic_store64(&msi_cnt.total, 0, MO_RELEASE);
+	counts_reset_of(&msi_cnt, regs, ack);
 }
 
 static inline void count_irq(unsigned idx, void *arg)
@@ -93,13 +99,18 @@ static inline uint64_t total(void)
 	return atomic_load64(&msi_cnt.total, MO_ACQUIRE);
 }
 
-/* Wait for the total to reach want, then watch a little longer for extras. */
+/* Wait for c's total to reach want, then watch a little longer for extras. */
+static inline bool wait_exactly_of(struct counts *c, uint64_t want)
+{
+	if (!tu_wait_ge(&c->total, want, WAIT_US))
+		return false;
+	(void)tu_wait_ge(&c->total, want + 1, QUIET_US);
+	return atomic_load64(&c->total, MO_ACQUIRE) == want;
+}
+
 static inline bool wait_exactly(uint64_t want)
 {
-	if (!tu_wait_ge(&msi_cnt.total, want, WAIT_US))
-		return false;
-	(void)tu_wait_ge(&msi_cnt.total, want + 1, QUIET_US);
-	return total() == want;
+	return wait_exactly_of(&msi_cnt, want);
 }
 
 /* ---- leak bookkeeping --------------------------------------------------------------- */

@@ -43,6 +43,11 @@ _Static_assert(sizeof(struct msix_entry) == 16, "PCIe 4.0 §7.7.2: MSI-X table e
 #define PCI_IRQ_MAX_VEC MSIX_MAX_ENTRIES    /* vectors one allocation may hold */
 
 struct pci_irq_priv;
+struct intx_line;                           /* irq.c: one shared INTx line (GSI) */
+
+/* Status register bit 3, Interrupt Status (PCI Local Bus 3.0 §6.2.3, PCI 2.3 on):
+ * the function is asserting INTx, whether or not INTx Disable keeps it off the line. */
+#define PCI_STATUS_INTX (1u << 3)
 
 /* The handler argument of one vector: which allocation, which index. */
 struct pci_irq_slot {
@@ -58,6 +63,11 @@ struct pci_irq_priv {
 	volatile uint8_t *msix_table_map;   /* what pci_bar_map gave for the table BAR */
 	volatile uint8_t *msix_pba_map;
 	unsigned nslot;                     /* entries in slot[] and in pi->vec[] */
+	/* INTx (irq.c): the line this allocation shares, the next member there, and
+	 * how many functions were on the line when this one joined (0: it routed it). */
+	struct intx_line *intx;
+	struct pci_irq_priv *intx_next;
+	unsigned intx_joined;
 	/* One allocation (irq.c): this struct, slot[nslot], then the irq_vec array
 	 * that pi->vec points at. */
 	struct pci_irq_slot slot[];

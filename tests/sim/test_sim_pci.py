@@ -33,6 +33,7 @@ HOSTILE_FAULT = {                         # --pci-hostile KIND: words of the ker
 # Each kind has its own slot on bus 0: 0x10 + its place in the list above.
 HOSTILE_ADDR = {k: f"0000:00:{0x10 + i:02x}.0" for i, k in enumerate(HOSTILE_FAULT)}
 LEGACY_LOG = "legacy 0xCF8/0xCFC"
+SHARED_INTX_EDU = "0000:00:06.0"          # --pci shared-intx: the second edu (GSI 18)
 # msi cases the default set has devices for: none may skip in the sim.
 MSI_MUST_RUN = ("msi_edu_msi_every_cpu", "msi_edu_intx", "msi_nvme_msix_enable_fire_mask",
                 "msi_testdev_multi_message", "msi_testdev_msix_all_cpus",
@@ -144,6 +145,30 @@ def test_without_mcfg_the_legacy_mechanism_finds_the_same_devices(sim, artifact_
     assert_default_devices(dump)
     assert not any(c.ext for f in dump.functions for c in f.caps)   # no extended space
     assert_lspci_agrees(dump, artifact_dir)
+
+
+@pytest.mark.parametrize("cpus", [1, 4])
+def test_two_edus_share_one_intx_line(sim, cpus):
+    """docs/pci.md "INTx": --pci shared-intx adds a second edu at 00:06.0 whose INTA
+    swizzles to GSI 18 like 00:02.0's; both get INTx on that GSI with one vector,
+    each handler runs only for its own function, masking stays per function, and
+    the line outlives the first free. The whole msi suite runs alongside."""
+    r = sim(cpus=cpus, extra_args=["--pci", "shared-intx"]).run(
+        f"ktest=msi pci.dump=1 expect.cpus={cpus}")
+    assert r.status == 0, r.status_text
+    assert_ktap_passed(r)
+    for case in ("msi_edu_intx_shared",) + MSI_MUST_RUN:
+        t = r.ktap.find(f"msi.{case}")
+        assert t is not None and t.status is Status.PASS, \
+            f"msi.{case}: {'missing' if t is None else f'{t.status.value} {t.reason}'}"
+    dump = pci.parse_kernel_dump(r.lines)
+    assert dump.problems() == []
+    assert_default_devices(dump, extra={SHARED_INTX_EDU})
+    by = {str(f.addr): f for f in dump.functions}
+    assert (by[SHARED_INTX_EDU].vendor, by[SHARED_INTX_EDU].device) == (0x1234, 0x11e8)
+    assert by[SHARED_INTX_EDU].line == by["0000:00:02.0"].line == 18
+    joined = [ln for ln in r.lines if "00:06.0 1234:11e8: irq intx (GSI 18" in ln]
+    assert joined and "shared with 1 more function" in joined[-1], joined
 
 
 def test_msix_2048_vectors_spread_over_16_cpus(sim):

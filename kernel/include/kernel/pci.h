@@ -140,7 +140,8 @@ struct pci_irq {
 	                             * pci_irq_free (NULL before and after). MSI-X:
 	                             * vec[0..nvec-1], one per vector, each with its own
 	                             * CPU; MSI: vec[0] is the block; INTx: vec[0] plus
-	                             * gsi; polling: unused */
+	                             * gsi (vec[0] is the line's vector, shared by
+	                             * every function on that GSI); polling: unused */
 	uint32_t gsi;
 	volatile uint32_t *msix_table;  /* mapped table (MSI-X) */
 	const char *fallback_why[4];    /* why each earlier step was passed over */
@@ -152,7 +153,9 @@ struct pci_irq {
  * order MSI-X, MSI, INTx (I/O APIC pin from the firmware's interrupt line), polling.
  * MSI-X gets min(want, table size, 2048) vectors if they can be had: on cpu first,
  * then, once cpu has no free vector left, round-robin over the other online CPUs an
- * MSI can reach (fewer is still a grant, at least 1); MSI and INTx stay on cpu. A
+ * MSI can reach (fewer is still a grant, at least 1); MSI and INTx stay on cpu,
+ * except that a function whose INTx line (GSI) is already routed for another
+ * function joins that line's vector wherever it is (shared INTx, docs/pci.md). A
  * failed step leaves nothing behind: no vector, no table entry, no enable bit. fn
  * is called with (vector index in the granted set, arg) — in IRQ context, or from
  * pci_irq_poll in PCI_IRQ_POLL mode. Vectors start masked; pci_irq_unmask each.
@@ -160,7 +163,9 @@ struct pci_irq {
  * where it is until pci_irq_free: the handlers reach it. */
 int pci_irq_alloc(struct pci_dev *d, unsigned want, unsigned cpu, unsigned allow,
 		  void (*fn)(unsigned idx, void *arg), void *arg, struct pci_irq *out);
-/* Mask everything, disable the mode, free every vector on its owning CPU. */
+/* Mask everything, disable the mode, free every vector on its owning CPU; returns
+ * once no handler of this allocation can still run. On a shared INTx line only this
+ * function leaves: the last one unroutes the pin and frees the line's vector. */
 void pci_irq_free(struct pci_irq *pi);
 /* Per-vector mask: MSI-X Vector Control, MSI Mask Bits, INTx the Command register's
  * INTx Disable. MSI without per-vector masking is live from allocation: mask gives
@@ -170,7 +175,8 @@ int pci_irq_unmask(struct pci_irq *pi, unsigned idx);
 /* MSI-X: the vector's Pending Bit (PBA); MSI with per-vector masking: its bit in
  * the Pending Bits register; other modes: -EOPNOTSUPP. 1 pending, 0 not. */
 int pci_irq_pending(struct pci_irq *pi, unsigned idx);
-/* Move vector idx (MSI: the whole block) to another online CPU. */
+/* Move vector idx (MSI: the whole block; INTx: the line, for every function
+ * sharing it) to another online CPU. */
 int pci_irq_set_affinity(struct pci_irq *pi, unsigned idx, unsigned cpu);
 /* Polling mode: call fn for every vector (the driver checks its device). */
 void pci_irq_poll(struct pci_irq *pi);
