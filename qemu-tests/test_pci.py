@@ -29,8 +29,9 @@ WORDS = "ktest=pci,msi pci.dump=config"
 # msi cases that need only edu and an NVMe controller: they must run on QEMU, not skip.
 # msi_edu_intx_shared needs two edus on one interrupt line: SeaBIOS and OVMF both give
 # 00:04.0 and the one behind the root port (01:00.0) line 10, so it runs on both.
-MSI_MUST_RUN = ("msi_edu_msi_every_cpu", "msi_edu_intx", "msi_edu_intx_shared",
-                "msi_nvme_msix_enable_fire_mask", "msi_fallback_when_vectors_exhausted")
+MSI_MUST_RUN = ("msi_edu_msi_every_cpu", "msi_edu_intx", "msi_edu_intx_storm_masked",
+                "msi_edu_intx_shared", "msi_nvme_msix_enable_fire_mask",
+                "msi_fallback_when_vectors_exhausted")
 
 
 def _boot(qemu, firmware: str, words: str):

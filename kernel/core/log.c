@@ -4,6 +4,7 @@
  * buffer and writes it whole under one lock, so lines from CPUs never interleave.
  */
 #include <hal/hal.h>
+#include <kernel/atomic.h>
 #include <kernel/log.h>
 #include <kernel/printf.h>
 #include <kernel/spinlock.h>
@@ -55,7 +56,7 @@ void klog(const char *subsys, const char *fmt, ...)
 	spin_lock(&console_lock);
 	kstrlcpy(ring[ring_next % KLOG_RING], buf, sizeof ring[0]);
 	ring_next++;
-	nlog++;
+	atomic_fetch_add64(&nlog, 1, MO_RELAXED);   /* read without the lock */
 	buf[len++] = '\n';
 	hal_console_write(buf, len);
 	spin_unlock(&console_lock);
@@ -76,7 +77,7 @@ void kinfo(const char *key, const char *fmt, ...)
 
 uint64_t klog_count(void)
 {
-	return nlog;
+	return atomic_load64(&nlog, MO_RELAXED);
 }
 
 const char *klog_last(void)

@@ -103,6 +103,34 @@ static bool intx_unmasked(const struct pci_dev *d)
 	return cmd != 0xFFFF && !(cmd & PCI_COMMAND_INTX_DISABLE);
 }
 
+/*
+ * Storm guard. A level-triggered line stays asserted until the function's driver
+ * quiets the device, so a handler that does not (a driver bug, or a device that
+ * will not deassert) would keep its CPU taking the same interrupt for ever. After
+ * each call the function's Interrupt Status is read again; still set on
+ * PCI_INTX_STORM_LIMIT interrupts in a row, the function is masked with INTx Disable
+ * (only it: the other functions on the line keep working) and one line is logged.
+ * pci_irq_unmask lifts it. A busy device that re-asserts between its handler and
+ * this read now and then only restarts the count. (Linux's note_interrupt "nobody
+ * cared" plays the same role for whole lines.)
+ */
+static void intx_storm_check(struct pci_irq_priv *p)
+{
+	struct pci_dev *d = p->pi->dev;
+	if (!(pci_cfg_read16(&d->addr, PCI_STATUS) & PCI_STATUS_INTX)) {
+		p->intx_stuck = 0;
+		return;
+	}
+	if (++p->intx_stuck < PCI_INTX_STORM_LIMIT)
+		return;
+	pci_intx_disable(d, true);
+	p->intx_stuck = 0;
+	p->intx_storms++;
+	klog("pci", "%04x:%02x:%02x.%x %04x:%04x: INTx still asserted after its handler ran %u times "
+	     "in a row: masked (INTx Disable); its driver must quiet the device in the handler",
+	     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, d->vendor, d->device, PCI_INTX_STORM_LIMIT);
+}
+
 static void intx_handler(uint8_t vector, void *arg)
 {
 	(void)vector;
@@ -116,6 +144,7 @@ static void intx_handler(uint8_t vector, void *arg)
 		if (!intx_unmasked(d) || !(pci_cfg_read16(&d->addr, PCI_STATUS) & PCI_STATUS_INTX))
 			continue;
 		p->fn(0, p->arg);
+		intx_storm_check(p);
 		called++;
 	}
 	/* No member shows the bit: a function older than PCI 2.3 has no Interrupt
@@ -512,6 +541,12 @@ static int mask_op(struct pci_irq *pi, unsigned idx, bool mask)
 	case PCI_IRQ_MSI:
 		return pci_msi_mask(pi, idx, mask);
 	case PCI_IRQ_INTX:
+		if (!mask) {                    /* a fresh start for the storm guard */
+			struct pci_irq_priv *p = pi->priv;
+			spin_lock(&intx_lock);
+			p->intx_stuck = 0;
+			spin_unlock(&intx_lock);
+		}
 		pci_intx_disable(pi->dev, mask);
 		return 0;
 	case PCI_IRQ_POLL:

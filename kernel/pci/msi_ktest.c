@@ -282,6 +282,68 @@ static void expect_routed(struct ktest *t, uint32_t gsi, uint8_t vector)
 	KTEST_EXPECT(t, !(lo & (1u << 16)));                /* routed, unmasked */
 }
 
+/* The INTx storm guard (irq.c): a handler that never quiets edu's level interrupt
+ * gets exactly PCI_INTX_STORM_LIMIT calls, then the function is masked with INTx
+ * Disable and logged; the line stays routed, and once the device is acknowledged
+ * pci_irq_unmask brings it back. The line is aimed at the last CPU, so with more
+ * than one CPU a missing guard storms that CPU while this one sees the count run
+ * past the limit (with one CPU it would hang here, and the run's timeout fails it). */
+static void msi_edu_intx_storm_masked(struct ktest *t)
+{
+	if (!need_mode(t, PCI_IRQ_INTX))
+		return;
+	volatile uint8_t *regs;
+	struct pci_dev *d = edu_open(t, &regs);
+	if (!d)
+		return;
+	if (!ioapic_pin_count()) {
+		ktest_skip(t, "no I/O APIC");
+		edu_close(d, regs);
+		return;
+	}
+	vec_snapshot();
+	struct pci_irq pi;
+	unsigned cpu = last_msi_cpu();
+	counts_reset(regs, ACK_NONE);       /* counts, never acknowledges: a stuck line */
+	int rc = pci_irq_alloc(d, 1, cpu, PCI_IRQ_ALLOW_INTX, count_irq, &msi_cnt, &pi);
+	if (rc) {
+		ktest_fail_at(t, __FILE__, __LINE__, "INTx for edu: %d, %s", rc,
+			      pi.fallback_why[2] ? pi.fallback_why[2] : "?");
+		edu_close(d, regs);
+		return;
+	}
+	uint64_t logs = klog_count();
+	hal_mmio_write32(regs + EDU_IRQ_RAISE, 1);
+	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, 0), 0);
+	/* A thousand interrupts may take a while under Valgrind: 10x the usual wait. */
+	(void)tu_wait_ge(&msi_cnt.total, PCI_INTX_STORM_LIMIT, 10 * WAIT_US);
+	(void)tu_wait_ge(&msi_cnt.total, PCI_INTX_STORM_LIMIT + 1, QUIET_US);
+	uint64_t got = total();
+	if (got != PCI_INTX_STORM_LIMIT)
+		ktest_fail_at(t, __FILE__, __LINE__, "stuck INTx on CPU %u: %llu handler calls, want the "
+			      "guard to stop them at %u", cpu, (unsigned long long)got, PCI_INTX_STORM_LIMIT);
+	KTEST_EXPECT(t, cfg16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+	KTEST_EXPECT(t, klog_count() > logs);
+	uint32_t lo, hi;
+	KTEST_ASSERT(t, ioapic_read_entry(pi.gsi, &lo, &hi) == 0);
+	KTEST_EXPECT(t, !(lo & (1u << 16)));                /* the line itself stays routed */
+	ktest_log(t, "stuck INTx stopped after %llu handler calls", (unsigned long long)got);
+
+	/* Acknowledged and unmasked, the function works again. */
+	hal_mmio_write32(regs + EDU_IRQ_ACK, hal_mmio_read32(regs + EDU_IRQ_STATUS));
+	counts_reset(regs, ACK_EDU);
+	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, 0), 0);
+	hal_mmio_write32(regs + EDU_IRQ_RAISE, 2);
+	if (!wait_exactly(1))
+		ktest_fail_at(t, __FILE__, __LINE__, "after unmask: %llu interrupts, want 1",
+			      (unsigned long long)total());
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_IRQ_STATUS), 0);
+	pci_irq_free(&pi);
+	expect_quiet(t, d);
+	vec_check(t, "after free");
+	edu_close(d, regs);
+}
+
 static void msi_edu_intx_shared(struct ktest *t)
 {
 	if (!need_mode(t, PCI_IRQ_INTX))
@@ -698,6 +760,7 @@ static const struct ktest_case msi_cases[] = {
 	KTEST_CASE(msi_alloc_rejects_bad_arguments),
 	KTEST_CASE(msi_edu_msi_every_cpu),
 	KTEST_CASE(msi_edu_intx),
+	KTEST_CASE(msi_edu_intx_storm_masked),
 	KTEST_CASE(msi_edu_intx_shared),
 	KTEST_CASE(msi_nvme_msix_enable_fire_mask),
 	KTEST_CASE(msi_testdev_multi_message),

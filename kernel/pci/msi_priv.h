@@ -44,6 +44,9 @@ _Static_assert(sizeof(struct msix_entry) == 16, "PCIe 4.0 §7.7.2: MSI-X table e
 
 struct pci_irq_priv;
 struct intx_line;                           /* irq.c: one shared INTx line (GSI) */
+/* INTx interrupts in a row after which a function still asserts its line before
+ * the storm guard masks it (irq.c, docs/pci.md "INTx"). */
+#define PCI_INTX_STORM_LIMIT 1000
 
 /* Status register bit 3, Interrupt Status (PCI Local Bus 3.0 §6.2.3, PCI 2.3 on):
  * the function is asserting INTx, whether or not INTx Disable keeps it off the line. */
@@ -68,6 +71,10 @@ struct pci_irq_priv {
 	struct intx_line *intx;
 	struct pci_irq_priv *intx_next;
 	unsigned intx_joined;
+	/* INTx storm guard (irq.c): interrupts in a row after which this function
+	 * still asserted its line, and how many times the guard masked it. */
+	unsigned intx_stuck;
+	unsigned intx_storms;
 	/* One allocation (irq.c): this struct, slot[nslot], then the irq_vec array
 	 * that pi->vec points at. */
 	struct pci_irq_slot slot[];

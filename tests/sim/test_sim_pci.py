@@ -35,7 +35,8 @@ HOSTILE_ADDR = {k: f"0000:00:{0x10 + i:02x}.0" for i, k in enumerate(HOSTILE_FAU
 LEGACY_LOG = "legacy 0xCF8/0xCFC"
 SHARED_INTX_EDU = "0000:00:06.0"          # --pci shared-intx: the second edu (GSI 18)
 # msi cases the default set has devices for: none may skip in the sim.
-MSI_MUST_RUN = ("msi_edu_msi_every_cpu", "msi_edu_intx", "msi_nvme_msix_enable_fire_mask",
+MSI_MUST_RUN = ("msi_edu_msi_every_cpu", "msi_edu_intx", "msi_edu_intx_storm_masked",
+                "msi_nvme_msix_enable_fire_mask",
                 "msi_testdev_multi_message", "msi_testdev_msix_all_cpus",
                 "msi_fallback_when_vectors_exhausted")
 FAST_BOOT = "time.tsc_khz=2000000 time.lapic_khz=6250"   # det runs skip PIT calibration
