@@ -169,7 +169,7 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 			dd->resv_limit[dd->nresv++] = l;
 		}
 		if (dd->policy == DMA_POLICY_IOMMU) {
-			unsigned bits = ops->addr_bits(dom);
+			unsigned bits = iommu_domain_addr_bits(dom);
 			uint64_t top = bits >= 64 ? ~0ull : (1ull << bits) - 1;
 			uint64_t hi = dd->p.mask < top ? dd->p.mask : top;
 			rc = iova_init(&dd->iova, IOMMU_PAGE, hi, kmalloc, kfree);

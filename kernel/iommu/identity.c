@@ -101,11 +101,6 @@ static int id_translate(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, u
 	return i >= 0 ? 0 : -ENOENT;
 }
 
-static unsigned id_addr_bits(const struct iommu_domain *dom)
-{
-	return dom ? dom->addr_bits : 0;
-}
-
 const struct iommu_ops iommu_identity_ops = {
 	.name = "identity",
 	.domain_alloc = id_domain_alloc,
@@ -115,5 +110,4 @@ const struct iommu_ops iommu_identity_ops = {
 	.map = id_map,
 	.unmap = id_unmap,
 	.translate = id_translate,
-	.addr_bits = id_addr_bits,
 };

@@ -85,6 +85,11 @@ struct pci_dev *iommu_attached_nth(unsigned n, struct iommu_domain **dom)
 	return d;
 }
 
+unsigned iommu_domain_addr_bits(const struct iommu_domain *dom)
+{
+	return dom ? dom->addr_bits : 0;
+}
+
 unsigned iommu_pa_bits(void)
 {
 	uint32_t r[4];

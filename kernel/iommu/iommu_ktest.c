@@ -57,7 +57,7 @@ static bool bytes_are(uint64_t pa, size_t n, uint8_t v)
 static void check_bad_args(struct ktest *t, const struct iommu_ops *ops, struct iommu_domain *dom,
 			   uint64_t iova, uint64_t pa, bool identity)
 {
-	uint64_t top = 1ull << ops->addr_bits(dom);
+	uint64_t top = 1ull << iommu_domain_addr_bits(dom);
 	uint64_t iova2 = identity ? pa : iova;
 	KTEST_EXPECT_EQ(t, ops->map(dom, iova2 + 1, pa + 1, PAGE_SIZE, IOMMU_READ), -EINVAL);
 	KTEST_EXPECT_EQ(t, ops->map(dom, iova2, pa, 0, IOMMU_READ), -EINVAL);
@@ -97,7 +97,7 @@ static void vtd_map_translate_unmap(struct ktest *t)
 	const struct iommu_ops *ops = &iommu_vtd_ops;
 	struct iommu_domain *dom = ops->domain_alloc();
 	KTEST_ASSERT(t, dom != 0);
-	unsigned bits = ops->addr_bits(dom);
+	unsigned bits = iommu_domain_addr_bits(dom);
 	KTEST_EXPECT(t, bits == 39 || bits == 48);
 	uint64_t pa = pmm_alloc_pages(2, 1);
 	KTEST_ASSERT(t, pa != 0);

@@ -731,11 +731,6 @@ static int vtd_translate(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, 
 	return rc == -EINVAL ? -ENOENT : rc;
 }
 
-static unsigned vtd_addr_bits(const struct iommu_domain *dom)
-{
-	return dom ? dom->addr_bits : 0;
-}
-
 const struct iommu_ops iommu_vtd_ops = {
 	.name = "vtd",
 	.domain_alloc = vtd_domain_alloc,
@@ -745,7 +740,6 @@ const struct iommu_ops iommu_vtd_ops = {
 	.map = vtd_map,
 	.unmap = vtd_unmap,
 	.translate = vtd_translate,
-	.addr_bits = vtd_addr_bits,
 };
 
 /* ---- diagnostics ------------------------------------------------------------------- */

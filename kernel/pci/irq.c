@@ -125,7 +125,7 @@ static void intx_storm_check(struct pci_irq_priv *p)
 		return;
 	pci_intx_disable(d, true);
 	p->intx_stuck = 0;
-	p->intx_storms++;
+	atomic_fetch_add32(&p->intx_storms, 1, MO_RELAXED);
 	klog("pci", "%04x:%02x:%02x.%x %04x:%04x: INTx still asserted after its handler ran %u times "
 	     "in a row: masked (INTx Disable); its driver must quiet the device in the handler",
 	     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, d->vendor, d->device, PCI_INTX_STORM_LIMIT);

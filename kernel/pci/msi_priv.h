@@ -74,7 +74,7 @@ struct pci_irq_priv {
 	/* INTx storm guard (irq.c): interrupts in a row after which this function
 	 * still asserted its line, and how many times the guard masked it. */
 	unsigned intx_stuck;
-	unsigned intx_storms;
+	uint32_t intx_storms;               /* atomic: read without intx_lock */
 	/* One allocation (irq.c): this struct, slot[nslot], then the irq_vec array
 	 * that pi->vec points at. */
 	struct pci_irq_slot slot[];

@@ -38,8 +38,11 @@ struct iommu_ops {
 	int (*unmap)(struct iommu_domain *dom, uint64_t iova, size_t len);
 	/* Walk the domain's tables: 0 with *pa and *prot, -ENOENT when unmapped. */
 	int (*translate)(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, unsigned *prot);
-	unsigned (*addr_bits)(const struct iommu_domain *dom);
 };
+
+/* Width of a domain's IOVA space, from any implementation: IOVAs run
+ * 0..(1 << bits)-1. 0 for NULL. */
+unsigned iommu_domain_addr_bits(const struct iommu_domain *dom);
 
 /* Parse the DMAR (when `iommu=` allows), bring up every VT-d unit, enable
  * translation. Devices with no domain attached are blocked (their DMA faults).
