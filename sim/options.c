@@ -20,14 +20,6 @@
 #include "pci/pci_model.h"
 #include "rng.h"
 
-enum {
-	OPT_CPUS = 0x100, OPT_MEM, OPT_SEED, OPT_APIC_IDS, OPT_ACPI_BREAK, OPT_ACPI_REV,
-	OPT_RSDP, OPT_CMDLINE, OPT_CONSOLE, OPT_DUMP_ACPI, OPT_HELP, OPT_NUMA, OPT_CPU_FEATURES,
-	OPT_FAULT, OPT_MODE, OPT_SCHED, OPT_MAX_STEPS, OPT_RUNS, OPT_REPLAY, OPT_CHECK_DET,
-	OPT_PCT_K, OPT_FAULT_SITES, OPT_FAIL_NTH, OPT_PCI, OPT_PCI_HOSTILE, OPT_NO_MCFG,
-	OPT_PCI_DUMP_CONFIG, OPT_IOMMU, OPT_VTD_CM, OPT_VTD_NO_QI, OPT_DMAR_RMRR,
-};
-
 /* --pci-hostile kinds, in PCI_HOSTILE_* bit order (models/pci/pci_model.h). */
 static const char *const hostile_names[] = {
 	"cap-loop", "cap-in-header", "bar-ones", "msix-no-bar", "vanish", NULL,
@@ -66,41 +58,6 @@ const char *sim_fault_name(enum sim_fault_kind k)
 	return (unsigned)k < SIM_FAULT_COUNT ? fault_names[k] : "?";
 }
 
-static const struct option long_opts[] = {
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "mem", required_argument, NULL, OPT_MEM },
-	{ "seed", required_argument, NULL, OPT_SEED },
-	{ "apic-ids", required_argument, NULL, OPT_APIC_IDS },
-	{ "acpi-break", required_argument, NULL, OPT_ACPI_BREAK },
-	{ "acpi-rev", required_argument, NULL, OPT_ACPI_REV },
-	{ "rsdp", required_argument, NULL, OPT_RSDP },
-	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-	{ "console", required_argument, NULL, OPT_CONSOLE },
-	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "numa", required_argument, NULL, OPT_NUMA },
-	{ "cpu-features", required_argument, NULL, OPT_CPU_FEATURES },
-	{ "fault", required_argument, NULL, OPT_FAULT },
-	{ "mode", required_argument, NULL, OPT_MODE },
-	{ "sched", required_argument, NULL, OPT_SCHED },
-	{ "max-steps", required_argument, NULL, OPT_MAX_STEPS },
-	{ "runs", required_argument, NULL, OPT_RUNS },
-	{ "replay", no_argument, NULL, OPT_REPLAY },
-	{ "check-determinism", no_argument, NULL, OPT_CHECK_DET },
-	{ "pct-k", required_argument, NULL, OPT_PCT_K },
-	{ "fault-sites", required_argument, NULL, OPT_FAULT_SITES },
-	{ "fail-nth", required_argument, NULL, OPT_FAIL_NTH },
-	{ "pci", required_argument, NULL, OPT_PCI },
-	{ "pci-hostile", required_argument, NULL, OPT_PCI_HOSTILE },
-	{ "no-mcfg", no_argument, NULL, OPT_NO_MCFG },
-	{ "pci-dump-config", required_argument, NULL, OPT_PCI_DUMP_CONFIG },
-	{ "iommu", required_argument, NULL, OPT_IOMMU },
-	{ "vtd-caching-mode", no_argument, NULL, OPT_VTD_CM },
-	{ "vtd-no-qi", no_argument, NULL, OPT_VTD_NO_QI },
-	{ "dmar-rmrr", required_argument, NULL, OPT_DMAR_RMRR },
-	{ NULL, 0, NULL, 0 },
-};
-
 static void usage_error(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 static void usage_error(const char *fmt, ...)
 {
@@ -125,104 +82,6 @@ static void join_names(const char *const *names, const char *sep, char *buf, siz
 			break;
 		used += (size_t)n;
 	}
-}
-
-/* An unknown long option, or an abbreviation that fits several: say which. */
-static void unknown_option(const char *arg) __attribute__((noreturn));
-static void unknown_option(const char *arg)
-{
-	char matches[256] = "";
-	size_t len, used = 0;
-	unsigned n = 0;
-
-	if (strncmp(arg, "--", 2) == 0) {
-		len = strcspn(arg + 2, "=");
-		for (const struct option *lo = long_opts; lo->name && len; lo++) {
-			if (strncmp(lo->name, arg + 2, len) != 0)
-				continue;
-			int w = snprintf(matches + used, sizeof(matches) - used, "%s--%s",
-			                 n ? ", " : "", lo->name);
-			if (w > 0 && (size_t)w < sizeof(matches) - used)
-				used += (size_t)w;
-			n++;
-		}
-	}
-	if (n > 1)
-		usage_error("'%s' is ambiguous: %s", arg, matches);
-	usage_error("'%s' is not an option", arg);
-}
-
-static void print_help(void)
-{
-	const char *const *names = acpi_gen_break_names();
-
-	printf("usage: doppel-sim [options] [--] [kernel command line words...]\n"
-	       "Runs the Doppel kernel on a simulated x86_64 machine (docs/sim.md).\n"
-	       "\n"
-	       "  --cpus N             CPUs, 1..%u (default 4)\n"
-	       "  --mem SIZE           RAM with K/M/G suffix, 16M..64G, a multiple of 4K (default 256M)\n"
-	       "  --seed S             root seed of all randomness, u64 decimal or 0x hex\n"
-	       "                       (default: from the clock; always printed)\n"
-	       "  --apic-ids LAYOUT    dense | sparse | dup (default dense)\n"
-	       "  --acpi-rev R         0 (RSDP v1, RSDT only) | 2 (RSDP v2, XSDT) (default 2)\n"
-	       "  --acpi-break KIND    inject one ACPI fault (default none):\n",
-	       SIM_MAX_CPUS);
-	for (unsigned i = 0; names[i]; i++)
-		printf("      %-20s %s\n", names[i], acpi_gen_break_help((enum acpi_gen_break)i));
-	printf("  --rsdp MODE          hint (boot_info carries the RSDP address, like GRUB's\n"
-	       "                       multiboot2 tag 15/14) | scan (kernel searches the BIOS area)\n"
-	       "                       (default hint)\n"
-	       "  --cmdline STR        kernel command line (or give it as trailing words)\n"
-	       "  --console FILE       also write the console to FILE\n"
-	       "  --dump-acpi DIR      write the generated ACPI tables as DIR/SIG.dat and exit 0\n"
-	       "  --numa N             SRAT with N proximity domains, CPUs and memory split evenly,\n"
-	       "                       1..%u and at most --cpus (default: no SRAT)\n"
-	       "  --cpu-features LIST  comma list of CPUID features to remove: no-x2apic,\n"
-	       "                       no-tsc-deadline\n"
-	       "  --fault NAME[=ARG]   inject a platform fault (repeatable, at most %u):\n",
-	       SIM_MAX_NUMA, SIM_MAX_FAULTS);
-	for (unsigned i = 0; i < SIM_FAULT_COUNT; i++) {
-		char name[64];
-		snprintf(name, sizeof(name), "%s=%s", fault_names[i], fault_args[i]);
-		printf("      %-30s %s\n", name, fault_help[i]);
-	}
-	printf("  --mode MODE          free (CPUs in parallel, default) | det (one CPU at a time,\n"
-	       "                       a seeded scheduler picks who runs at each switch point)\n"
-	       "  --sched S            det: random | pct:D (PCT with depth D, 1..16) (default pct:3)\n"
-	       "  --pct-k K            det: choice steps over which PCT draws its D-1 change\n"
-	       "                       points (default %llu)\n"
-	       "  --max-steps N        det: a run longer than N steps is a livelock, status 4\n"
-	       "                       (default %llu)\n"
-	       "  --runs R             det: run seeds S..S+R-1, a forked child each; stop at the\n"
-	       "                       first failing seed\n"
-	       "  --replay             det: rerun one seed and print the decision trace on failure\n"
-	       "  --check-determinism  det: run each seed twice and compare the trace hashes\n"
-	       "  --fault-sites G=P    fail hits of fault sites matching glob G with probability P\n"
-	       "                       (0..1; repeatable, at most %u)\n"
-	       "  --fail-nth N         fail exactly the Nth fault-site hit of the run\n"
-	       "  --pci SET            PCI devices: default (edu, NVMe, a root port with the\n"
-	       "                       testdev behind it; docs/pci.md) | none (host bridge only)\n"
-	       "                       | shared-intx (default plus a second edu at 00:06.0 on\n"
-	       "                       the INTx line (GSI 18) of the edu at 00:02.0)\n"
-	       "  --pci-hostile LIST   comma list of hostile endpoints to add on bus 0 from slot\n"
-	       "                       0x10: cap-loop, cap-in-header, bar-ones, msix-no-bar, vanish\n"
-	       "  --no-mcfg            no MCFG table and no ECAM window: only ports 0xCF8/0xCFC\n"
-	       "  --pci-dump-config FILE  at exit, write every function's config space in\n"
-	       "                       lspci -xxxx format (for lspci -F FILE -vv)\n"
-	       "  --iommu vtd|none     a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
-	       "                       none: device DMA reaches RAM untranslated (docs/iommu.md)\n"
-	       "  --vtd-caching-mode   VT-d CAP.CM = 1: not-present entries may be cached\n"
-	       "  --vtd-no-qi          VT-d ECAP.QI = 0: register-based invalidation only\n"
-	       "  --dmar-rmrr BASE:LIMIT@BB:DD.F  add an RMRR (VT-d §8.4) for [BASE, LIMIT] (hex,\n"
-	       "                       BASE and LIMIT+1 4 KiB aligned) naming endpoint BB:DD.F;\n"
-	       "                       reserved in the memory map where it is RAM (up to 4)\n",
-	       (unsigned long long)SIM_DET_PCT_K_DEFAULT, (unsigned long long)SIM_DET_MAX_STEPS_DEFAULT,
-	       SIM_MAX_FAULTS);
-	printf("  --help               this text\n"
-	       "\n"
-	       "Exit code: the kernel's status 0..3 (pass, test failed, panic, boot error);\n"
-	       "64 bad option; 66 ASan, 67 UBSan, 68 TSan report; 70/71/74 sim setup errors;\n"
-	       "SIGABRT when the sim catches a kernel bug (\"sim: FATAL: ...\").\n");
 }
 
 /* Strict unsigned parse: decimal or 0x hex, whole string, no sign. */
@@ -427,282 +286,6 @@ static void parse_fault(struct sim_options *o, const char *arg)
 	o->faults[o->nfaults++] = (struct sim_fault){ (enum sim_fault_kind)kind, v };
 }
 
-void sim_options_parse(int argc, char **argv, struct sim_options *o)
-{
-	bool rev_given = false, cmdline_given = false, sched_given = false;
-	uint64_t v;
-	int c;
-
-	memset(o, 0, sizeof(*o));
-	o->cpus = 4;
-	o->mem = SIM_MEM_DEFAULT;
-	o->apic_layout = ACPI_GEN_LAYOUT_DENSE;
-	o->acpi_break = ACPI_GEN_BREAK_NONE;
-	o->acpi_rev = 2;
-	o->rsdp = SIM_RSDP_HINT;
-	o->argv0 = argc > 0 ? argv[0] : "doppel-sim";
-	o->sched_pct = true;
-	o->pct_depth = 3;
-	o->pct_k = SIM_DET_PCT_K_DEFAULT;
-	o->max_steps = SIM_DET_MAX_STEPS_DEFAULT;
-
-	opterr = 0;                     /* we word the errors ourselves */
-	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_CPUS:
-			if (parse_u64(optarg, &v) != 0 || v < 1 || v > SIM_MAX_CPUS)
-				usage_error("--cpus: '%s' is not a CPU count from 1 to %u", optarg, SIM_MAX_CPUS);
-			o->cpus = (unsigned)v;
-			break;
-		case OPT_MEM:
-			o->mem = parse_mem(optarg);
-			break;
-		case OPT_SEED:
-			if (parse_u64(optarg, &o->seed) != 0)
-				usage_error("--seed: '%s' is not an unsigned 64-bit number (decimal or 0x hex)", optarg);
-			o->seed_given = true;
-			break;
-		case OPT_APIC_IDS:
-			o->apic_layout = parse_choice("--apic-ids", optarg, acpi_gen_layout_parse,
-			                              acpi_gen_layout_names());
-			break;
-		case OPT_ACPI_BREAK:
-			o->acpi_break = parse_choice("--acpi-break", optarg, acpi_gen_break_parse,
-			                             acpi_gen_break_names());
-			break;
-		case OPT_ACPI_REV:
-			if (strcmp(optarg, "0") == 0)
-				o->acpi_rev = 0;
-			else if (strcmp(optarg, "2") == 0)
-				o->acpi_rev = 2;
-			else
-				usage_error("--acpi-rev: '%s' is not one of: 0 | 2", optarg);
-			rev_given = true;
-			break;
-		case OPT_RSDP:
-			if (strcmp(optarg, "hint") == 0)
-				o->rsdp = SIM_RSDP_HINT;
-			else if (strcmp(optarg, "scan") == 0)
-				o->rsdp = SIM_RSDP_SCAN;
-			else
-				usage_error("--rsdp: '%s' is not one of: hint | scan", optarg);
-			break;
-		case OPT_CMDLINE:
-			set_cmdline(o, optarg, "--cmdline");
-			cmdline_given = true;
-			break;
-		case OPT_CONSOLE:
-			if (!*optarg)
-				usage_error("--console: '' is not a file name");
-			o->console_path = optarg;
-			break;
-		case OPT_DUMP_ACPI:
-			if (!*optarg)
-				usage_error("--dump-acpi: '' is not a directory name");
-			o->dump_acpi_dir = optarg;
-			break;
-		case OPT_NUMA:
-			if (parse_u64(optarg, &v) != 0 || v < 1 || v > SIM_MAX_NUMA)
-				usage_error("--numa: '%s' is not a node count from 1 to %u", optarg, SIM_MAX_NUMA);
-			o->numa_nodes = (unsigned)v;
-			break;
-		case OPT_CPU_FEATURES:
-			parse_features(o, optarg);
-			break;
-		case OPT_FAULT:
-			parse_fault(o, optarg);
-			break;
-		case OPT_MODE:
-			if (strcmp(optarg, "det") == 0)
-				o->det = true;
-			else if (strcmp(optarg, "free") == 0)
-				o->det = false;
-			else
-				usage_error("--mode: '%s' is not one of: free | det", optarg);
-			break;
-		case OPT_SCHED:
-			if (strcmp(optarg, "random") == 0) {
-				o->sched_pct = false;
-			} else if (strncmp(optarg, "pct:", 4) == 0 && parse_u64(optarg + 4, &v) == 0 &&
-			           v >= 1 && v <= 16) {
-				o->sched_pct = true;
-				o->pct_depth = (unsigned)v;
-			} else {
-				usage_error("--sched: '%s' is not 'random' or 'pct:D' with D from 1 to 16", optarg);
-			}
-			sched_given = true;
-			break;
-		case OPT_PCT_K:
-			if (parse_u64(optarg, &v) != 0 || v < 1 || v > (1ull << 40))
-				usage_error("--pct-k: '%s' is not a step count from 1 to 2^40", optarg);
-			o->pct_k = v;
-			break;
-		case OPT_MAX_STEPS:
-			if (parse_u64(optarg, &v) != 0 || v < 1)
-				usage_error("--max-steps: '%s' is not a positive step count", optarg);
-			o->max_steps = v;
-			break;
-		case OPT_RUNS:
-			if (parse_u64(optarg, &v) != 0 || v < 1 || v > (1ull << 32))
-				usage_error("--runs: '%s' is not a run count from 1 to 2^32", optarg);
-			o->runs = v;
-			break;
-		case OPT_REPLAY:
-			o->replay = true;
-			break;
-		case OPT_CHECK_DET:
-			o->check_determinism = true;
-			break;
-		case OPT_FAULT_SITES: {
-			const char *eq = strrchr(optarg, '=');
-			char *end;
-			double p;
-			if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(o->fault_sites[0].glob))
-				usage_error("--fault-sites: '%s' is not GLOB=PROB (a site glob up to 63 "
-				            "characters, a probability from 0 to 1)", optarg);
-			p = strtod(eq + 1, &end);
-			if (!eq[1] || *end || !(p >= 0.0 && p <= 1.0))
-				usage_error("--fault-sites: '%s': the probability must be from 0 to 1", optarg);
-			if (o->nfault_sites == SIM_MAX_FAULTS)
-				usage_error("--fault-sites: '%s': at most %u", optarg, SIM_MAX_FAULTS);
-			memcpy(o->fault_sites[o->nfault_sites].glob, optarg, (size_t)(eq - optarg));
-			o->fault_sites[o->nfault_sites].glob[eq - optarg] = '\0';
-			o->fault_sites[o->nfault_sites++].prob = p;
-			break;
-		}
-		case OPT_FAIL_NTH:
-			if (parse_u64(optarg, &v) != 0 || v < 1)
-				usage_error("--fail-nth: '%s' is not a positive hit number", optarg);
-			o->fail_nth = v;
-			break;
-		case OPT_PCI:
-			if (strcmp(optarg, "default") == 0)
-				o->pci_set = SIM_PCI_DEFAULT;
-			else if (strcmp(optarg, "none") == 0)
-				o->pci_set = SIM_PCI_NONE;
-			else if (strcmp(optarg, "shared-intx") == 0)
-				o->pci_set = SIM_PCI_SHARED_INTX;
-			else
-				usage_error("--pci: '%s' is not one of: default | none | shared-intx", optarg);
-			break;
-		case OPT_PCI_HOSTILE:
-			parse_hostile(o, optarg);
-			break;
-		case OPT_NO_MCFG:
-			o->no_mcfg = true;
-			break;
-		case OPT_PCI_DUMP_CONFIG:
-			if (!*optarg)
-				usage_error("--pci-dump-config: '' is not a file name");
-			o->pci_dump_path = optarg;
-			break;
-		case OPT_IOMMU:
-			if (strcmp(optarg, "vtd") == 0)
-				o->iommu_none = false;
-			else if (strcmp(optarg, "none") == 0)
-				o->iommu_none = true;
-			else
-				usage_error("--iommu: '%s' is not one of: vtd | none", optarg);
-			break;
-		case OPT_VTD_CM:
-			o->vtd_caching_mode = true;
-			break;
-		case OPT_VTD_NO_QI:
-			o->vtd_no_qi = true;
-			break;
-		case OPT_DMAR_RMRR:
-			parse_rmrr(o, optarg);
-			break;
-		case OPT_HELP:
-			print_help();
-			exit(0);
-		case ':':
-			usage_error("%s: missing value", argv[optind - 1]);
-		case '?':
-		default:
-			if (optopt >= OPT_CPUS)     /* a flag given a value: --no-mcfg=1 */
-				usage_error("'%s': %.*s takes no value", argv[optind - 1],
-				            (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
-			if (optopt)
-				usage_error("'-%c' is not an option", optopt);
-			unknown_option(argv[optind - 1]);
-		}
-	}
-
-	/* Trailing words form the kernel command line, joined by single spaces. */
-	if (optind < argc) {
-		size_t total = 0, used = 0;
-
-		if (cmdline_given)
-			usage_error("'%s': give the kernel command line with --cmdline or as "
-			            "trailing words, not both", argv[optind]);
-		for (int i = optind; i < argc; i++)
-			total += strlen(argv[i]) + (i > optind ? 1 : 0);
-		if (total > BOOT_CMDLINE_MAX - 1)
-			usage_error("kernel command line words: %zu bytes joined; at most %d fit",
-			            total, BOOT_CMDLINE_MAX - 1);
-		for (int i = optind; i < argc; i++) {
-			size_t len = strlen(argv[i]);
-			if (i > optind)
-				o->cmdline[used++] = ' ';
-			memcpy(o->cmdline + used, argv[i], len);
-			used += len;
-		}
-		o->cmdline[used] = '\0';
-	}
-
-	/* Combinations. */
-	if (o->acpi_break == ACPI_GEN_BREAK_RSDT_ONLY) {
-		if (rev_given && o->acpi_rev != 0)
-			usage_error("--acpi-break: 'rsdt-only' is an ACPI 1.0 layout and contradicts "
-			            "--acpi-rev 2 (use --acpi-rev 0 or leave it out)");
-		o->acpi_rev = 0;
-	}
-	if (o->apic_layout == ACPI_GEN_LAYOUT_DUP && o->cpus < 2)
-		usage_error("--apic-ids: 'dup' repeats CPU 0's APIC ID on the last CPU and needs "
-		            "--cpus 2 or more (got %u)", o->cpus);
-	{
-		struct acpi_gen_config cfg = { .ncpus = o->cpus, .revision = o->acpi_rev,
-		                               .brk = (enum acpi_gen_break)o->acpi_break };
-		const char *why = acpi_gen_config_error(&cfg);
-		if (why)
-			usage_error("--acpi-break: '%s' with --acpi-rev %u: %s",
-			            acpi_gen_break_name(cfg.brk), o->acpi_rev, why);
-	}
-	if (o->iommu_none && o->nrmrr)
-		usage_error("--dmar-rmrr: there is no DMAR with --iommu none");
-	if (o->iommu_none && (o->vtd_caching_mode || o->vtd_no_qi))
-		usage_error("%s: there is no VT-d unit with --iommu none",
-		            o->vtd_caching_mode ? "--vtd-caching-mode" : "--vtd-no-qi");
-	if (o->numa_nodes > o->cpus)
-		usage_error("--numa: %u nodes need at least as many CPUs (got --cpus %u)",
-		            o->numa_nodes, o->cpus);
-	for (unsigned i = 0; i < o->nfaults; i++) {
-		const struct sim_fault *f = &o->faults[i];
-		uint32_t ids[SIM_MAX_CPUS];
-		bool found = false;
-
-		if (f->kind == SIM_FAULT_SPURIOUS_STORM && f->arg >= o->cpus)
-			usage_error("--fault: 'spurious-storm=%llu': no such CPU (0 to %u)",
-			            (unsigned long long)f->arg, o->cpus - 1);
-		if (f->kind == SIM_FAULT_SPURIOUS_STORM || f->kind == SIM_FAULT_LATE_IPI)
-			continue;
-		if (acpi_gen_apic_ids((enum acpi_gen_layout)o->apic_layout, o->cpus, ids) == 0)
-			for (unsigned k = 1; k < o->cpus; k++)
-				found |= ids[k] == f->arg;
-		if (!found)
-			usage_error("--fault: '%s=%llu': no AP of this machine has that APIC ID",
-			            fault_names[f->kind], (unsigned long long)f->arg);
-	}
-	if (!o->det && (sched_given || o->runs || o->replay || o->check_determinism))
-		usage_error("--sched, --runs, --replay and --check-determinism need --mode det");
-	if (o->replay && (o->runs > 1 || o->check_determinism))
-		usage_error("--replay reruns exactly one seed: not with --runs %llu or "
-		            "--check-determinism", (unsigned long long)o->runs);
-	if (!o->seed_given)
-		o->seed = default_seed();
-}
-
 void sim_format_size(uint64_t bytes, char *buf, size_t size)
 {
 	if (bytes && bytes % (1ull << 30) == 0)
@@ -743,8 +326,738 @@ static void append_word(char *buf, size_t size, size_t *used, const char *s)
 	buf[*used < size ? *used : size - 1] = '\0';
 }
 
+/* ---- the option table ---------------------------------------------------------
+ * Each option is written once, as one entry of sim_opts[]: its name, its argument,
+ * how it is parsed, its help text and how it is written back into the replay line.
+ * getopt's table, --help and the replay command are all generated from it.
+ */
+
+struct parse_state {                    /* what the cross-option checks need to know */
+	bool rev_given, cmdline_given, sched_given;
+};
+
+struct replay {                         /* the replay line being built */
+	char *buf;
+	size_t size, used;
+	uint64_t seed;                  /* the seed to replay (det --runs: each seed) */
+	bool replay;                    /* add --replay (det mode) */
+};
+
+struct sim_opt {
+	const char *name;               /* long option, without "--" */
+	const char *arg;                /* its argument's name in --help; NULL: a flag */
+	void (*parse)(struct sim_options *o, const char *arg, struct parse_state *st);
+	/* Help: a printf format with at most one %llu (help_val); each line after the
+	 * first is indented to the text column. help_more prints lists below it. */
+	const char *help;
+	unsigned long long help_val;
+	void (*help_more)(void);
+	/* Write the option back as words (nothing when at its default); NULL: the
+	 * option does not belong in a replay (--help, --console, --runs, ...). */
+	void (*replay)(const struct sim_options *o, struct replay *r);
+};
+
+static void word(struct replay *r, const char *s)
+{
+	append_word(r->buf, r->size, &r->used, s);
+}
+
+static void wordf(struct replay *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void wordf(struct replay *r, const char *fmt, ...)
+{
+	char tmp[128];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	word(r, tmp);
+}
+
+/* ---- one parser and one replay writer per option, in --help order ---- */
+
+static void p_cpus(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (parse_u64(arg, &v) != 0 || v < 1 || v > SIM_MAX_CPUS)
+		usage_error("--cpus: '%s' is not a CPU count from 1 to %u", arg, SIM_MAX_CPUS);
+	o->cpus = (unsigned)v;
+}
+static void r_cpus(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--cpus");
+	wordf(r, "%u", o->cpus);
+}
+
+static void p_mem(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->mem = parse_mem(arg);
+}
+static void r_mem(const struct sim_options *o, struct replay *r)
+{
+	char tmp[32];
+	sim_format_size(o->mem, tmp, sizeof(tmp));
+	word(r, "--mem");
+	word(r, tmp);
+}
+
+static void p_seed(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (parse_u64(arg, &o->seed) != 0)
+		usage_error("--seed: '%s' is not an unsigned 64-bit number (decimal or 0x hex)", arg);
+	o->seed_given = true;
+}
+static void r_seed(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--seed");
+	wordf(r, "%llu", (unsigned long long)r->seed);
+}
+
+static void p_apic_ids(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->apic_layout = parse_choice("--apic-ids", arg, acpi_gen_layout_parse, acpi_gen_layout_names());
+}
+static void r_apic_ids(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--apic-ids");
+	word(r, acpi_gen_layout_name((enum acpi_gen_layout)o->apic_layout));
+}
+
+static void p_acpi_rev(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (strcmp(arg, "0") == 0)
+		o->acpi_rev = 0;
+	else if (strcmp(arg, "2") == 0)
+		o->acpi_rev = 2;
+	else
+		usage_error("--acpi-rev: '%s' is not one of: 0 | 2", arg);
+	st->rev_given = true;
+}
+static void r_acpi_rev(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--acpi-rev");
+	word(r, o->acpi_rev ? "2" : "0");
+}
+
+static void p_acpi_break(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->acpi_break = parse_choice("--acpi-break", arg, acpi_gen_break_parse, acpi_gen_break_names());
+}
+static void h_acpi_break(void)
+{
+	const char *const *names = acpi_gen_break_names();
+	for (unsigned i = 0; names[i]; i++)
+		printf("      %-20s %s\n", names[i], acpi_gen_break_help((enum acpi_gen_break)i));
+}
+static void r_acpi_break(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--acpi-break");
+	word(r, acpi_gen_break_name((enum acpi_gen_break)o->acpi_break));
+}
+
+static void p_rsdp(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (strcmp(arg, "hint") == 0)
+		o->rsdp = SIM_RSDP_HINT;
+	else if (strcmp(arg, "scan") == 0)
+		o->rsdp = SIM_RSDP_SCAN;
+	else
+		usage_error("--rsdp: '%s' is not one of: hint | scan", arg);
+}
+static void r_rsdp(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--rsdp");
+	word(r, o->rsdp == SIM_RSDP_SCAN ? "scan" : "hint");
+}
+
+static void p_cmdline(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	set_cmdline(o, arg, "--cmdline");
+	st->cmdline_given = true;
+}
+/* --cmdline keeps the exact bytes (spacing included); always given, even empty,
+ * so the replay never picks up words from elsewhere. */
+static void r_cmdline(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--cmdline");
+	word(r, o->cmdline);
+}
+
+static void p_console(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (!*arg)
+		usage_error("--console: '' is not a file name");
+	o->console_path = arg;
+}
+
+static void p_dump_acpi(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (!*arg)
+		usage_error("--dump-acpi: '' is not a directory name");
+	o->dump_acpi_dir = arg;
+}
+static void r_dump_acpi(const struct sim_options *o, struct replay *r)
+{
+	if (!o->dump_acpi_dir)
+		return;
+	word(r, "--dump-acpi");
+	word(r, o->dump_acpi_dir);
+}
+
+static void p_numa(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (parse_u64(arg, &v) != 0 || v < 1 || v > SIM_MAX_NUMA)
+		usage_error("--numa: '%s' is not a node count from 1 to %u", arg, SIM_MAX_NUMA);
+	o->numa_nodes = (unsigned)v;
+}
+static void r_numa(const struct sim_options *o, struct replay *r)
+{
+	if (!o->numa_nodes)
+		return;
+	word(r, "--numa");
+	wordf(r, "%u", o->numa_nodes);
+}
+
+static void p_cpu_features(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	parse_features(o, arg);
+}
+static void r_cpu_features(const struct sim_options *o, struct replay *r)
+{
+	if (!o->no_x2apic && !o->no_tsc_deadline)
+		return;
+	word(r, "--cpu-features");
+	wordf(r, "%s%s%s", o->no_x2apic ? "no-x2apic" : "",
+	      o->no_x2apic && o->no_tsc_deadline ? "," : "",
+	      o->no_tsc_deadline ? "no-tsc-deadline" : "");
+}
+
+static void p_fault(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	parse_fault(o, arg);
+}
+static void h_fault(void)
+{
+	for (unsigned i = 0; i < SIM_FAULT_COUNT; i++) {
+		char name[64];
+		snprintf(name, sizeof(name), "%s=%s", fault_names[i], fault_args[i]);
+		printf("      %-30s %s\n", name, fault_help[i]);
+	}
+}
+static void r_fault(const struct sim_options *o, struct replay *r)
+{
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		word(r, "--fault");
+		wordf(r, "%s=%llu", sim_fault_name(o->faults[i].kind),
+		      (unsigned long long)o->faults[i].arg);
+	}
+}
+
+static void p_mode(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (strcmp(arg, "det") == 0)
+		o->det = true;
+	else if (strcmp(arg, "free") == 0)
+		o->det = false;
+	else
+		usage_error("--mode: '%s' is not one of: free | det", arg);
+}
+static void r_mode(const struct sim_options *o, struct replay *r)
+{
+	if (!o->det)
+		return;
+	word(r, "--mode");
+	word(r, "det");
+}
+
+static void p_sched(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (strcmp(arg, "random") == 0) {
+		o->sched_pct = false;
+	} else if (strncmp(arg, "pct:", 4) == 0 && parse_u64(arg + 4, &v) == 0 && v >= 1 && v <= 16) {
+		o->sched_pct = true;
+		o->pct_depth = (unsigned)v;
+	} else {
+		usage_error("--sched: '%s' is not 'random' or 'pct:D' with D from 1 to 16", arg);
+	}
+	st->sched_given = true;
+}
+static void r_sched(const struct sim_options *o, struct replay *r)
+{
+	if (!o->det)
+		return;
+	word(r, "--sched");
+	if (o->sched_pct)
+		wordf(r, "pct:%u", o->pct_depth);
+	else
+		word(r, "random");
+}
+
+static void p_pct_k(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (parse_u64(arg, &v) != 0 || v < 1 || v > (1ull << 40))
+		usage_error("--pct-k: '%s' is not a step count from 1 to 2^40", arg);
+	o->pct_k = v;
+}
+static void r_pct_k(const struct sim_options *o, struct replay *r)
+{
+	if (!o->det)
+		return;
+	word(r, "--pct-k");
+	wordf(r, "%llu", (unsigned long long)o->pct_k);
+}
+
+static void p_max_steps(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (parse_u64(arg, &v) != 0 || v < 1)
+		usage_error("--max-steps: '%s' is not a positive step count", arg);
+	o->max_steps = v;
+}
+static void r_max_steps(const struct sim_options *o, struct replay *r)
+{
+	if (!o->det)
+		return;
+	word(r, "--max-steps");
+	wordf(r, "%llu", (unsigned long long)o->max_steps);
+}
+
+static void p_runs(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (parse_u64(arg, &v) != 0 || v < 1 || v > (1ull << 32))
+		usage_error("--runs: '%s' is not a run count from 1 to 2^32", arg);
+	o->runs = v;
+}
+
+static void p_replay(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->replay = true;
+}
+static void r_replay(const struct sim_options *o, struct replay *r)
+{
+	if (o->det && r->replay)
+		word(r, "--replay");
+}
+
+static void p_check_det(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->check_determinism = true;
+}
+
+static void p_fault_sites(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	const char *eq = strrchr(arg, '=');
+	char *end;
+	double p;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(o->fault_sites[0].glob))
+		usage_error("--fault-sites: '%s' is not GLOB=PROB (a site glob up to 63 "
+		            "characters, a probability from 0 to 1)", arg);
+	p = strtod(eq + 1, &end);
+	if (!eq[1] || *end || !(p >= 0.0 && p <= 1.0))
+		usage_error("--fault-sites: '%s': the probability must be from 0 to 1", arg);
+	if (o->nfault_sites == SIM_MAX_FAULTS)
+		usage_error("--fault-sites: '%s': at most %u", arg, SIM_MAX_FAULTS);
+	memcpy(o->fault_sites[o->nfault_sites].glob, arg, (size_t)(eq - arg));
+	o->fault_sites[o->nfault_sites].glob[eq - arg] = '\0';
+	o->fault_sites[o->nfault_sites++].prob = p;
+}
+static void r_fault_sites(const struct sim_options *o, struct replay *r)
+{
+	for (unsigned i = 0; i < o->nfault_sites; i++) {
+		word(r, "--fault-sites");
+		wordf(r, "%s=%.17g", o->fault_sites[i].glob, o->fault_sites[i].prob);
+	}
+}
+
+static void p_fail_nth(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+	if (parse_u64(arg, &v) != 0 || v < 1)
+		usage_error("--fail-nth: '%s' is not a positive hit number", arg);
+	o->fail_nth = v;
+}
+static void r_fail_nth(const struct sim_options *o, struct replay *r)
+{
+	if (!o->fail_nth)
+		return;
+	word(r, "--fail-nth");
+	wordf(r, "%llu", (unsigned long long)o->fail_nth);
+}
+
+static void p_pci(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (strcmp(arg, "default") == 0)
+		o->pci_set = SIM_PCI_DEFAULT;
+	else if (strcmp(arg, "none") == 0)
+		o->pci_set = SIM_PCI_NONE;
+	else if (strcmp(arg, "shared-intx") == 0)
+		o->pci_set = SIM_PCI_SHARED_INTX;
+	else
+		usage_error("--pci: '%s' is not one of: default | none | shared-intx", arg);
+}
+static void r_pci(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--pci");
+	word(r, o->pci_set == SIM_PCI_NONE ? "none"
+	        : o->pci_set == SIM_PCI_SHARED_INTX ? "shared-intx" : "default");
+}
+
+static void p_pci_hostile(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	parse_hostile(o, arg);
+}
+static void r_pci_hostile(const struct sim_options *o, struct replay *r)
+{
+	char list[128] = "";
+	size_t l = 0;
+
+	if (!o->pci_hostile)
+		return;
+	for (unsigned k = 0; hostile_names[k]; k++)
+		if (o->pci_hostile & (1u << k))
+			l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s", l ? "," : "",
+			                      hostile_names[k]);
+	word(r, "--pci-hostile");
+	word(r, list);
+}
+
+static void p_no_mcfg(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->no_mcfg = true;
+}
+static void r_no_mcfg(const struct sim_options *o, struct replay *r)
+{
+	if (o->no_mcfg)
+		word(r, "--no-mcfg");
+}
+
+static void p_pci_dump_config(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (!*arg)
+		usage_error("--pci-dump-config: '' is not a file name");
+	o->pci_dump_path = arg;
+}
+
+static void p_iommu(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	if (strcmp(arg, "vtd") == 0)
+		o->iommu_none = false;
+	else if (strcmp(arg, "none") == 0)
+		o->iommu_none = true;
+	else
+		usage_error("--iommu: '%s' is not one of: vtd | none", arg);
+}
+static void r_iommu(const struct sim_options *o, struct replay *r)
+{
+	word(r, "--iommu");
+	word(r, o->iommu_none ? "none" : "vtd");
+}
+
+static void p_vtd_cm(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->vtd_caching_mode = true;
+}
+static void r_vtd_cm(const struct sim_options *o, struct replay *r)
+{
+	if (o->vtd_caching_mode)
+		word(r, "--vtd-caching-mode");
+}
+
+static void p_vtd_no_qi(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	o->vtd_no_qi = true;
+}
+static void r_vtd_no_qi(const struct sim_options *o, struct replay *r)
+{
+	if (o->vtd_no_qi)
+		word(r, "--vtd-no-qi");
+}
+
+static void p_dmar_rmrr(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	parse_rmrr(o, arg);
+}
+static void r_dmar_rmrr(const struct sim_options *o, struct replay *r)
+{
+	for (unsigned i = 0; i < o->nrmrr; i++) {
+		const struct sim_rmrr *m = &o->rmrr[i];
+		word(r, "--dmar-rmrr");
+		wordf(r, "0x%llx:0x%llx@%02x:%02x.%x", (unsigned long long)m->base,
+		      (unsigned long long)m->limit, m->bus, m->dev, m->fn);
+	}
+}
+
+static void p_help(struct sim_options *o, const char *arg, struct parse_state *st);
+
+static const struct sim_opt sim_opts[] = {
+	{ "cpus", "N", p_cpus, "CPUs, 1..%llu (default 4)", SIM_MAX_CPUS, NULL, r_cpus },
+	{ "mem", "SIZE", p_mem, "RAM with K/M/G suffix, 16M..64G, a multiple of 4K (default 256M)",
+	  0, NULL, r_mem },
+	{ "seed", "S", p_seed, "root seed of all randomness, u64 decimal or 0x hex\n"
+	  "(default: from the clock; always printed)", 0, NULL, r_seed },
+	{ "apic-ids", "LAYOUT", p_apic_ids, "dense | sparse | dup (default dense)", 0, NULL, r_apic_ids },
+	{ "acpi-rev", "R", p_acpi_rev, "0 (RSDP v1, RSDT only) | 2 (RSDP v2, XSDT) (default 2)",
+	  0, NULL, r_acpi_rev },
+	{ "acpi-break", "KIND", p_acpi_break, "inject one ACPI fault (default none):", 0,
+	  h_acpi_break, r_acpi_break },
+	{ "rsdp", "MODE", p_rsdp, "hint (boot_info carries the RSDP address, like GRUB's\n"
+	  "multiboot2 tag 15/14) | scan (kernel searches the BIOS area)\n(default hint)",
+	  0, NULL, r_rsdp },
+	{ "cmdline", "STR", p_cmdline, "kernel command line (or give it as trailing words)",
+	  0, NULL, r_cmdline },
+	{ "console", "FILE", p_console, "also write the console to FILE", 0, NULL, NULL },
+	{ "dump-acpi", "DIR", p_dump_acpi, "write the generated ACPI tables as DIR/SIG.dat and exit 0",
+	  0, NULL, r_dump_acpi },
+	{ "numa", "N", p_numa, "SRAT with N proximity domains, CPUs and memory split evenly,\n"
+	  "1..%llu and at most --cpus (default: no SRAT)", SIM_MAX_NUMA, NULL, r_numa },
+	{ "cpu-features", "LIST", p_cpu_features, "comma list of CPUID features to remove: no-x2apic,\n"
+	  "no-tsc-deadline", 0, NULL, r_cpu_features },
+	{ "fault", "NAME[=ARG]", p_fault, "inject a platform fault (repeatable, at most %llu):",
+	  SIM_MAX_FAULTS, h_fault, r_fault },
+	{ "mode", "MODE", p_mode, "free (CPUs in parallel, default) | det (one CPU at a time,\n"
+	  "a seeded scheduler picks who runs at each switch point)", 0, NULL, r_mode },
+	{ "sched", "S", p_sched, "det: random | pct:D (PCT with depth D, 1..16) (default pct:3)",
+	  0, NULL, r_sched },
+	{ "pct-k", "K", p_pct_k, "det: choice steps over which PCT draws its D-1 change\n"
+	  "points (default %llu)", SIM_DET_PCT_K_DEFAULT, NULL, r_pct_k },
+	{ "max-steps", "N", p_max_steps, "det: a run longer than N steps is a livelock, status 4\n"
+	  "(default %llu)", SIM_DET_MAX_STEPS_DEFAULT, NULL, r_max_steps },
+	{ "runs", "R", p_runs, "det: run seeds S..S+R-1, a forked child each; stop at the\n"
+	  "first failing seed", 0, NULL, NULL },
+	{ "replay", NULL, p_replay, "det: rerun one seed and print the decision trace on failure",
+	  0, NULL, r_replay },
+	{ "check-determinism", NULL, p_check_det, "det: run each seed twice and compare the trace hashes",
+	  0, NULL, NULL },
+	{ "fault-sites", "G=P", p_fault_sites, "fail hits of fault sites matching glob G with probability P\n"
+	  "(0..1; repeatable, at most %llu)", SIM_MAX_FAULTS, NULL, r_fault_sites },
+	{ "fail-nth", "N", p_fail_nth, "fail exactly the Nth fault-site hit of the run", 0, NULL,
+	  r_fail_nth },
+	{ "pci", "SET", p_pci, "PCI devices: default (edu, NVMe, a root port with the\n"
+	  "testdev behind it; docs/pci.md) | none (host bridge only)\n"
+	  "| shared-intx (default plus a second edu at 00:06.0 on\n"
+	  "the INTx line (GSI 18) of the edu at 00:02.0)", 0, NULL, r_pci },
+	{ "pci-hostile", "LIST", p_pci_hostile, "comma list of hostile endpoints to add on bus 0 from slot\n"
+	  "0x10: cap-loop, cap-in-header, bar-ones, msix-no-bar, vanish", 0, NULL, r_pci_hostile },
+	{ "no-mcfg", NULL, p_no_mcfg, "no MCFG table and no ECAM window: only ports 0xCF8/0xCFC",
+	  0, NULL, r_no_mcfg },
+	{ "pci-dump-config", "FILE", p_pci_dump_config, "at exit, write every function's config space in\n"
+	  "lspci -xxxx format (for lspci -F FILE -vv)", 0, NULL, NULL },
+	{ "iommu", "vtd|none", p_iommu, "a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
+	  "none: device DMA reaches RAM untranslated (docs/iommu.md)", 0, NULL, r_iommu },
+	{ "vtd-caching-mode", NULL, p_vtd_cm, "VT-d CAP.CM = 1: not-present entries may be cached",
+	  0, NULL, r_vtd_cm },
+	{ "vtd-no-qi", NULL, p_vtd_no_qi, "VT-d ECAP.QI = 0: register-based invalidation only",
+	  0, NULL, r_vtd_no_qi },
+	{ "dmar-rmrr", "BASE:LIMIT@BB:DD.F", p_dmar_rmrr, "add an RMRR (VT-d §8.4) for [BASE, LIMIT] (hex,\n"
+	  "BASE and LIMIT+1 4 KiB aligned) naming endpoint BB:DD.F;\n"
+	  "reserved in the memory map where it is RAM (up to %llu)", SIM_MAX_RMRR, NULL, r_dmar_rmrr },
+	{ "help", NULL, p_help, "this text", 0, NULL, NULL },
+	{ NULL, NULL, NULL, NULL, 0, NULL, NULL },
+};
+
+#define SIM_NOPTS (sizeof(sim_opts) / sizeof(sim_opts[0]) - 1)
+#define HELP_COLUMN 23                  /* where the help text starts */
+
+static void print_help(void)
+{
+	printf("usage: doppel-sim [options] [--] [kernel command line words...]\n"
+	       "Runs the Doppel kernel on a simulated x86_64 machine (docs/sim.md).\n"
+	       "\n");
+	for (const struct sim_opt *d = sim_opts; d->name; d++) {
+		char head[64], text[512];
+		const char *line = text;
+
+		snprintf(head, sizeof(head), "  --%s%s%s", d->name, d->arg ? " " : "",
+		         d->arg ? d->arg : "");
+		snprintf(text, sizeof(text), d->help, d->help_val);
+		/* The first help line beside the option, or below it when the option is long. */
+		if ((int)strlen(head) < HELP_COLUMN - 1)
+			printf("%-*s", HELP_COLUMN, head);
+		else
+			printf("%s  ", head);
+		for (;;) {
+			const char *nl = strchr(line, '\n');
+			printf("%.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+			if (!nl)
+				break;
+			line = nl + 1;
+			printf("%*s", HELP_COLUMN, "");
+		}
+		if (d->help_more)
+			d->help_more();
+	}
+	printf("\n"
+	       "Exit code: the kernel's status 0..3 (pass, test failed, panic, boot error);\n"
+	       "64 bad option; 66 ASan, 67 UBSan, 68 TSan report; 70/71/74 sim setup errors;\n"
+	       "SIGABRT when the sim catches a kernel bug (\"sim: FATAL: ...\").\n");
+}
+
+static void p_help(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	print_help();
+	exit(0);
+}
+
+/* An unknown long option, or an abbreviation that fits several: say which. */
+static void unknown_option(const char *arg) __attribute__((noreturn));
+static void unknown_option(const char *arg)
+{
+	char matches[256] = "";
+	size_t len, used = 0;
+	unsigned n = 0;
+
+	if (strncmp(arg, "--", 2) == 0) {
+		len = strcspn(arg + 2, "=");
+		for (const struct sim_opt *lo = sim_opts; lo->name && len; lo++) {
+			if (strncmp(lo->name, arg + 2, len) != 0)
+				continue;
+			int w = snprintf(matches + used, sizeof(matches) - used, "%s--%s",
+			                 n ? ", " : "", lo->name);
+			if (w > 0 && (size_t)w < sizeof(matches) - used)
+				used += (size_t)w;
+			n++;
+		}
+	}
+	if (n > 1)
+		usage_error("'%s' is ambiguous: %s", arg, matches);
+	usage_error("'%s' is not an option", arg);
+}
+
+
+/* getopt_long's val for option i; above any character so '?'/':' stay apart. */
+#define OPT_VAL(i) (0x100 + (int)(i))
+
+void sim_options_parse(int argc, char **argv, struct sim_options *o)
+{
+	struct option long_opts[SIM_NOPTS + 1];
+	struct parse_state st = { 0 };
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->cpus = 4;
+	o->mem = SIM_MEM_DEFAULT;
+	o->apic_layout = ACPI_GEN_LAYOUT_DENSE;
+	o->acpi_break = ACPI_GEN_BREAK_NONE;
+	o->acpi_rev = 2;
+	o->rsdp = SIM_RSDP_HINT;
+	o->argv0 = argc > 0 ? argv[0] : "doppel-sim";
+	o->sched_pct = true;
+	o->pct_depth = 3;
+	o->pct_k = SIM_DET_PCT_K_DEFAULT;
+	o->max_steps = SIM_DET_MAX_STEPS_DEFAULT;
+
+	for (size_t i = 0; i < SIM_NOPTS; i++)
+		long_opts[i] = (struct option){ sim_opts[i].name,
+		                                sim_opts[i].arg ? required_argument : no_argument,
+		                                NULL, OPT_VAL(i) };
+	long_opts[SIM_NOPTS] = (struct option){ NULL, 0, NULL, 0 };
+
+	opterr = 0;                     /* we word the errors ourselves */
+	while ((c = getopt_long(argc, argv, ":", long_opts, NULL)) != -1) {
+		if (c >= OPT_VAL(0) && c < OPT_VAL(SIM_NOPTS)) {
+			sim_opts[c - OPT_VAL(0)].parse(o, optarg, &st);
+			continue;
+		}
+		if (c == ':')
+			usage_error("%s: missing value", argv[optind - 1]);
+		if (optopt >= OPT_VAL(0))       /* a flag given a value: --no-mcfg=1 */
+			usage_error("'%s': %.*s takes no value", argv[optind - 1],
+			            (int)strcspn(argv[optind - 1], "="), argv[optind - 1]);
+		if (optopt)
+			usage_error("'-%c' is not an option", optopt);
+		unknown_option(argv[optind - 1]);
+	}
+
+	/* Trailing words form the kernel command line, joined by single spaces. */
+	if (optind < argc) {
+		size_t total = 0, used = 0;
+
+		if (st.cmdline_given)
+			usage_error("'%s': give the kernel command line with --cmdline or as "
+			            "trailing words, not both", argv[optind]);
+		for (int i = optind; i < argc; i++)
+			total += strlen(argv[i]) + (i > optind ? 1 : 0);
+		if (total > BOOT_CMDLINE_MAX - 1)
+			usage_error("kernel command line words: %zu bytes joined; at most %d fit",
+			            total, BOOT_CMDLINE_MAX - 1);
+		for (int i = optind; i < argc; i++) {
+			size_t len = strlen(argv[i]);
+			if (i > optind)
+				o->cmdline[used++] = ' ';
+			memcpy(o->cmdline + used, argv[i], len);
+			used += len;
+		}
+		o->cmdline[used] = '\0';
+	}
+
+	/* Combinations. */
+	if (o->acpi_break == ACPI_GEN_BREAK_RSDT_ONLY) {
+		if (st.rev_given && o->acpi_rev != 0)
+			usage_error("--acpi-break: 'rsdt-only' is an ACPI 1.0 layout and contradicts "
+			            "--acpi-rev 2 (use --acpi-rev 0 or leave it out)");
+		o->acpi_rev = 0;
+	}
+	if (o->apic_layout == ACPI_GEN_LAYOUT_DUP && o->cpus < 2)
+		usage_error("--apic-ids: 'dup' repeats CPU 0's APIC ID on the last CPU and needs "
+		            "--cpus 2 or more (got %u)", o->cpus);
+	{
+		struct acpi_gen_config cfg = { .ncpus = o->cpus, .revision = o->acpi_rev,
+		                               .brk = (enum acpi_gen_break)o->acpi_break };
+		const char *why = acpi_gen_config_error(&cfg);
+		if (why)
+			usage_error("--acpi-break: '%s' with --acpi-rev %u: %s",
+			            acpi_gen_break_name(cfg.brk), o->acpi_rev, why);
+	}
+	if (o->iommu_none && o->nrmrr)
+		usage_error("--dmar-rmrr: there is no DMAR with --iommu none");
+	if (o->iommu_none && (o->vtd_caching_mode || o->vtd_no_qi))
+		usage_error("%s: there is no VT-d unit with --iommu none",
+		            o->vtd_caching_mode ? "--vtd-caching-mode" : "--vtd-no-qi");
+	if (o->numa_nodes > o->cpus)
+		usage_error("--numa: %u nodes need at least as many CPUs (got --cpus %u)",
+		            o->numa_nodes, o->cpus);
+	for (unsigned i = 0; i < o->nfaults; i++) {
+		const struct sim_fault *f = &o->faults[i];
+		uint32_t ids[SIM_MAX_CPUS];
+		bool found = false;
+
+		if (f->kind == SIM_FAULT_SPURIOUS_STORM && f->arg >= o->cpus)
+			usage_error("--fault: 'spurious-storm=%llu': no such CPU (0 to %u)",
+			            (unsigned long long)f->arg, o->cpus - 1);
+		if (f->kind == SIM_FAULT_SPURIOUS_STORM || f->kind == SIM_FAULT_LATE_IPI)
+			continue;
+		if (acpi_gen_apic_ids((enum acpi_gen_layout)o->apic_layout, o->cpus, ids) == 0)
+			for (unsigned k = 1; k < o->cpus; k++)
+				found |= ids[k] == f->arg;
+		if (!found)
+			usage_error("--fault: '%s=%llu': no AP of this machine has that APIC ID",
+			            fault_names[f->kind], (unsigned long long)f->arg);
+	}
+	if (!o->det && (st.sched_given || o->runs || o->replay || o->check_determinism))
+		usage_error("--sched, --runs, --replay and --check-determinism need --mode det");
+	if (o->replay && (o->runs > 1 || o->check_determinism))
+		usage_error("--replay reruns exactly one seed: not with --runs %llu or "
+		            "--check-determinism", (unsigned long long)o->runs);
+	if (!o->seed_given)
+		o->seed = default_seed();
+}
+
 static void replay_line(const struct sim_options *o, uint64_t seed, bool replay, char *buf,
-                        size_t size);
+                        size_t size)
+{
+	struct replay r = { .buf = buf, .size = size, .used = 0, .seed = seed, .replay = replay };
+
+	buf[0] = '\0';
+	word(&r, o->argv0);
+	for (const struct sim_opt *d = sim_opts; d->name; d++)
+		if (d->replay)
+			d->replay(o, &r);
+}
 
 void sim_options_replay(const struct sim_options *o, char *buf, size_t size)
 {
@@ -754,113 +1067,4 @@ void sim_options_replay(const struct sim_options *o, char *buf, size_t size)
 void sim_options_replay_det(const struct sim_options *o, uint64_t seed, char *buf, size_t size)
 {
 	replay_line(o, seed, true, buf, size);
-}
-
-static void replay_line(const struct sim_options *o, uint64_t seed, bool replay, char *buf,
-                        size_t size)
-{
-	char tmp[96];
-	size_t used = 0;
-
-	buf[0] = '\0';
-	append_word(buf, size, &used, o->argv0);
-	append_word(buf, size, &used, "--cpus");
-	snprintf(tmp, sizeof(tmp), "%u", o->cpus);
-	append_word(buf, size, &used, tmp);
-	append_word(buf, size, &used, "--mem");
-	sim_format_size(o->mem, tmp, sizeof(tmp));
-	append_word(buf, size, &used, tmp);
-	append_word(buf, size, &used, "--seed");
-	snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)seed);
-	append_word(buf, size, &used, tmp);
-	if (o->det) {
-		append_word(buf, size, &used, "--mode");
-		append_word(buf, size, &used, "det");
-		append_word(buf, size, &used, "--sched");
-		if (o->sched_pct)
-			snprintf(tmp, sizeof(tmp), "pct:%u", o->pct_depth);
-		else
-			snprintf(tmp, sizeof(tmp), "random");
-		append_word(buf, size, &used, tmp);
-		append_word(buf, size, &used, "--pct-k");
-		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->pct_k);
-		append_word(buf, size, &used, tmp);
-		append_word(buf, size, &used, "--max-steps");
-		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->max_steps);
-		append_word(buf, size, &used, tmp);
-		if (replay)
-			append_word(buf, size, &used, "--replay");
-	}
-	for (unsigned i = 0; i < o->nfault_sites; i++) {
-		append_word(buf, size, &used, "--fault-sites");
-		snprintf(tmp, sizeof(tmp), "%s=%.17g", o->fault_sites[i].glob, o->fault_sites[i].prob);
-		append_word(buf, size, &used, tmp);
-	}
-	if (o->fail_nth) {
-		append_word(buf, size, &used, "--fail-nth");
-		snprintf(tmp, sizeof(tmp), "%llu", (unsigned long long)o->fail_nth);
-		append_word(buf, size, &used, tmp);
-	}
-	append_word(buf, size, &used, "--apic-ids");
-	append_word(buf, size, &used, acpi_gen_layout_name((enum acpi_gen_layout)o->apic_layout));
-	append_word(buf, size, &used, "--acpi-rev");
-	append_word(buf, size, &used, o->acpi_rev ? "2" : "0");
-	append_word(buf, size, &used, "--acpi-break");
-	append_word(buf, size, &used, acpi_gen_break_name((enum acpi_gen_break)o->acpi_break));
-	append_word(buf, size, &used, "--rsdp");
-	append_word(buf, size, &used, o->rsdp == SIM_RSDP_SCAN ? "scan" : "hint");
-	if (o->numa_nodes) {
-		append_word(buf, size, &used, "--numa");
-		snprintf(tmp, sizeof(tmp), "%u", o->numa_nodes);
-		append_word(buf, size, &used, tmp);
-	}
-	if (o->no_x2apic || o->no_tsc_deadline) {
-		append_word(buf, size, &used, "--cpu-features");
-		snprintf(tmp, sizeof(tmp), "%s%s%s", o->no_x2apic ? "no-x2apic" : "",
-		         o->no_x2apic && o->no_tsc_deadline ? "," : "",
-		         o->no_tsc_deadline ? "no-tsc-deadline" : "");
-		append_word(buf, size, &used, tmp);
-	}
-	for (unsigned i = 0; i < o->nfaults; i++) {
-		append_word(buf, size, &used, "--fault");
-		snprintf(tmp, sizeof(tmp), "%s=%llu", sim_fault_name(o->faults[i].kind),
-		         (unsigned long long)o->faults[i].arg);
-		append_word(buf, size, &used, tmp);
-	}
-	append_word(buf, size, &used, "--pci");
-	append_word(buf, size, &used, o->pci_set == SIM_PCI_NONE ? "none"
-	            : o->pci_set == SIM_PCI_SHARED_INTX ? "shared-intx" : "default");
-	if (o->pci_hostile) {
-		char list[128] = "";
-		size_t l = 0;
-		for (unsigned k = 0; hostile_names[k]; k++)
-			if (o->pci_hostile & (1u << k))
-				l += (size_t)snprintf(list + l, sizeof(list) - l, "%s%s", l ? "," : "",
-				                      hostile_names[k]);
-		append_word(buf, size, &used, "--pci-hostile");
-		append_word(buf, size, &used, list);
-	}
-	if (o->no_mcfg)
-		append_word(buf, size, &used, "--no-mcfg");
-	append_word(buf, size, &used, "--iommu");
-	append_word(buf, size, &used, o->iommu_none ? "none" : "vtd");
-	if (o->vtd_caching_mode)
-		append_word(buf, size, &used, "--vtd-caching-mode");
-	if (o->vtd_no_qi)
-		append_word(buf, size, &used, "--vtd-no-qi");
-	for (unsigned i = 0; i < o->nrmrr; i++) {
-		const struct sim_rmrr *r = &o->rmrr[i];
-		append_word(buf, size, &used, "--dmar-rmrr");
-		snprintf(tmp, sizeof(tmp), "0x%llx:0x%llx@%02x:%02x.%x", (unsigned long long)r->base,
-		         (unsigned long long)r->limit, r->bus, r->dev, r->fn);
-		append_word(buf, size, &used, tmp);
-	}
-	if (o->dump_acpi_dir) {
-		append_word(buf, size, &used, "--dump-acpi");
-		append_word(buf, size, &used, o->dump_acpi_dir);
-	}
-	/* --cmdline keeps the exact bytes (spacing included); always given, even
-	 * empty, so the replay never picks up words from elsewhere. */
-	append_word(buf, size, &used, "--cmdline");
-	append_word(buf, size, &used, o->cmdline);
 }

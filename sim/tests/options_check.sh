@@ -26,14 +26,39 @@ bad() {
 	fi
 }
 
-# good ARGS... : --dump-acpi run (no kernel) parses and exits 0
+# replay_of OUTPUT : the command in the "sim: replay:" line
+replay_of() {
+	printf '%s\n' "$1" | sed -n 's/^sim: replay: //p' | head -n 1
+}
+
+# good ARGS... : --dump-acpi run (no kernel) parses and exits 0; and its replay line,
+# run again, parses to the very same replay line (every option the sim took is
+# written back, sim/options.c's table)
 good() {
 	n=$((n + 1))
 	dir=$(mktemp -d)
-	if "$SIM" --dump-acpi "$dir" "$@" >/dev/null 2>&1 && [ -s "$dir/APIC.dat" ]; then
+	if out=$("$SIM" --dump-acpi "$dir" "$@" 2>&1) && [ -s "$dir/APIC.dat" ]; then
 		passed=$((passed + 1)); echo "ok $n - accepts $*"
 	else
 		failed=$((failed + 1)); echo "not ok $n - accepts $*"
+	fi
+	n=$((n + 1))
+	first=$(replay_of "$out")
+	again=$(eval "$first" 2>&1)
+	second=$(replay_of "$again")
+	missing=
+	for a in "$@"; do
+		case $a in
+		--) break ;;
+		--console*|--runs*|--check-determinism|--pci-dump-config*|--help) ;;  # not replayed
+		--*) o=${a%%=*}
+		     case " $first " in *" $o "*) ;; *) missing="$missing $o" ;; esac ;;
+		esac
+	done
+	if [ -n "$first" ] && [ "$first" = "$second" ] && [ -z "$missing" ]; then
+		passed=$((passed + 1)); echo "ok $n - replay of $* keeps every option and is stable"
+	else
+		failed=$((failed + 1)); echo "not ok $n - replay of $*: '$first' reran as '$second'; missing:$missing"
 	fi
 	rm -rf "$dir"
 }
@@ -118,6 +143,9 @@ good --iommu none
 good --iommu vtd --vtd-caching-mode --vtd-no-qi
 good --dmar-rmrr 0x6000000:0x6001fff@00:02.0 --dmar-rmrr 7000000:7000FFF@01:00.0 \
 	--dmar-rmrr=0xfee00000:0xfee00fff@ff:1f.7 --dmar-rmrr 0x4000:0x4fff@00:02.0
+good --mode det --sched pct:5 --pct-k 1000 --max-steps 99999 --replay --seed 7 \
+	--fault-sites 'pci.*=0.25' --fail-nth 3 --cmdline 'ktest=acpi  two  spaces'
+good --pci shared-intx --numa 2 --cpu-features no-tsc-deadline
 good --pci default --pci-hostile cap-loop,cap-in-header,bar-ones,msix-no-bar,vanish \
 	--pci-hostile vanish --pci-dump-config /dev/null
 
