@@ -3,6 +3,8 @@
  * APIC IDs, ACPI shape and faults), the seed, and the kernel command line.
  * Every rejected option gets one message naming it, the bad value and what is
  * allowed, and exit code 64 (sysexits EX_USAGE). docs/sim.md lists the options.
+ * Each option is one entry of sim_opts[] (name, argument, parser, help, replay
+ * writer): getopt's table, --help and the replay line are generated from it.
  */
 #include "sim.h"
 
