@@ -25,6 +25,7 @@ pytestmark = pytest.mark.sim
 SUBSYSTEM_SEEDS = int(os.environ.get("DOPPEL_DET_SEEDS", "10000"))
 FAST_BOOT = "time.tsc_khz=2000000 time.lapic_khz=6250"
 SUBSYSTEMS = [
+    ("lock", 3),
     ("pmm", 2),
     ("heap", 2),
     ("vectors", 2),
