@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <hw/acpi/madt.h>
+#include <hw/acpi/tables.h>
 #include <kernel/acpi.h>
 #include "fake_hal.h"
 
@@ -24,6 +26,7 @@
 #define ROOT_AT 0xE1000u
 #define TABLES_AT 0x100000u
 #define MAX_TABLES 32
+#define SDT_CHECKSUM offsetof(struct acpi_sdt_header, checksum)
 
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
@@ -67,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(mem + at, data + off, len);
 		if (flags & 4) {
 			size_t sumlen = h.length <= len ? h.length : len;
-			mem[at + 9] = 0;
-			mem[at + 9] = checksum(mem + at, sumlen);
+			mem[at + SDT_CHECKSUM] = 0;
+			mem[at + SDT_CHECKSUM] = checksum(mem + at, sumlen);
 		}
 		addrs[n++] = at;
 		off += len;
@@ -81,15 +84,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Root table and RSDP. */
 	bool rev0 = flags & 1;
 	struct acpi_sdt_header root = { .revision = 1 };
-	memcpy(root.signature, rev0 ? "RSDT" : "XSDT", 4);
-	unsigned esz = rev0 ? 4 : 8;
+	memcpy(root.signature, rev0 ? ACPI_SIG_RSDT : ACPI_SIG_XSDT, 4);
+	unsigned esz = rev0 ? ACPI_RSDT_ENTRY_SIZE : ACPI_XSDT_ENTRY_SIZE;
 	root.length = (uint32_t)(sizeof root + n * esz);
 	memcpy(mem + ROOT_AT, &root, sizeof root);
 	for (unsigned i = 0; i < n; i++)
 		memcpy(mem + ROOT_AT + sizeof root + i * esz, &addrs[i], esz);
-	mem[ROOT_AT + 9] = checksum(mem + ROOT_AT, root.length);
-	struct acpi_rsdp r = { .revision = rev0 ? 0 : 2, .length = 36 };
-	memcpy(r.signature, "RSD PTR ", 8);
+	mem[ROOT_AT + SDT_CHECKSUM] = checksum(mem + ROOT_AT, root.length);
+	struct acpi_rsdp r = { .revision = rev0 ? 0 : 2, .length = ACPI_RSDP_V2_LEN };
+	memcpy(r.signature, ACPI_SIG_RSDP, 8);
 	memcpy(r.oem_id, "FUZZ  ", 6);
 	if (rev0)
 		r.rsdt_address = ROOT_AT;

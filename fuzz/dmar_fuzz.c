@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <hw/acpi/dmar.h>
 #include <kernel/errno.h>
 #include "../kernel/iommu/dmar.h"
 #include "fake_hal.h"

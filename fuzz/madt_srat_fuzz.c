@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <hw/acpi/madt.h>
+#include <hw/acpi/srat.h>
 #include <kernel/acpi.h>
 #include <kernel/madt_check.h>
 #include <kernel/srat.h>

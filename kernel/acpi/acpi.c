@@ -81,9 +81,9 @@ static void sig_str(const char in[4], char out[5])
 /* How a table is named in log lines: the common name beside the signature. */
 static const char *sig_display(const char sig[5])
 {
-	if (memcmp(sig, "APIC", 4) == 0)
+	if (memcmp(sig, ACPI_SIG_MADT, 4) == 0)
 		return "MADT (APIC)";
-	if (memcmp(sig, "FACP", 4) == 0)
+	if (memcmp(sig, ACPI_SIG_FADT, 4) == 0)
 		return "FADT (FACP)";
 	return sig;
 }
@@ -97,7 +97,7 @@ static bool rsdp_valid(uint64_t pa, bool loud)
 		return false;
 	}
 	const struct acpi_rsdp *r = hal_phys_to_virt(pa);
-	if (memcmp(r->signature, "RSD PTR ", 8) != 0) {
+	if (memcmp(r->signature, ACPI_SIG_RSDP, 8) != 0) {
 		if (loud)
 			klog("acpi", "RSDP at 0x%llx: bad signature", (unsigned long long)pa);
 		return false;
@@ -115,7 +115,7 @@ static uint64_t rsdp_scan_range(uint64_t start, uint64_t end)
 	for (uint64_t pa = start; pa + ACPI_RSDP_V1_LEN <= end; pa += 16) {
 		if (!phys_readable(pa, ACPI_RSDP_V1_LEN))
 			continue;
-		if (memcmp(hal_phys_to_virt(pa), "RSD PTR ", 8) == 0 && rsdp_valid(pa, true))
+		if (memcmp(hal_phys_to_virt(pa), ACPI_SIG_RSDP, 8) == 0 && rsdp_valid(pa, true))
 			return pa;
 	}
 	return 0;
@@ -176,7 +176,7 @@ static uint32_t table_check(uint64_t pa, const char *what, char sig[5])
 /* Walk an RSDT (entry_size 4) or XSDT (8). Returns 0 or -EINVAL if the root is bad. */
 static int walk_root(struct acpi_info *info, uint64_t pa, unsigned entry_size)
 {
-	const char *name = entry_size == 8 ? "XSDT" : "RSDT";
+	const char *name = entry_size == ACPI_XSDT_ENTRY_SIZE ? ACPI_SIG_XSDT : ACPI_SIG_RSDT;
 	char sig[5];
 	uint32_t len = table_check(pa, name, sig);
 	if (!len) {
@@ -264,7 +264,7 @@ int acpi_init(const struct boot_info *bi, struct acpi_info *info)
 			klog("acpi", "RSDP revision %u: bad extended checksum, using the RSDT", r->revision);
 			info->nerrors++;
 		} else if (r->xsdt_address) {
-			xsdt_ok = walk_root(info, r->xsdt_address, 8) == 0;
+			xsdt_ok = walk_root(info, r->xsdt_address, ACPI_XSDT_ENTRY_SIZE) == 0;
 			if (!xsdt_ok)
 				klog("acpi", "XSDT unusable, falling back to the RSDT");
 		}
@@ -272,10 +272,10 @@ int acpi_init(const struct boot_info *bi, struct acpi_info *info)
 	info->via_xsdt = xsdt_ok;
 	if (!xsdt_ok) {
 		info->ntables = 0;
-		if (walk_root(info, r->rsdt_address, 4) != 0)
+		if (walk_root(info, r->rsdt_address, ACPI_RSDT_ENTRY_SIZE) != 0)
 			klog("acpi", "no usable root table (RSDT/XSDT): running without ACPI tables");
 	}
-	const struct acpi_sdt_header *madt = acpi_find(info, "APIC");
+	const struct acpi_sdt_header *madt = acpi_find(info, ACPI_SIG_MADT);
 	if (!madt) {
 		klog("acpi", "no usable MADT (APIC table): CPU and I/O APIC discovery unavailable");
 		info->nerrors++;

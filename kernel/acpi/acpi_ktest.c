@@ -99,16 +99,16 @@ static void madt_parser_rejects_bad_entries(struct ktest *t)
 	KTEST_ASSERT(t, buf != 0);
 	struct acpi_madt *m = (struct acpi_madt *)buf;
 	uint32_t off = sizeof *m;
-	const uint8_t lapics[3][8] = {
-		{ 0, 8, 0, 3, 1, 0, 0, 0 },     /* UID 0, APIC 3, enabled */
-		{ 0, 8, 1, 3, 1, 0, 0, 0 },     /* UID 1, APIC 3 again: duplicate */
-		{ 0, 8, 2, 5, 0, 0, 0, 0 },     /* UID 2, APIC 5, disabled slot */
+	const struct acpi_madt_lapic lapics[3] = {
+		{ { ACPI_MADT_LAPIC, 8 }, 0, 3, ACPI_LAPIC_ENABLED },  /* UID 0, APIC 3, enabled */
+		{ { ACPI_MADT_LAPIC, 8 }, 1, 3, ACPI_LAPIC_ENABLED },  /* UID 1, APIC 3 again: duplicate */
+		{ { ACPI_MADT_LAPIC, 8 }, 2, 5, 0 },                   /* UID 2, APIC 5, disabled slot */
 	};
-	for (int i = 0; i < 3; i++, off += 8)
-		memcpy(buf + off, lapics[i], 8);
-	const uint8_t ioapic[12] = { 1, 12, 7, 0, 0x00, 0x00, 0xc0, 0xfe, 0, 0, 0, 0 };
-	memcpy(buf + off, ioapic, 12);
-	off += 12;
+	for (int i = 0; i < 3; i++, off += sizeof lapics[0])
+		memcpy(buf + off, &lapics[i], sizeof lapics[0]);
+	const struct acpi_madt_ioapic ioapic = { { ACPI_MADT_IOAPIC, 12 }, 7, 0, 0xfec00000u, 0 };
+	memcpy(buf + off, &ioapic, sizeof ioapic);
+	off += sizeof ioapic;
 	buf[off] = 0;           /* type 0 with length 0: must stop the walk, not loop */
 	buf[off + 1] = 0;
 	off += 8;

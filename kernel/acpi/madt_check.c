@@ -12,9 +12,6 @@
 
 static struct madt_check boot_check;
 
-/* Entry types ACPI 6.5 defines (Table 5.21): 0x0-0x17; 0x18-0x7F reserved, 0x80+ OEM. */
-#define MADT_TYPE_LAST_DEFINED 0x17
-
 static void walk_types(const struct acpi_madt *raw, uint32_t len, struct madt_check *c)
 {
 	const uint8_t *b = (const uint8_t *)raw;
@@ -23,9 +20,9 @@ static void walk_types(const struct acpi_madt *raw, uint32_t len, struct madt_ch
 		uint8_t type = b[off];
 		if (type == ACPI_MADT_X2APIC)
 			c->n_x2apic_entries++;
-		if (type > MADT_TYPE_LAST_DEFINED) {
+		if (type > ACPI_MADT_TYPE_LAST_DEFINED) {
 			klog("acpi", "MADT: entry type 0x%x at offset %u is %s, skipped", type, off,
-			     type >= 0x80 ? "OEM-specific" : "reserved");
+			     type >= ACPI_MADT_TYPE_OEM_FIRST ? "OEM-specific" : "reserved");
 			c->n_unknown_types++;
 		}
 		off += b[off + 1];
@@ -83,10 +80,11 @@ static unsigned check_isos(const struct acpi_madt_info *m, struct madt_check *c)
 			problems++;
 			continue;
 		}
-		if ((iso.flags & 0x3) == 0x2 || (iso.flags & 0xC) == 0x8) {
+		if ((iso.flags & MPS_POLARITY_MASK) == MPS_POLARITY_RESERVED ||
+		    (iso.flags & MPS_TRIGGER_MASK) == MPS_TRIGGER_RESERVED) {
 			klog("acpi", "MADT: override for IRQ %u has reserved polarity/trigger flags 0x%x; "
 			     "using the bus defaults", iso.source, iso.flags);
-			iso.flags &= (uint16_t)~0xF;
+			iso.flags &= (uint16_t)~(MPS_POLARITY_MASK | MPS_TRIGGER_MASK);
 			c->n_bad_isos++;
 			problems++;
 		}
@@ -135,7 +133,7 @@ void madt_check_boot(uint32_t bsp_apic_id)
 		memset(&boot_check, 0, sizeof boot_check);
 		return;
 	}
-	const struct acpi_sdt_header *h = acpi_find(ai, "APIC");
+	const struct acpi_sdt_header *h = acpi_find(ai, ACPI_SIG_MADT);
 	unsigned n = acpi_madt_check((const struct acpi_madt *)h, h ? h->length : 0, &ai->madt, bsp_apic_id,
 				     &boot_check);
 	if (n)

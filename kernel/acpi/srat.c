@@ -171,7 +171,7 @@ uint32_t srat_node_of_apic(const struct srat_info *s, uint32_t apic_id)
 void srat_boot_init(void)
 {
 	const struct acpi_info *ai = acpi_boot_info();
-	const struct acpi_sdt_header *h = acpi_find(ai, "SRAT");
+	const struct acpi_sdt_header *h = acpi_find(ai, ACPI_SIG_SRAT);
 	have_boot_srat = h && srat_parse((const struct acpi_srat *)h, h->length, &boot_srat) == 0;
 	if (have_boot_srat && boot_srat.ncpus == 0 && boot_srat.nmem == 0) {
 		klog("acpi", "SRAT has no usable entries; treating the machine as one NUMA node");

@@ -101,16 +101,6 @@
 #define  IOAPIC_RTE_DEST_SHIFT 24           /* in the high dword: physical APIC ID 7:0 */
 #define IOAPIC_MAX_PINS 240
 
-/* MPS INTI flags of an interrupt source override (ACPI 6.5 Table 5.26) */
-#define MPS_POLARITY_MASK 0x3
-#define  MPS_POLARITY_CONFORMS 0x0
-#define  MPS_POLARITY_HIGH 0x1
-#define  MPS_POLARITY_LOW 0x3
-#define MPS_TRIGGER_MASK 0xC
-#define  MPS_TRIGGER_CONFORMS 0x0
-#define  MPS_TRIGGER_EDGE 0x4
-#define  MPS_TRIGGER_LEVEL 0xC
-
 /* ---- 8259A PIC (masked when the I/O APIC takes over) and 8254 PIT ------------------- */
 #define PIC1_DATA 0x21
 #define PIC2_DATA 0xA1

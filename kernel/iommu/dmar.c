@@ -99,7 +99,7 @@ int dmar_parse(const void *table, size_t len, struct dmar_info *out)
 		return reject(out, "DMAR header", 0, "table shorter than its 48-byte header");
 	struct dmar_table t;
 	memcpy(&t, p, sizeof t);
-	if (memcmp(t.hdr.signature, "DMAR", 4) != 0)
+	if (memcmp(t.hdr.signature, ACPI_SIG_DMAR, 4) != 0)
 		return reject(out, "DMAR header", 0, "signature is not DMAR");
 	if (t.hdr.length > len)
 		return reject(out, "DMAR header", 4, "length field overruns the table");
@@ -146,7 +146,7 @@ int dmar_parse(const void *table, size_t len, struct dmar_info *out)
 			u->reg_base = d.reg_base;
 			u->segment = d.segment;
 			u->flags = d.flags;
-			u->size_log2 = d.size & 0xF;
+			u->size_log2 = d.size & DMAR_DRHD_SIZE_MASK;
 			u->offset = (uint32_t)off;
 			int rc = parse_scopes(s, sizeof d, h.length, off, what, out, &u->first_scope, &u->nscopes);
 			if (rc)

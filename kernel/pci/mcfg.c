@@ -1,28 +1,14 @@
 /*
  * mcfg.c — the ACPI MCFG table: the memory-mapped configuration (ECAM) regions of
- * every PCI segment group. PCI Firmware Specification 3.0 §4.1.2 (Table 4-3: a
- * 44-byte header — the 36-byte SDT header plus 8 reserved bytes — then 16-byte
- * allocations: base u64, segment u16, start bus u8, end bus u8, reserved u32);
- * PCIe Base 4.0 §7.2.2 (1 MiB per bus, ECAM regions aligned to their size).
+ * every PCI segment group. PCI Firmware Specification 3.2 §4.1.2 (layouts in
+ * hw/acpi/mcfg.h); PCIe Base 4.0 §7.2.2 (1 MiB per bus, ECAM regions aligned to
+ * their size).
  */
+#include <hw/acpi/mcfg.h>
 #include <kernel/acpi.h>
 #include <kernel/log.h>
 #include <kernel/string.h>
 #include "pci_internal.h"
-
-struct acpi_mcfg {
-	struct acpi_sdt_header hdr;
-	uint8_t rsvd0[8];
-} __attribute__((packed));
-_Static_assert(sizeof(struct acpi_mcfg) == 44, "PCI Firmware 3.0 §4.1.2 Table 4-2: MCFG header is 44 bytes");
-
-struct acpi_mcfg_alloc {
-	uint64_t base;              /* ECAM base address (that of bus 0, see pci_internal.h) */
-	uint16_t segment;
-	uint8_t start_bus, end_bus;
-	uint32_t rsvd0;
-} __attribute__((packed));
-_Static_assert(sizeof(struct acpi_mcfg_alloc) == 16, "PCI Firmware 3.0 §4.1.2 Table 4-3: 16-byte allocation");
 
 #define MIB (1ull << 20)
 

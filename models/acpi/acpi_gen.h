@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hw/acpi/madt.h>
+
 /* Largest CPU count the generator accepts (the sim itself stops at 256). */
 #define ACPI_GEN_MAX_CPUS 4096
 
@@ -18,9 +20,9 @@
 #define ACPI_GEN_LAPIC_ADDR 0xFEE00000u   /* MADT Local Interrupt Controller Address */
 #define ACPI_GEN_IOAPIC_ADDR 0xFEC00000u  /* q35's one I/O APIC */
 
-/* MADT Processor Local APIC / x2APIC flags, ACPI 6.5 §5.2.12.2 Table 5.23. */
-#define ACPI_GEN_CPU_ENABLED 0x1u
-#define ACPI_GEN_CPU_ONLINE_CAPABLE 0x2u
+/* MADT Processor Local APIC / x2APIC flags (hw/acpi/madt.h), for cpu_flags. */
+#define ACPI_GEN_CPU_ENABLED ACPI_LAPIC_ENABLED
+#define ACPI_GEN_CPU_ONLINE_CAPABLE ACPI_LAPIC_ONLINE_CAPABLE
 
 /* The one fault (or layout) a build injects. Each kind changes exactly one thing;
  * every other byte stays valid (checksums of untouched tables included). */
@@ -61,11 +63,11 @@ struct acpi_gen_config {
 	unsigned numa_nodes;        /* 0: no SRAT; else SRAT with that many proximity domains
 	                               (CPU i in domain i*N/ncpus, RAM split evenly) */
 	enum acpi_gen_break brk;    /* fault to inject, ACPI_GEN_BREAK_NONE for good tables */
-	/* MCFG (PCI Firmware 3.0 §4.1.2): one allocation for segment 0, ECAM at
+	/* MCFG (PCI Firmware 3.2 §4.1.2): one allocation for segment 0, ECAM at
 	 * mcfg_base covering buses mcfg_bus_start..mcfg_bus_end; mcfg_base 0 = no MCFG. */
 	uint64_t mcfg_base;
 	uint8_t mcfg_bus_start, mcfg_bus_end;
-	/* DMAR (Intel VT-d spec rev 3.x §8): one DRHD with INCLUDE_PCI_ALL for segment 0
+	/* DMAR (VT-d §8): one DRHD with INCLUDE_PCI_ALL for segment 0
 	 * at dmar_base and an I/O APIC device scope (ioapic_id, path 00:1f.0); dmar_haw
 	 * is the host address width - 1 (0 = 47). dmar_base 0 = no DMAR. */
 	uint64_t dmar_base;

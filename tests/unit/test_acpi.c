@@ -12,6 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <hw/acpi/madt.h>
+#include <hw/acpi/tables.h>
 #include <kernel/acpi.h>
 #include "acpi/acpi_gen.h"
 #include "fake_hal.h"
@@ -70,7 +72,7 @@ static void test_good_tables_xsdt(void **state)
 	assert_int_equal(info.madt.ioapics[0].address, 0xFEC00000u);
 	assert_int_equal(info.madt.lapic_address, 0xFEE00000u);
 	assert_int_equal(info.nerrors, 0);
-	assert_non_null(acpi_find(&info, "FACP"));
+	assert_non_null(acpi_find(&info, ACPI_SIG_FADT));
 	for (unsigned i = 0; i < 4; i++)
 		assert_int_equal(info.madt.cpus[i].apic_id, i);
 }
@@ -81,8 +83,8 @@ static void test_bad_madt_checksum(void **state)
 	cfg_init(&c, 4, ACPI_GEN_BREAK_MADT_CHECKSUM);
 	assert_int_equal(boot_with(&c, 1), 0);
 	assert_false(info.have_madt);
-	assert_null(acpi_find(&info, "APIC"));
-	assert_non_null(acpi_find(&info, "FACP"));  /* the other tables survive */
+	assert_null(acpi_find(&info, ACPI_SIG_MADT));
+	assert_non_null(acpi_find(&info, ACPI_SIG_FADT));  /* the other tables survive */
 	expect_log("MADT (APIC)");
 	expect_log("bad checksum");
 }

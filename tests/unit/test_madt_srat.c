@@ -12,6 +12,9 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <hw/acpi/madt.h>
+#include <hw/acpi/srat.h>
+#include <hw/acpi/tables.h>
 #include <kernel/acpi.h>
 #include <kernel/errno.h>
 #include <kernel/madt_check.h>
@@ -23,9 +26,10 @@ static uint32_t tlen;
 
 static void start(const char *sig, uint32_t fixed)
 {
+	struct acpi_sdt_header h = { .revision = 4 };
 	memset(tbl, 0, sizeof tbl);
-	memcpy(tbl, sig, 4);
-	tbl[8] = 4;         /* revision */
+	memcpy(h.signature, sig, 4);
+	memcpy(tbl, &h, sizeof h);
 	tlen = fixed;
 }
 
@@ -37,20 +41,20 @@ static void put(const void *e, uint32_t n)
 
 static void finish(void)
 {
-	memcpy(tbl + 4, &tlen, 4);
+	memcpy(tbl + offsetof(struct acpi_sdt_header, length), &tlen, 4);
 	uint8_t s = 0;
-	tbl[9] = 0;
+	tbl[offsetof(struct acpi_sdt_header, checksum)] = 0;
 	for (uint32_t i = 0; i < tlen; i++)
 		s = (uint8_t)(s + tbl[i]);
-	tbl[9] = (uint8_t)-s;
+	tbl[offsetof(struct acpi_sdt_header, checksum)] = (uint8_t)-s;
 }
 
 static void madt_start(uint32_t lapic_addr)
 {
-	start("APIC", sizeof(struct acpi_madt));
-	memcpy(tbl + 36, &lapic_addr, 4);
+	start(ACPI_SIG_MADT, sizeof(struct acpi_madt));
+	memcpy(tbl + offsetof(struct acpi_madt, lapic_address), &lapic_addr, 4);
 	uint32_t flags = ACPI_MADT_PCAT_COMPAT;
-	memcpy(tbl + 40, &flags, 4);
+	memcpy(tbl + offsetof(struct acpi_madt, flags), &flags, 4);
 }
 
 static void lapic(uint8_t uid, uint8_t id, uint32_t flags)
@@ -199,7 +203,7 @@ static void test_madt_unknown_types_bsp_and_lapic_address(void **state)
 
 static void srat_start(void)
 {
-	start("SRAT", sizeof(struct acpi_srat));
+	start(ACPI_SIG_SRAT, sizeof(struct acpi_srat));
 	tbl[36] = 1;
 }
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include <kernel/acpi_tables.h>
+#include <hw/acpi/mcfg.h>
 #include <kernel/pci.h>
 #include "../../kernel/pci/pci_internal.h"
 #include "fake_hal.h"
@@ -406,21 +406,20 @@ static void test_msix_table_in_upper_half_of_64bit_bar(void **state)
 
 /* ---- MCFG ----------------------------------------------------------------------- */
 
-static uint8_t mcfg[44 + 16 * 8];
+static uint8_t mcfg[sizeof(struct acpi_mcfg) + sizeof(struct acpi_mcfg_alloc) * 8];
 
 static uint32_t mcfg_build(unsigned n, const uint64_t *base, const uint16_t *seg, const uint8_t *start,
 			   const uint8_t *end)
 {
 	memset(mcfg, 0, sizeof mcfg);
-	memcpy(mcfg, "MCFG", 4);
-	uint32_t len = 44 + 16 * n;
-	memcpy(mcfg + 4, &len, 4);
+	struct acpi_mcfg h = { .hdr = { .length = (uint32_t)(sizeof h + sizeof(struct acpi_mcfg_alloc) * n) } };
+	memcpy(h.hdr.signature, ACPI_SIG_MCFG, 4);
+	uint32_t len = h.hdr.length;
+	memcpy(mcfg, &h, sizeof h);
 	for (unsigned i = 0; i < n; i++) {
-		uint8_t *e = mcfg + 44 + 16 * i;
-		memcpy(e, &base[i], 8);
-		memcpy(e + 8, &seg[i], 2);
-		e[10] = start[i];
-		e[11] = end[i];
+		struct acpi_mcfg_alloc a = { .base = base[i], .segment = seg[i], .start_bus = start[i],
+					     .end_bus = end[i] };
+		memcpy(mcfg + sizeof h + sizeof a * i, &a, sizeof a);
 	}
 	fake_hal_console_reset();
 	return len;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <hw/acpi/dmar.h>
 #include <kernel/errno.h>
 #include "../../kernel/iommu/dmar.h"
 #include "../../kernel/iommu/vtd_pt.h"
@@ -31,7 +32,7 @@ static void dmar_begin(uint8_t haw_minus_1)
 {
 	memset(tbl, 0, sizeof tbl);
 	struct dmar_table t = { .host_addr_width = haw_minus_1, .flags = DMAR_FLAG_INTR_REMAP };
-	memcpy(t.hdr.signature, "DMAR", 4);
+	memcpy(t.hdr.signature, ACPI_SIG_DMAR, 4);
 	put(0, &t, sizeof t);
 	tlen = sizeof t;
 }

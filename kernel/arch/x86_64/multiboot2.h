@@ -49,9 +49,5 @@ struct mb2_mmap_entry {                /* §3.6.8 */
 	uint32_t rsvd0;
 };
 _Static_assert(sizeof(struct mb2_mmap_entry) == 24, "multiboot2 §3.6.8");
-
-/* ACPI 6.4 §5.2.5.3: 20 bytes for revision 0, 36 for revision 2 and later. */
-#define ACPI_RSDP_V1_LEN 20
-#define ACPI_RSDP_V2_LEN 36
 #endif /* !__ASSEMBLER__ */
 #endif /* DOPPEL_ARCH_MULTIBOOT2_H */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <hw/acpi/tables.h>
 #include "hal/hal.h"
 #include "multiboot2.h"
 #include "x86.h"

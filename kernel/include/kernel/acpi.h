@@ -5,7 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <hal/hal.h>
-#include <kernel/acpi_tables.h>
+#include <hw/acpi/madt.h>
+#include <hw/acpi/tables.h>
 
 #define ACPI_MAX_TABLES 64
 #define ACPI_MAX_CPUS 256

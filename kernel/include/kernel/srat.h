@@ -1,63 +1,12 @@
-/* srat.h — System Resource Affinity Table (ACPI 6.5 §5.2.16): which proximity
- * domain (NUMA node) each CPU and memory range belongs to. Bad input is logged
- * and skipped, never fatal. Domains are renumbered densely as nodes 0..n-1. */
+/* srat.h — the kernel's reading of the System Resource Affinity Table (layouts in
+ * hw/acpi/srat.h, ACPI 6.5 §5.2.16): which proximity domain (NUMA node) each CPU
+ * and memory range belongs to. Bad input is logged and skipped, never fatal.
+ * Domains are renumbered densely as nodes 0..n-1. */
 #ifndef KERNEL_SRAT_H
 #define KERNEL_SRAT_H
 #include <stdbool.h>
 #include <stdint.h>
-#include <kernel/acpi_tables.h>
-
-struct acpi_srat {
-	struct acpi_sdt_header hdr;
-	uint32_t table_revision;    /* reserved, 1 */
-	uint64_t rsvd0;
-	/* affinity structures follow */
-} __attribute__((packed));
-_Static_assert(sizeof(struct acpi_srat) == 48, "ACPI 6.5 §5.2.16: SRAT fixed part is 48 bytes");
-
-enum acpi_srat_type {
-	ACPI_SRAT_LAPIC = 0,        /* §5.2.16.1 processor local APIC/SAPIC affinity */
-	ACPI_SRAT_MEMORY = 1,       /* §5.2.16.2 memory affinity */
-	ACPI_SRAT_X2APIC = 2,       /* §5.2.16.3 processor local x2APIC affinity */
-};
-
-#define ACPI_SRAT_ENABLED (1u << 0)
-#define ACPI_SRAT_MEM_HOTPLUG (1u << 1)
-#define ACPI_SRAT_MEM_NONVOLATILE (1u << 2)
-
-struct acpi_srat_lapic {
-	uint8_t type, length;       /* 0, 16 */
-	uint8_t domain_lo;          /* proximity domain bits 7:0 */
-	uint8_t apic_id;
-	uint32_t flags;
-	uint8_t sapic_eid;
-	uint8_t domain_hi[3];       /* proximity domain bits 31:8 */
-	uint32_t clock_domain;
-} __attribute__((packed));
-_Static_assert(sizeof(struct acpi_srat_lapic) == 16, "ACPI 6.5 §5.2.16.1");
-
-struct acpi_srat_memory {
-	uint8_t type, length;       /* 1, 40 */
-	uint32_t domain;
-	uint16_t rsvd0;
-	uint64_t base;
-	uint64_t len;
-	uint32_t rsvd1;
-	uint32_t flags;
-	uint64_t rsvd2;
-} __attribute__((packed));
-_Static_assert(sizeof(struct acpi_srat_memory) == 40, "ACPI 6.5 §5.2.16.2");
-
-struct acpi_srat_x2apic {
-	uint8_t type, length;       /* 2, 24 */
-	uint16_t rsvd0;
-	uint32_t domain;
-	uint32_t x2apic_id;
-	uint32_t flags;
-	uint32_t clock_domain;
-	uint32_t rsvd1;
-} __attribute__((packed));
-_Static_assert(sizeof(struct acpi_srat_x2apic) == 24, "ACPI 6.5 §5.2.16.3");
+#include <hw/acpi/srat.h>
 
 #define SRAT_MAX_CPUS 256
 #define SRAT_MAX_MEM 64
