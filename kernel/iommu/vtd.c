@@ -121,7 +121,7 @@ static int unit_open(struct vtd_unit *u, unsigned size_log2)
 	}
 	u->mgaw = VTD_CAP_MGAW(u->cap);
 	u->levels = pick_levels(u->cap);
-	u->iotlb_off = VTD_ECAP_IRO(u->ecap) * 16;
+	u->iotlb_off = VTD_IOTLB_REGS(u->ecap);
 	size_t fro = (size_t)VTD_CAP_FRO(u->cap) * 16, nfr = VTD_CAP_NFR(u->cap);
 	if (!u->levels) {
 		klog("iommu", "unit %u: SAGAW 0x%x / MGAW %u offers neither 3- nor 4-level tables", u->idx,
