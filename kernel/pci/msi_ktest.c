@@ -1,6 +1,6 @@
 /*
  * msi_ktest.c — the `msi` ktest suite: PCI interrupts end to end in both builds.
- * Here: the message composition, edu (QEMU docs/specs/edu.txt) over MSI with
+ * Here: the message composition, edu (QEMU docs/specs/edu.rst) over MSI with
  * affinity to every CPU and over INTx (alone, and two functions sharing one line),
  * and the fallback chain under vector exhaustion with leak checks; the NVMe and
  * testdev cases are msi_ktest_dev.c.

@@ -1,5 +1,5 @@
 /*
- * edu.c — QEMU's educational PCI device (QEMU docs/specs/edu.txt) on the simulated
+ * edu.c — QEMU's educational PCI device (QEMU docs/specs/edu.rst) on the simulated
  * fabric. Everything happens inside the MMIO callback (the deterministic mode has
  * no device threads): a factorial is done when its write returns, a DMA when the
  * command write returns. Stricter than QEMU: transfers outside the 4 KiB buffer or
@@ -52,7 +52,7 @@ static void bad_access(struct edu *e, const char *why, uint64_t off, unsigned si
 	edu_log(e, "%s: offset 0x%llx size %u", why, (unsigned long long)off, size);
 }
 
-/* ---- interrupts (edu.txt "IRQ controller") ------------------------------------------ */
+/* ---- interrupts (edu.rst "IRQ controller") ------------------------------------------ */
 
 static void irq_raise(struct edu *e, uint32_t bits)
 {
@@ -87,7 +87,7 @@ static void fact_start(struct edu *e, uint32_t n)
 		irq_raise(e, EDU_IRQ_FACT);
 }
 
-/* ---- DMA (edu.txt "DMA controller") ------------------------------------------------- */
+/* ---- DMA (edu.rst "DMA controller") ------------------------------------------------- */
 
 /* [start, start+len) inside [lo, lo+size), without overflow. */
 static bool range_in(uint64_t start, uint64_t len, uint64_t lo, uint64_t size)
