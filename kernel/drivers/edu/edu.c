@@ -16,7 +16,7 @@
 #include "../../dma/dma_internal.h"
 #include "edu.h"
 #include "edu_priv.h"
-#include "edu_regs.h"
+#include <hw/dev/edu.h>
 
 #define EDU_DMA_WAIT_US 2000000ull  /* QEMU takes 100 ms (virtual) per transfer */
 #define EDU_IRQ_WAIT_US 1000000ull

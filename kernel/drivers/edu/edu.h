@@ -10,10 +10,7 @@
 #include <stdint.h>
 #include <kernel/dma.h>
 #include <kernel/pci.h>
-
-#define EDU_BUF_ADDR 0x40000u       /* device address of the 4 KiB buffer */
-#define EDU_BUF_SIZE 4096u
-#define EDU_DMA_MASK ((1ull << 28) - 1)
+#include <hw/dev/edu.h>     /* EDU_BUF_ADDR, EDU_BUF_SIZE, EDU_DMA_MASK */
 
 struct edu;
 

@@ -26,4 +26,9 @@ static inline bool atomic_cas64(uint64_t *p, uint64_t *expected, uint64_t desire
 	hal_sched_point();
 	return __atomic_compare_exchange_n(p, expected, desired, false, mo_ok, mo_fail);
 }
+
+/* A 16-bit load from memory a device writes by DMA (an NVMe completion's phase
+ * tag), and a standalone fence ordering plain stores before an MMIO doorbell. */
+static inline uint16_t atomic_load16(const volatile uint16_t *p, int mo) { hal_sched_point(); return __atomic_load_n(p, mo); }
+static inline void atomic_fence(int mo) { hal_sched_point(); __atomic_thread_fence(mo); }
 #endif
