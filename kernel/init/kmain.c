@@ -36,7 +36,19 @@ static const char *firmware_name(uint32_t fw)
 	}
 }
 
-static const struct boot_info *boot;
+/* `end=hold` (docs/protocol.md): the orderly end keeps the machine up, halted, so
+ * the harness can read device state from QEMU's monitor. Read here, once, so the
+ * bottom layer's kernel_exit needs no command line. */
+static void end_init(void)
+{
+	const char *end = cmdline_get("end");
+	if (!end)
+		return;
+	if (kstrcmp(end, "hold") == 0)
+		kernel_exit_set_hold(true);
+	else
+		klog("doppel", "end=%s is not a known way to end (want end=hold); ending normally", end);
+}
 
 /* PCI enumeration, then the dump `pci.dump=` asks for (0, 1 = default, config).
  * A machine without PCI config access still boots: it is logged, never fatal. */
@@ -57,15 +69,10 @@ static void pci_boot(void)
 		pci_dump(config);
 }
 
-const struct boot_info *boot_info_get(void)
-{
-	return boot;
-}
-
 void kmain(struct boot_info *bi)
 {
 	uint64_t tsc_entry = hal_rdtsc();
-	boot = bi;
+	boot_info_set(bi);
 	kprintf("\nDoppel kernel starting\n");
 	if (hal_version() != HAL_VERSION || bi->hal_version != HAL_VERSION) {
 		kprintf("doppel: HAL version mismatch: kernel wants %u, platform has %u (boot_info %u)\n",
@@ -77,6 +84,7 @@ void kmain(struct boot_info *bi)
 	kinfo("firmware", "%s", firmware_name(bi->firmware));
 	kinfo("cmdline", "%s", bi->cmdline);
 	cmdline_init(bi->cmdline);
+	end_init();
 
 	if (pmm_init(bi) != 0) {
 		klog("doppel", "cannot start without usable memory; check the memory map above");
