@@ -228,6 +228,21 @@ struct iommu_domain *dma_dev_domain(const struct dma_dev *dd, const struct iommu
 	return dd->dom;
 }
 
+bool dma_dev_iova_excluded(struct dma_dev *dd, uint64_t base, uint64_t limit)
+{
+	bool out = true;
+	spin_lock(&dd->lock);
+	if (dd->have_iova) {
+		for (const struct iova_range *f = dd->iova.free_list; f; f = f->next)
+			if (f->start <= limit && base <= f->end)
+				out = false;
+		if (base >= dd->iova.lo && limit <= dd->iova.hi && iova_free(&dd->iova, base, PAGE_SIZE) != -EINVAL)
+			out = false;
+	}
+	spin_unlock(&dd->lock);
+	return out;
+}
+
 void dma_ledger_get(const struct dma_dev *dd, struct dma_ledger *out)
 {
 	struct dma_dev *m = (struct dma_dev *)dd;

@@ -4,6 +4,7 @@
  * throughput (4095-byte transfers, memory -> device and back) under each policy.
  * Figures are printed, never asserted; a policy that does not apply is skipped.
  */
+#include <drivers/edu.h>
 #include <hal/hal.h>
 #include <kernel/bench.h>
 #include <kernel/dma.h>
@@ -13,7 +14,6 @@
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/time.h>
-#include "../drivers/edu/edu_priv.h"
 #include "dma_internal.h"
 
 #define MAP_ITERS 10000

@@ -1,7 +1,7 @@
 /*
  * dma_internal.h — the DMA layer's private view (never included by drivers):
- * the per-device state behind struct dma_dev, the bounce-buffer pool (swiotlb.c)
- * and the test hook that attaches a device with an explicit policy. docs/dma.md.
+ * the per-device state behind struct dma_dev and the bounce-buffer pool
+ * (swiotlb.c). docs/dma.md.
  */
 #ifndef KERNEL_DMA_INTERNAL_H
 #define KERNEL_DMA_INTERNAL_H
@@ -89,9 +89,6 @@ struct dma_dev {
 	struct spinlock lock;       /* taken before any IOMMU or pool lock */
 };
 
-/* Test hook (dma_ktest.c, dma_bench.c, the edu driver's test entry): attach with
- * an explicit policy; policy < 0 = the normal choice (command line, IOMMU). */
-struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params *p, int policy);
 /* Is d behind VT-d translation (iommu_ops_for(d) is the VT-d implementation)? */
 bool dma_dev_has_vtd(const struct pci_dev *d);
 /* The IOMMU domain of dd, NULL when none (tests translate through it). */

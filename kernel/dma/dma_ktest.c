@@ -6,6 +6,7 @@
  * syncs, coherent buffers, scatter-gather split at max_seg; bouncing of buffers the
  * 28-bit mask cannot reach; the ledger's leak report; refused mappings counted.
  */
+#include <drivers/edu.h>
 #include <hal/hal.h>
 #include <kernel/cmdline.h>
 #include <kernel/dma.h>
@@ -18,7 +19,6 @@
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/string.h>
-#include "../drivers/edu/edu_priv.h"
 #include "dma_internal.h"
 
 #define EDU_XFER_MAX (EDU_BUF_SIZE - 1)     /* the longest transfer edu_dma takes */

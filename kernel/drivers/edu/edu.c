@@ -1,21 +1,20 @@
 /*
- * edu.c — driver for QEMU's edu device (kernel/drivers/edu/edu.h; QEMU
+ * edu.c — driver for QEMU's edu device (kernel/include/drivers/edu.h; QEMU
  * docs/specs/edu.txt): identification and liveness check, DMA parameters (28-bit
  * mask), one interrupt through pci_irq_alloc (any mode; the handler acknowledges
  * and wakes the waiter), and one-shot DMA transfers waited for with a bound.
  * QEMU completes a transfer from a timer 100 ms after the command; the sim at once.
  */
+#include <drivers/edu.h>
 #include <hal/hal.h>
 #include <kernel/atomic.h>
+#include <kernel/dma.h>
 #include <kernel/errno.h>
 #include <kernel/heap.h>
 #include <kernel/log.h>
 #include <kernel/printf.h>
 #include <kernel/pci.h>
 #include <kernel/time.h>
-#include "../../dma/dma_internal.h"
-#include "edu.h"
-#include "edu_priv.h"
 #include "edu_regs.h"
 
 #define EDU_DMA_WAIT_US 2000000ull  /* QEMU takes 100 ms (virtual) per transfer */
