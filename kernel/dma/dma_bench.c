@@ -29,7 +29,7 @@ static struct pci_dev *bench_edu(void)
 
 static bool policy_applies(struct pci_dev *d, int p)
 {
-	return p != DMA_POLICY_IOMMU || dma_dev_has_vtd(d);
+	return p != DMA_POLICY_IOMMU || iommu_translates(d);
 }
 
 /* One figure per policy that applies: a fresh edu attached with that policy, a
