@@ -140,7 +140,7 @@ int edu_dma(struct edu *e, dma_addr_t bus, uint32_t buf_off, uint32_t len, bool 
 	hal_mmio_write64(e->regs + EDU_REG_DMA_COUNT, len);
 	/* The buffers are written before the command starts the engine: MMIO writes
 	 * are uncached and ordered after earlier stores on x86 (SDM §11.3). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	atomic_fence(MO_SEQ_CST);
 	hal_mmio_write64(e->regs + EDU_REG_DMA_CMD,
 			 EDU_CMD_START | (to_device ? 0 : EDU_CMD_TO_RAM) | (e->have_irq ? EDU_CMD_IRQ : 0));
 	uint64_t t0 = time_now_ns();

@@ -26,4 +26,12 @@ static inline bool atomic_cas64(uint64_t *p, uint64_t *expected, uint64_t desire
 	hal_sched_point();
 	return __atomic_compare_exchange_n(p, expected, desired, false, mo_ok, mo_fail);
 }
+/* Compare-and-swap on 32 bits, and a fence with no location (orders this CPU's
+ * earlier accesses, MMIO and MSR writes included, against later ones). */
+static inline bool atomic_cas32(uint32_t *p, uint32_t *expected, uint32_t desired, int mo_ok, int mo_fail)
+{
+	hal_sched_point();
+	return __atomic_compare_exchange_n(p, expected, desired, false, mo_ok, mo_fail);
+}
+static inline void atomic_fence(int mo) { hal_sched_point(); __atomic_thread_fence(mo); }
 #endif
