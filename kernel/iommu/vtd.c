@@ -733,6 +733,7 @@ static int vtd_translate(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, 
 
 const struct iommu_ops iommu_vtd_ops = {
 	.name = "vtd",
+	.caps = IOMMU_CAP_TRANSLATE,
 	.domain_alloc = vtd_domain_alloc,
 	.domain_free = vtd_domain_free,
 	.attach = vtd_attach,
@@ -740,6 +741,7 @@ const struct iommu_ops iommu_vtd_ops = {
 	.map = vtd_map,
 	.unmap = vtd_unmap,
 	.translate = vtd_translate,
+	.fault_poll = vtd_fault_poll,
 };
 
 /* ---- diagnostics ------------------------------------------------------------------- */

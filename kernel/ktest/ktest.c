@@ -9,6 +9,7 @@
 #include <kernel/log.h>
 #include <kernel/panic.h>
 #include <kernel/printf.h>
+#include <kernel/run_hook.h>
 #include <kernel/string.h>
 
 extern const struct ktest_suite *const __start_ktest_suites[];
@@ -146,3 +147,6 @@ int ktest_run(const char *globs)
 			ok &= run_suite(*s, &sel, ++number);
 	return ok ? KERNEL_EXIT_PASS : KERNEL_EXIT_FAIL;
 }
+
+/* kmain runs the suites `ktest=` names through this hook (kernel/run_hook.h). */
+RUN_HOOK(ktest_hook, "ktest", ktest_run);
