@@ -191,6 +191,11 @@ def assert_ktap_passed(res: RunResult, *, must_run: Iterable[str],
     fails = ktap_failures(k)
     if fails:
         problems.append(f"KTAP {k.status.value}: {k.counts()}\n{fails}")
+    if res.status == 1 and not fails and k.status is not Status.NO_TESTS:
+        # e.g. a ktest= glob that selected nothing beside others that passed
+        said = [ln for ln in res.lines if ln.startswith("ktest:")][:3]
+        problems.append("kernel status 1 (test failed) though no KTAP case failed"
+                        + "".join(f"\n  {ln}" for ln in said))
     missing = must_run_problems(k, must_run)
     if missing:
         problems.append("must-run cases that did not pass:\n" + "\n".join(missing))

@@ -35,6 +35,8 @@ ACPI_BREAK_NOT_A_FAULT = {"rsdt-only"}
 # Faults after which no MADT is usable (the kernel knows no CPU list: acpi.cpus=0).
 ACPI_BREAK_NO_MADT = {"rsdp-checksum", "madt-checksum", "madt-missing"}   # a valid ACPI 1.0 layout, tested as --acpi-rev 0
 PANIC_LINE = "KERNEL PANIC"
+NO_SUITE = "ktest: no suite matches 'acpx'"     # + " (ktest=* runs every suite; the suites are: ...)"
+NO_CASE = "ktest: no case matches 'acpi.no_such_case'"
 RSDP_SOURCE_SCAN = "scan"                # doppel-info: rsdp=<addr> scan
 # ------------------------------------------------------------------------------------
 
@@ -193,6 +195,20 @@ def test_bad_option_exits_64_naming_the_option(sim, args, option):
     assert not r.crashed and r.sanitizer_errors == []
     assert any(option in ln for ln in r.lines), f"no message naming {option}: {r.lines[-5:]}"
     assert "KTAP version 1" not in r.lines       # the kernel never started
+
+
+@pytest.mark.parametrize("words,line", [("ktest=acpx", NO_SUITE),
+                                        ("ktest=acpi,acpi.no_such_case", NO_CASE)],
+                         ids=["no-suite", "no-case"])
+def test_ktest_glob_that_selects_nothing_fails_the_run(sim, words, line):
+    # A typo in ktest= must not pass: status 1 (a failure, not a crash), the glob
+    # named with the suites to choose from, and the harness does not count it a pass.
+    r = sim(cpus=2).run(words)
+    assert r.status == 1 and not r.crashed, r.status_text
+    named = [ln for ln in r.lines if ln.startswith(line)]
+    assert named and "ktest=* runs every suite" in named[0] and " acpi " in named[0], named
+    with pytest.raises(AssertionError, match="no case matches|no KTAP results"):
+        assert_ktap_passed(r, must_run=["acpi.rsdp_found"])
 
 
 # ---- crashes are reported ----------------------------------------------------------
