@@ -1,4 +1,4 @@
-# test_sim_faults.py — error paths run by fault sites (docs/det.md, "Fault sites"):
+# test_sim_faults.py — error paths run by fault sites (docs/det.md, "Fault-injection sites"):
 # the PCI interrupt fallback chain's undo steps (pci.msix.enable, pci.msi.enable,
 # pci.intx.route) end in the next mode with no vector leaked, and a walk over every
 # fault-site hit of a boot with PCI, VT-d and DMA (--fail-nth N for N = 1, 2, ...
