@@ -749,7 +749,15 @@ static void msi_fallback_undo_leaves_nothing(struct ktest *t)
 		pci_irq_free(&pi);
 		expect_quiet(t, d);
 		check_table_masked(t, d);
-		vec_check(t, "after free");
+		vec_check(t, "after free");     /* per CPU; the totals go to the log for the harness */
+		unsigned before = 0, after = 0;
+		for (unsigned c = 0; c < HAL_MAX_CPUS; c++) {
+			struct vec_space *vs = irq_vec_space(c);
+			before += msi_free_before[c];
+			after += vs ? vec_space_free_count(vs) : 0;
+		}
+		ktest_log(t, "%02x:%02x.%x: free vectors %u before, %u after free", d->addr.bus, d->addr.dev,
+			  d->addr.fn, before, after);
 	}
 	ktest_log(t, "fault sites fired meanwhile: %llu", (unsigned long long)(fault_fired_count() - faults0));
 }
