@@ -15,6 +15,7 @@ ARTIFACTS_DIR = BUILD_DIR / "test-artifacts"
 
 # What each preset produces that the harness runs.
 SIM_BINARY = {"sim": "doppel-sim", "sim-tsan": "doppel-sim", "sim-plain": "doppel-sim"}
+IMAGE_PRESETS = ("image", "image-release")     # image-release: no ktest/bench code
 IMAGE_ISO = "doppel.iso"
 IMAGE_ELF = "doppel.elf"
 

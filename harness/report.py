@@ -4,13 +4,14 @@
 # target command and seed. Used by the pytest plugin and by scripts/run.
 from __future__ import annotations
 
+import fnmatch
 import re
 import shlex
 import shutil
 import subprocess
-from typing import Optional, Sequence
+from typing import Iterable, Optional, Sequence
 
-from harness.ktap import KtapResult, Status
+from harness.ktap import KtapResult, KtapTest, Status
 from harness.paths import REPO_ROOT, rel
 from harness.targets.base import CRASH_MARKERS, RunResult
 
@@ -144,9 +145,45 @@ def failure_sections(runs: Sequence[RunResult], nodeid: Optional[str] = None,
     return [("console excerpt", excerpt), ("reproduce", reproduce_text(runs, nodeid, options))]
 
 
-def assert_ktap_passed(res: RunResult, allow_parse_errors: bool = False) -> None:
-    """Raise AssertionError unless the run's KTAP shows at least one test and no
-    failed or crashed case; the message lists each failure with its diagnostics."""
+def _case_paths(k: KtapResult) -> list[tuple[str, KtapTest]]:
+    """Every reported case (a leaf below a suite) as (dotted path, test)."""
+    return [(".".join(path), t) for path, t in k.root.walk() if len(path) >= 2 and not t.children]
+
+
+def must_run_problems(k: KtapResult, must_run: Iterable[str]) -> list[str]:
+    """What is wrong with the must-run cases: each entry ("suite.case", or a glob
+    such as "acpi.*") must name at least one reported case, and every case it names
+    must have passed: a skipped case is reported with its skip reason, a case that
+    never reported a result as missing. Cases not named may skip."""
+    if isinstance(must_run, str):
+        raise TypeError("must_run takes a list of cases, not one string")
+    patterns = list(must_run)
+    if not patterns:
+        raise ValueError("must_run is empty: name the cases that must run in this configuration")
+    cases = _case_paths(k)
+    problems = []
+    for pat in patterns:
+        hits = [(p, t) for p, t in cases if fnmatch.fnmatchcase(p, pat)]
+        if not hits:
+            problems.append(f"  {pat}: must run, but no such case reported a result")
+        for p, t in hits:
+            if t.status is Status.SKIP:
+                problems.append(f"  {p}: must run, but SKIPPED: {t.reason or '(no reason given)'}")
+            elif t.status is Status.NO_TESTS:
+                problems.append(f"  {p}: must run, but gave no result")
+            elif t.status is not Status.PASS or t.todo:
+                problems.append(f"  {p}: must run and pass, but {t.status.value.upper()}")
+    return problems
+
+
+def assert_ktap_passed(res: RunResult, *, must_run: Iterable[str],
+                       allow_parse_errors: bool = False) -> None:
+    """Raise AssertionError unless the run's KTAP shows at least one test, no failed
+    or crashed case, and every case named by `must_run` passed (not skipped): the
+    list of cases ("suite.case" or globs like "acpi.*") that must run in the test's
+    configuration. It is required: a skip counts as a pass only for cases the test
+    leaves out, each with a comment why. The message lists each failure with its
+    diagnostics and each must-run case that skipped with its reason."""
     k = res.ktap
     problems = []
     if k.status is Status.NO_TESTS:
@@ -154,6 +191,14 @@ def assert_ktap_passed(res: RunResult, allow_parse_errors: bool = False) -> None
     fails = ktap_failures(k)
     if fails:
         problems.append(f"KTAP {k.status.value}: {k.counts()}\n{fails}")
+    if res.status == 1 and not fails and k.status is not Status.NO_TESTS:
+        # e.g. a ktest= glob that selected nothing beside others that passed
+        said = [ln for ln in res.lines if ln.startswith("ktest:")][:3]
+        problems.append("kernel status 1 (test failed) though no KTAP case failed"
+                        + "".join(f"\n  {ln}" for ln in said))
+    missing = must_run_problems(k, must_run)
+    if missing:
+        problems.append("must-run cases that did not pass:\n" + "\n".join(missing))
     if k.errors and not allow_parse_errors and k.status is not Status.CRASHED:
         problems.append("malformed KTAP:\n" + "\n".join(f"  {e}" for e in k.errors[:10]))
     if problems:

@@ -1,4 +1,5 @@
-# qemu.py — the QEMU target: boots build/image/doppel.iso on a q35 machine (QEMU 7.2)
+# qemu.py — the QEMU target: boots build/image/doppel.iso on a q35 machine (QEMU 7.2;
+# preset="image-release" boots build/image-release/doppel.iso, the image without tests)
 # with SeaBIOS or OVMF, TCG or KVM, the console on COM1 streamed through stdio, a QMP
 # socket, optional intel-iommu + NVMe + AHCI disks backed by files in the artifact
 # folder, and the kernel's status read from isa-debug-exit: exit code (status << 1) | 1.
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from harness.paths import IMAGE_ELF, IMAGE_ISO
+from harness.paths import IMAGE_ELF, IMAGE_ISO, IMAGE_PRESETS
 from harness.qmp import QmpClient, QmpError
 from harness.targets.base import RunResult, Target
 
@@ -70,11 +71,13 @@ class QemuTarget(Target):
                  nvme: bool = False, ahci: bool = False, disk_size: int = 64 << 20,
                  devices: Sequence[str] = (), extra_args: Sequence[str] = (),
                  cpu: Optional[str] = None, iso: Optional[Path] = None,
-                 qemu: str = "qemu-system-x86_64", monitor: Sequence[str] = (),
+                 preset: str = "image", qemu: str = "qemu-system-x86_64", monitor: Sequence[str] = (),
                  on_hold: Optional[HoldCallback] = None, qmp_timeout: float = QMP_TIMEOUT,
                  iommu_props: Optional[dict[str, str]] = None, trace: Sequence[str] = (), **kw):
         if firmware not in FIRMWARES:
             raise TargetConfigError(f"firmware '{firmware}' is not one of: {', '.join(FIRMWARES)}")
+        if preset not in IMAGE_PRESETS:
+            raise TargetConfigError(f"preset '{preset}' is not one of: {', '.join(IMAGE_PRESETS)}")
         if accel not in ACCELS:
             raise TargetConfigError(f"accel '{accel}' is not one of: {', '.join(ACCELS)}")
         if not isinstance(smp, int) or not 1 <= smp <= 288:
@@ -98,6 +101,7 @@ class QemuTarget(Target):
         self.extra_args = list(extra_args)
         self.cpu = cpu
         self.iso = Path(iso).resolve() if iso else None
+        self.preset = preset        # which image preset's ISO, when iso is not given
         self.qemu = qemu
         # Human-monitor commands to run while the kernel holds (end=hold), and/or a
         # callback given the connected QMP client; either one turns holding on.
@@ -113,7 +117,8 @@ class QemuTarget(Target):
         iommu = "intel-iommu" + "".join(f",{k}={v}" for k, v in self.iommu_props.items())
         devs = [d for d, on in ((iommu, self.iommu), ("nvme", self.nvme), ("ahci", self.ahci)) if on]
         return (f"qemu {self.firmware} smp={self.smp} mem={self.mem} {self.accel}"
-                + (f" +{'+'.join(devs)}" if devs else ""))
+                + (f" +{'+'.join(devs)}" if devs else "")
+                + (f" [{self.preset}]" if self.preset != "image" else ""))
 
     @property
     def elf(self) -> Optional[Path]:
@@ -144,7 +149,7 @@ class QemuTarget(Target):
                 if not f.exists():
                     raise TargetConfigError(f"{f} not found: install the ovmf package (scripts/deps)")
         if self.iso is None:
-            bdir = self.builder.ensure("image", (IMAGE_ISO,))
+            bdir = self.builder.ensure(self.preset, (IMAGE_ISO,))
             self.iso = bdir / IMAGE_ISO
         elif not self.iso.exists():
             raise TargetConfigError(f"image {self.iso} does not exist")

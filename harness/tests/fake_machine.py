@@ -101,6 +101,9 @@ def main(argv: list[str]) -> int:
         out("    # crash_case: expected 1 == 2 at kernel/ktest/selftest_ktest.c:20")
         out("    not ok 2 crash_case")
         out("not ok 1 selftest")
+    elif scenario == "skip":
+        out("    ok 2 crash_case # SKIP add selftest.panic to crash on purpose")
+        out("ok 1 selftest")
     else:
         out("    ok 2 crash_case")
         out("ok 1 selftest")

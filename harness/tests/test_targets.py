@@ -27,7 +27,7 @@ def test_passing_run_records_everything(tmp_path, fake_binary):
     assert r.facts["platform"] == "sim" and r.int_fact("acpi.cpus") == 4
     assert r.facts["cmdline"] == "ktest=selftest fake=pass"
     assert r.ktap.status is Status.PASS and r.ktap.counts().passed == 3
-    report.assert_ktap_passed(r)
+    report.assert_ktap_passed(r, must_run=["selftest.*", "other.fine"])
     assert r.command[:5] == [str(fake_binary), "--cpus", "4", "--seed", "1234"]
     assert r.command[-3:] == ["--", "ktest=selftest", "fake=pass"]
     art = tmp_path / "art"
@@ -49,7 +49,7 @@ def test_failed_case_is_listed_with_its_diagnostic(tmp_path, fake_binary):
     r = run_fake(tmp_path, fake_binary, "fail")
     assert r.status == 1 and not r.crashed
     with pytest.raises(AssertionError) as e:
-        report.assert_ktap_passed(r)
+        report.assert_ktap_passed(r, must_run=["selftest.pass_case"])
     msg = str(e.value)
     assert "selftest.crash_case: FAIL" in msg
     assert "expected 1 == 2 at kernel/ktest/selftest_ktest.c:20" in msg

@@ -4,6 +4,7 @@
  * a console log shows which site failed. Shared by both builds; docs/det.md.
  */
 #include <hal/hal.h>
+#include <kernel/atomic.h>
 #include <kernel/fault.h>
 #include <kernel/log.h>
 
@@ -13,12 +14,12 @@ bool fault_site_hit(const char *name)
 {
 	if (!hal_fault_inject(name))
 		return false;
-	__atomic_fetch_add(&fired, 1, __ATOMIC_RELAXED);   /* a statistic: orders nothing */
+	atomic_fetch_add64(&fired, 1, MO_RELAXED);   /* a statistic: orders nothing */
 	klog("fault", "injected failure at site %s", name);
 	return true;
 }
 
 uint64_t fault_fired_count(void)
 {
-	return __atomic_load_n(&fired, __ATOMIC_RELAXED);
+	return atomic_load64(&fired, MO_RELAXED);
 }

@@ -6,13 +6,13 @@
  */
 #include <stdbool.h>
 #include <hal/hal.h>
-#include <kernel/cmdline.h>
+#include <kernel/atomic.h>
 #include <kernel/log.h>
 #include <kernel/panic.h>
 #include <kernel/printf.h>
-#include <kernel/string.h>
 
-static int panicking;
+static uint32_t panicking;          /* atomic: 1 once a panic began */
+static uint32_t hold_on_end;        /* atomic: end=hold, set at boot by kmain */
 
 /* end=hold: the status line is out; the platform stops for good (hal_hold) so
  * nothing the kernel does changes device state any more. The harness reads
@@ -23,17 +23,16 @@ static void __attribute__((noreturn)) hold_forever(int status)
 	hal_hold(status);
 }
 
+void kernel_exit_set_hold(bool hold)
+{
+	atomic_store32(&hold_on_end, hold ? 1 : 0, MO_RELAXED);
+}
+
 void kernel_exit(int status)
 {
-	const char *end = cmdline_get("end");
-	bool hold = false;
+	/* A panic never holds: its end must reach the harness as it is. */
+	bool hold = atomic_load32(&hold_on_end, MO_RELAXED) && !atomic_load32(&panicking, MO_ACQUIRE);
 
-	if (end && !__atomic_load_n(&panicking, __ATOMIC_ACQUIRE)) {
-		hold = kstrcmp(end, "hold") == 0;
-		if (!hold)
-			klog("doppel", "end=%s is not a known way to end (want end=hold); ending normally",
-			     end);
-	}
 	kinfo("exit", "%d", status);
 	if (hold)
 		hold_forever(status);
@@ -43,7 +42,7 @@ void kernel_exit(int status)
 void panic(const char *fmt, ...)
 {
 	hal_irq_disable();
-	if (__atomic_exchange_n(&panicking, 1, __ATOMIC_ACQ_REL)) {
+	if (atomic_xchg32(&panicking, 1, MO_ACQ_REL)) {
 		/* A second panic (e.g. inside the backtrace) or another CPU: just stop. */
 		hal_exit(KERNEL_EXIT_PANIC);
 	}

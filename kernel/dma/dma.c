@@ -69,15 +69,9 @@ static int parse_policy(const char *v, enum dma_policy *out)
 	return -EINVAL;
 }
 
-bool dma_dev_has_vtd(const struct pci_dev *d)
+static enum dma_policy choose_policy(const struct pci_dev *d, bool translated, const char *name)
 {
-	const struct iommu_ops *ops = iommu_ops_for(d);
-	return ops && ops->name && !kstrcmp(ops->name, "vtd");
-}
-
-static enum dma_policy choose_policy(const struct pci_dev *d, bool vtd, const char *name)
-{
-	enum dma_policy dflt = vtd ? DMA_POLICY_IOMMU : DMA_POLICY_DIRECT, p;
+	enum dma_policy dflt = translated ? DMA_POLICY_IOMMU : DMA_POLICY_DIRECT, p;
 	char key[40];
 	ksnprintf(key, sizeof key, "dma.policy.%s", name);
 	const char *keys[2] = { key, "dma.policy" };
@@ -135,17 +129,18 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 	if (!dd->p.align)
 		dd->p.align = 1;
 	dd->lock = (struct spinlock)SPINLOCK_INIT("dma.dev");
-	bool vtd = dma_dev_has_vtd(d);
+	/* Asked of the implementation's capabilities, never its name. */
+	bool translated = iommu_translates(d);
 	if (policy >= 0 && policy <= DMA_POLICY_DIRECT)
 		dd->policy = (enum dma_policy)policy;
 	else
-		dd->policy = choose_policy(d, vtd, name);
-	if (dd->policy == DMA_POLICY_IOMMU && !vtd) {
+		dd->policy = choose_policy(d, translated, name);
+	if (dd->policy == DMA_POLICY_IOMMU && !translated) {
 		klog("dma", "%s: policy iommu, but no IOMMU translates for it: direct", name);
 		dd->policy = DMA_POLICY_DIRECT;
 	}
-	if (vtd) {
-		/* Under VT-d every device needs a domain, or its DMA is blocked: policy
+	if (translated) {
+		/* Under a translating IOMMU every device needs a domain, or its DMA is blocked: policy
 		 * iommu remaps through IOVAs, direct and bounce map the pages they use 1:1. */
 		const struct iommu_ops *ops = iommu_ops_for(d);
 		struct iommu_domain *dom = ops->domain_alloc();
@@ -226,6 +221,21 @@ struct iommu_domain *dma_dev_domain(const struct dma_dev *dd, const struct iommu
 	if (ops)
 		*ops = dd->ops;
 	return dd->dom;
+}
+
+bool dma_dev_iova_excluded(struct dma_dev *dd, uint64_t base, uint64_t limit)
+{
+	bool out = true;
+	spin_lock(&dd->lock);
+	if (dd->have_iova) {
+		for (const struct iova_range *f = dd->iova.free_list; f; f = f->next)
+			if (f->start <= limit && base <= f->end)
+				out = false;
+		if (base >= dd->iova.lo && limit <= dd->iova.hi && iova_free(&dd->iova, base, PAGE_SIZE) != -EINVAL)
+			out = false;
+	}
+	spin_unlock(&dd->lock);
+	return out;
 }
 
 void dma_ledger_get(const struct dma_dev *dd, struct dma_ledger *out)

@@ -4,6 +4,7 @@
  * throughput (4095-byte transfers, memory -> device and back) under each policy.
  * Figures are printed, never asserted; a policy that does not apply is skipped.
  */
+#include <drivers/edu.h>
 #include <hal/hal.h>
 #include <kernel/bench.h>
 #include <kernel/dma.h>
@@ -13,7 +14,6 @@
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/time.h>
-#include "../drivers/edu/edu_priv.h"
 #include "dma_internal.h"
 
 #define MAP_ITERS 10000
@@ -29,7 +29,7 @@ static struct pci_dev *bench_edu(void)
 
 static bool policy_applies(struct pci_dev *d, int p)
 {
-	return p != DMA_POLICY_IOMMU || dma_dev_has_vtd(d);
+	return p != DMA_POLICY_IOMMU || iommu_translates(d);
 }
 
 /* One figure per policy that applies: a fresh edu attached with that policy, a

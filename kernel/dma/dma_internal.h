@@ -1,7 +1,7 @@
 /*
  * dma_internal.h — the DMA layer's private view (never included by drivers):
- * the per-device state behind struct dma_dev, the bounce-buffer pool (swiotlb.c)
- * and the test hook that attaches a device with an explicit policy. docs/dma.md.
+ * the per-device state behind struct dma_dev and the bounce-buffer pool
+ * (swiotlb.c). docs/dma.md.
  */
 #ifndef KERNEL_DMA_INTERNAL_H
 #define KERNEL_DMA_INTERNAL_H
@@ -12,22 +12,21 @@
 #include <kernel/spinlock.h>
 #include "iova.h"
 
-/* ---- bounce-buffer pool (SWIOTLB), swiotlb.c -------------------------------------- */
+/* ---- bounce-buffer pools (SWIOTLB), swiotlb.c ------------------------------------- */
 
 #define SWIOTLB_SLOT 2048u          /* slot size: a mapping takes whole slots */
-#define SWIOTLB_LIMIT (1ull << 28)  /* the pool sits below 256 MiB (edu's 28-bit mask) */
 
-/* Make the pool on first use (`dma.bounce_kib=`, default 1024). 0 or -ENOMEM. */
-int swiotlb_init(void);
+/* Make sure a pool lies wholly at or below mask (made on first need, below 4 GiB
+ * for wider masks; `dma.bounce_kib=` KiB, default 1024). 0 or -ENOMEM. */
+int swiotlb_init(uint64_t mask);
 /* Slots for len bytes, the first aligned to align (power of two, <= 4096), the
- * whole run at or below mask. 0 and *pa, -ENOSPC (pool full or out of reach),
- * -ENOMEM (no pool), -EINVAL. */
+ * whole run at or below mask (the device's DMA mask). 0 and *pa, -ENOSPC (pools
+ * full), -ENOMEM (no pool within reach), -EINVAL. */
 int swiotlb_alloc(size_t len, uint32_t align, uint64_t mask, uint64_t *pa);
 /* Give back what swiotlb_alloc returned. -EINVAL for a foreign or double free. */
 int swiotlb_free(uint64_t pa, size_t len);
-/* Pool geometry (0 before first use) and slots in use. */
-uint64_t swiotlb_base(void);
-size_t swiotlb_size(void);
+/* Is [pa, pa+len) inside one pool? Slots in use over all pools. */
+bool swiotlb_owns(uint64_t pa, size_t len);
 size_t swiotlb_slots_used(void);
 
 /* ---- per-device state --------------------------------------------------------------- */
@@ -89,11 +88,6 @@ struct dma_dev {
 	struct spinlock lock;       /* taken before any IOMMU or pool lock */
 };
 
-/* Test hook (dma_ktest.c, dma_bench.c, the edu driver's test entry): attach with
- * an explicit policy; policy < 0 = the normal choice (command line, IOMMU). */
-struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params *p, int policy);
-/* Is d behind VT-d translation (iommu_ops_for(d) is the VT-d implementation)? */
-bool dma_dev_has_vtd(const struct pci_dev *d);
 /* The IOMMU domain of dd, NULL when none (tests translate through it). */
 struct iommu_domain *dma_dev_domain(const struct dma_dev *dd, const struct iommu_ops **ops);
 #endif

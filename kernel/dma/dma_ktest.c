@@ -6,6 +6,7 @@
  * syncs, coherent buffers, scatter-gather split at max_seg; bouncing of buffers the
  * 28-bit mask cannot reach; the ledger's leak report; refused mappings counted.
  */
+#include <drivers/edu.h>
 #include <hal/hal.h>
 #include <kernel/cmdline.h>
 #include <kernel/dma.h>
@@ -18,7 +19,6 @@
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/string.h>
-#include "../drivers/edu/edu_priv.h"
 #include "dma_internal.h"
 
 #define EDU_XFER_MAX (EDU_BUF_SIZE - 1)     /* the longest transfer edu_dma takes */
@@ -87,7 +87,7 @@ static struct edu *open_edu(struct ktest *t, int policy, const struct dma_params
 		ktest_skip(t, "no edu device (QEMU: -device edu)");
 		return 0;
 	}
-	if (policy == DMA_POLICY_IOMMU && !dma_dev_has_vtd(d)) {
+	if (policy == DMA_POLICY_IOMMU && !iommu_translates(d)) {
 		ktest_skip(t, "VT-d does not translate for edu (QEMU: -device intel-iommu; sim: --iommu vtd)");
 		return 0;
 	}
@@ -133,7 +133,7 @@ static void check_bus(struct ktest *t, struct edu *e, dma_addr_t bus, const void
 	}
 	case DMA_POLICY_BOUNCE:
 		KTEST_EXPECT(t, bus != pa);
-		KTEST_EXPECT(t, bus >= swiotlb_base() && bus + len <= swiotlb_base() + swiotlb_size());
+		KTEST_EXPECT(t, swiotlb_owns(bus, len) && bus + len - 1 <= dd->p.mask);
 		break;
 	case DMA_POLICY_DIRECT:
 		if (pa + len - 1 <= EDU_DMA_MASK)
@@ -448,6 +448,44 @@ static void dma_beyond_mask(struct ktest *t, int policy)
 static void dma_beyond_mask_direct_bounces(struct ktest *t) { dma_beyond_mask(t, DMA_POLICY_DIRECT); }
 static void dma_beyond_mask_iommu_remaps(struct ktest *t) { dma_beyond_mask(t, DMA_POLICY_IOMMU); }
 
+/* ---- bounce slots below each device's own mask ------------------------------------------ */
+
+/* Policy bounce with a 24-bit mask, then edu's own 28 bits: each device's slots
+ * lie below its own mask (a pool made for the wider mask may not serve the
+ * narrower one), and the data round-trips through them. */
+static void dma_bounce_below_each_mask(struct ktest *t)
+{
+	static const uint64_t masks[] = { (1ull << 24) - 1, (1ull << 28) - 1 };
+	for (unsigned m = 0; m < 2; m++) {
+		struct dma_params p = { .mask = masks[m], .max_seg = EDU_BUF_SIZE, .align = 1 };
+		struct edu *e = open_edu(t, DMA_POLICY_BOUNCE, &p);
+		if (!e)
+			return;
+		struct dma_dev *dd = edu_dma_dev(e);
+		uint8_t *src = pages(1), *dst = pages(1);
+		KTEST_ASSERT(t, src && dst);
+		fill(src, 1024, 11 + m);
+		memset(dst, 0, 1024);
+		dma_addr_t bs = dma_map_single(dd, src, 1024, DMA_TO_DEVICE);
+		dma_addr_t bd = dma_map_single(dd, dst, 1024, DMA_FROM_DEVICE);
+		KTEST_EXPECT(t, !dma_mapping_error(dd, bs) && !dma_mapping_error(dd, bd));
+		if (!dma_mapping_error(dd, bs) && !dma_mapping_error(dd, bd)) {
+			KTEST_EXPECT(t, bs + 1023 <= masks[m] && bd + 1023 <= masks[m]);
+			KTEST_EXPECT(t, swiotlb_owns(bs, 1024) && swiotlb_owns(bd, 1024));
+			KTEST_EXPECT_EQ(t, edu_dma(e, bs, 0, 1024, true), 0);
+			KTEST_EXPECT_EQ(t, edu_dma(e, bd, 0, 1024, false), 0);
+		}
+		if (!dma_mapping_error(dd, bs))
+			dma_unmap_single(dd, bs, 1024, DMA_TO_DEVICE);
+		if (!dma_mapping_error(dd, bd))
+			dma_unmap_single(dd, bd, 1024, DMA_FROM_DEVICE);
+		EXPECT_PATTERN(t, dst, 1024, 11 + m);
+		close_edu(t, e);
+		pages_free(src, 1);
+		pages_free(dst, 1);
+	}
+}
+
 /* ---- ledger: a leak is reported at release --------------------------------------------- */
 
 static void dma_ledger_reports_leak(struct ktest *t)
@@ -522,14 +560,14 @@ static void dma_policy_default(struct ktest *t)
 	const char *v = cmdline_get(key);
 	if (!v)
 		v = cmdline_get("dma.policy");
-	int want = dma_dev_has_vtd(d) ? DMA_POLICY_IOMMU : DMA_POLICY_DIRECT;
+	int want = iommu_translates(d) ? DMA_POLICY_IOMMU : DMA_POLICY_DIRECT;
 	for (int p = 0; v && p < 3; p++)
 		if (!kstrcmp(v, dma_policy_name((enum dma_policy)p)))
-			want = p == DMA_POLICY_IOMMU && !dma_dev_has_vtd(d) ? DMA_POLICY_DIRECT : p;
+			want = p == DMA_POLICY_IOMMU && !iommu_translates(d) ? DMA_POLICY_DIRECT : p;
 	KTEST_EXPECT_EQ(t, dma_dev_policy(edu_dma_dev(e)), want);
 	KTEST_EXPECT(t, !kstrcmp(dma_policy_name(DMA_POLICY_BOUNCE), "bounce"));
 	ktest_log(t, "edu policy %s (VT-d %s, command line %s)", dma_policy_name(dma_dev_policy(edu_dma_dev(e))),
-		  dma_dev_has_vtd(d) ? "translates" : "absent", v ? v : "-");
+		  iommu_translates(d) ? "translates" : "absent", v ? v : "-");
 	close_edu(t, e);
 }
 
@@ -542,6 +580,7 @@ static const struct ktest_case dma_cases[] = {
 	POLICY_CASES(dma_sg_max_seg),
 	KTEST_CASE(dma_beyond_mask_direct_bounces),
 	KTEST_CASE(dma_beyond_mask_iommu_remaps),
+	KTEST_CASE(dma_bounce_below_each_mask),
 	KTEST_CASE(dma_ledger_reports_leak),
 	KTEST_CASE(dma_refusals_counted),
 };

@@ -103,6 +103,7 @@ static int id_translate(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, u
 
 const struct iommu_ops iommu_identity_ops = {
 	.name = "identity",
+	.caps = 0,                  /* no remapping; DMA reaches physical addresses */
 	.domain_alloc = id_domain_alloc,
 	.domain_free = id_domain_free,
 	.attach = id_attach,

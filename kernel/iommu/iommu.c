@@ -146,11 +146,20 @@ uint64_t iommu_fault_irq_count(void)
 	return atomic_load64(&fault_irqs, MO_RELAXED);
 }
 
+/* Every implementation's pending faults recorded (in case an interrupt was lost). */
+static void fault_poll_all(void)
+{
+	static const struct iommu_ops *const impls[] = { &iommu_vtd_ops, &iommu_identity_ops };
+	for (unsigned i = 0; i < sizeof impls / sizeof impls[0]; i++)
+		if (impls[i]->fault_poll)
+			impls[i]->fault_poll();
+}
+
 uint64_t iommu_fault_count(const struct pci_dev *d)
 {
 	if (!d)
 		return 0;
-	vtd_fault_poll();               /* in case an interrupt was lost */
+	fault_poll_all();
 	uint16_t sid = (uint16_t)(d->addr.bus << 8 | d->addr.dev << 3 | d->addr.fn);
 	uint64_t n = 0;
 	spin_lock(&count_lock);
@@ -163,7 +172,7 @@ uint64_t iommu_fault_count(const struct pci_dev *d)
 
 int iommu_fault_last(struct iommu_fault *out)
 {
-	vtd_fault_poll();
+	fault_poll_all();
 	spin_lock(&count_lock);
 	bool have = have_fault_last;
 	if (have)
@@ -180,6 +189,11 @@ static const char *mode_reason = "not initialised";
 const struct iommu_ops *iommu_ops_for(const struct pci_dev *d)
 {
 	return vtd_covers(d) ? &iommu_vtd_ops : &iommu_identity_ops;
+}
+
+bool iommu_translates(const struct pci_dev *d)
+{
+	return (iommu_ops_for(d)->caps & IOMMU_CAP_TRANSLATE) != 0;
 }
 
 int iommu_reserved_region(const struct pci_dev *d, unsigned n, uint64_t *base, uint64_t *limit)

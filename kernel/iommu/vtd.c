@@ -121,7 +121,7 @@ static int unit_open(struct vtd_unit *u, unsigned size_log2)
 	}
 	u->mgaw = VTD_CAP_MGAW(u->cap);
 	u->levels = pick_levels(u->cap);
-	u->iotlb_off = VTD_ECAP_IRO(u->ecap) * 16;
+	u->iotlb_off = VTD_IOTLB_REGS(u->ecap);
 	size_t fro = (size_t)VTD_CAP_FRO(u->cap) * 16, nfr = VTD_CAP_NFR(u->cap);
 	if (!u->levels) {
 		klog("iommu", "unit %u: SAGAW 0x%x / MGAW %u offers neither 3- nor 4-level tables", u->idx,
@@ -733,6 +733,7 @@ static int vtd_translate(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, 
 
 const struct iommu_ops iommu_vtd_ops = {
 	.name = "vtd",
+	.caps = IOMMU_CAP_TRANSLATE,
 	.domain_alloc = vtd_domain_alloc,
 	.domain_free = vtd_domain_free,
 	.attach = vtd_attach,
@@ -740,6 +741,7 @@ const struct iommu_ops iommu_vtd_ops = {
 	.map = vtd_map,
 	.unmap = vtd_unmap,
 	.translate = vtd_translate,
+	.fault_poll = vtd_fault_poll,
 };
 
 /* ---- diagnostics ------------------------------------------------------------------- */

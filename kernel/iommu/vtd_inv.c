@@ -1,10 +1,11 @@
 /*
  * vtd_inv.c — VT-d context-cache and IOTLB invalidation: register-based through
- * CCMD and the IOTLB registers at ECAP.IRO (§10.4.7, §10.4.8), or queued through
+ * CCMD and the IOTLB registers at ECAP.IRO (§11.4.6, §11.4.8), or queued through
  * the invalidation queue, each batch closed by an invalidation wait descriptor
- * with a status write that is polled (§6.5.2). Intel VT-d spec rev 3.x.
+ * with a status write that is polled (§6.5.2). Intel VT-d spec rev 4.1.
  */
 #include <hal/hal.h>
+#include <kernel/atomic.h>
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/pmm.h>
@@ -20,7 +21,7 @@
 static int qi_submit(struct vtd_unit *u, const struct vtd_inv_desc *d, unsigned n)
 {
 	uint32_t seq = ++u->status_seq;
-	*u->status = 0;
+	atomic_store32(u->status, 0, MO_RELAXED);
 	for (unsigned i = 0; i <= n; i++) {
 		struct vtd_inv_desc w = {
 			VTD_INV_WAIT | VTD_INV_WAIT_SW | VTD_INV_WAIT_FN | VTD_INV_WAIT_DATA(seq),
@@ -30,11 +31,14 @@ static int qi_submit(struct vtd_unit *u, const struct vtd_inv_desc *d, unsigned 
 		u->iq[u->iq_tail].lo = src->lo;
 		u->iq_tail = (u->iq_tail + 1) % IQ_ENTRIES;
 	}
-	/* Descriptors in memory before the tail register tells the unit. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	wr64(u, VTD_REG_IQT, (uint64_t)u->iq_tail << 4);
+	/* Descriptors (and the cleared status word) in memory before the tail
+	 * register tells the unit: the MMIO write is ordered after the stores
+	 * before it (on the image a memory clobber, and x86 does not reorder
+	 * stores with stores, uncached ones included; in the sim a synchronous
+	 * call into the model, which takes its lock). */
+	wr64(u, VTD_REG_IQT, (uint64_t)u->iq_tail << VTD_IQ_QPTR_SHIFT);
 	uint64_t t0 = time_now_ns();
-	while (__atomic_load_n(u->status, __ATOMIC_ACQUIRE) != seq) {
+	while (atomic_load32(u->status, MO_ACQUIRE) != seq) {
 		uint32_t fsts = rd32(u, VTD_REG_FSTS);
 		if (fsts & VTD_FSTS_IQE) {
 			klog("iommu", "unit %u: invalidation queue error (FSTS 0x%x, IQH 0x%llx)", u->idx, fsts,
@@ -49,7 +53,7 @@ static int qi_submit(struct vtd_unit *u, const struct vtd_inv_desc *d, unsigned 
 	return 0;
 }
 
-/* gran: 1 global, 2 domain, 3 device (§10.4.7 CIRG / §6.5.2.1 G). */
+/* gran: VTD_GRAN_* (§11.4.6 CIRG / §6.5.2.1 G). */
 int vtd_inv_context(struct vtd_unit *u, unsigned gran, unsigned did, uint16_t sid)
 {
 	if (u->broken)
@@ -61,12 +65,12 @@ int vtd_inv_context(struct vtd_unit *u, unsigned gran, unsigned did, uint16_t si
 	int rc = vtd_wait64_clear(u, VTD_REG_CCMD, VTD_CCMD_ICC);
 	if (rc)
 		return vtd_unit_fail(u, "context-cache invalidation", rc);
-	wr64(u, VTD_REG_CCMD, VTD_CCMD_ICC | ((uint64_t)gran << 61) | VTD_CCMD_SID(sid) | VTD_CCMD_DID(did));
+	wr64(u, VTD_REG_CCMD, VTD_CCMD_ICC | VTD_CCMD_CIRG(gran) | VTD_CCMD_SID(sid) | VTD_CCMD_DID(did));
 	rc = vtd_wait64_clear(u, VTD_REG_CCMD, VTD_CCMD_ICC);
 	return rc ? vtd_unit_fail(u, "context-cache invalidation", rc) : 0;
 }
 
-/* gran: 1 global, 2 domain, 3 page-selective over 2^am pages at addr. */
+/* gran: VTD_GRAN_*, VTD_GRAN_DEVICE = page-selective over 2^am pages at addr. */
 int vtd_inv_iotlb(struct vtd_unit *u, unsigned gran, unsigned did, uint64_t addr, unsigned am)
 {
 	if (u->broken)
@@ -76,16 +80,16 @@ int vtd_inv_iotlb(struct vtd_unit *u, unsigned gran, unsigned did, uint64_t addr
 		struct vtd_inv_desc d = {
 			VTD_INV_IOTLB | VTD_INV_G(gran) | VTD_INV_DID(did) | (dr ? VTD_INV_IOTLB_DR : 0) |
 				(dw ? VTD_INV_IOTLB_DW : 0),
-			gran == 3 ? (addr | am) : 0 };
+			gran == VTD_GRAN_DEVICE ? (addr | am) : 0 };
 		return qi_submit(u, &d, 1);
 	}
 	unsigned off = u->iotlb_off;
 	int rc = vtd_wait64_clear(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT);
 	if (rc)
 		return vtd_unit_fail(u, "IOTLB invalidation", rc);
-	if (gran == 3)
+	if (gran == VTD_GRAN_DEVICE)
 		wr64(u, off + VTD_IOTLB_IVA, addr | am);
-	wr64(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT | ((uint64_t)gran << 60) | VTD_IOTLB_DID(did) |
+	wr64(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT | VTD_IOTLB_IIRG(gran) | VTD_IOTLB_DID(did) |
 					     (dr ? VTD_IOTLB_DR : 0) | (dw ? VTD_IOTLB_DW : 0));
 	rc = vtd_wait64_clear(u, off + VTD_IOTLB_CMD, VTD_IOTLB_IVT);
 	return rc ? vtd_unit_fail(u, "IOTLB invalidation", rc) : 0;
@@ -101,8 +105,8 @@ int vtd_inv_range(struct vtd_unit *u, unsigned did, uint64_t iova, uint64_t len)
 	while ((first >> am) != (last >> am))
 		am++;
 	if ((u->cap & VTD_CAP_PSI) && am <= VTD_CAP_MAMV(u->cap))
-		return vtd_inv_iotlb(u, 3, did, (first >> am) << (12 + am), am);
-	return vtd_inv_iotlb(u, 2, did, 0, 0);
+		return vtd_inv_iotlb(u, VTD_GRAN_DEVICE, did, (first >> am) << (12 + am), am);
+	return vtd_inv_iotlb(u, VTD_GRAN_DOMAIN, did, 0, 0);
 }
 
 int vtd_qi_enable(struct vtd_unit *u)

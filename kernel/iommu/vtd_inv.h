@@ -1,8 +1,8 @@
 /*
  * vtd_inv.h — private to the VT-d driver (vtd.c, vtd_inv.c): the per-unit state,
  * register access and bounded command waits, and the invalidation entry points —
- * context cache and IOTLB, register-based (§10.4.7, §10.4.8) or through the
- * invalidation queue (§6.5.2). Intel VT-d spec rev 3.x.
+ * context cache and IOTLB, register-based (§11.4.6, §11.4.8) or through the
+ * invalidation queue (§6.5.2). Intel VT-d spec rev 4.1.
  */
 #ifndef KERNEL_IOMMU_VTD_INV_H
 #define KERNEL_IOMMU_VTD_INV_H
@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <hal/hal.h>
+#include <hw/iommu/vtd.h>
 #include "vtd_pt.h"
-#include "vtd_regs.h"
 
 #define VTD_WAIT_NS 1000000000ull   /* any unit command: 1 s at most */
 #define IQ_ENTRIES 256              /* one 4 KiB page of 128-bit descriptors (IQA.QS = 0) */
@@ -35,7 +35,7 @@ struct vtd_unit {
 	volatile struct vtd_inv_desc *iq;
 	unsigned iq_tail;
 	uint64_t status_pa;         /* invalidation-wait status word */
-	volatile uint32_t *status;
+	uint32_t *status;           /* written by the unit: atomic loads only */
 	uint32_t status_seq;
 };
 
@@ -53,18 +53,18 @@ int vtd_wait64_clear(struct vtd_unit *u, unsigned off, uint64_t bit);
 /* Log that what did not complete, mark the unit broken, return rc. */
 int vtd_unit_fail(struct vtd_unit *u, const char *what, int rc);
 /* Set or clear one GCMD bit, written as GSTS (one-shot bits dropped) with that bit
- * changed (§10.4.4), then poll GSTS. 0 or -ETIMEDOUT (unit marked broken). */
+ * changed (§11.4.4.1), then poll GSTS. 0 or -ETIMEDOUT (unit marked broken). */
 int vtd_gcmd(struct vtd_unit *u, uint32_t bit, bool on, const char *what);
 /* Write-buffer flush when CAP.RWBF asks for it (§6.8). */
 void vtd_flush_write_buffer(struct vtd_unit *u);
 
 /* ---- invalidation (vtd_inv.c) -------------------------------------------------------------- */
 
-/* Context cache: gran 1 global, 2 domain did, 3 device sid in domain did (§10.4.7
+/* Context cache: gran 1 global, 2 domain did, 3 device sid in domain did (§11.4.6
  * CIRG, §6.5.2.1). 0, -EIO (unit broken), -ETIMEDOUT. */
 int vtd_inv_context(struct vtd_unit *u, unsigned gran, unsigned did, uint16_t sid);
 /* IOTLB: gran 1 global, 2 domain, 3 page-selective over 2^am pages at addr
- * (§10.4.8.1, §6.5.2.3). */
+ * (§11.4.8.1, §6.5.2.3). */
 int vtd_inv_iotlb(struct vtd_unit *u, unsigned gran, unsigned did, uint64_t addr, unsigned am);
 /* [iova, iova+len) of domain did: page-selective over the smallest aligned
  * power-of-two block covering it when CAP.PSI and MAMV allow, else domain-wide. */

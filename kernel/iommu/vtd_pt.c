@@ -1,9 +1,11 @@
 /*
  * vtd_pt.c — VT-d second-level page tables: map, unmap, translate over 3- or
- * 4-level tables of 4 KiB pages (spec rev 3.x §3.7.1, §9.8), and the root and
+ * 4-level tables of 4 KiB pages (spec rev 4.1 §3.7.1, §9.8), and the root and
  * context entry encodings (§9.1, §9.3). Pure; memory through hal_phys_to_virt.
+ * Stores the hardware may walk concurrently go through the kernel's atomics.
  */
 #include <hal/hal.h>
+#include <kernel/atomic.h>
 #include <kernel/errno.h>
 #include <kernel/string.h>
 #include "vtd_pt.h"
@@ -79,10 +81,10 @@ static volatile uint64_t *leaf_slot(struct vtd_pt *pt, uint64_t iova, bool creat
 				return 0;
 			pt->tables++;
 			/* Non-leaf entries allow both; the leaf decides (§3.7.1). The
-			 * table was zeroed by the allocator; order that before the link. */
-			__atomic_thread_fence(__ATOMIC_RELEASE);
+			 * table was zeroed by the allocator; the release store orders
+			 * that before the link. */
 			v = pa | VTD_SL_R | VTD_SL_W;
-			*e = v;
+			atomic_store64((uint64_t *)e, v, MO_RELEASE);
 		}
 		t = table(v & VTD_SL_ADDR);
 	}
@@ -161,16 +163,16 @@ int vtd_context_encode(struct vtd_context_entry *e, uint64_t slpt_pa, unsigned l
 
 void vtd_entry_publish(volatile uint64_t *slot, uint64_t lo, uint64_t hi)
 {
-	slot[1] = hi;
-	/* The high half must be visible before the present bit in the low half. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	slot[0] = lo;
+	atomic_store64((uint64_t *)&slot[1], hi, MO_RELAXED);
+	/* The high half must be visible before the present bit in the low half:
+	 * the present bit is written last, by a release store. */
+	atomic_store64((uint64_t *)&slot[0], lo, MO_RELEASE);
 }
 
 void vtd_entry_clear(volatile uint64_t *slot)
 {
-	slot[0] = 0;
-	/* Not present first, then the rest of the entry. */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	slot[1] = 0;
+	atomic_store64((uint64_t *)&slot[0], 0, MO_RELAXED);
+	/* Not present first, then the rest of the entry (the release store keeps
+	 * the clearing of the present bit before it). */
+	atomic_store64((uint64_t *)&slot[1], 0, MO_RELEASE);
 }

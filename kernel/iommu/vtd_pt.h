@@ -1,6 +1,6 @@
 /*
- * vtd_pt.h — VT-d second-level page tables (spec rev 3.x §3.7, §9.8) and the
- * root/context entry encodings (§9.1, §9.3). Pure: memory comes from the caller's
+ * vtd_pt.h — VT-d second-level page tables (spec rev 4.1 §3.7, §9.8) and the
+ * root/context entry encodings (§9.1, §9.3; layouts in hw/iommu/vtd.h). Pure: memory comes from the caller's
  * page allocator and is reached through hal_phys_to_virt, so the unit tests run it
  * against the fake HAL. 4 KiB leaves only (superpages, SLLPS, are not used).
  */
@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "vtd_regs.h"
+#include <hw/iommu/vtd.h>
 
 struct vtd_pt {
 	uint64_t root;              /* physical address of the top-level table */

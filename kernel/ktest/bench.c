@@ -7,6 +7,8 @@
 #include <kernel/bench.h>
 #include <kernel/log.h>
 #include <kernel/printf.h>
+#include <kernel/panic.h>
+#include <kernel/run_hook.h>
 #include <kernel/string.h>
 
 /* Weak: a link without any case (or a linker script without the section) has none. */
@@ -53,3 +55,10 @@ int bench_run(const char *globs)
 	}
 	return rc;
 }
+
+/* kmain runs the cases `bench=` names through this hook (kernel/run_hook.h). */
+static int bench_hook(const char *globs)
+{
+	return bench_run(globs) == 0 ? KERNEL_EXIT_PASS : KERNEL_EXIT_FAIL;
+}
+RUN_HOOK(bench_hook_entry, "bench", bench_hook);

@@ -3,12 +3,14 @@
  * reports KTAP version 1 (Documentation/dev-tools/ktap.rst in Linux): a top-level
  * plan over selected suites, each suite a subtest indented four spaces.
  * Selection: `ktest=<glob>[,<glob>...]`; a glob "suite.case" picks single cases.
+ * A glob that selects no case is logged and makes the run fail (status 1).
  */
 #include <kernel/cmdline.h>
 #include <kernel/ktest.h>
 #include <kernel/log.h>
 #include <kernel/panic.h>
 #include <kernel/printf.h>
+#include <kernel/run_hook.h>
 #include <kernel/string.h>
 
 extern const struct ktest_suite *const __start_ktest_suites[];
@@ -128,6 +130,44 @@ static bool run_suite(const struct ktest_suite *s, const struct selection *sel, 
 	return ok;
 }
 
+static bool glob_selects_any(const char *suite_glob, const char *case_glob)
+{
+	for (const struct ktest_suite *const *s = __start_ktest_suites; s < __stop_ktest_suites; s++) {
+		if (!kglob(suite_glob, (*s)->name))
+			continue;
+		for (size_t c = 0; c < (*s)->ncases; c++)
+			if (!case_glob[0] || kglob(case_glob, (*s)->cases[c].name))
+				return true;
+	}
+	return false;
+}
+
+/* Logs each glob that selects no case at all (a typo must not pass), naming the
+ * suites so the next try can be right. Returns true when every glob selects one. */
+static bool every_glob_selects(const struct selection *sel)
+{
+	bool all = true;
+	for (unsigned i = 0; i < sel->n; i++) {
+		if (glob_selects_any(sel->suite[i], sel->kase[i]))
+			continue;
+		all = false;
+		char names[512];
+		size_t used = 0;
+		names[0] = '\0';
+		for (const struct ktest_suite *const *s = __start_ktest_suites; s < __stop_ktest_suites; s++) {
+			int w = ksnprintf(names + used, sizeof names - used, " %s", (*s)->name);
+			if (w < 0 || (size_t)w >= sizeof names - used)
+				break;
+			used += (size_t)w;
+		}
+		bool suite_hit = glob_selects_any(sel->suite[i], "");
+		klog("ktest", "no %s matches '%s%s%s' (ktest=* runs every suite; the suites are:%s)",
+		     suite_hit ? "case" : "suite", sel->suite[i], sel->kase[i][0] ? "." : "",
+		     sel->kase[i], names);
+	}
+	return all;
+}
+
 int ktest_run(const char *globs)
 {
 	struct selection sel;
@@ -136,13 +176,16 @@ int ktest_run(const char *globs)
 	for (const struct ktest_suite *const *s = __start_ktest_suites; s < __stop_ktest_suites; s++)
 		if (case_selected(&sel, (*s)->name, 0))
 			nsuites++;
+	bool ok = every_glob_selects(&sel) && sel.n > 0;
+	if (sel.n == 0)
+		klog("ktest", "no suite matches '%s' (ktest=* runs every suite)", globs);
 	kprintf("KTAP version 1\n1..%u\n", nsuites);
-	if (nsuites == 0)
-		klog("ktest", "no suite matches '%s'", globs);
-	bool ok = true;
 	unsigned number = 0;
 	for (const struct ktest_suite *const *s = __start_ktest_suites; s < __stop_ktest_suites; s++)
 		if (case_selected(&sel, (*s)->name, 0))
 			ok &= run_suite(*s, &sel, ++number);
 	return ok ? KERNEL_EXIT_PASS : KERNEL_EXIT_FAIL;
 }
+
+/* kmain runs the suites `ktest=` names through this hook (kernel/run_hook.h). */
+RUN_HOOK(ktest_hook, "ktest", ktest_run);

@@ -1,6 +1,6 @@
 /*
  * msi_ktest.c — the `msi` ktest suite: PCI interrupts end to end in both builds.
- * Here: the message composition, edu (QEMU docs/specs/edu.txt) over MSI with
+ * Here: the message composition, edu (QEMU docs/specs/edu.rst) over MSI with
  * affinity to every CPU and over INTx (alone, and two functions sharing one line),
  * and the fallback chain under vector exhaustion with leak checks; the NVMe and
  * testdev cases are msi_ktest_dev.c.
@@ -50,9 +50,9 @@ static struct pci_dev *edu_open_dev(struct ktest *t, struct pci_dev *d, volatile
 		ktest_fail_at(t, __FILE__, __LINE__, "edu BAR0 cannot be mapped");
 		return 0;
 	}
-	uint32_t id = hal_mmio_read32(*regs + EDU_ID);
-	hal_mmio_write32(*regs + EDU_LIVENESS, 0x12345678u);
-	uint32_t live = hal_mmio_read32(*regs + EDU_LIVENESS);
+	uint32_t id = hal_mmio_read32(*regs + EDU_REG_ID);
+	hal_mmio_write32(*regs + EDU_REG_LIVENESS, 0x12345678u);
+	uint32_t live = hal_mmio_read32(*regs + EDU_REG_LIVENESS);
 	if ((id & 0xFFFF) != 0x00ed || live != ~0x12345678u) {
 		ktest_fail_at(t, __FILE__, __LINE__, "edu registers: id 0x%x, liveness 0x%x", id, live);
 		hal_mmio_unmap((void *)*regs, (size_t)d->bar[0].size);
@@ -141,7 +141,7 @@ static void msi_edu_msi_every_cpu(struct ktest *t)
 		uint32_t alo = pci_cfg_read32(&d->addr, d->msi.off + PCI_MSI_ADDR_LO);
 		KTEST_EXPECT_EQ(t, (alo >> 12) & 0xFF, percpu_of(c)->apic_id);
 		counts_reset(regs, ACK_EDU);
-		hal_mmio_write32(regs + EDU_IRQ_RAISE, 1);
+		hal_mmio_write32(regs + EDU_REG_IRQ_RAISE, 1);
 		if (!wait_exactly(1))
 			ktest_fail_at(t, __FILE__, __LINE__, "CPU %u: %llu interrupts, want 1", c,
 				      (unsigned long long)total());
@@ -156,7 +156,7 @@ static void msi_edu_msi_every_cpu(struct ktest *t)
 	pci_irq_free(&pi);
 	expect_quiet(t, d);
 	vec_check(t, "after free");
-	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_IRQ_STATUS), 0);
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_REG_IRQ_STATUS), 0);
 	edu_close(d, regs);
 }
 
@@ -186,7 +186,7 @@ static void msi_edu_intx(struct ktest *t)
 	ktest_log(t, "edu INTx: line %u -> GSI %u, entry 0x%x", d->irq_line, pi.gsi, lo);
 
 	/* Raised while masked: nothing may arrive. */
-	hal_mmio_write32(regs + EDU_IRQ_RAISE, 1);
+	hal_mmio_write32(regs + EDU_REG_IRQ_RAISE, 1);
 	KTEST_EXPECT(t, !tu_wait_ge(&msi_cnt.total, 1, QUIET_US));
 	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, 0), 0);
 	KTEST_EXPECT(t, !(cfg16(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE));
@@ -199,12 +199,12 @@ static void msi_edu_intx(struct ktest *t)
 	unsigned to = last_msi_cpu();       /* the I/O APIC has 8-bit destinations too */
 	counts_reset(regs, ACK_EDU);
 	KTEST_EXPECT_EQ(t, pci_irq_set_affinity(&pi, 0, to), 0);
-	hal_mmio_write32(regs + EDU_IRQ_RAISE, 2);
+	hal_mmio_write32(regs + EDU_REG_IRQ_RAISE, 2);
 	if (!wait_exactly(1))
 		ktest_fail_at(t, __FILE__, __LINE__, "INTx on CPU %u: %llu interrupts, want 1", to,
 			      (unsigned long long)total());
 	KTEST_EXPECT_EQ(t, atomic_load64(&msi_cnt.per_cpu[to], MO_RELAXED), 1);
-	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_IRQ_STATUS), 0);    /* acked */
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_REG_IRQ_STATUS), 0);    /* acked */
 	uint32_t gsi = pi.gsi;
 	pci_irq_free(&pi);
 	expect_quiet(t, d);
@@ -268,9 +268,9 @@ static void shared_step(struct ktest *t, const char *what, bool raise_a, bool ra
 {
 	shared_reset();
 	if (raise_a)
-		hal_mmio_write32(shared_regs[0] + EDU_IRQ_RAISE, 1);
+		hal_mmio_write32(shared_regs[0] + EDU_REG_IRQ_RAISE, 1);
 	if (raise_b)
-		hal_mmio_write32(shared_regs[1] + EDU_IRQ_RAISE, 1);
+		hal_mmio_write32(shared_regs[1] + EDU_REG_IRQ_RAISE, 1);
 	bool ok_a = got_exactly(&msi_cnt, want_a);
 	bool ok_b = got_exactly(&cnt_b, want_b);
 	if (!ok_a || !ok_b)
@@ -312,7 +312,7 @@ static void msi_edu_intx_storm_masked(struct ktest *t)
 		edu_close(d, regs);
 		return;
 	}
-	hal_mmio_write32(regs + EDU_IRQ_RAISE, 1);
+	hal_mmio_write32(regs + EDU_REG_IRQ_RAISE, 1);
 	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, 0), 0);
 	/* A thousand interrupts may take a while under Valgrind: 10x the usual wait. */
 	(void)tu_wait_ge(&msi_cnt.total, PCI_INTX_STORM_LIMIT, 10 * WAIT_US);
@@ -329,14 +329,14 @@ static void msi_edu_intx_storm_masked(struct ktest *t)
 	ktest_log(t, "stuck INTx stopped after %llu handler calls", (unsigned long long)got);
 
 	/* Acknowledged and unmasked, the function works again. */
-	hal_mmio_write32(regs + EDU_IRQ_ACK, hal_mmio_read32(regs + EDU_IRQ_STATUS));
+	hal_mmio_write32(regs + EDU_REG_IRQ_ACK, hal_mmio_read32(regs + EDU_REG_IRQ_STATUS));
 	counts_reset(regs, ACK_EDU);
 	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, 0), 0);
-	hal_mmio_write32(regs + EDU_IRQ_RAISE, 2);
+	hal_mmio_write32(regs + EDU_REG_IRQ_RAISE, 2);
 	if (!wait_exactly(1))
 		ktest_fail_at(t, __FILE__, __LINE__, "after unmask: %llu interrupts, want 1",
 			      (unsigned long long)total());
-	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_IRQ_STATUS), 0);
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(regs + EDU_REG_IRQ_STATUS), 0);
 	pci_irq_free(&pi);
 	expect_quiet(t, d);
 	vec_check(t, "after free");
@@ -440,7 +440,7 @@ static void msi_edu_intx_shared(struct ktest *t)
 	KTEST_EXPECT_EQ(t, pb.vec[0].cpu, to);
 	shared_step(t, "raise on B after A was freed", false, true, 0, 1);
 	shared_step(t, "raise on A after A was freed", true, false, 0, 0);
-	hal_mmio_write32(shared_regs[0] + EDU_IRQ_ACK, hal_mmio_read32(shared_regs[0] + EDU_IRQ_STATUS));
+	hal_mmio_write32(shared_regs[0] + EDU_REG_IRQ_ACK, hal_mmio_read32(shared_regs[0] + EDU_REG_IRQ_STATUS));
 
 	/* Free B, the last one: the pin masked, every vector back. */
 	pci_irq_free(&pb);
@@ -449,8 +449,8 @@ static void msi_edu_intx_shared(struct ktest *t)
 	KTEST_ASSERT(t, ioapic_read_entry(gsi, &lo, &hi) == 0);
 	KTEST_EXPECT(t, lo & (1u << 16));                   /* masked again */
 	vec_check(t, "after both were freed");
-	KTEST_EXPECT_EQ(t, hal_mmio_read32(shared_regs[0] + EDU_IRQ_STATUS), 0);
-	KTEST_EXPECT_EQ(t, hal_mmio_read32(shared_regs[1] + EDU_IRQ_STATUS), 0);
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(shared_regs[0] + EDU_REG_IRQ_STATUS), 0);
+	KTEST_EXPECT_EQ(t, hal_mmio_read32(shared_regs[1] + EDU_REG_IRQ_STATUS), 0);
 	if (!t->failed)
 		ktest_log(t, "shared GSI %u: each handler only for its function, masking per function, "
 			  "affinity for both, the line kept until the last free", gsi);
@@ -470,9 +470,9 @@ static void dummy_handler(uint8_t v, void *arg)
 /* A device with MSI-X or MSI (testdev, then NVMe, then edu). */
 static struct pci_dev *pick_msi_device(void)
 {
-	struct pci_dev *d = pci_find(TESTDEV_VENDOR, TESTDEV_MSIX, 0);
+	struct pci_dev *d = pci_find(TESTDEV_VENDOR, TESTDEV_DEVICE_MSIX, 0);
 	if (!d)
-		d = pci_find_class(NVME_CLASS, 0xFFFFFF, 0);
+		d = pci_find_class(NVME_PCI_CLASS, 0xFFFFFF, 0);
 	if (!d)
 		d = pci_find(EDU_VENDOR, EDU_DEVICE, 0);
 	return d && (d->msix.valid || d->msi.present) && !d->skipped ? d : 0;
@@ -698,14 +698,14 @@ static void msi_fallback_undo_leaves_nothing(struct ktest *t)
 {
 	if (!need_pci_irqs(t, false))
 		return;
-	static const uint16_t ids[][2] = { { TESTDEV_VENDOR, TESTDEV_MSIX }, { TESTDEV_VENDOR, TESTDEV_MSI },
+	static const uint16_t ids[][2] = { { TESTDEV_VENDOR, TESTDEV_DEVICE_MSIX }, { TESTDEV_VENDOR, TESTDEV_DEVICE_MSI },
 					   { EDU_VENDOR, EDU_DEVICE } };
 	struct pci_dev *devs[4];
 	unsigned nd = 0;
 	for (unsigned i = 0; i < 3; i++)
 		if ((devs[nd] = pci_find(ids[i][0], ids[i][1], 0)) != 0)
 			nd++;
-	if ((devs[nd] = pci_find_class(NVME_CLASS, 0xFFFFFF, 0)) != 0)
+	if ((devs[nd] = pci_find_class(NVME_PCI_CLASS, 0xFFFFFF, 0)) != 0)
 		nd++;
 	if (!nd) {
 		ktest_skip(t, "no device with MSI or MSI-X");
@@ -749,7 +749,15 @@ static void msi_fallback_undo_leaves_nothing(struct ktest *t)
 		pci_irq_free(&pi);
 		expect_quiet(t, d);
 		check_table_masked(t, d);
-		vec_check(t, "after free");
+		vec_check(t, "after free");     /* per CPU; the totals go to the log for the harness */
+		unsigned before = 0, after = 0;
+		for (unsigned c = 0; c < HAL_MAX_CPUS; c++) {
+			struct vec_space *vs = irq_vec_space(c);
+			before += msi_free_before[c];
+			after += vs ? vec_space_free_count(vs) : 0;
+		}
+		ktest_log(t, "%02x:%02x.%x: free vectors %u before, %u after free", d->addr.bus, d->addr.dev,
+			  d->addr.fn, before, after);
 	}
 	ktest_log(t, "fault sites fired meanwhile: %llu", (unsigned long long)(fault_fired_count() - faults0));
 }

@@ -22,27 +22,14 @@
 #include <kernel/smp.h>
 #include <kernel/string.h>
 #include <kernel/time.h>
+#include <hw/dev/edu.h>
+#include <hw/dev/nvme.h>
+#include <hw/dev/testdev.h>
 #include "../smp/smp_testutil.h"
 #include "msi_priv.h"
 
 #define WAIT_US 2000000             /* an interrupt that should come: 2 s at most */
 #define QUIET_US 20000              /* how long "nothing arrives" is watched */
-
-/* QEMU's edu device, docs/specs/edu.txt "MMIO area spec" (BAR0). */
-#define EDU_VENDOR 0x1234
-#define EDU_DEVICE 0x11e8
-#define EDU_ID 0x00                 /* 0xRRrr00ed */
-#define EDU_LIVENESS 0x04           /* reads back the inverse of what was written */
-#define EDU_IRQ_STATUS 0x24
-#define EDU_IRQ_RAISE 0x60
-#define EDU_IRQ_ACK 0x64
-
-/* The sim's testdev (docs/pci.md): BAR0 + 0 raises the vector written. */
-#define TESTDEV_VENDOR 0x1234
-#define TESTDEV_MSI 0xd0e0
-#define TESTDEV_MSIX 0xd0e1
-#define TESTDEV_RAISE 0x00
-#define NVME_CLASS 0x010802u        /* mass storage, NVM, NVMe */
 
 /* ---- counting interrupts ---------------------------------------------------------- */
 
@@ -79,11 +66,12 @@ static inline void count_irq(unsigned idx, void *arg)
 	struct counts *c = arg;
 	unsigned cpu = hal_cpu_index();
 	if (c->ack == ACK_EDU) {
-		/* edu.txt: 0x24 holds what raised it; writing those bits to 0x64 clears
-		 * them and lowers INTx (needed before the EOI of a level interrupt). */
-		uint32_t st = hal_mmio_read32(c->regs + EDU_IRQ_STATUS);
+		/* edu.rst: the interrupt status holds what raised it; writing those bits
+		 * to the acknowledge register clears them and lowers INTx (needed before
+		 * the EOI of a level interrupt). */
+		uint32_t st = hal_mmio_read32(c->regs + EDU_REG_IRQ_STATUS);
 		if (st)
-			hal_mmio_write32(c->regs + EDU_IRQ_ACK, st);
+			hal_mmio_write32(c->regs + EDU_REG_IRQ_ACK, st);
 	}
 	atomic_fetch_add64(&c->per_cpu[cpu], 1, MO_RELAXED);
 	if (idx < MSIX_MAX_ENTRIES) {

@@ -7,41 +7,7 @@
  */
 #include "msi_ktest.h"
 
-/* NVMe 1.4 §3.1 controller registers (BAR0), just what this test drives. */
-#define NVME_CAP 0x00               /* 64-bit */
-#define  NVME_CAP_TO(c) (((c) >> 24) & 0xFF)        /* 500 ms units */
-#define  NVME_CAP_DSTRD(c) (((c) >> 32) & 0xF)
-#define NVME_CC 0x14
-#define  NVME_CC_EN 1u
-#define  NVME_CC_IOSQES(n) ((uint32_t)(n) << 16)
-#define  NVME_CC_IOCQES(n) ((uint32_t)(n) << 20)
-#define NVME_CSTS 0x1C
-#define  NVME_CSTS_RDY 1u
-#define  NVME_CSTS_CFS 2u
-#define NVME_AQA 0x24
-#define NVME_ASQ 0x28
-#define NVME_ACQ 0x30
-#define NVME_DBS 0x1000             /* SQ0 tail; CQ0 head at + (4 << DSTRD) */
-#define NVME_QDEPTH 16
-#define NVME_OPC_IDENTIFY 0x06      /* §5.15 */
-#define NVME_CNS_CTRL 1
-
-struct t_sqe {                      /* NVMe 1.4 §4.2 */
-	uint32_t cdw0;                  /* opcode 7:0, CID 31:16 */
-	uint32_t nsid;
-	uint32_t cdw2, cdw3;
-	uint64_t mptr, prp1, prp2;
-	uint32_t cdw10, cdw11, cdw12, cdw13, cdw14, cdw15;
-};
-_Static_assert(sizeof(struct t_sqe) == 64, "NVMe 1.4 §4.2: SQE is 64 bytes");
-
-struct t_cqe {                      /* NVMe 1.4 §4.6 */
-	uint32_t dw0, rsvd1;
-	uint16_t sq_head, sq_id;
-	uint16_t cid;
-	uint16_t status;                /* bit 0: phase tag */
-};
-_Static_assert(sizeof(struct t_cqe) == 16, "NVMe 1.4 §4.6: CQE is 16 bytes");
+#define NVME_QDEPTH 16               /* admin queue entries this test uses */
 
 /* ---- NVMe admin queue over MSI-X -------------------------------------------------------- */
 
@@ -52,8 +18,8 @@ struct nvme_t {
 	struct dma_dev *dd;             /* DMA API: reachable under VT-d translation too */
 	dma_addr_t sq_pa, cq_pa, id_pa; /* bus addresses of the coherent buffers */
 	void *id;
-	struct t_sqe *sq;
-	volatile struct t_cqe *cq;
+	struct nvme_sqe *sq;
+	volatile struct nvme_cqe *cq;
 	unsigned sq_tail, cq_head;
 	uint32_t cq_db;
 };
@@ -61,9 +27,9 @@ struct nvme_t {
 static bool nvme_wait_csts(struct nvme_t *n, uint32_t mask, uint32_t want)
 {
 	/* CAP.TO is the worst case the controller may take (500 ms units). */
-	uint64_t to_us = (NVME_CAP_TO(n->cap) + 1) * 500000ull;
+	uint64_t to_us = (nvme_cap_to(n->cap) + 1) * 500000ull;
 	uint64_t t0 = time_now_ns();
-	while ((hal_mmio_read32(n->regs + NVME_CSTS) & mask) != want) {
+	while ((hal_mmio_read32(n->regs + NVME_REG_CSTS) & mask) != want) {
 		if (time_now_ns() - t0 > to_us * 1000)
 			return false;
 		hal_cpu_relax();
@@ -73,32 +39,33 @@ static bool nvme_wait_csts(struct nvme_t *n, uint32_t mask, uint32_t want)
 
 static void nvme_submit_identify(struct nvme_t *n, uint16_t cid)
 {
-	struct t_sqe *e = &n->sq[n->sq_tail];
+	struct nvme_sqe *e = &n->sq[n->sq_tail];
 	memset(e, 0, sizeof *e);
-	e->cdw0 = NVME_OPC_IDENTIFY | ((uint32_t)cid << 16);
+	e->opc = NVME_ADM_IDENTIFY;
+	e->cid = cid;
 	e->prp1 = n->id_pa;
 	e->cdw10 = NVME_CNS_CTRL;
 	n->sq_tail = (n->sq_tail + 1) % NVME_QDEPTH;
 	/* release: the entry is in memory before the doorbell tells the device */
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	hal_mmio_write32(n->regs + NVME_DBS, n->sq_tail);
+	atomic_fence(MO_RELEASE);
+	hal_mmio_write32(n->regs + NVME_SQ_TDBL(0, nvme_cap_dstrd(n->cap)), n->sq_tail);
 }
 
 /* Poll the next completion's phase tag (§4.6: 1 on the first pass). */
 static bool nvme_poll_cqe(struct nvme_t *n, uint16_t cid, struct ktest *t)
 {
-	volatile struct t_cqe *e = &n->cq[n->cq_head];
+	volatile struct nvme_cqe *e = &n->cq[n->cq_head];
 	uint64_t t0 = time_now_ns();
-	while (!(__atomic_load_n(&e->status, __ATOMIC_ACQUIRE) & 1)) {
+	while (!(atomic_load16(&e->status, MO_ACQUIRE) & NVME_STATUS_P)) {
 		if (time_now_ns() - t0 > WAIT_US * 1000ull) {
 			ktest_fail_at(t, __FILE__, __LINE__, "no completion for cid %u; CSTS 0x%x", cid,
-				      hal_mmio_read32(n->regs + NVME_CSTS));
+				      hal_mmio_read32(n->regs + NVME_REG_CSTS));
 			return false;
 		}
 		hal_cpu_relax();
 	}
 	KTEST_EXPECT_EQ(t, e->cid, cid);
-	KTEST_EXPECT_EQ(t, e->status >> 1, 0);              /* success */
+	KTEST_EXPECT_EQ(t, e->status & ~NVME_STATUS_P, 0);  /* success */
 	n->cq_head++;
 	hal_mmio_write32(n->regs + n->cq_db, n->cq_head);
 	return true;
@@ -111,7 +78,7 @@ void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 	if (!need_pci(t))
 		return;
 	struct nvme_t n = { 0 };
-	n.d = pci_find_class(NVME_CLASS, 0xFFFFFF, 0);
+	n.d = pci_find_class(NVME_PCI_CLASS, 0xFFFFFF, 0);
 	if (!n.d) {
 		ktest_skip(t, "no NVMe controller");
 		return;
@@ -125,8 +92,8 @@ void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 	n.regs = pci_bar_map(d, 0);
 	KTEST_ASSERT(t, n.regs != 0);
 	vec_snapshot();
-	n.cap = hal_mmio_read64(n.regs + NVME_CAP);
-	n.cq_db = NVME_DBS + (4u << NVME_CAP_DSTRD(n.cap));
+	n.cap = hal_mmio_read64(n.regs + NVME_REG_CAP);
+	n.cq_db = NVME_CQ_HDBL(0, nvme_cap_dstrd(n.cap));
 	struct pci_irq pi = { 0 };
 	bool have_irq = false;
 	/* Queues and the Identify buffer through the DMA API (docs/dma.md): with VT-d
@@ -145,10 +112,10 @@ void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 	KTEST_EXPECT_EQ(t, n.sq_pa % PAGE_SIZE, 0);
 
 	/* Reset to a known state (§7.6.1): CC.EN 0, wait RDY 0. */
-	hal_mmio_write32(n.regs + NVME_CC, 0);
+	hal_mmio_write32(n.regs + NVME_REG_CC, 0);
 	if (!nvme_wait_csts(&n, NVME_CSTS_RDY, 0)) {
 		ktest_fail_at(t, __FILE__, __LINE__, "CSTS.RDY stays 1 after CC.EN=0: CSTS 0x%x",
-			      hal_mmio_read32(n.regs + NVME_CSTS));
+			      hal_mmio_read32(n.regs + NVME_REG_CSTS));
 		goto out;
 	}
 	unsigned target = last_msi_cpu();
@@ -176,14 +143,15 @@ void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 	KTEST_EXPECT(t, !(hal_mmio_read32(&e0[MSIX_ENT_CTRL]) & MSIX_ENT_CTRL_MASK));
 
 	/* Admin queues (§3.1.8-3.1.10) and enable: 64-byte SQEs, 16-byte CQEs. */
-	hal_mmio_write32(n.regs + NVME_AQA, ((NVME_QDEPTH - 1u) << 16) | (NVME_QDEPTH - 1u));
-	hal_mmio_write64(n.regs + NVME_ASQ, n.sq_pa);
-	hal_mmio_write64(n.regs + NVME_ACQ, n.cq_pa);
-	hal_mmio_write32(n.regs + NVME_CC, NVME_CC_EN | NVME_CC_IOSQES(6) | NVME_CC_IOCQES(4));
+	hal_mmio_write32(n.regs + NVME_REG_AQA, ((NVME_QDEPTH - 1u) << NVME_AQA_ACQS_SHIFT) | (NVME_QDEPTH - 1u));
+	hal_mmio_write64(n.regs + NVME_REG_ASQ, n.sq_pa);
+	hal_mmio_write64(n.regs + NVME_REG_ACQ, n.cq_pa);
+	hal_mmio_write32(n.regs + NVME_REG_CC, NVME_CC_EN | NVME_SQES_LOG2 << NVME_CC_IOSQES_SHIFT |
+			 NVME_CQES_LOG2 << NVME_CC_IOCQES_SHIFT);
 	if (!nvme_wait_csts(&n, NVME_CSTS_RDY | NVME_CSTS_CFS, NVME_CSTS_RDY)) {
 		ktest_fail_at(t, __FILE__, __LINE__, "CSTS.RDY never 1: CAP 0x%llx CC 0x%x CSTS 0x%x AQA 0x%x",
-			      (unsigned long long)n.cap, hal_mmio_read32(n.regs + NVME_CC),
-			      hal_mmio_read32(n.regs + NVME_CSTS), hal_mmio_read32(n.regs + NVME_AQA));
+			      (unsigned long long)n.cap, hal_mmio_read32(n.regs + NVME_REG_CC),
+			      hal_mmio_read32(n.regs + NVME_REG_CSTS), hal_mmio_read32(n.regs + NVME_REG_AQA));
 		goto out;
 	}
 
@@ -218,10 +186,10 @@ void msi_nvme_msix_enable_fire_mask(struct ktest *t)
 			  d->vendor, d->device, pi.vec[0].vector, target);
 
 out_disable:
-	hal_mmio_write32(n.regs + NVME_CC, 0);
+	hal_mmio_write32(n.regs + NVME_REG_CC, 0);
 	if (!nvme_wait_csts(&n, NVME_CSTS_RDY, 0))
 		ktest_fail_at(t, __FILE__, __LINE__, "CSTS.RDY stays 1 after disable: CSTS 0x%x",
-			      hal_mmio_read32(n.regs + NVME_CSTS));
+			      hal_mmio_read32(n.regs + NVME_REG_CSTS));
 out:
 	if (have_irq) {
 		volatile uint32_t *tbl = pi.msix_table;
@@ -270,7 +238,7 @@ static struct pci_dev *testdev_open(struct ktest *t, uint16_t device, volatile u
 
 static bool raise_and_wait(volatile uint8_t *regs, unsigned idx, uint64_t want_total)
 {
-	hal_mmio_write32(regs + TESTDEV_RAISE, idx);
+	hal_mmio_write32(regs + TESTDEV_REG_RAISE, idx);
 	return tu_wait_ge(&msi_cnt.total, want_total, WAIT_US);
 }
 
@@ -304,7 +272,7 @@ void msi_testdev_multi_message(struct ktest *t)
 		return;
 	volatile uint8_t *regs;
 	struct pci_irq pi;
-	struct pci_dev *d = testdev_alloc(t, TESTDEV_MSI, PCI_IRQ_MSI, 32, 0, &regs, &pi);
+	struct pci_dev *d = testdev_alloc(t, TESTDEV_DEVICE_MSI, PCI_IRQ_MSI, 32, 0, &regs, &pi);
 	if (!d)
 		return;
 	unsigned nv = pi.nvec;
@@ -316,7 +284,7 @@ void msi_testdev_multi_message(struct ktest *t)
 	KTEST_EXPECT(t, d->msi.is64 && d->msi.maskable);
 	ktest_log(t, "MSI block of %u at vector 0x%x", nv, pi.vec[0].vector);
 	/* Masked at start: a raise waits in the Pending Bits. */
-	hal_mmio_write32(regs + TESTDEV_RAISE, 0);
+	hal_mmio_write32(regs + TESTDEV_REG_RAISE, 0);
 	KTEST_EXPECT(t, !tu_wait_ge(&msi_cnt.total, 1, QUIET_US));
 	KTEST_EXPECT_EQ(t, pci_irq_pending(&pi, 0), 1);
 	for (unsigned i = 0; i < nv; i++)
@@ -338,7 +306,7 @@ void msi_testdev_multi_message(struct ktest *t)
 	unsigned v = nv > 5 ? 5 : nv - 1;
 	counts_reset(0, ACK_NONE);
 	KTEST_EXPECT_EQ(t, pci_irq_mask(&pi, v), 0);
-	hal_mmio_write32(regs + TESTDEV_RAISE, v);
+	hal_mmio_write32(regs + TESTDEV_REG_RAISE, v);
 	KTEST_EXPECT(t, !tu_wait_ge(&msi_cnt.total, 1, QUIET_US));
 	KTEST_EXPECT_EQ(t, pci_irq_pending(&pi, v), 1);
 	KTEST_EXPECT_EQ(t, pci_irq_unmask(&pi, v), 0);
@@ -371,7 +339,7 @@ void msi_testdev_msix_all_cpus(struct ktest *t)
 		return;
 	volatile uint8_t *regs;
 	struct pci_irq pi;
-	struct pci_dev *d = testdev_alloc(t, TESTDEV_MSIX, PCI_IRQ_MSIX, ALL_CPUS_NVEC, 0, &regs, &pi);
+	struct pci_dev *d = testdev_alloc(t, TESTDEV_DEVICE_MSIX, PCI_IRQ_MSIX, ALL_CPUS_NVEC, 0, &regs, &pi);
 	if (!d)
 		return;
 	KTEST_EXPECT_EQ(t, pi.nvec, ALL_CPUS_NVEC);
@@ -398,7 +366,7 @@ void msi_testdev_msix_all_cpus(struct ktest *t)
 	/* An entry beyond the grant is masked: its raise only sets the PBA bit. */
 	volatile uint32_t *last = pi.msix_table + (size_t)(MSIX_MAX_ENTRIES - 1) * MSIX_ENTRY_DW;
 	KTEST_EXPECT(t, hal_mmio_read32(&last[MSIX_ENT_CTRL]) & MSIX_ENT_CTRL_MASK);
-	hal_mmio_write32(regs + TESTDEV_RAISE, MSIX_MAX_ENTRIES - 1);
+	hal_mmio_write32(regs + TESTDEV_REG_RAISE, MSIX_MAX_ENTRIES - 1);
 	KTEST_EXPECT(t, !tu_wait_ge(&msi_cnt.total, pi.nvec + 1, QUIET_US));
 	if (!t->failed)
 		ktest_log(t, "64 MSI-X vectors over %u CPUs, each counted on its CPU", n);
@@ -449,7 +417,7 @@ void msi_testdev_msix_2048(struct ktest *t)
 	if (!need_mode(t, PCI_IRQ_MSIX))
 		return;
 	volatile uint8_t *regs;
-	struct pci_dev *d = testdev_open(t, TESTDEV_MSIX, &regs);
+	struct pci_dev *d = testdev_open(t, TESTDEV_DEVICE_MSIX, &regs);
 	if (!d)
 		return;
 	vec_snapshot();

@@ -99,7 +99,7 @@ void time_cpu_start(void)
 		lapic_write(APIC_LVT_TIMER, APIC_LVT_TIMER_DEADLINE | VEC_TIMER);
 		/* SDM §11.5.4.1: the LVT write must be ordered before the MSR write; a
 		 * full fence does it (WRMSR to the x2APIC LVT is not serializing). */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		atomic_fence(MO_SEQ_CST);
 		c->tsc_next_deadline = 0;
 		arm_deadline(c, hal_rdtsc());
 	} else {

@@ -1,5 +1,5 @@
 /*
- * edu.c — QEMU's educational PCI device (QEMU docs/specs/edu.txt) on the simulated
+ * edu.c — QEMU's educational PCI device (QEMU docs/specs/edu.rst) on the simulated
  * fabric. Everything happens inside the MMIO callback (the deterministic mode has
  * no device threads): a factorial is done when its write returns, a DMA when the
  * command write returns. Stricter than QEMU: transfers outside the 4 KiB buffer or
@@ -7,7 +7,7 @@
  */
 #include "edu/edu.h"
 #include "edu/edu_model.h"
-#include "edu/edu_regs.h"
+#include <hw/dev/edu.h>
 #include "pci/pci_model_insts.h"
 
 #include <errno.h>
@@ -30,7 +30,7 @@ struct edu {
 	unsigned logged;
 	uint32_t liveness, fact, status, irq_status;
 	uint64_t dma_src, dma_dst, dma_count, dma_cmd;
-	uint8_t buf[EDU_DMA_BUF_SIZE];
+	uint8_t buf[EDU_BUF_SIZE];
 	struct edu_model_stats st;
 };
 
@@ -52,7 +52,7 @@ static void bad_access(struct edu *e, const char *why, uint64_t off, unsigned si
 	edu_log(e, "%s: offset 0x%llx size %u", why, (unsigned long long)off, size);
 }
 
-/* ---- interrupts (edu.txt "IRQ controller") ------------------------------------------ */
+/* ---- interrupts (edu.rst "IRQ controller") ------------------------------------------ */
 
 static void irq_raise(struct edu *e, uint32_t bits)
 {
@@ -87,7 +87,7 @@ static void fact_start(struct edu *e, uint32_t n)
 		irq_raise(e, EDU_IRQ_FACT);
 }
 
-/* ---- DMA (edu.txt "DMA controller") ------------------------------------------------- */
+/* ---- DMA (edu.rst "DMA controller") ------------------------------------------------- */
 
 /* [start, start+len) inside [lo, lo+size), without overflow. */
 static bool range_in(uint64_t start, uint64_t len, uint64_t lo, uint64_t size)
@@ -97,16 +97,16 @@ static bool range_in(uint64_t start, uint64_t len, uint64_t lo, uint64_t size)
 
 static void dma_run(struct edu *e)
 {
-	bool to_ram = (e->dma_cmd & EDU_DMA_CMD_TO_RAM) != 0;
+	bool to_ram = (e->dma_cmd & EDU_CMD_TO_RAM) != 0;
 	uint64_t dev = to_ram ? e->dma_src : e->dma_dst;
 	uint64_t ram = to_ram ? e->dma_dst : e->dma_src;
 	uint64_t len = e->dma_count;
 
-	if (!range_in(dev, len, EDU_DMA_BUF_ADDR, EDU_DMA_BUF_SIZE)) {
+	if (!range_in(dev, len, EDU_BUF_ADDR, EDU_BUF_SIZE)) {
 		e->st.dma_refused++;
 		edu_log(e, "DMA refused: buffer range 0x%llx+0x%llx outside 0x%x-0x%x",
-			(unsigned long long)dev, (unsigned long long)len, EDU_DMA_BUF_ADDR,
-			EDU_DMA_BUF_ADDR + EDU_DMA_BUF_SIZE - 1);
+			(unsigned long long)dev, (unsigned long long)len, EDU_BUF_ADDR,
+			EDU_BUF_ADDR + EDU_BUF_SIZE - 1);
 		goto out;
 	}
 	if (!range_in(ram, len, 0, EDU_DMA_MASK + 1)) {
@@ -121,7 +121,7 @@ static void dma_run(struct edu *e)
 		goto out;
 	}
 	if (len) {
-		uint8_t *p = e->buf + (dev - EDU_DMA_BUF_ADDR);
+		uint8_t *p = e->buf + (dev - EDU_BUF_ADDR);
 
 		int err = to_ram ? pci_model_dma_write(e->fn, ram, p, (unsigned)len)
 		                 : pci_model_dma_read(e->fn, ram, p, (unsigned)len);
@@ -133,13 +133,13 @@ static void dma_run(struct edu *e)
 				to_ram ? "to" : "from", (unsigned long long)ram, (unsigned long long)len);
 	}
 	e->st.dma_done++;
-	e->dma_cmd &= ~(uint64_t)EDU_DMA_CMD_START;
-	if (e->dma_cmd & EDU_DMA_CMD_IRQ)
+	e->dma_cmd &= ~(uint64_t)EDU_CMD_START;
+	if (e->dma_cmd & EDU_CMD_IRQ)
 		irq_raise(e, EDU_IRQ_DMA);
 	return;
 out:
 	/* A refused transfer ends without data and without the completion interrupt. */
-	e->dma_cmd &= ~(uint64_t)EDU_DMA_CMD_START;
+	e->dma_cmd &= ~(uint64_t)EDU_CMD_START;
 }
 
 /* ---- BAR0 --------------------------------------------------------------------------- */
@@ -209,7 +209,7 @@ static void edu_write(void *ctx, unsigned bar, uint64_t off, unsigned size, uint
 	case EDU_REG_DMA_COUNT: e->dma_count = v; break;
 	case EDU_REG_DMA_CMD:
 		/* As in QEMU, a command without the start bit is not stored. */
-		if (v & EDU_DMA_CMD_START) {
+		if (v & EDU_CMD_START) {
 			e->dma_cmd = v;
 			dma_run(e);
 		}
@@ -253,7 +253,7 @@ int edu_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *h
 	snprintf(e->name, sizeof(e->name), "edu@b%u:%02x", bus_index, dev);
 	e->desc = (struct pci_model_desc){
 		.name = "edu",
-		.vendor = EDU_VENDOR_ID, .device = EDU_DEVICE_ID,
+		.vendor = EDU_VENDOR, .device = EDU_DEVICE,
 		.subsys_vendor = 0x1af4, .subsys_id = 0x1100,   /* QEMU's default subsystem */
 		.class_code = EDU_CLASS, .revision = EDU_REVISION,
 		.irq_pin = 1,                                    /* INTA */
@@ -294,7 +294,7 @@ int edu_model_buffer(unsigned idx, unsigned off, void *out, unsigned len)
 
 	if (!e)
 		return -ENOENT;
-	if (off > EDU_DMA_BUF_SIZE || len > EDU_DMA_BUF_SIZE - off)
+	if (off > EDU_BUF_SIZE || len > EDU_BUF_SIZE - off)
 		return -EINVAL;
 	pthread_mutex_lock(&e->lock);
 	memcpy(out, e->buf + off, len);

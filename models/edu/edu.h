@@ -2,7 +2,7 @@
  * edu.h — QEMU's educational PCI device ("edu", 1234:11e8) as a model on the
  * simulated PCIe fabric: identification, liveness, factorial, interrupt raise and
  * acknowledge (MSI or INTx) and a 4 KiB DMA buffer. Register facts from QEMU's
- * docs/specs/edu.txt; see docs/pci.md "Simulator: device models".
+ * docs/specs/edu.rst; see docs/pci.md "Simulator: device models".
  */
 #ifndef DOPPEL_MODELS_EDU_H
 #define DOPPEL_MODELS_EDU_H

@@ -1,7 +1,7 @@
 /*
  * nvme_admin.c — NVMe controller model, admin command set (NVM Express 1.4 §5):
  * Identify (§5.15: CNS 00h namespace, 01h controller, 02h active namespace list)
- * and Get/Set Features Number of Queues (§5.9, §5.21.1.7). Every other opcode
+ * and Get/Set Features Number of Queues (§5.13, §5.21, §5.21.1.7). Every other opcode
  * completes with Invalid Command Opcode; bad fields with the status §5 names.
  */
 #include "nvme/nvme_int.h"
@@ -10,13 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-_Static_assert(offsetof(struct nvme_id_ctrl, oacs) == 256, "NVMe 1.4 Figure 247: OACS");
-_Static_assert(offsetof(struct nvme_id_ctrl, sqes) == 512, "NVMe 1.4 Figure 247: SQES");
-_Static_assert(offsetof(struct nvme_id_ctrl, subnqn) == 768, "NVMe 1.4 Figure 247: SUBNQN");
-_Static_assert(offsetof(struct nvme_id_ns, lbaf) == 128, "NVMe 1.4 Figure 245: LBAF0");
-
-#define SQE_FUSE(f) ((f) & 3u)
-#define SQE_PSDT(f) ((f) >> 6 & 3u)
+#define SQE_FUSE(f) ((f) & NVME_SQE_FUSE_MASK)
+#define SQE_PSDT(f) (((f) & NVME_SQE_PSDT_MASK) >> 6)
 #define NS_BLOCKS (NVME_MODEL_NS_BYTES >> NVME_LBA_SHIFT)
 
 /* Space-padded, not NUL-terminated ASCII field (§1.5 "ASCII string"). */

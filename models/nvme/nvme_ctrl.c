@@ -16,7 +16,7 @@
 
 #define NVME_MAX_INSTANCES 8u
 #define NVME_LOG_BUDGET 64u
-#define NVME_CAP_TO 0x0Fu           /* 7.5 s to become ready (500 ms units) */
+#define NVME_READY_TO 0x0Fu         /* 7.5 s to become ready (500 ms units) */
 
 PCI_MODEL_INSTS_DEFINE(insts, NVME_MAX_INSTANCES);
 
@@ -32,7 +32,7 @@ void nvme_log(struct nvme_ctrl *c, const char *fmt, ...)
 static uint64_t cap_value(void)
 {
 	return (uint64_t)NVME_MQES << NVME_CAP_MQES_SHIFT | NVME_CAP_CQR |
-	       (uint64_t)NVME_CAP_TO << NVME_CAP_TO_SHIFT | 0ull << NVME_CAP_DSTRD_SHIFT |
+	       (uint64_t)NVME_READY_TO << NVME_CAP_TO_SHIFT | 0ull << NVME_CAP_DSTRD_SHIFT |
 	       NVME_CAP_CSS_NVM | 0ull << NVME_CAP_MPSMIN_SHIFT | 0ull << NVME_CAP_MPSMAX_SHIFT;
 }
 

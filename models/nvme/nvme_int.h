@@ -11,7 +11,7 @@
 
 #include "nvme/nvme.h"
 #include "nvme/nvme_model.h"
-#include "nvme/nvme_regs.h"
+#include <hw/dev/nvme.h>
 
 #define NVME_PAGE 4096u             /* CAP.MPSMIN = MPSMAX = 0: 4 KiB pages only */
 #define NVME_MAX_IOQ 64u            /* I/O queue pairs offered (Number of Queues) */

@@ -167,7 +167,8 @@ static bool post_cqe(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t sqid, uin
 	uint16_t sc = status & 0xFFu, sct = status >> 8 & 7u;
 	struct nvme_cqe e = {
 		.dw0 = dw0, .sq_head = c->sq[sqid].head, .sq_id = sqid, .cid = cid,
-		.status = (uint16_t)(sc << 1 | sct << 9 | (status ? NVME_STATUS_DNR : 0) |
+		.status = (uint16_t)(sc << NVME_STATUS_SC_SHIFT | sct << NVME_STATUS_SCT_SHIFT |
+				     (status ? NVME_STATUS_DNR : 0) |
 				     (cq->phase ? NVME_STATUS_P : 0)),
 	};
 

@@ -8,7 +8,8 @@
  */
 #include "vtd/vtd.h"
 #include "vtd/vtd_model.h"
-#include "vtd/vtd_regs.h"
+
+#include <hw/iommu/vtd.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +26,9 @@
 #define MAMV 9u                     /* page-selective invalidation up to 2^9 pages */
 #define ND 6u                       /* 2^(4+2*6) = 65536 domains, as QEMU */
 #define MAX_MSIS 4u
+/* Where this model puts the registers CAP.FRO and ECAP.IRO point at (a choice). */
+#define IOTLB_BASE 0x200u           /* IVA_REG and IOTLB_REG */
+#define FRCD_BASE 0x220u            /* the one fault recording register (NFR = 0) */
 
 struct ctx_ent {
 	bool valid;
@@ -209,24 +213,24 @@ static uint8_t ctx_fetch(uint16_t sid, struct ctx_ent *out)
 		return VTD_FR_ROOT_TABLE;       /* no legacy-mode root table latched */
 	if (!mem_rd((vt.root_active & ~0xFFFull) + (uint64_t)(sid >> 8) * 16, re, 16))
 		return VTD_FR_ROOT_TABLE;
-	if (!(re[0] & VTD_RE_P))
-		return VTD_FR_ROOT_P;
-	if ((re[0] & VTD_RE_LO_RSVD) || (re[0] & ~VTD_SL_ADDR_MASK & ~0xFFFull) || re[1])
+	if (!(re[0] & VTD_ROOT_P))
+		return VTD_FR_ROOT_NOT_PRESENT;
+	if ((re[0] & VTD_ROOT_LO_RSVD) || (re[0] & ~VTD_SL_ADDR & ~0xFFFull) || re[1])
 		return VTD_FR_ROOT_RSVD;
-	if (!mem_rd((re[0] & VTD_SL_ADDR_MASK) + (uint64_t)(sid & 0xFF) * 16, ce, 16))
+	if (!mem_rd((re[0] & VTD_SL_ADDR) + (uint64_t)(sid & 0xFF) * 16, ce, 16))
 		return VTD_FR_CTX_TABLE;
-	if (!(ce[0] & VTD_CE_LO_P))
-		return VTD_FR_CTX_P;
-	if ((ce[0] & VTD_CE_LO_RSVD) || (ce[0] & ~VTD_SL_ADDR_MASK & ~0xFFFull) ||
-	    (ce[1] & VTD_CE_HI_RSVD))
+	if (!(ce[0] & VTD_CTX_P))
+		return VTD_FR_CTX_NOT_PRESENT;
+	if ((ce[0] & VTD_CTX_LO_RSVD) || (ce[0] & ~VTD_SL_ADDR & ~0xFFFull) ||
+	    (ce[1] & VTD_CTX_HI_RSVD))
 		return VTD_FR_CTX_RSVD;
-	tt = (unsigned)(ce[0] >> VTD_CE_LO_TT_SHIFT) & 3;
-	aw = (unsigned)(ce[1] & VTD_CE_HI_AW_MASK);
+	tt = (unsigned)(ce[0] >> VTD_CTX_TT_SHIFT) & 3;
+	aw = (unsigned)(ce[1] & VTD_CTX_AW_MASK);
 	*out = (struct ctx_ent){
 		.valid = true, .sid = sid,
-		.did = (uint16_t)(ce[1] >> VTD_CE_HI_DID_SHIFT),
-		.levels = (uint8_t)(aw + 2), .fpd = (ce[0] & VTD_CE_LO_FPD) != 0,
-		.slpt = ce[0] & VTD_SL_ADDR_MASK,
+		.did = (uint16_t)(ce[1] >> VTD_CTX_DID_SHIFT),
+		.levels = (uint8_t)(aw + 2), .fpd = (ce[0] & VTD_CTX_FPD) != 0,
+		.slpt = ce[0] & VTD_SL_ADDR,
 	};
 	if (tt != 0) {
 		vlog("context entry of sid 0x%04x: translation type %u needs ECAP.DT/PT, "
@@ -269,7 +273,7 @@ static struct walk sl_walk(const struct ctx_ent *c, uint64_t iova)
 			return w;
 		}
 		w.perm &= (uint8_t)(pte & (VTD_SL_R | VTD_SL_W));
-		table = pte & VTD_SL_ADDR_MASK;
+		table = pte & VTD_SL_ADDR;
 	}
 	w.pa = table;
 	return w;
@@ -476,41 +480,41 @@ static void qi_error(const char *why, uint64_t d0, uint64_t d1)
 /* One descriptor; false (IQE raised) when it is invalid. */
 static bool qi_one(uint64_t d0, uint64_t d1)
 {
-	unsigned type = (unsigned)(d0 & 0xF), gran = (unsigned)(d0 >> VTD_QI_G_SHIFT) & 3;
+	unsigned type = (unsigned)(d0 & 0xF), gran = (unsigned)(d0 >> VTD_INV_G_SHIFT) & 3;
 
 	if (d0 & (7ull << 9)) {
 		qi_error("type bits 11:9 set (256-bit descriptor types need scalable mode)", d0, d1);
 		return false;
 	}
 	switch (type) {
-	case VTD_QI_TYPE_CC:
+	case VTD_INV_CC:
 		if ((d0 & 0xFFC0ull) || (d0 >> 50) || d1 || gran == 0) {
 			qi_error("context-cache descriptor with reserved bits or granularity 0", d0, d1);
 			return false;
 		}
-		ctx_invalidate(gran, (uint16_t)(d0 >> VTD_QI_DID_SHIFT),
-		               (uint16_t)(d0 >> VTD_QI_CC_SID_SHIFT), (unsigned)(d0 >> VTD_QI_CC_FM_SHIFT) & 3);
+		ctx_invalidate(gran, (uint16_t)(d0 >> VTD_INV_DID_SHIFT),
+		               (uint16_t)(d0 >> VTD_INV_CC_SID_SHIFT), (unsigned)(d0 >> VTD_INV_CC_FM_SHIFT) & 3);
 		break;
-	case VTD_QI_TYPE_IOTLB:
+	case VTD_INV_IOTLB:
 		if ((d0 & 0xFF00ull) || (d0 >> 32) || (d1 & 0xF80ull) || gran == 0) {
 			qi_error("IOTLB descriptor with reserved bits or granularity 0", d0, d1);
 			return false;
 		}
-		iotlb_invalidate(gran, (uint16_t)(d0 >> VTD_QI_DID_SHIFT), d1 & ~0xFFFull,
-		                 (unsigned)(d1 & VTD_IVA_AM_MASK));
+		iotlb_invalidate(gran, (uint16_t)(d0 >> VTD_INV_DID_SHIFT), d1 & ~0xFFFull,
+		                 (unsigned)(d1 & VTD_INV_IOTLB_AM_MASK));
 		break;
-	case VTD_QI_TYPE_WAIT:
+	case VTD_INV_WAIT:
 		if ((d0 & 0xFFFFFF80ull) || (d1 & 3)) {
 			qi_error("wait descriptor with reserved bits", d0, d1);
 			return false;
 		}
-		if (d0 & VTD_QI_WAIT_SW) {
-			uint32_t data = (uint32_t)(d0 >> VTD_QI_WAIT_DATA_SHIFT);
+		if (d0 & VTD_INV_WAIT_SW) {
+			uint32_t data = (uint32_t)(d0 >> VTD_INV_WAIT_DATA_SHIFT);
 			if (vt.host.mem_write(d1 & ~3ull, &data, 4))
 				vlog("wait descriptor status write to 0x%llx: not RAM",
 				     (unsigned long long)(d1 & ~3ull));
 		}
-		if ((d0 & VTD_QI_WAIT_IF) && !(vt.ics & VTD_ICS_IWC)) {
+		if ((d0 & VTD_INV_WAIT_IF) && !(vt.ics & VTD_ICS_IWC)) {
 			vt.ics |= VTD_ICS_IWC;
 			if (vt.iectl & VTD_IECTL_IM) {
 				vt.iectl |= VTD_IECTL_IP;
@@ -618,8 +622,8 @@ static bool is64(uint64_t off)
 {
 	switch (off) {
 	case VTD_REG_CAP: case VTD_REG_ECAP: case VTD_REG_RTADDR: case VTD_REG_CCMD:
-	case VTD_REG_IQH: case VTD_REG_IQT: case VTD_REG_IQA: case VTD_REG_IVA:
-	case VTD_REG_IOTLB: case VTD_FRO_OFF: case VTD_FRO_OFF + 8:
+	case VTD_REG_IQH: case VTD_REG_IQT: case VTD_REG_IQA: case IOTLB_BASE + VTD_IOTLB_IVA:
+	case IOTLB_BASE + VTD_IOTLB_CMD: case FRCD_BASE: case FRCD_BASE + 8:
 		return true;
 	}
 	return false;
@@ -647,9 +651,9 @@ static uint64_t rd64(uint64_t off)
 	case VTD_REG_IQH: return vt.iqh;
 	case VTD_REG_IQT: return vt.iqt;
 	case VTD_REG_IQA: return vt.iqa;
-	case VTD_REG_IVA: return vt.iva;
-	case VTD_REG_IOTLB: return vt.iotlb_reg;
-	case VTD_FRO_OFF: return vt.frcd_lo;
+	case IOTLB_BASE + VTD_IOTLB_IVA: return vt.iva;
+	case IOTLB_BASE + VTD_IOTLB_CMD: return vt.iotlb_reg;
+	case FRCD_BASE: return vt.frcd_lo;
 	default: return vt.frcd_hi;
 	}
 }
@@ -678,7 +682,7 @@ static uint32_t rd32(uint64_t off)
 static void wr64(uint64_t off, uint64_t v, bool hi)
 {
 	switch (off) {
-	case VTD_REG_CAP: case VTD_REG_ECAP: case VTD_REG_IQH: case VTD_FRO_OFF:
+	case VTD_REG_CAP: case VTD_REG_ECAP: case VTD_REG_IQH: case FRCD_BASE:
 		vt.st.bad_access++;
 		vlog("write 0x%llx to read-only register 0x%03llx ignored", (unsigned long long)v,
 		     (unsigned long long)off);
@@ -692,13 +696,13 @@ static void wr64(uint64_t off, uint64_t v, bool hi)
 		else
 			vt.ccmd = (vt.ccmd & ~0xFFFFFFFFull) | (v & 0xFFFFFFFFull);
 		break;
-	case VTD_REG_IOTLB:
+	case IOTLB_BASE + VTD_IOTLB_CMD:
 		if (hi)
 			iotlb_reg_write(v);
 		else
 			vt.iotlb_reg = (vt.iotlb_reg & ~0xFFFFFFFFull) | (v & 0xFFFFFFFFull);
 		break;
-	case VTD_REG_IVA:
+	case IOTLB_BASE + VTD_IOTLB_IVA:
 		vt.iva = v & ~0xF80ull;
 		break;
 	case VTD_REG_IQA:
@@ -803,7 +807,7 @@ void vtd_model_mmio_write(uint64_t off, unsigned size, uint64_t v)
 		unsigned sh = (unsigned)(off & 4) * 8;
 
 		/* The other half as stored (no read side effects exist here). */
-		cur = base == VTD_REG_CCMD ? vt.ccmd : base == VTD_REG_IOTLB ? vt.iotlb_reg : rd64(base);
+		cur = base == VTD_REG_CCMD ? vt.ccmd : base == IOTLB_BASE + VTD_IOTLB_CMD ? vt.iotlb_reg : rd64(base);
 		img = (cur & ~(0xFFFFFFFFull << sh)) | ((v & 0xFFFFFFFFull) << sh);
 		wr64(base, img, sh != 0);
 	} else if (size == 4 && is32(off)) {
@@ -861,12 +865,12 @@ int vtd_model_init(const struct vtd_config *cfg, const struct vtd_host *host)
 	         (cfg->caching_mode ? VTD_CAP_CM : 0) |
 	         (VTD_SAGAW_39 | VTD_SAGAW_48) << VTD_CAP_SAGAW_SHIFT |
 	         47ull << VTD_CAP_MGAW_SHIFT |
-	         (uint64_t)(VTD_FRO_OFF / 16) << VTD_CAP_FRO_SHIFT |
+	         (uint64_t)(FRCD_BASE / 16) << VTD_CAP_FRO_SHIFT |
 	         VTD_CAP_PSI |
 	         0ull << VTD_CAP_NFR_SHIFT |    /* one fault recording register */
 	         (uint64_t)MAMV << VTD_CAP_MAMV_SHIFT;
 	vt.ecap = (cfg->no_qi ? 0 : VTD_ECAP_QI) |
-	          (uint64_t)(VTD_IRO_OFF / 16) << VTD_ECAP_IRO_SHIFT;
+	          (uint64_t)(IOTLB_BASE / 16) << VTD_ECAP_IRO_SHIFT;
 	vt.fectl = VTD_FECTL_IM;            /* reset values: events masked (§10.4.10) */
 	vt.iectl = VTD_IECTL_IM;
 	err = sim_bus_mmio_register(vt.cfg.base, VTD_REG_SIZE, bus_read, bus_write, NULL);

@@ -20,10 +20,10 @@
 #include "../../sim/bus.h"
 #include "edu/edu.h"
 #include "edu/edu_model.h"
-#include "edu/edu_regs.h"
+#include <hw/dev/edu.h>
 #include "nvme/nvme.h"
 #include "nvme/nvme_model.h"
-#include "nvme/nvme_regs.h"
+#include <hw/dev/nvme.h>
 #include "pci/pci_model.h"
 #include "testdev/testdev.h"
 #include "testdev/testdev_model.h"
@@ -473,7 +473,7 @@ static void edu_dma(uint64_t b, uint64_t src, uint64_t dst, uint64_t cnt, uint32
 	wr(b + EDU_REG_DMA_COUNT, 8, cnt);
 	wr(b + EDU_REG_DMA_CMD, 8, cmd);
 	/* Synchronous: the transfer is over when the command write returns. */
-	assert_int_equal(rd(b + EDU_REG_DMA_CMD, 8) & EDU_DMA_CMD_START, 0);
+	assert_int_equal(rd(b + EDU_REG_DMA_CMD, 8) & EDU_CMD_START, 0);
 }
 
 static void test_edu_dma(void **state)
@@ -487,13 +487,13 @@ static void test_edu_dma(void **state)
 	for (unsigned i = 0; i < 100; i++)
 		ram[0x1000 + i] = (uint8_t)(i * 7 + 1);
 	/* RAM -> device buffer at 0x40000 + 0x10. */
-	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR + 0x10, 100, EDU_DMA_CMD_START);
+	edu_dma(b, 0x1000, EDU_BUF_ADDR + 0x10, 100, EDU_CMD_START);
 	assert_int_equal(edu_model_buffer(0, 0x10, buf, 100), 0);
 	assert_memory_equal(buf, ram + 0x1000, 100);
 	assert_false(gsi_level[gsi]);
 	/* Buffer -> RAM with the completion interrupt 0x100. */
-	edu_dma(b, EDU_DMA_BUF_ADDR + 0x10, 0x3000, 100,
-		EDU_DMA_CMD_START | EDU_DMA_CMD_TO_RAM | EDU_DMA_CMD_IRQ);
+	edu_dma(b, EDU_BUF_ADDR + 0x10, 0x3000, 100,
+		EDU_CMD_START | EDU_CMD_TO_RAM | EDU_CMD_IRQ);
 	assert_memory_equal(ram + 0x3000, ram + 0x1000, 100);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), EDU_IRQ_DMA);
 	assert_true(gsi_level[gsi]);
@@ -512,11 +512,11 @@ static void test_edu_dma_rid_and_blocked(void **state)
 
 	(void)state;
 	memset(ram + 0x1000, 0x5A, 64);
-	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, 64, EDU_DMA_CMD_START);
+	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START);
 	assert_int_equal(ndma, 1);
 	assert_int_equal(last_rid, 0x0010);                         /* 00:02.0 */
 	dma_block = true;
-	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, 64, EDU_DMA_CMD_START | EDU_DMA_CMD_IRQ);
+	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START | EDU_CMD_IRQ);
 	assert_int_equal(edu_model_buffer(0, 0, buf, 64), 0);
 	assert_int_equal(buf[0], 0);                                /* zeros, not 0x5A */
 	assert_int_equal(buf[63], 0);
@@ -526,7 +526,7 @@ static void test_edu_dma_rid_and_blocked(void **state)
 	assert_true(logged("blocked or outside RAM"));
 	/* Bus mastering off: no DMA reaches the host at all. */
 	set_command(edu_bdf, 0, CMD_MASTER);
-	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, 64, EDU_DMA_CMD_START);
+	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START);
 	assert_int_equal(ndma, 2);
 }
 
@@ -540,15 +540,15 @@ static void test_edu_dma_refused(void **state)
 	memset(ram + 0x5000, 0xAB, 0x200);
 	writes = ram_writes;
 	/* Past the end of the 4 KiB buffer. */
-	edu_dma(b, EDU_DMA_BUF_ADDR + 0xF00, 0x5000, 0x200, EDU_DMA_CMD_START | EDU_DMA_CMD_TO_RAM |
-		EDU_DMA_CMD_IRQ);
+	edu_dma(b, EDU_BUF_ADDR + 0xF00, 0x5000, 0x200, EDU_CMD_START | EDU_CMD_TO_RAM |
+		EDU_CMD_IRQ);
 	/* Below the buffer. */
-	edu_dma(b, 0x5000, EDU_DMA_BUF_ADDR - 4, 8, EDU_DMA_CMD_START);
+	edu_dma(b, 0x5000, EDU_BUF_ADDR - 4, 8, EDU_CMD_START);
 	/* RAM beyond the 28-bit DMA mask, and a range that crosses it. */
-	edu_dma(b, EDU_DMA_BUF_ADDR, 0x10000000ull, 16, EDU_DMA_CMD_START | EDU_DMA_CMD_TO_RAM);
-	edu_dma(b, 0x0FFFFFF8ull, EDU_DMA_BUF_ADDR, 16, EDU_DMA_CMD_START);
+	edu_dma(b, EDU_BUF_ADDR, 0x10000000ull, 16, EDU_CMD_START | EDU_CMD_TO_RAM);
+	edu_dma(b, 0x0FFFFFF8ull, EDU_BUF_ADDR, 16, EDU_CMD_START);
 	/* A count that wraps the address space. */
-	edu_dma(b, 0x1000, EDU_DMA_BUF_ADDR, ~0ull, EDU_DMA_CMD_START);
+	edu_dma(b, 0x1000, EDU_BUF_ADDR, ~0ull, EDU_CMD_START);
 	s = edu_stats();
 	assert_int_equal(s.dma_refused, 5);
 	assert_int_equal(s.dma_done, 0);
@@ -558,7 +558,7 @@ static void test_edu_dma_refused(void **state)
 	assert_true(logged("DMA refused"));
 	/* Bus mastering off: dropped, RAM untouched. */
 	set_command(edu_bdf, 0, CMD_MASTER);
-	edu_dma(b, EDU_DMA_BUF_ADDR, 0x5000, 16, EDU_DMA_CMD_START | EDU_DMA_CMD_TO_RAM);
+	edu_dma(b, EDU_BUF_ADDR, 0x5000, 16, EDU_CMD_START | EDU_CMD_TO_RAM);
 	s = edu_stats();
 	assert_int_equal(s.dma_no_master, 1);
 	assert_int_equal(s.dma_done, 0);

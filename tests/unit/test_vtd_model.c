@@ -20,7 +20,8 @@
 #include "../../sim/bus.h"
 #include "vtd/vtd.h"
 #include "vtd/vtd_model.h"
-#include "vtd/vtd_regs.h"
+
+#include <hw/iommu/vtd.h>
 
 /* ---- fake bus and host ------------------------------------------------------------ */
 
@@ -89,6 +90,11 @@ static const struct vtd_host host = { .mem_read = h_read, .mem_write = h_write, 
 static uint64_t rd(uint64_t off, unsigned size) { return vtd_model_mmio_read(off, size); }
 static void wr(uint64_t off, unsigned size, uint64_t v) { vtd_model_mmio_write(off, size, v); }
 static uint32_t gsts(void) { return (uint32_t)rd(VTD_REG_GSTS, 4); }
+/* The IOTLB registers and the fault recording register, where ECAP.IRO and CAP.FRO
+ * say the model put them. */
+static uint64_t iva_reg(void) { return VTD_IOTLB_REGS(rd(VTD_REG_ECAP, 8)) + VTD_IOTLB_IVA; }
+static uint64_t iotlb_reg(void) { return VTD_IOTLB_REGS(rd(VTD_REG_ECAP, 8)) + VTD_IOTLB_CMD; }
+static uint64_t frcd_reg(void) { return VTD_FRCD_REG(rd(VTD_REG_CAP, 8), 0); }
 static struct vtd_model_stats stats(void)
 {
 	struct vtd_model_stats s;
@@ -121,8 +127,8 @@ static uint64_t get64(uint64_t pa) { uint64_t v; memcpy(&v, mem + pa, 8); return
 static uint64_t ctx_set(unsigned devfn, uint16_t did, unsigned aw)
 {
 	uint64_t top = alloc_table();
-	put64(CTX_BUS0 + devfn * 16 + 8, (uint64_t)did << VTD_CE_HI_DID_SHIFT | aw);
-	put64(CTX_BUS0 + devfn * 16, top | VTD_CE_LO_P);
+	put64(CTX_BUS0 + devfn * 16 + 8, (uint64_t)did << VTD_CTX_DID_SHIFT | aw);
+	put64(CTX_BUS0 + devfn * 16, top | VTD_CTX_P);
 	return top;
 }
 
@@ -136,7 +142,7 @@ static uint64_t leaf_slot(uint64_t top, unsigned levels, uint64_t iova)
 			e = alloc_table() | VTD_SL_R | VTD_SL_W;
 			put64(slot, e);
 		}
-		t = e & VTD_SL_ADDR_MASK;
+		t = e & VTD_SL_ADDR;
 	}
 	return t + ((iova >> 12) & 511) * 8;
 }
@@ -157,7 +163,7 @@ static void unit(bool cm, bool no_qi)
 	nmsis = nlogs = 0;
 	assert_int_equal(vtd_model_init(&c, &host), 0);
 	memset(mem + ROOT, 0, 0x2000);
-	put64(ROOT, CTX_BUS0 | VTD_RE_P);
+	put64(ROOT, CTX_BUS0 | VTD_ROOT_P);
 	wr(VTD_REG_RTADDR, 8, ROOT);
 	wr(VTD_REG_GCMD, 4, VTD_GCMD_SRTP);
 	wr(VTD_REG_FEDATA, 4, FE_DATA);
@@ -170,8 +176,8 @@ static void unit(bool cm, bool no_qi)
 static int setup(void **state) { (void)state; unit(false, false); return 0; }
 static int setup_cm(void **state) { (void)state; unit(true, false); return 0; }
 
-static uint64_t frcd_hi(void) { return rd(VTD_FRO_OFF + 8, 8); }
-static void frcd_clear(void) { wr(VTD_FRO_OFF + 12, 4, 1u << 31); }
+static uint64_t frcd_hi(void) { return rd(frcd_reg() + 8, 8); }
+static void frcd_clear(void) { wr(frcd_reg() + 12, 4, 1u << 31); }
 
 static void expect_fault(uint16_t sid, uint64_t addr, uint8_t reason, bool write)
 {
@@ -181,13 +187,13 @@ static void expect_fault(uint16_t sid, uint64_t addr, uint8_t reason, bool write
 	assert_int_equal(hi & 0xFFFF, sid);
 	assert_int_equal((hi >> VTD_FRCD_HI_FR_SHIFT) & 0xFF, reason);
 	assert_int_equal(!!(hi & VTD_FRCD_HI_T), !write);
-	assert_int_equal(rd(VTD_FRO_OFF, 8), addr & ~0xFFFull);
+	assert_int_equal(rd(frcd_reg(), 8), addr & ~0xFFFull);
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PPF);
 }
 
 static void iotlb_global(void)
 {
-	wr(VTD_REG_IOTLB, 8, VTD_IOTLB_IVT | (uint64_t)VTD_GRAN_GLOBAL << VTD_IOTLB_IIRG_SHIFT);
+	wr(iotlb_reg(), 8, VTD_IOTLB_IVT | (uint64_t)VTD_GRAN_GLOBAL << VTD_IOTLB_IIRG_SHIFT);
 }
 static void ctx_global(void)
 {
@@ -208,7 +214,9 @@ static void test_caps(void **state)
 	cap = rd(VTD_REG_CAP, 8);
 	assert_int_equal((cap >> VTD_CAP_SAGAW_SHIFT) & 0x1F, VTD_SAGAW_39 | VTD_SAGAW_48);
 	assert_int_equal((cap >> VTD_CAP_MGAW_SHIFT) & 0x3F, 47);
-	assert_int_equal(((cap >> VTD_CAP_FRO_SHIFT) & 0x3FF) * 16, VTD_FRO_OFF);
+	/* The fault recording register: 16-byte aligned, past the architectural
+	 * registers, inside the page. */
+	assert_true(VTD_FRCD_REG(cap, 0) >= 0x100 && VTD_FRCD_REG(cap, 0) + 16 <= VTD_REG_SIZE);
 	assert_int_equal((cap >> VTD_CAP_NFR_SHIFT) & 0xFF, 0);
 	assert_true(cap & VTD_CAP_PSI);
 	assert_false(cap & VTD_CAP_CM);
@@ -218,7 +226,11 @@ static void test_caps(void **state)
 	assert_int_equal(rd(VTD_REG_CAP, 4) | rd(VTD_REG_CAP + 4, 4) << 32, cap);
 	ecap = rd(VTD_REG_ECAP, 8);
 	assert_true(ecap & VTD_ECAP_QI);
-	assert_int_equal(((ecap >> VTD_ECAP_IRO_SHIFT) & 0x3FF) * 16, VTD_IRO_OFF);
+	/* The IOTLB register pair: past the architectural registers, inside the
+	 * page, not overlapping the fault recording register. */
+	assert_true(VTD_IOTLB_REGS(ecap) >= 0x100 && VTD_IOTLB_REGS(ecap) + 16 <= VTD_REG_SIZE);
+	assert_true(VTD_IOTLB_REGS(ecap) + 16 <= VTD_FRCD_REG(cap, 0) ||
+	            VTD_FRCD_REG(cap, 0) + 16 <= VTD_IOTLB_REGS(ecap));
 	/* A 2-byte access is not one §10.4 allows: logged and counted. */
 	(void)rd(VTD_REG_GSTS, 2);
 	assert_int_equal(stats().bad_access, 1);
@@ -326,8 +338,8 @@ static void test_fault_reasons(void **state)
 	uint64_t top, pa_top;
 	uint8_t buf[8];
 	const struct reason_case cases[] = {
-		{ "root not present", 0x0500, 0x1000, false, VTD_FR_ROOT_P },
-		{ "context not present", 0x0028, 0x1000, true, VTD_FR_CTX_P },
+		{ "root not present", 0x0500, 0x1000, false, VTD_FR_ROOT_NOT_PRESENT },
+		{ "context not present", 0x0028, 0x1000, true, VTD_FR_CTX_NOT_PRESENT },
 		{ "translation type 01", 0x0030, 0x1000, false, VTD_FR_CTX_INV },
 		{ "AW 3 not in SAGAW", 0x0031, 0x1000, false, VTD_FR_CTX_INV },
 		{ "beyond AW", 0x0010, 1ull << 39, false, VTD_FR_BEYOND_AW },
@@ -349,16 +361,16 @@ static void test_fault_reasons(void **state)
 	/* 1 GiB IOVA: a level-3 entry with PS = 1 */
 	put64(top + 1 * 8, 0x40000000ull | VTD_SL_PS | VTD_SL_R | VTD_SL_W);
 	put64(CTX_BUS0 + 0x30 * 16 + 8, 5ull << 8 | 1);
-	put64(CTX_BUS0 + 0x30 * 16, alloc_table() | 1ull << VTD_CE_LO_TT_SHIFT | VTD_CE_LO_P);
+	put64(CTX_BUS0 + 0x30 * 16, alloc_table() | 1ull << VTD_CTX_TT_SHIFT | VTD_CTX_P);
 	put64(CTX_BUS0 + 0x31 * 16 + 8, 6ull << 8 | 3);
-	put64(CTX_BUS0 + 0x31 * 16, alloc_table() | VTD_CE_LO_P);
+	put64(CTX_BUS0 + 0x31 * 16, alloc_table() | VTD_CTX_P);
 	put64(CTX_BUS0 + 0x32 * 16 + 8, 7ull << 8 | 1);
-	put64(CTX_BUS0 + 0x32 * 16, 0x40000000000ull | VTD_CE_LO_P);   /* beyond RAM */
+	put64(CTX_BUS0 + 0x32 * 16, 0x40000000000ull | VTD_CTX_P);   /* beyond RAM */
 	put64(CTX_BUS0 + 0x33 * 16 + 8, 8ull << 8 | 1 | 1ull << 40);
-	put64(CTX_BUS0 + 0x33 * 16, alloc_table() | VTD_CE_LO_P);
-	put64(ROOT + 6 * 16, 0x40000000000ull | VTD_RE_P);
+	put64(CTX_BUS0 + 0x33 * 16, alloc_table() | VTD_CTX_P);
+	put64(ROOT + 6 * 16, 0x40000000000ull | VTD_ROOT_P);
 	pa_top = alloc_table();
-	put64(ROOT + 7 * 16, pa_top | VTD_RE_P);
+	put64(ROOT + 7 * 16, pa_top | VTD_ROOT_P);
 	put64(ROOT + 7 * 16 + 8, 1);                                   /* reserved upper half */
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct reason_case *c = &cases[i];
@@ -389,7 +401,7 @@ static void test_fpd_suppresses_recording(void **state)
 
 	(void)state;
 	put64(CTX_BUS0 + 0x40 * 16 + 8, 9ull << 8 | 1);
-	put64(CTX_BUS0 + 0x40 * 16, alloc_table() | VTD_CE_LO_FPD | VTD_CE_LO_P);
+	put64(CTX_BUS0 + 0x40 * 16, alloc_table() | VTD_CTX_FPD | VTD_CTX_P);
 	assert_int_equal(vtd_model_dma(0x40, 0x1000, &b, 1, false), -EFAULT);
 	assert_false(frcd_hi() & VTD_FRCD_HI_F);
 	assert_int_equal(nmsis, 0);
@@ -426,7 +438,7 @@ static void test_pfo_when_record_full(void **state)
 	(void)state;
 	assert_int_equal(vtd_model_dma(0x0028, 0x1000, &b, 1, false), -EFAULT);
 	assert_int_equal(vtd_model_dma(0x0029, 0x2000, &b, 1, true), -EFAULT);
-	expect_fault(0x0028, 0x1000, VTD_FR_CTX_P, false);      /* the first is kept */
+	expect_fault(0x0028, 0x1000, VTD_FR_CTX_NOT_PRESENT, false);      /* the first is kept */
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PFO);
 	assert_int_equal(nmsis, 1);                             /* one event */
 	assert_int_equal(stats().overflows, 1);
@@ -435,7 +447,7 @@ static void test_pfo_when_record_full(void **state)
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PPF);        /* RO: follows F */
 	frcd_clear();
 	assert_int_equal(vtd_model_dma(0x0029, 0x2000, &b, 1, true), -EFAULT);
-	expect_fault(0x0029, 0x2000, VTD_FR_CTX_P, true);
+	expect_fault(0x0029, 0x2000, VTD_FR_CTX_NOT_PRESENT, true);
 	assert_int_equal(nmsis, 2);
 }
 
@@ -473,29 +485,29 @@ static void invalidate(enum inval how, uint16_t did, uint64_t iova)
 {
 	switch (how) {
 	case INV_PAGE:
-		wr(VTD_REG_IVA, 8, iova);
-		wr(VTD_REG_IOTLB, 8, VTD_IOTLB_IVT | (uint64_t)VTD_GRAN_DEVICE << VTD_IOTLB_IIRG_SHIFT |
+		wr(iva_reg(), 8, iova);
+		wr(iotlb_reg(), 8, VTD_IOTLB_IVT | (uint64_t)VTD_GRAN_DEVICE << VTD_IOTLB_IIRG_SHIFT |
 		   (uint64_t)did << VTD_IOTLB_DID_SHIFT);
-		assert_int_equal(rd(VTD_REG_IOTLB, 8) >> VTD_IOTLB_IAIG_SHIFT & 3, VTD_GRAN_DEVICE);
+		assert_int_equal(rd(iotlb_reg(), 8) >> VTD_IOTLB_IAIG_SHIFT & 3, VTD_GRAN_DEVICE);
 		break;
 	case INV_DOMAIN:
-		wr(VTD_REG_IOTLB, 8, VTD_IOTLB_IVT | (uint64_t)VTD_GRAN_DOMAIN << VTD_IOTLB_IIRG_SHIFT |
+		wr(iotlb_reg(), 8, VTD_IOTLB_IVT | (uint64_t)VTD_GRAN_DOMAIN << VTD_IOTLB_IIRG_SHIFT |
 		   (uint64_t)did << VTD_IOTLB_DID_SHIFT);
 		break;
 	case INV_GLOBAL:
 		iotlb_global();
 		break;
 	case INV_QI_PAGE:
-		qi_submit(VTD_QI_TYPE_IOTLB | (uint64_t)VTD_GRAN_DEVICE << VTD_QI_G_SHIFT |
-		          (uint64_t)did << VTD_QI_DID_SHIFT, iova);
+		qi_submit(VTD_INV_IOTLB | (uint64_t)VTD_GRAN_DEVICE << VTD_INV_G_SHIFT |
+		          (uint64_t)did << VTD_INV_DID_SHIFT, iova);
 		break;
 	case INV_QI_DOMAIN:
-		qi_submit(VTD_QI_TYPE_IOTLB | (uint64_t)VTD_GRAN_DOMAIN << VTD_QI_G_SHIFT |
-		          (uint64_t)did << VTD_QI_DID_SHIFT, 0);
+		qi_submit(VTD_INV_IOTLB | (uint64_t)VTD_GRAN_DOMAIN << VTD_INV_G_SHIFT |
+		          (uint64_t)did << VTD_INV_DID_SHIFT, 0);
 		break;
 	}
 	if (how < INV_QI_PAGE)
-		assert_false(rd(VTD_REG_IOTLB, 8) & VTD_IOTLB_IVT);   /* done: IVT clear */
+		assert_false(rd(iotlb_reg(), 8) & VTD_IOTLB_IVT);   /* done: IVT clear */
 }
 
 static void stale_until(enum inval how)
@@ -565,7 +577,7 @@ static void test_context_cache_until_invalidated(void **state)
 	assert_int_equal(rd(VTD_REG_CCMD, 8) >> VTD_CCMD_CAIG_SHIFT & 3, VTD_GRAN_DEVICE);
 	iotlb_global();
 	assert_int_equal(vtd_model_dma(0x10, 0x5000, &b, 1, false), -EFAULT);
-	expect_fault(0x10, 0x5000, VTD_FR_CTX_P, false);
+	expect_fault(0x10, 0x5000, VTD_FR_CTX_NOT_PRESENT, false);
 	assert_int_equal(stats().inval_reg, 3);
 }
 
@@ -617,13 +629,13 @@ static void test_qi_wait_and_errors(void **state)
 	wr(VTD_REG_IEADDR, 4, FE_ADDR);
 	wr(VTD_REG_IECTL, 4, 0);
 	/* Wait with status write. */
-	qi_submit(VTD_QI_TYPE_WAIT | VTD_QI_WAIT_SW | 0xABCDull << VTD_QI_WAIT_DATA_SHIFT, 0x50000);
+	qi_submit(VTD_INV_WAIT | VTD_INV_WAIT_SW | 0xABCDull << VTD_INV_WAIT_DATA_SHIFT, 0x50000);
 	memcpy(&status, mem + 0x50000, 4);
 	assert_int_equal(status, 0xABCD);
 	assert_int_equal(rd(VTD_REG_IQH, 8), 0x10);
 	assert_int_equal(nmsis, 0);
 	/* Wait with interrupt: ICS.IWC and the completion event. */
-	qi_submit(VTD_QI_TYPE_WAIT | VTD_QI_WAIT_IF, 0);
+	qi_submit(VTD_INV_WAIT | VTD_INV_WAIT_IF, 0);
 	assert_int_equal(rd(VTD_REG_ICS, 4), VTD_ICS_IWC);
 	assert_int_equal(nmsis, 1);
 	assert_int_equal(msis[0].data, 0x52);
@@ -637,13 +649,13 @@ static void test_qi_wait_and_errors(void **state)
 	assert_int_equal(msis[1].data, FE_DATA);
 	/* Reserved bits in a context-cache descriptor: the same. Fix the bad one
 	 * first (replace it by a wait) and clear IQE: fetching resumes. */
-	put64(IQ_BASE + 0x20, VTD_QI_TYPE_WAIT | VTD_QI_WAIT_SW | 7ull << VTD_QI_WAIT_DATA_SHIFT);
+	put64(IQ_BASE + 0x20, VTD_INV_WAIT | VTD_INV_WAIT_SW | 7ull << VTD_INV_WAIT_DATA_SHIFT);
 	put64(IQ_BASE + 0x28, 0x50000);
 	wr(VTD_REG_FSTS, 4, VTD_FSTS_IQE);
 	assert_int_equal(rd(VTD_REG_IQH, 8), 0x30);
 	memcpy(&status, mem + 0x50000, 4);
 	assert_int_equal(status, 7);
-	qi_submit(VTD_QI_TYPE_CC | (uint64_t)VTD_GRAN_GLOBAL << VTD_QI_G_SHIFT | 1ull << 60, 0);
+	qi_submit(VTD_INV_CC | (uint64_t)VTD_GRAN_GLOBAL << VTD_INV_G_SHIFT | 1ull << 60, 0);
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_IQE);
 	assert_int_equal(stats().inval_qi, 3);
 }
@@ -660,8 +672,8 @@ static void test_register_inval_ignored_with_qi(void **state)
 	assert_int_equal(read_byte(0x10, 0x5000), 1);
 	put64(leaf_slot(top, 3, 0x5000), 0x310000 | VTD_SL_R);
 	iotlb_global();                                 /* ignored: QI is on */
-	assert_false(rd(VTD_REG_IOTLB, 8) & VTD_IOTLB_IVT);
-	assert_int_equal(rd(VTD_REG_IOTLB, 8) >> VTD_IOTLB_IAIG_SHIFT & 3, 0);
+	assert_false(rd(iotlb_reg(), 8) & VTD_IOTLB_IVT);
+	assert_int_equal(rd(iotlb_reg(), 8) >> VTD_IOTLB_IAIG_SHIFT & 3, 0);
 	ctx_global();
 	assert_int_equal(rd(VTD_REG_CCMD, 8) >> VTD_CCMD_CAIG_SHIFT & 3, 0);
 	assert_int_equal(read_byte(0x10, 0x5000), 1);

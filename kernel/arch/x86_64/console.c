@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "hal/hal.h"
+#include "kernel/atomic.h"
 #include "x86.h"
 
 #define COM1        0x3F8
@@ -106,7 +107,7 @@ static unsigned long console_lock(int *nested)
 	uint32_t me = hal_cpu_index() + 1;
 
 	*nested = 0;
-	if (__atomic_load_n(&console_owner, __ATOMIC_RELAXED) == me) {
+	if (atomic_load32(&console_owner, MO_RELAXED) == me) {
 		*nested = 1;
 		return flags;
 	}
@@ -114,19 +115,18 @@ static unsigned long console_lock(int *nested)
 		uint32_t expected = 0;
 
 		/* acquire: orders our UART accesses after the previous owner's */
-		if (__atomic_compare_exchange_n(&console_owner, &expected, me, 0,
-		                                __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+		if (atomic_cas32(&console_owner, &expected, me, MO_ACQUIRE, MO_RELAXED))
 			return flags;
 		__asm__ volatile("pause");
 	}
-	__atomic_store_n(&console_owner, me, __ATOMIC_SEQ_CST);
+	atomic_store32(&console_owner, me, MO_SEQ_CST);
 	return flags;
 }
 
 static void console_unlock(unsigned long flags, int nested)
 {
 	if (!nested) /* release: our UART writes happen before the next owner's */
-		__atomic_store_n(&console_owner, 0, __ATOMIC_RELEASE);
+		atomic_store32(&console_owner, 0, MO_RELEASE);
 	hal_irq_restore(flags);
 }
 

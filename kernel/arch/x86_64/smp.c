@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hal/hal.h"
+#include "kernel/atomic.h"
 #include "kernel/errno.h"
 #include "kernel/pmm.h"
 #include "kernel/string.h"
@@ -254,11 +255,11 @@ static struct x86_cpu *area_alloc(unsigned index)
 
 static void report_lost_aps(void)
 {
-	uint32_t n = __atomic_load_n(&x86_ap_lost_count, __ATOMIC_ACQUIRE);
+	uint32_t n = atomic_load32(&x86_ap_lost_count, MO_ACQUIRE);
 
 	if (n != lost_reported) {
 		log_msg("APs woke up without an armed slot and halted: ", n - lost_reported,
-		        ", last APIC ID ", __atomic_load_n(&x86_ap_lost_apic_id, __ATOMIC_RELAXED));
+		        ", last APIC ID ", atomic_load32(&x86_ap_lost_apic_id, MO_RELAXED));
 		lost_reported = n;
 	}
 }
@@ -284,7 +285,7 @@ int hal_smp_prepare_ap(unsigned cpu_index, uint32_t apic_id, void (*entry)(unsig
 	report_lost_aps();
 
 	slot = &x86_ap_slots[cpu_index];
-	state = __atomic_load_n(&slot->state, __ATOMIC_ACQUIRE);
+	state = atomic_load32(&slot->state, MO_ACQUIRE);
 	if (state == X86_AP_SLOT_CLAIMED || state == X86_AP_SLOT_ONLINE) {
 		log_msg("hal_smp_prepare_ap: cpu index already running: ", cpu_index, ", APIC ID ", apic_id);
 		return -EBUSY;
@@ -307,16 +308,15 @@ int hal_smp_prepare_ap(unsigned cpu_index, uint32_t apic_id, void (*entry)(unsig
 		uint32_t armed = X86_AP_SLOT_ARMED;
 
 		if (i != cpu_index && x86_ap_slots[i].apic_id == apic_id)
-			__atomic_compare_exchange_n(&x86_ap_slots[i].state, &armed, X86_AP_SLOT_EMPTY,
-			                            false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+			atomic_cas32(&x86_ap_slots[i].state, &armed, X86_AP_SLOT_EMPTY, MO_ACQ_REL, MO_RELAXED);
 	}
 	slot->apic_id = apic_id;
 	/* Release: the slot's APIC ID, x86_cpus[] and the area are visible before an
 	 * AP can see ARMED. */
-	__atomic_store_n(&slot->state, X86_AP_SLOT_ARMED, __ATOMIC_RELEASE);
+	atomic_store32(&slot->state, X86_AP_SLOT_ARMED, MO_RELEASE);
 	/* MFENCE: all of it is globally visible before the kernel's INIT/SIPI (an
 	 * x2APIC ICR write is a WRMSR, which does not order earlier stores). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	atomic_fence(MO_SEQ_CST);
 	return (int)(tramp_pa >> 12);
 }
 
@@ -331,7 +331,7 @@ void x86_ap_start(struct x86_cpu *c)
 	struct x86_line l = { .len = 0 };
 
 	x86_cpu_init(c, index);            /* hal_cpu_index() works from here on */
-	__atomic_store_n(&x86_ap_slots[index].state, X86_AP_SLOT_ONLINE, __ATOMIC_RELEASE);
+	atomic_store32(&x86_ap_slots[index].state, X86_AP_SLOT_ONLINE, MO_RELEASE);
 	c->ap_entry(index);
 
 	x86_line_str(&l, "x86: smp: the kernel's AP entry returned on cpu ");

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "hal/hal.h"
+#include "kernel/atomic.h"
 #include "kernel/errno.h"
 #include "kernel/spinlock.h"
 #include "x86.h"
@@ -110,7 +111,7 @@ int hal_vmap_map(uintptr_t va, uint64_t pa)
 		log_bad("hal_vmap_map", va, pa);
 		return -EINVAL;
 	}
-	__atomic_store_n(&vmap_pt[i], pa | PTE_DATA, __ATOMIC_RELEASE);
+	atomic_store64(&vmap_pt[i], pa | PTE_DATA, MO_RELEASE);
 	return 0;
 }
 
@@ -122,7 +123,7 @@ int hal_vmap_unmap(uintptr_t va)
 		log_bad("hal_vmap_unmap", va, 0);
 		return -EINVAL;
 	}
-	__atomic_store_n(&vmap_pt[i], 0, __ATOMIC_RELEASE);
+	atomic_store64(&vmap_pt[i], 0, MO_RELEASE);
 	return 0;
 }
 
@@ -133,7 +134,7 @@ void *hal_vmap_access(uintptr_t va)
 {
 	long i = vmap_slot(va);
 
-	if (i < 0 || !(__atomic_load_n(&vmap_pt[i], __ATOMIC_ACQUIRE) & X86_PTE_P))
+	if (i < 0 || !(atomic_load64(&vmap_pt[i], MO_ACQUIRE) & X86_PTE_P))
 		return NULL;
 	return (void *)va;
 }
@@ -179,8 +180,7 @@ void *x86_mmio_window_map(uint64_t pa, size_t len)
 	/* Not-present -> present only: no flush anywhere. The record is published
 	 * after the PTEs, under the lock that every reader takes. */
 	for (uint64_t i = 0; i < pages; i++)
-		__atomic_store_n(mmio_pte(mmio_next + (unsigned)i), (first + i * PAGE) | PTE_MMIO,
-		                 __ATOMIC_RELAXED);
+		atomic_store64(mmio_pte(mmio_next + (unsigned)i), (first + i * PAGE) | PTE_MMIO, MO_RELAXED);
 	mmio_records[mmio_nrecords++] = (struct mmio_record){ first, (uint32_t)pages, mmio_next };
 	va = (void *)(X86_MMIO_WIN_BASE + (uint64_t)mmio_next * PAGE + (pa - first));
 	mmio_next += (unsigned)pages;

@@ -1,22 +1,21 @@
 /*
- * edu.c — driver for QEMU's edu device (kernel/drivers/edu/edu.h; QEMU
+ * edu.c — driver for QEMU's edu device (kernel/include/drivers/edu.h; QEMU
  * docs/specs/edu.txt): identification and liveness check, DMA parameters (28-bit
  * mask), one interrupt through pci_irq_alloc (any mode; the handler acknowledges
  * and wakes the waiter), and one-shot DMA transfers waited for with a bound.
  * QEMU completes a transfer from a timer 100 ms after the command; the sim at once.
  */
+#include <drivers/edu.h>
 #include <hal/hal.h>
 #include <kernel/atomic.h>
+#include <kernel/dma.h>
 #include <kernel/errno.h>
 #include <kernel/heap.h>
 #include <kernel/log.h>
 #include <kernel/printf.h>
 #include <kernel/pci.h>
 #include <kernel/time.h>
-#include "../../dma/dma_internal.h"
-#include "edu.h"
-#include "edu_priv.h"
-#include "edu_regs.h"
+#include <hw/dev/edu.h>
 
 #define EDU_DMA_WAIT_US 2000000ull  /* QEMU takes 100 ms (virtual) per transfer */
 #define EDU_IRQ_WAIT_US 1000000ull
@@ -141,7 +140,7 @@ int edu_dma(struct edu *e, dma_addr_t bus, uint32_t buf_off, uint32_t len, bool 
 	hal_mmio_write64(e->regs + EDU_REG_DMA_COUNT, len);
 	/* The buffers are written before the command starts the engine: MMIO writes
 	 * are uncached and ordered after earlier stores on x86 (SDM §11.3). */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	atomic_fence(MO_SEQ_CST);
 	hal_mmio_write64(e->regs + EDU_REG_DMA_CMD,
 			 EDU_CMD_START | (to_device ? 0 : EDU_CMD_TO_RAM) | (e->have_irq ? EDU_CMD_IRQ : 0));
 	uint64_t t0 = time_now_ns();

@@ -26,4 +26,27 @@ static inline bool atomic_cas64(uint64_t *p, uint64_t *expected, uint64_t desire
 	hal_sched_point();
 	return __atomic_compare_exchange_n(p, expected, desired, false, mo_ok, mo_fail);
 }
+
+/* A 16-bit load from memory a device writes by DMA (an NVMe completion's phase
+ * tag). */
+static inline uint16_t atomic_load16(const volatile uint16_t *p, int mo) { hal_sched_point(); return __atomic_load_n(p, mo); }
+/* Compare-and-swap on 32 bits, and a fence with no location (orders this CPU's
+ * earlier accesses, MMIO and MSR writes included, against later ones). */
+static inline bool atomic_cas32(uint32_t *p, uint32_t *expected, uint32_t desired, int mo_ok, int mo_fail)
+{
+	hal_sched_point();
+	return __atomic_compare_exchange_n(p, expected, desired, false, mo_ok, mo_fail);
+}
+static inline void atomic_fence(int mo)
+{
+	hal_sched_point();
+	/* ThreadSanitizer does not model fences (gcc says so with -Wtsan); the fence
+	 * stays for what it orders on hardware (MMIO, MSR writes). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wunknown-warning-option"
+#pragma GCC diagnostic ignored "-Wtsan"
+	__atomic_thread_fence(mo);
+#pragma GCC diagnostic pop
+}
 #endif

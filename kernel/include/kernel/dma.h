@@ -38,6 +38,10 @@ struct dma_dev;
  * device), else iommu when an IOMMU covers d, else direct. An IOMMU domain is made
  * and attached for policy iommu. NULL (logged) on bad params or no memory. */
 struct dma_dev *dma_dev_attach(struct pci_dev *d, const struct dma_params *p);
+/* dma_dev_attach with the policy chosen by the caller (enum dma_policy; < 0 = the
+ * normal choice above): tests and benchmarks run one device under each policy.
+ * Policy iommu without an IOMMU translating for d falls back to direct (logged). */
+struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params *p, int policy);
 /* At release: detach, free the domain; every mapping still live is logged as a leak
  * (device, bus address, length, where it was mapped) and counted. Returns the number
  * of leaks (0 = clean). */
@@ -71,6 +75,10 @@ void dma_unmap_sg(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir
 void dma_sync_for_cpu(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_dir dir);
 void dma_sync_for_device(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_dir dir);
 bool dma_mapping_error(const struct dma_dev *dd, dma_addr_t bus);
+
+/* For tests: is [base, limit] kept out of dd's IOVA allocator (no free range
+ * touches it, freeing a page of it is refused)? true when dd has no IOVA space. */
+bool dma_dev_iova_excluded(struct dma_dev *dd, uint64_t base, uint64_t limit);
 
 /* Diagnostics: every attached device with policy, mask, domain and ledger. */
 void dma_dump(void);

@@ -18,8 +18,13 @@
 
 struct iommu_domain;        /* an address space: owned by one implementation */
 
+/* What an implementation can do (iommu_ops.caps); callers ask these, never the name. */
+#define IOMMU_CAP_TRANSLATE 1u  /* remaps DMA: a device with no domain attached is
+				 * blocked, a domain maps any IOVA to any page */
+
 struct iommu_ops {
-	const char *name;                   /* "vtd" or "identity" */
+	const char *name;                   /* "vtd" or "identity": for logs only */
+	unsigned caps;                      /* IOMMU_CAP_* */
 	/* A new empty domain whose IOVAs run 0..(1 << addr_bits)-1 (the unit's widest
 	 * supported width, AGAW/SAGAW for VT-d). NULL on no memory. */
 	struct iommu_domain *(*domain_alloc)(void);
@@ -38,6 +43,10 @@ struct iommu_ops {
 	int (*unmap)(struct iommu_domain *dom, uint64_t iova, size_t len);
 	/* Walk the domain's tables: 0 with *pa and *prot, -ENOENT when unmapped. */
 	int (*translate)(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, unsigned *prot);
+	/* Read and record pending fault records of every unit (the fault interrupt's
+	 * work, also a fallback when an interrupt was lost); returns how many. NULL
+	 * when the implementation never faults. */
+	unsigned (*fault_poll)(void);
 };
 
 /* Width of a domain's IOVA space, from any implementation: IOVAs run
@@ -52,6 +61,8 @@ int iommu_init(void);
  * names it and translation is on, identity otherwise. Never NULL. */
 const struct iommu_ops *iommu_ops_for(const struct pci_dev *d);
 extern const struct iommu_ops iommu_identity_ops;
+/* Does an IOMMU remap d's DMA (iommu_ops_for(d) has IOMMU_CAP_TRANSLATE)? */
+bool iommu_translates(const struct pci_dev *d);
 
 /* The n-th memory range firmware reserved for d's own DMA (a VT-d RMRR naming d,
  * spec §8.4): while d is attached to a VT-d domain, [*base, *limit] (inclusive,

@@ -2,7 +2,12 @@
  * harness reads (docs/protocol.md). */
 #ifndef KERNEL_LOG_H
 #define KERNEL_LOG_H
+#include <stdarg.h>
 #include <stdint.h>
+
+/* Console output, whole line atomic with respect to other CPUs' kprintf. */
+int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int kvprintf(const char *fmt, va_list ap);
 
 void klog(const char *subsys, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints "doppel-info: key=value". */

@@ -7,7 +7,4 @@
 
 int kvsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int ksnprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Console output, whole line atomic with respect to other CPUs' kprintf. */
-int kprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int kvprintf(const char *fmt, va_list ap);
 #endif

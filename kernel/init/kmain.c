@@ -4,23 +4,23 @@
  * checks) → LAPIC + time calibration → SMP bring-up → I/O APIC (docs/smp.md) →
  * PCI enumeration and its dump (docs/pci.md) → IOMMU (VT-d or identity, docs/iommu.md)
  * → in-kernel tests named by `ktest=`
- * and benchmarks named by `bench=` → orderly exit with a status.
+ * and benchmarks named by `bench=` (run hooks: an image may be built without
+ * them, kernel/include/kernel/run_hook.h) → orderly exit with a status.
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
 #include <kernel/apic.h>
-#include <kernel/bench.h>
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
 #include <kernel/heap.h>
 #include <kernel/iommu.h>
-#include <kernel/ktest.h>
 #include <kernel/log.h>
 #include <kernel/madt_check.h>
 #include <kernel/panic.h>
 #include <kernel/pci.h>
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
+#include <kernel/run_hook.h>
 #include <kernel/smp.h>
 #include <kernel/srat.h>
 #include <kernel/string.h>
@@ -36,7 +36,45 @@ static const char *firmware_name(uint32_t fw)
 	}
 }
 
-static const struct boot_info *boot;
+/* `end=hold` (docs/protocol.md): the orderly end keeps the machine up, halted, so
+ * the harness can read device state from QEMU's monitor. Read here, once, so the
+ * bottom layer's kernel_exit needs no command line. */
+static void end_init(void)
+{
+	const char *end = cmdline_get("end");
+	if (!end)
+		return;
+	if (kstrcmp(end, "hold") == 0)
+		kernel_exit_set_hold(true);
+	else
+		klog("doppel", "end=%s is not a known way to end (want end=hold); ending normally", end);
+}
+
+/* Weak: an image without tests or benchmarks has no run_hooks section. */
+extern const struct run_hook *const __start_run_hooks[] __attribute__((weak));
+extern const struct run_hook *const __stop_run_hooks[] __attribute__((weak));
+
+struct run_key { const char *key, *what; };
+static const struct run_key run_keys[] = {
+	{ "ktest", "tests" },
+	{ "bench", "benchmarks" },
+};
+
+/* Run what `key=` asks for through its hook. Asked for but not in this image:
+ * said plainly, and a failure (a run that wanted tests must not pass without). */
+static int run_key(const struct run_key *k)
+{
+	const char *v = cmdline_get(k->key);
+	if (!v)
+		return KERNEL_EXIT_PASS;
+	if (__start_run_hooks && __stop_run_hooks)
+		for (const struct run_hook *const *h = __start_run_hooks; h < __stop_run_hooks; h++)
+			if (kstrcmp((*h)->key, k->key) == 0)
+				return (*h)->run(v);
+	klog("doppel", "%s=%s: this image has no %s (built without test and benchmark code)", k->key, v,
+	     k->what);
+	return KERNEL_EXIT_FAIL;
+}
 
 /* PCI enumeration, then the dump `pci.dump=` asks for (0, 1 = default, config).
  * A machine without PCI config access still boots: it is logged, never fatal. */
@@ -57,15 +95,10 @@ static void pci_boot(void)
 		pci_dump(config);
 }
 
-const struct boot_info *boot_info_get(void)
-{
-	return boot;
-}
-
 void kmain(struct boot_info *bi)
 {
 	uint64_t tsc_entry = hal_rdtsc();
-	boot = bi;
+	boot_info_set(bi);
 	kprintf("\nDoppel kernel starting\n");
 	if (hal_version() != HAL_VERSION || bi->hal_version != HAL_VERSION) {
 		kprintf("doppel: HAL version mismatch: kernel wants %u, platform has %u (boot_info %u)\n",
@@ -77,6 +110,7 @@ void kmain(struct boot_info *bi)
 	kinfo("firmware", "%s", firmware_name(bi->firmware));
 	kinfo("cmdline", "%s", bi->cmdline);
 	cmdline_init(bi->cmdline);
+	end_init();
 
 	if (pmm_init(bi) != 0) {
 		klog("doppel", "cannot start without usable memory; check the memory map above");
@@ -117,12 +151,12 @@ void kmain(struct boot_info *bi)
 		klog("iommu", "continuing without DMA remapping");
 	iommu_dump();
 
+	/* Tests first, then benchmarks; the first failure is the status. */
 	int status = KERNEL_EXIT_PASS;
-	const char *globs = cmdline_get("ktest");
-	if (globs)
-		status = ktest_run(globs);
-	const char *bench = cmdline_get("bench");
-	if (bench && bench_run(bench) != 0 && status == KERNEL_EXIT_PASS)
-		status = KERNEL_EXIT_FAIL;
+	for (unsigned i = 0; i < sizeof run_keys / sizeof run_keys[0]; i++) {
+		int rc = run_key(&run_keys[i]);
+		if (rc != KERNEL_EXIT_PASS && status == KERNEL_EXIT_PASS)
+			status = rc;
+	}
 	kernel_exit(status);
 }
