@@ -8,6 +8,7 @@
 #include <kernel/acpi.h>
 #include <kernel/log.h>
 #include <kernel/string.h>
+#include <hw/pci/config.h>
 #include "pci_internal.h"
 
 struct acpi_mcfg {
@@ -23,8 +24,6 @@ struct acpi_mcfg_alloc {
 	uint32_t rsvd0;
 } __attribute__((packed));
 _Static_assert(sizeof(struct acpi_mcfg_alloc) == 16, "PCI Firmware 3.0 §4.1.2 Table 4-3: 16-byte allocation");
-
-#define MIB (1ull << 20)
 
 unsigned pci_mcfg_parse(const void *table, uint32_t len, struct pci_ecam_seg *out, unsigned max)
 {
@@ -57,7 +56,8 @@ unsigned pci_mcfg_parse(const void *table, uint32_t len, struct pci_ecam_seg *ou
 		}
 		/* The region of buses start..end must be 1 MiB aligned; the whole 256-bus
 		 * space base..base+256 MiB must not wrap the address space. */
-		if (a.base == 0 || (a.base & (MIB - 1)) || a.base + 256 * MIB < a.base) {
+		if (a.base == 0 || (a.base & (PCI_ECAM_BUS_SIZE - 1)) ||
+		    a.base + 256 * PCI_ECAM_BUS_SIZE < a.base) {
 			klog("pci", "MCFG entry %u (segment %u): base 0x%llx is not a 1 MiB aligned address: skipped",
 			     i, a.segment, (unsigned long long)a.base);
 			continue;
