@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <hw/pci/msi.h>
+
 #include "acpi/acpi_gen.h"
 #include "edu/edu.h"
 #include "nvme/nvme.h"
@@ -274,8 +276,6 @@ static void must(int err, const char *what)
 
 /* ---- PCI: device memory writes and reads, MSI, INTx ------------------------------------ */
 
-#define MSI_WINDOW_BASE 0xFEE00000ull   /* SDM Vol. 3A §11.11.1: 0xFEEx_xxxx */
-#define MSI_WINDOW_END 0xFEF00000ull
 #define PCI_LOG_MAX 64
 
 static atomic_uint pci_host_logged;
@@ -302,9 +302,9 @@ static void pci_host_log(const char *fmt, ...)
  * cannot deliver faithfully is logged and dropped. */
 static void msi_deliver(uint64_t addr, const void *buf, unsigned len)
 {
-	uint32_t data, dest = (uint32_t)(addr >> 12) & 0xFF;
+	uint32_t data, dest = msi_addr_dest(addr);
 	unsigned vector, mode;
-	bool dm = (addr >> 2) & 1, rh = (addr >> 3) & 1;
+	bool dm = addr & MSI_ADDR_DM_LOGICAL, rh = addr & MSI_ADDR_RH;
 
 	if (len != 4 || (addr & 3)) {
 		pci_host_log("pci: MSI write of %u bytes at 0x%llx: an interrupt message is one aligned "
@@ -312,19 +312,19 @@ static void msi_deliver(uint64_t addr, const void *buf, unsigned len)
 		goto drop;
 	}
 	memcpy(&data, buf, 4);
-	vector = data & 0xFF;
-	mode = (data >> 8) & 7;
-	if (addr >> 32 || (addr & 0xFF0) || (data & 0xFFFF3800u)) {
+	vector = data & MSI_DATA_VECTOR_MASK;
+	mode = msi_data_delivery(data);
+	if (addr >> 32 || (addr & MSI_ADDR_RSVD_MASK) || (data & MSI_DATA_RSVD_MASK)) {
 		pci_host_log("pci: MSI address 0x%llx data 0x%08x: reserved bits set (address 63:32, "
 		             "11:4; data 31:16, 13:11) (dropped)", (unsigned long long)addr, data);
 		goto drop;
 	}
-	if (mode != 0) {
+	if (mode != MSI_DATA_DELIVERY_FIXED) {
 		pci_host_log("pci: MSI data 0x%08x: delivery mode %u not modelled (fixed only) "
 		             "(dropped)", data, mode);
 		goto drop;
 	}
-	if (data & (1u << 15)) {
+	if (data & MSI_DATA_TRIGGER_LEVEL) {
 		pci_host_log("pci: MSI data 0x%08x: level-triggered MSI has no EOI path back to a "
 		             "device (dropped)", data);
 		goto drop;
@@ -371,7 +371,7 @@ static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, boo
 
 static void pci_mem_write(uint64_t addr, const void *buf, unsigned len)
 {
-	if (addr >= MSI_WINDOW_BASE && addr < MSI_WINDOW_END)
+	if (addr >= MSI_ADDR_BASE && addr < MSI_ADDR_BASE + MSI_ADDR_WINDOW_LEN)
 		msi_deliver(addr, buf, len);
 	else
 		(void)ram_access("pci: device", addr, (void *)buf, len, true);
@@ -398,7 +398,7 @@ static int vtd_mem_write(uint64_t pa, const void *buf, unsigned len)
 
 static void vtd_msi(uint64_t addr, uint32_t data)
 {
-	if (addr < MSI_WINDOW_BASE || addr >= MSI_WINDOW_END) {
+	if (addr < MSI_ADDR_BASE || addr >= MSI_ADDR_BASE + MSI_ADDR_WINDOW_LEN) {
 		atomic_fetch_add(&msi_dropped, 1);
 		pci_host_log("vtd: interrupt message to 0x%llx: not the interrupt window 0xFEEx_xxxx "
 		             "(FEADDR/IEADDR not programmed?) (dropped)", (unsigned long long)addr);

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include <hw/pci/config.h>
+
 #include "../../sim/bus.h"
 #include "edu/edu.h"
 #include "edu/edu_model.h"
@@ -219,9 +221,6 @@ static const struct pci_model_host host = {
 /* ---- the machine: ECAM at 0xB0000000, firmware-assigned like SeaBIOS -------------------- */
 
 #define ECAM 0xB0000000ull
-#define CMD_MEM 0x2u
-#define CMD_MASTER 0x4u
-#define CMD_INTX_OFF 0x400u
 
 struct bdf {
 	unsigned bus, dev, fn;
@@ -266,7 +265,7 @@ static uint64_t bar_addr(struct bdf b, unsigned i)
 
 static void set_command(struct bdf b, uint16_t set, uint16_t clear)
 {
-	cfg_wr(b, 0x04, 2, (cfg_rd(b, 0x04, 2) | set) & ~clear);
+	cfg_wr(b, PCI_COMMAND, 2, (cfg_rd(b, PCI_COMMAND, 2) | set) & ~clear);
 }
 
 static int setup(void **state)
@@ -320,7 +319,7 @@ static int teardown(void **state)
 
 static uint64_t edu_bar(void)
 {
-	set_command(edu_bdf, CMD_MEM | CMD_MASTER, 0);
+	set_command(edu_bdf, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	return bar_addr(edu_bdf, 0);
 }
 
@@ -525,7 +524,7 @@ static void test_edu_dma_rid_and_blocked(void **state)
 	assert_int_equal(s.dma_done, 2);
 	assert_true(logged("blocked or outside RAM"));
 	/* Bus mastering off: no DMA reaches the host at all. */
-	set_command(edu_bdf, 0, CMD_MASTER);
+	set_command(edu_bdf, 0, PCI_COMMAND_MASTER);
 	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START);
 	assert_int_equal(ndma, 2);
 }
@@ -557,7 +556,7 @@ static void test_edu_dma_refused(void **state)
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), 0);          /* no completion irq */
 	assert_true(logged("DMA refused"));
 	/* Bus mastering off: dropped, RAM untouched. */
-	set_command(edu_bdf, 0, CMD_MASTER);
+	set_command(edu_bdf, 0, PCI_COMMAND_MASTER);
 	edu_dma(b, EDU_BUF_ADDR, 0x5000, 16, EDU_CMD_START | EDU_CMD_TO_RAM);
 	s = edu_stats();
 	assert_int_equal(s.dma_no_master, 1);
@@ -585,7 +584,7 @@ static struct nvme_model_stats nvme_stats(void)
 
 static uint64_t nvme_bar(void)
 {
-	set_command(nvme_bdf, CMD_MEM | CMD_MASTER, 0);
+	set_command(nvme_bdf, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	nb = bar_addr(nvme_bdf, 0);
 	assert_int_equal(cfg_rd(nvme_bdf, 0x10, 4) & 0x6, 0x4);     /* 64-bit BAR */
 	return nb;
@@ -878,7 +877,7 @@ static void test_nvme_strict_errors(void **state)
 	assert_true(logged("beyond the queue size"));
 	assert_true(logged("passes the tail"));
 	/* Bus mastering off: the SQE fetch fails, the controller reports a fatal status. */
-	set_command(nvme_bdf, 0, CMD_MASTER);
+	set_command(nvme_bdf, 0, PCI_COMMAND_MASTER);
 	c[0] = sqe(NVME_ADM_GET_FEATURES, 9, 0, NVME_FEAT_NUM_QUEUES);
 	submit(c, 1, 8);
 	s = nvme_stats();
@@ -952,7 +951,7 @@ static void test_testdev_msi_multi(void **state)
 	assert_int_equal(ctrl >> 1 & 7, 5);                           /* 32 vectors capable */
 	assert_true(ctrl & 0x80);                                     /* 64-bit */
 	assert_true(ctrl & 0x100);                                    /* per-vector masking */
-	set_command(td0, CMD_MEM | CMD_MASTER, 0);
+	set_command(td0, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	b = bar_addr(td0, 0);
 	cfg_wr(td0, cap + 4, 4, 0xFEE03000u);
 	cfg_wr(td0, cap + 8, 4, 0);
@@ -998,7 +997,7 @@ static void test_testdev_msix(void **state)
 	assert_int_equal(cfg_rd(td1, cap + 4, 4), 0x0 | 2);           /* table BAR2 + 0 */
 	assert_int_equal(cfg_rd(td1, cap + 8, 4), 0x8000 | 2);        /* PBA BAR2 + 0x8000 */
 	assert_int_equal(cfg_rd(td1, 0x18, 4) & 0x6, 0x4);           /* BAR2 64-bit */
-	set_command(td1, CMD_MEM | CMD_MASTER, 0);
+	set_command(td1, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	b0 = bar_addr(td1, 0);
 	b2 = bar_addr(td1, 2);
 	wr(b2 + 2047 * 16, 4, 0xFEE04000u);
@@ -1036,8 +1035,8 @@ static void test_testdev_intx(void **state)
 	assert_int_equal(cfg_rd(td0, 0x3D, 1), 1);                    /* INTA */
 	assert_int_equal(cfg_rd(td1, 0x3D, 1), 2);                    /* INTB */
 	assert_int_not_equal(g0, g1);
-	set_command(td0, CMD_MEM, 0);
-	set_command(td1, CMD_MEM, 0);
+	set_command(td0, PCI_COMMAND_MEM, 0);
+	set_command(td1, PCI_COMMAND_MEM, 0);
 	b0 = bar_addr(td0, 0);
 	b1 = bar_addr(td1, 0);
 	wr(b0 + TESTDEV_REG_RAISE, 4, 0);
@@ -1049,7 +1048,7 @@ static void test_testdev_intx(void **state)
 	assert_false(gsi_level[g0]);
 	assert_true(gsi_level[g1]);
 	/* Interrupt Disable holds the line low. */
-	set_command(td1, CMD_INTX_OFF, 0);
+	set_command(td1, PCI_COMMAND_INTX_DISABLE, 0);
 	assert_false(gsi_level[g1]);
 	assert_int_equal(rd(b1 + TESTDEV_REG_COUNT, 4), 1);
 	assert_int_equal(nmsi, 0);
