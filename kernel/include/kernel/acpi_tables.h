@@ -87,6 +87,15 @@ struct acpi_madt_iso {
 	uint16_t flags;             /* MPS INTI flags: polarity [1:0], trigger [3:2] */
 } __attribute__((packed));
 _Static_assert(sizeof(struct acpi_madt_iso) == 10, "ACPI 6.5 §5.2.12.5");
+/* MPS INTI flags of an interrupt source override, ACPI 6.5 §5.2.12.5 Table 5.26 */
+#define MPS_POLARITY_MASK 0x3
+#define  MPS_POLARITY_CONFORMS 0x0
+#define  MPS_POLARITY_HIGH 0x1
+#define  MPS_POLARITY_LOW 0x3
+#define MPS_TRIGGER_MASK 0xC
+#define  MPS_TRIGGER_CONFORMS 0x0
+#define  MPS_TRIGGER_EDGE 0x4
+#define  MPS_TRIGGER_LEVEL 0xC
 
 struct acpi_madt_nmi_source {
 	struct acpi_madt_entry h;   /* type 3, length 8 */
