@@ -102,7 +102,7 @@ uint32_t apic_icr_sipi(uint8_t vector)
 
 uint32_t apic_icr_fixed(uint8_t vector, uint32_t shorthand)
 {
-	return APIC_ICR_DM_FIXED | (shorthand & (3u << 18)) | vector;
+	return APIC_ICR_DM_FIXED | (shorthand & APIC_ICR_SH_MASK) | vector;
 }
 
 uint64_t apic_icr_compose(enum apic_mode m, uint32_t low, uint32_t dest)
@@ -125,7 +125,7 @@ static int wait_icr_idle(void)
 int lapic_send_icr(uint32_t low, uint32_t dest)
 {
 	enum apic_mode m = (enum apic_mode)mode;
-	bool shorthand = (low & (3u << 18)) != 0;
+	bool shorthand = (low & APIC_ICR_SH_MASK) != 0;
 	if (m == APIC_MODE_NONE)
 		return -ENODEV;
 	if (!shorthand && m == APIC_MODE_XAPIC && dest > 0xFE)

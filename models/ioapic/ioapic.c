@@ -15,10 +15,11 @@
 
 /* This model is an 82093AA with IOAPIC_LINES entries; a 64-bit entry keeps both
  * dwords, so the high-dword fields sit 32 bits up. */
-#define RTE_DEST_SHIFT64 (32 + IOAPIC_RTE_DEST_SHIFT)
-#define RTE_WRITABLE ((uint64_t)(IOAPIC_RTE_VECTOR | IOAPIC_RTE_DM_MASK | IOAPIC_RTE_DEST_LOGICAL | \
-                                 IOAPIC_RTE_ACTIVE_LOW | IOAPIC_RTE_LEVEL | IOAPIC_RTE_MASKED) | \
-                      ((uint64_t)IOAPIC_RTE_DEST_MASK << RTE_DEST_SHIFT64))
+enum { RTE_DEST_SHIFT64 = 32 + IOAPIC_RTE_DEST_SHIFT };
+static const uint64_t rte_writable =
+	(uint64_t)(IOAPIC_RTE_VECTOR | IOAPIC_RTE_DM_MASK | IOAPIC_RTE_DEST_LOGICAL |
+	           IOAPIC_RTE_ACTIVE_LOW | IOAPIC_RTE_LEVEL | IOAPIC_RTE_MASKED) |
+	((uint64_t)IOAPIC_RTE_DEST_MASK << RTE_DEST_SHIFT64);
 
 static struct ioapic_host host;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -118,7 +119,7 @@ void ioapic_model_mmio_write(uint64_t offset, unsigned size, uint64_t value)
 			e = (e & 0xFFFFFFFFull) | ((uint64_t)v << 32);
 		else
 			e = (e & ~0xFFFFFFFFull) | v;
-		rte[i] = (e & RTE_WRITABLE) | keep;
+		rte[i] = (e & rte_writable) | keep;
 		if (!(rte[i] & IOAPIC_RTE_LEVEL))
 			rte[i] &= ~(uint64_t)IOAPIC_RTE_REMOTE_IRR;
 		try_send(i, false);         /* an unmasked, asserted level line fires now */

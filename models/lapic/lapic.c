@@ -83,7 +83,7 @@ static const uint32_t lvt_valid[LVT_COUNT] = {
 	[LVT_ERROR] = 0xFF | APIC_LVT_MASKED,
 };
 /* Read-only bits software may write back unchanged (delivery status, remote IRR). */
-#define LVT_RO_BITS (APIC_LVT_PENDING | APIC_LVT_REMOTE_IRR)
+static const uint32_t lvt_ro_bits = APIC_LVT_PENDING | APIC_LVT_REMOTE_IRR;
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -797,7 +797,7 @@ static void write_lvt(struct lapic *l, int i, uint32_t off, uint32_t v, bool x2)
 {
 	uint32_t old_mode = timer_mode(l);
 
-	check_rsvd(off, x2, v, lvt_valid[i] | LVT_RO_BITS);
+	check_rsvd(off, x2, v, lvt_valid[i] | lvt_ro_bits);
 	v &= lvt_valid[i];
 	if (!(l->svr & APIC_SVR_ENABLE))
 		v |= APIC_LVT_MASKED;      /* §11.4.7.2: masks cannot be cleared while disabled */

@@ -100,8 +100,8 @@ static bool out_now(struct channel *c)
 static uint8_t status_of(struct channel *c, unsigned idx)
 {
 	(void)idx;
-	return (uint8_t)((out_now(c) ? PIT_ST_OUT : 0) | (c->loaded ? 0 : PIT_ST_NULL) | (c->rw << PIT_CMD_RW_SHIFT) |
-	                 (c->mode << PIT_CMD_MODE_SHIFT));
+	return (uint8_t)((out_now(c) ? PIT_ST_OUT : 0) | (c->loaded ? 0 : PIT_ST_NULL) |
+	                 (c->rw << PIT_CMD_RW_SHIFT) | (c->mode << PIT_CMD_MODE_SHIFT));
 }
 
 static void set_gate(struct channel *c, bool gate)
