@@ -29,12 +29,13 @@
 #include "ioapic/ioapic_model.h"
 #include "lapic/lapic.h"
 #include "lapic/lapic_model.h"
-#include "lapic/lapic_regs.h"
 #include "pic/pic.h"
 #include "pit/pit.h"
 #include "tlb/tlb_model.h"
 #include "vtd/vtd.h"
 #include "vtd/vtd_model.h"
+
+#include <hw/x86/lapic.h>
 
 #define LAPIC_TIMER_HZ 100000000ull     /* the LAPIC timer's input clock: 100 MHz */
 /* An AP stays in INIT this long; a SIPI sooner is ignored. Half the SDM's 10 ms,
@@ -229,41 +230,41 @@ static void pio_size_check(const char *dev, uint64_t off, unsigned size)
 static uint64_t pit_bus_read(void *ctx, uint64_t off, unsigned size)
 {
 	(void)ctx;
-	pio_size_check("PIT", PIT_PORT_BASE + off, size);
+	pio_size_check("PIT", PIT_CH0 + off, size);
 	return pit_model_read((unsigned)off);
 }
 
 static void pit_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 {
 	(void)ctx;
-	pio_size_check("PIT", PIT_PORT_BASE + off, size);
+	pio_size_check("PIT", PIT_CH0 + off, size);
 	pit_model_write((unsigned)off, (uint8_t)v);
 }
 
 static uint64_t p61_bus_read(void *ctx, uint64_t off, unsigned size)
 {
 	(void)ctx;
-	pio_size_check("port 0x61 register", PIT_PORT_61, size);
+	pio_size_check("port 0x61 register", PIT_PORT_B, size);
 	return pit_model_port61_read();
 }
 
 static void p61_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 {
 	(void)ctx;
-	pio_size_check("port 0x61 register", PIT_PORT_61, size);
+	pio_size_check("port 0x61 register", PIT_PORT_B, size);
 	pit_model_port61_write((uint8_t)v);
 }
 
 static uint64_t pic_bus_read(void *ctx, uint64_t off, unsigned size)
 {
 	pio_size_check("8259 PIC", (uintptr_t)ctx + off, size);
-	return pic_model_read((uintptr_t)ctx == PIC_SLAVE_PORT, (unsigned)off);
+	return pic_model_read((uintptr_t)ctx == PIC2_CMD, (unsigned)off);
 }
 
 static void pic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 {
 	pio_size_check("8259 PIC", (uintptr_t)ctx + off, size);
-	pic_model_write((uintptr_t)ctx == PIC_SLAVE_PORT, (unsigned)off, (uint8_t)v);
+	pic_model_write((uintptr_t)ctx == PIC2_CMD, (unsigned)off, (uint8_t)v);
 }
 
 static void must(int err, const char *what)
@@ -553,30 +554,30 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
 	                       .ch0_changed = pit_ch0_changed };
 
 	must(lapic_model_init(&lc, &lh), "local APIC model");
-	must(sim_bus_mmio_register(ACPI_GEN_LAPIC_ADDR, LAPIC_MMIO_SIZE, lapic_bus_read,
+	must(sim_bus_mmio_register(ACPI_GEN_LAPIC_ADDR, APIC_MMIO_LEN, lapic_bus_read,
 	                           lapic_bus_write, NULL), "claiming the local APIC page");
 	must(sim_bus_msr_register(MSR_IA32_APIC_BASE, MSR_IA32_APIC_BASE, lapic_bus_rdmsr,
 	                          lapic_bus_wrmsr, NULL), "claiming IA32_APIC_BASE");
 	must(sim_bus_msr_register(MSR_IA32_TSC_DEADLINE, MSR_IA32_TSC_DEADLINE, lapic_bus_rdmsr,
 	                          lapic_bus_wrmsr, NULL), "claiming IA32_TSC_DEADLINE");
-	must(sim_bus_msr_register(MSR_X2APIC_FIRST, MSR_X2APIC_LAST, lapic_bus_rdmsr,
+	must(sim_bus_msr_register(APIC_X2_MSR_BASE, APIC_X2_MSR_LAST, lapic_bus_rdmsr,
 	                          lapic_bus_wrmsr, NULL), "claiming the x2APIC MSRs");
 
 	ioapic_model_init(0, 0, &ih);
-	must(sim_bus_mmio_register(ACPI_GEN_IOAPIC_ADDR, IOAPIC_MMIO_SIZE, ioapic_bus_read,
+	must(sim_bus_mmio_register(ACPI_GEN_IOAPIC_ADDR, IOAPIC_MMIO_LEN, ioapic_bus_read,
 	                           ioapic_bus_write, NULL), "claiming the I/O APIC");
 
 	pit_model_init(&ph);
-	must(sim_bus_pio_register(PIT_PORT_BASE, PIT_PORT_COUNT, pit_bus_read, pit_bus_write, NULL),
+	must(sim_bus_pio_register(PIT_CH0, PIT_PORT_COUNT, pit_bus_read, pit_bus_write, NULL),
 	     "claiming the PIT ports");
-	must(sim_bus_pio_register(PIT_PORT_61, 1, p61_bus_read, p61_bus_write, NULL),
+	must(sim_bus_pio_register(PIT_PORT_B, 1, p61_bus_read, p61_bus_write, NULL),
 	     "claiming port 0x61");
 
 	pic_model_init();
-	must(sim_bus_pio_register(PIC_MASTER_PORT, 2, pic_bus_read, pic_bus_write,
-	                          (void *)(uintptr_t)PIC_MASTER_PORT), "claiming the master 8259");
-	must(sim_bus_pio_register(PIC_SLAVE_PORT, 2, pic_bus_read, pic_bus_write,
-	                          (void *)(uintptr_t)PIC_SLAVE_PORT), "claiming the slave 8259");
+	must(sim_bus_pio_register(PIC1_CMD, 2, pic_bus_read, pic_bus_write,
+	                          (void *)(uintptr_t)PIC1_CMD), "claiming the master 8259");
+	must(sim_bus_pio_register(PIC2_CMD, 2, pic_bus_read, pic_bus_write,
+	                          (void *)(uintptr_t)PIC2_CMD), "claiming the slave 8259");
 
 	vtd_init(o);                /* before the fabric: device DMA goes through it */
 	pci_init(o);

@@ -15,7 +15,7 @@
 #include <kernel/percpu.h>
 #include <kernel/smp.h>
 #include <kernel/time.h>
-#include "apic_regs.h"
+#include <hw/x86/lapic.h>
 
 static const uint8_t chan_vector[XCALL_NCHAN] = { VEC_CALL, VEC_TLB, VEC_RUN };
 

@@ -10,8 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define IOAPIC_MMIO_SIZE 0x20u      /* IOREGSEL at 0x00, IOWIN at 0x10 */
-#define IOAPIC_LINES 24u
+#include <hw/x86/ioapic.h>
+
+#define IOAPIC_LINES 24u            /* redirection entries, as on the 82093AA */
 
 struct ioapic_host {
 	/* Fixed interrupt to the LAPICs that dest names (physical or logical). */

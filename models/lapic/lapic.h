@@ -3,7 +3,7 @@
  * sim's CPUs, bus and clock): one banked LAPIC per CPU, reached as xAPIC MMIO or
  * x2APIC MSRs by the accessing CPU, interrupt acceptance for the CPU's delivery
  * loop, and inter-processor messages (fixed, NMI, INIT, SIPI) between LAPICs.
- * Intel SDM Vol. 3A ch. 10. Test-only controls are in lapic_model.h.
+ * Intel SDM Vol. 3A ch. 11. Test-only controls are in lapic_model.h.
  */
 #ifndef DOPPEL_MODELS_LAPIC_H
 #define DOPPEL_MODELS_LAPIC_H

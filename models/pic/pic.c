@@ -9,13 +9,6 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#define ICW1 0x10u                  /* command port, bit 4 set: start initialisation */
-#define ICW1_IC4 0x01u              /* ICW4 follows */
-#define ICW1_SNGL 0x02u             /* single: no ICW3 */
-#define OCW3_SEL 0x08u              /* command port, bits 4:3 = 01: OCW3 */
-#define OCW3_RR 0x02u
-#define OCW3_RIS 0x01u
-
 struct chip {
 	uint8_t imr, vector_base, icw3, icw4;
 	unsigned init_step;             /* 0: operating; 2, 3, 4: expecting that ICW */
@@ -58,19 +51,19 @@ void pic_model_write(unsigned chip, unsigned offset, uint8_t v)
 
 	pthread_mutex_lock(&lock);
 	if (offset == 0) {
-		if (v & ICW1) {
+		if (v & PIC_ICW1_INIT) {
 			c->init_step = 2;
-			c->need_icw3 = !(v & ICW1_SNGL);
-			c->need_icw4 = v & ICW1_IC4;
+			c->need_icw3 = !(v & PIC_ICW1_SNGL);
+			c->need_icw4 = v & PIC_ICW1_IC4;
 			c->imr = 0;             /* initialisation clears the mask */
-		} else if ((v & 0x18u) == OCW3_SEL) {
-			if (v & OCW3_RR)
-				c->read_isr = v & OCW3_RIS;
+		} else if ((v & PIC_CMD_SEL_MASK) == PIC_OCW3_SEL) {
+			if (v & PIC_OCW3_RR)
+				c->read_isr = v & PIC_OCW3_RIS;
 		}
 		/* OCW2 (EOI and rotation): nothing is ever in service, nothing to do. */
 	} else {
 		switch (c->init_step) {
-		case 2: c->vector_base = v & 0xF8u; next_step(c); break;
+		case 2: c->vector_base = v & PIC_ICW2_VECTOR_MASK; next_step(c); break;
 		case 3: c->icw3 = v; next_step(c); break;
 		case 4: c->icw4 = v; next_step(c); break;
 		default: c->imr = v; break;  /* OCW1 */

@@ -10,8 +10,7 @@
 
 #include <stdint.h>
 
-#define PIC_MASTER_PORT 0x20u
-#define PIC_SLAVE_PORT 0xA0u
+#include <hw/x86/pic.h>       /* PIC1_CMD, PIC2_CMD and the command words */
 
 void pic_model_init(void);
 /* chip 0 master, 1 slave; offset 0 (command) or 1 (data); byte accesses. */
