@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "fake_bus.h"
+
 #include "ioapic/ioapic.h"
 #include "ioapic/ioapic_model.h"
 #include "lapic/lapic.h"
@@ -27,6 +29,7 @@
 /* ---- a host with a hand-driven clock ------------------------------------------- */
 
 static uint64_t now;                /* ns */
+static struct fake_bus fb;           /* the models claim their ranges here */
 static jmp_buf fatal_jmp;
 static bool expect_fatal;
 static char fatal_msg[512];
@@ -85,8 +88,9 @@ static int setup(void **state)
 	now = 1000;
 	started_cpu = -1;
 	kicks = 0;
-	assert_int_equal(lapic_model_init(&c, &host), 0);
-	ioapic_model_init(0, 0, &ih);
+	fake_bus_init(&fb, 0);
+	assert_int_equal(lapic_model_init(&c, &host, &fb.bus), 0);
+	assert_int_equal(ioapic_model_init(0, 0, 0xFEC00000ull, &ih, &fb.bus), 0);
 	return 0;
 }
 
@@ -392,7 +396,7 @@ static void test_no_tsc_deadline_cpuid_means_gp(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(lapic_model_init(&c, &host), 0);
+	assert_int_equal(lapic_model_init(&c, &host, &fb.bus), 0);
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_TSC_DEADLINE, 1), "TSC-deadline");
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE,
 	                                   0xFEE00000ull | APIC_BASE_EN | APIC_BASE_EXTD), "EXTD");
@@ -506,7 +510,7 @@ static void test_pit_channel2_calibration_sequence(void **state)
 	uint8_t lo, hi;
 
 	(void)state;
-	pit_model_init(&ph);
+	assert_int_equal(pit_model_init(&ph, &fb.bus), 0);
 	pit_model_port61_write((pit_model_port61_read() & ~0x02) | 0x01);   /* gate on, speaker off */
 	pit_model_write(3, 0xB0);           /* channel 2, lobyte/hibyte, mode 0, binary */
 	pit_model_write(2, (uint8_t)latch);
@@ -520,7 +524,28 @@ static void test_pit_channel2_calibration_sequence(void **state)
 	assert_false(pit_model_port61_read() & 0x20);
 	now += 5000000 + 1000;
 	assert_true(pit_model_port61_read() & 0x20);                        /* OUT2 high */
+	assert_true(fake_bus_pio_read(&fb, 0x61, 1) & 0x20);                /* the claimed port */
+	ASSERT_FATAL(fake_bus_pio_read(&fb, 0x40, 2), "8-bit device");
 	ASSERT_FATAL(pit_model_write(3, 0xB3), "BCD");
+}
+
+/* ---- attachment: the models' own claims on the bus ------------------------------------- */
+
+/* One page, one MSR range for every CPU: the bus says which CPU accesses. */
+static void test_lapic_banked_by_accessing_cpu(void **state)
+{
+	(void)state;
+	fb.cpu = 2;
+	assert_int_equal(fake_bus_mmio_read(&fb, 0xFEE00000ull + LAPIC_ID, 4), 2u << 24);
+	assert_false(fake_bus_rdmsr(&fb, MSR_IA32_APIC_BASE) & APIC_BASE_BSP);
+	fb.cpu = 0;
+	assert_int_equal(fake_bus_mmio_read(&fb, 0xFEE00000ull + LAPIC_ID, 4), 0);
+	assert_true(fake_bus_rdmsr(&fb, MSR_IA32_APIC_BASE) & APIC_BASE_BSP);
+	fb.cpu = -1;
+	ASSERT_FATAL(fake_bus_mmio_read(&fb, 0xFEE00000ull + LAPIC_ID, 4), "not a simulated CPU");
+	/* The I/O APIC claimed its window too, and a second LAPIC page there is refused. */
+	assert_true(fake_bus_mmio_claimed(&fb, 0xFEC00000ull, IOAPIC_MMIO_SIZE));
+	assert_int_equal(fake_bus_claims(&fb), 5);     /* page, 3 MSR ranges, I/O APIC */
 }
 
 int main(void)
@@ -547,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ioapic_routes_edge_and_level, setup),
 		cmocka_unit_test(test_tlb_shootdown_skipping_a_cpu_is_caught),
 		cmocka_unit_test_setup(test_pit_channel2_calibration_sequence, setup),
+		cmocka_unit_test_setup(test_lapic_banked_by_accessing_cpu, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
