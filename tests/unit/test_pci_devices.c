@@ -744,6 +744,34 @@ static void test_nvme_intx(void **state)
 	assert_int_equal(nvme_stats().intms, 0);
 }
 
+/* Two controllers on one fabric: their registers, state and faults are their own. */
+static void test_nvme_two_controllers_are_independent(void **state)
+{
+	struct bdf n2 = { 0, 5, 0 };
+	struct nvme_model_stats s0, s1;
+	uint64_t b2 = 0xE0000000ull;        /* a free spot in the hole, assigned by hand */
+
+	(void)state;
+	assert_int_equal(nvme_model_add(0, 5, &fb.bus), 0);
+	assert_int_equal(cfg_rd(n2, 0, 4), 0x00101b36u);
+	cfg_wr(n2, 0x10, 4, (uint32_t)b2);
+	cfg_wr(n2, 0x14, 4, 0);
+	set_command(n2, CMD_MEM | CMD_MASTER, 0);
+	assert_int_equal(bar_addr(n2, 0), b2);
+	nvme_bar();
+	assert_true(nb != b2);
+	nvme_enable(4, 4);                                          /* controller 0 ready */
+	assert_int_equal(rd(b2 + NVME_REG_CSTS, 4) & NVME_CSTS_RDY, 0); /* controller 1 not */
+	assert_int_equal(nvme_model_fault_cfs(1), 0);
+	assert_true(rd(b2 + NVME_REG_CSTS, 4) & NVME_CSTS_CFS);
+	assert_false(rd(nb + NVME_REG_CSTS, 4) & NVME_CSTS_CFS);
+	assert_int_equal(nvme_model_stats(0, &s0), 0);
+	assert_int_equal(nvme_model_stats(1, &s1), 0);
+	assert_int_equal(s0.enables, 1);
+	assert_int_equal(s1.enables, 0);
+	assert_int_equal(nvme_model_stats(2, &s1), -ENOENT);
+}
+
 /* ---- testdev --------------------------------------------------------------------------------- */
 
 static struct testdev_model_stats td_stats(unsigned fn)
@@ -888,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nvme_cq_wrap_phase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_strict_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_intx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nvme_two_controllers_are_independent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_testdev_msi_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_testdev_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_testdev_intx, setup, teardown),
