@@ -6,7 +6,7 @@
  * 0xB), a per-CPU MSR file and a virtual TSC. Implements the "cpu" and "smp"
  * groups of kernel/include/hal/hal.h.
  */
-#include "bus.h"
+#include "sim_bus.h"
 #include "det.h"
 #include "sim.h"
 
@@ -521,8 +521,8 @@ void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 uint64_t hal_rdmsr(uint32_t msr)
 {
 	struct sim_cpu *c = cur("hal_rdmsr");
-	sim_msr_read_fn rd;
-	sim_msr_write_fn wr;
+	model_msr_read_fn rd;
+	model_msr_write_fn wr;
 	void *ctx;
 	uint64_t v = 0;
 
@@ -547,8 +547,8 @@ uint64_t hal_rdmsr(uint32_t msr)
 void hal_wrmsr(uint32_t msr, uint64_t value)
 {
 	struct sim_cpu *c = cur("hal_wrmsr");
-	sim_msr_read_fn rd;
-	sim_msr_write_fn wr;
+	model_msr_read_fn rd;
+	model_msr_write_fn wr;
 	void *ctx;
 
 	if (sim_det_on)

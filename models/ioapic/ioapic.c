@@ -5,6 +5,7 @@
  * mask. What the datasheet forbids (non-dword access, writes to read-only
  * registers, reserved registers) ends the run through host->fatal.
  */
+#include "bus.h"
 #include "ioapic/ioapic.h"
 #include "ioapic/ioapic_model.h"
 
@@ -27,9 +28,35 @@ static uint32_t regsel, id, gsi_base;
 static uint64_t rte[IOAPIC_LINES];
 static bool pin[IOAPIC_LINES];
 static atomic_ullong sent;
+static const struct model_bus *bus;     /* where the register window is claimed */
+static uint64_t mmio_base;
 
-void ioapic_model_init(uint8_t ioapic_id, uint32_t base, const struct ioapic_host *h)
+static uint64_t bus_read(void *ctx, uint64_t off, unsigned size)
 {
+	(void)ctx;
+	return ioapic_model_mmio_read(off, size);
+}
+
+static void bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	ioapic_model_mmio_write(off, size, v);
+}
+
+int ioapic_model_init(uint8_t ioapic_id, uint32_t base, uint64_t mmio, const struct ioapic_host *h,
+                      const struct model_bus *b)
+{
+	int err;
+
+	if (!h || !h->deliver || !h->fatal || !model_bus_valid(b) || (mmio & 0xF))
+		return -EINVAL;
+	if (bus)                        /* a previous init's window (error: a reset fake bus) */
+		bus->mmio_release(bus->ctx, mmio_base);
+	bus = NULL;
+	if ((err = b->mmio_claim(b->ctx, mmio, IOAPIC_MMIO_LEN, bus_read, bus_write, NULL)) != 0)
+		return err;
+	bus = b;
+	mmio_base = mmio;
 	host = *h;
 	regsel = 0;
 	id = ((uint32_t)ioapic_id << IOAPIC_ID_SHIFT) & IOAPIC_ID_MASK;
@@ -39,6 +66,7 @@ void ioapic_model_init(uint8_t ioapic_id, uint32_t base, const struct ioapic_hos
 		pin[i] = false;
 	}
 	atomic_store(&sent, 0);
+	return 0;
 }
 
 static bool asserted(unsigned i)

@@ -6,6 +6,7 @@
  * (§9.4.4) and injectable faults (lapic_model.h). What hardware answers with #GP
  * or leaves undefined ends the run through host->fatal, naming the rule.
  */
+#include "bus.h"
 #include "lapic/lapic.h"
 #include "lapic/lapic_model.h"
 
@@ -205,12 +206,91 @@ static void reset_regs(struct lapic *l)
 	update_enabled(l);
 }
 
-int lapic_model_init(const struct lapic_config *c, const struct lapic_host *h)
+/* ---- attachment: the page and the MSRs, banked by the accessing CPU ---------------- */
+
+static const struct model_bus *bus;         /* where the claims below live */
+
+static unsigned accessor(const char *what)
 {
-	if (!c || !h || c->ncpus == 0 || c->ncpus > LAPIC_MAX_CPUS || !c->apic_ids ||
+	int slot = bus->current_cpu(bus->ctx);
+
+	if (slot < 0)
+		host.fatal("%s from a thread that is not a simulated CPU", what);
+	return (unsigned)slot;
+}
+
+static uint64_t bus_mmio_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	return lapic_model_mmio_read(accessor("local APIC MMIO read"), off, size);
+}
+
+static void bus_mmio_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	lapic_model_mmio_write(accessor("local APIC MMIO write"), off, size, v);
+}
+
+static uint64_t bus_rdmsr(void *ctx, uint32_t msr)
+{
+	(void)ctx;
+	return lapic_model_msr_read(accessor("local APIC rdmsr"), msr);
+}
+
+static void bus_wrmsr(void *ctx, uint32_t msr, uint64_t v)
+{
+	(void)ctx;
+	lapic_model_msr_write(accessor("local APIC wrmsr"), msr, v);
+}
+
+static void release(void)
+{
+	if (!bus)
+		return;
+	/* Errors ignored: a test may have reset its fake bus in between. */
+	bus->mmio_release(bus->ctx, cfg.base);
+	bus->msr_release(bus->ctx, MSR_IA32_APIC_BASE);
+	bus->msr_release(bus->ctx, MSR_IA32_TSC_DEADLINE);
+	bus->msr_release(bus->ctx, APIC_X2_MSR_BASE);
+	bus = NULL;
+}
+
+/* The xAPIC page at cfg.base, IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC range. */
+static int claim(const struct model_bus *b)
+{
+	int err;
+
+	if ((err = b->mmio_claim(b->ctx, cfg.base, APIC_MMIO_LEN, bus_mmio_read, bus_mmio_write,
+	                         NULL)) != 0)
+		return err;
+	if ((err = b->msr_claim(b->ctx, MSR_IA32_APIC_BASE, MSR_IA32_APIC_BASE, bus_rdmsr, bus_wrmsr,
+	                        NULL)) != 0)
+		goto out_mmio;
+	if ((err = b->msr_claim(b->ctx, MSR_IA32_TSC_DEADLINE, MSR_IA32_TSC_DEADLINE, bus_rdmsr,
+	                        bus_wrmsr, NULL)) != 0)
+		goto out_apic_base;
+	if ((err = b->msr_claim(b->ctx, APIC_X2_MSR_BASE, APIC_X2_MSR_LAST, bus_rdmsr, bus_wrmsr,
+	                        NULL)) != 0)
+		goto out_deadline;
+	bus = b;
+	return 0;
+out_deadline:
+	b->msr_release(b->ctx, MSR_IA32_TSC_DEADLINE);
+out_apic_base:
+	b->msr_release(b->ctx, MSR_IA32_APIC_BASE);
+out_mmio:
+	b->mmio_release(b->ctx, cfg.base);
+	return err;
+}
+
+int lapic_model_init(const struct lapic_config *c, const struct lapic_host *h,
+                     const struct model_bus *b)
+{
+	if (!model_bus_valid(b) || !c || !h || c->ncpus == 0 || c->ncpus > LAPIC_MAX_CPUS || !c->apic_ids ||
 	    !c->timer_hz || !c->tsc_hz || !h->now_ns || !h->tsc || !h->kick || !h->start_ap ||
 	    !h->log || !h->fatal)
 		return -EINVAL;
+	release();
 	cfg = *c;
 	if (!cfg.base)
 		cfg.base = APIC_BASE_ADDR_RESET;
@@ -230,7 +310,7 @@ int lapic_model_init(const struct lapic_config *c, const struct lapic_host *h)
 		atomic_store(&l->running, i == 0);
 		reset_regs(l);
 	}
-	return 0;
+	return claim(b);
 }
 
 uint64_t lapic_model_base(void)

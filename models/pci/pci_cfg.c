@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sim/bus.h"
+#include "bus.h"
 
 /* ---- building a function's config space -------------------------------------------------- */
 
@@ -403,15 +403,19 @@ static bool bar_wanted(const struct pci_model_fn *f, unsigned i, uint64_t *base,
 
 static void bar_unmap(struct fn_bar *b)
 {
+	const struct model_bus *bus = pci_fab.mbus;
+
 	if (b->io)
-		sim_bus_pio_unregister((uint16_t)b->base);
+		bus->pio_release(bus->ctx, (uint16_t)b->base);
 	else
-		sim_bus_mmio_unregister(b->base);
+		bus->mmio_release(bus->ctx, b->base);
 	b->mapped = false;
 }
 
 void pcim_decode_update(void)
 {
+	const struct model_bus *bus = pci_fab.mbus;
+
 	/* Unclaim everything that moved or stopped decoding first, so two BARs that
 	 * swap places can both be claimed again. */
 	for (unsigned n = 0; n < pci_fab.nfns; n++) {
@@ -435,10 +439,10 @@ void pcim_decode_update(void)
 				continue;
 			if (io)
 				err = base + len <= 0x10000 ?
-				      sim_bus_pio_register((uint16_t)base, (uint32_t)len, bar_bus_read,
-				                           bar_bus_write, b) : -EINVAL;
+				      bus->pio_claim(bus->ctx, (uint16_t)base, (uint32_t)len, bar_bus_read,
+				                     bar_bus_write, b) : -EINVAL;
 			else
-				err = sim_bus_mmio_register(base, len, bar_bus_read, bar_bus_write, b);
+				err = bus->mmio_claim(bus->ctx, base, len, bar_bus_read, bar_bus_write, b);
 			if (err) {
 				pcim_log(f, "BAR%u %s 0x%llx size 0x%llx cannot decode (%s): not claimed",
 				         i, io ? "io" : "mem", (unsigned long long)base,

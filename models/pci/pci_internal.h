@@ -15,13 +15,14 @@
 #include <hw/pci/config.h>
 #include <hw/pci/msi.h>
 
+#include "bus.h"
 #include "pci/pci_model.h"
 
 /* ---- model state ------------------------------------------------------------------- */
 enum fn_kind { FN_ENDPOINT, FN_HOST_BRIDGE, FN_BRIDGE };
 
 struct pci_model_fn;
-struct fn_bar {                         /* one decoder: a BAR as claimed on the sim bus */
+struct fn_bar {                         /* one decoder: a BAR as claimed on the bus */
 	struct pci_model_fn *f;
 	unsigned idx;
 	bool mapped, io;
@@ -67,7 +68,7 @@ struct pci_fabric {
 	                                       model's bar_read/bar_write */
 	bool inited;
 	struct pci_model_config cfg;
-	struct pci_model_host host;
+	const struct model_bus *mbus;      /* the machine; NULL until pci_model_init */
 	uint32_t cf8;                       /* CONFIG_ADDRESS */
 	struct pbus bus[PCI_MODEL_MAX_BUSES];
 	unsigned nbuses;
@@ -80,7 +81,7 @@ struct pci_fabric {
 
 extern struct pci_fabric pci_fab;
 
-/* Log through host->log, at most PCI_MODEL_LOG_MAX lines per function (f may be NULL). */
+/* Log through bus->log, at most PCI_MODEL_LOG_MAX lines per function (f may be NULL). */
 void pcim_log(struct pci_model_fn *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Little-endian accessors on a function's config image. */

@@ -84,7 +84,7 @@ static bool send(struct pci_model_fn *f, uint64_t addr, uint32_t data, const cha
 		         "writes, PCIe 4.0 §7.5.1.1.3)", what, idx);
 		return false;
 	}
-	pci_fab.host.mem_write(addr, &data, 4);
+	pci_fab.mbus->msi(pci_fab.mbus->ctx, addr, data);
 	return true;
 }
 
@@ -100,13 +100,14 @@ void pcim_intx_update(struct pci_model_fn *f)
 		return;
 	f->intx_driven = want;
 	g = pcim_gsi(f) - PCI_MODEL_GSI_BASE;
-	/* Shared lines are wired-OR: the GSI is high while any source drives it. */
+	/* Shared lines are wired-OR and active low (PCI 3.0 §2.2.6): the GSI input is low
+	 * while any source drives it. */
 	if (want) {
 		if (pci_fab.gsi_count[g]++ == 0)
-			pci_fab.host.set_gsi(PCI_MODEL_GSI_BASE + g, true);
+			pci_fab.mbus->set_gsi(pci_fab.mbus->ctx, PCI_MODEL_GSI_BASE + g, false);
 	} else {
 		if (--pci_fab.gsi_count[g] == 0)
-			pci_fab.host.set_gsi(PCI_MODEL_GSI_BASE + g, false);
+			pci_fab.mbus->set_gsi(pci_fab.mbus->ctx, PCI_MODEL_GSI_BASE + g, true);
 	}
 }
 

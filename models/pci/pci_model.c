@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sim/bus.h"
-
 struct pci_fabric pci_fab = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 
@@ -28,17 +26,18 @@ void pcim_log(struct pci_model_fn *f, const char *fmt, ...)
 	unsigned seen;
 
 	/* Some callers hold the fabric lock, some do not: count atomically. */
-	if (!pci_fab.host.log || (seen = __atomic_add_fetch(n, 1, __ATOMIC_RELAXED)) > max)
+	if (!pci_fab.mbus || (seen = __atomic_add_fetch(n, 1, __ATOMIC_RELAXED)) > max)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (f)
-		pci_fab.host.log("pci: %s (bus index %u %02x.%u): %s%s", f->d.name ? f->d.name : "?",
-		                 f->bus_index, f->dev, f->fn, buf,
-		                 seen == max ? " (further lines about it are not logged)" : "");
+		pci_fab.mbus->log(pci_fab.mbus->ctx, "pci: %s (bus index %u %02x.%u): %s%s",
+		                  f->d.name ? f->d.name : "?", f->bus_index, f->dev, f->fn, buf,
+		                  seen == max ? " (further lines about it are not logged)" : "");
 	else
-		pci_fab.host.log("pci: %s%s", buf, seen == max ? " (further lines are not logged)" : "");
+		pci_fab.mbus->log(pci_fab.mbus->ctx, "pci: %s%s", buf,
+		                  seen == max ? " (further lines are not logged)" : "");
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
@@ -246,11 +245,11 @@ static void teardown(void)
 {
 	pcim_unmap_all();
 	if (pci_fab.ecam_mapped)
-		sim_bus_mmio_unregister(pci_fab.cfg.ecam_base + (uint64_t)pci_fab.cfg.bus_start *
-		                        PCI_ECAM_BUS_SIZE);
+		pci_fab.mbus->mmio_release(pci_fab.mbus->ctx, pci_fab.cfg.ecam_base +
+		                          (uint64_t)pci_fab.cfg.bus_start * PCI_ECAM_BUS_SIZE);
 	if (pci_fab.ports_mapped) {
-		sim_bus_pio_unregister(PCI_CONF_ADDR);
-		sim_bus_pio_unregister(PCI_CONF_DATA);
+		pci_fab.mbus->pio_release(pci_fab.mbus->ctx, PCI_CONF_ADDR);
+		pci_fab.mbus->pio_release(pci_fab.mbus->ctx, PCI_CONF_DATA);
 	}
 	for (unsigned i = 0; i < pci_fab.nfns; i++) {
 		free(pci_fab.fns[i]->msix_table);
@@ -258,7 +257,7 @@ static void teardown(void)
 		free(pci_fab.fns[i]);
 	}
 	memset(&pci_fab.cfg, 0, sizeof(pci_fab.cfg));
-	memset(&pci_fab.host, 0, sizeof(pci_fab.host));
+	pci_fab.mbus = NULL;
 	memset(pci_fab.bus, 0, sizeof(pci_fab.bus));
 	memset(pci_fab.fns, 0, sizeof(pci_fab.fns));
 	memset(pci_fab.gsi_count, 0, sizeof(pci_fab.gsi_count));
@@ -272,11 +271,11 @@ static const struct pci_model_desc host_bridge_desc = {
 	.subsys_vendor = 0x1af4, .subsys_id = 0x1100, .class_code = 0x060000,
 };
 
-int pci_model_init(const struct pci_model_config *cfg, const struct pci_model_host *host)
+int pci_model_init(const struct pci_model_config *cfg, const struct model_bus *bus)
 {
 	int err;
 
-	if (!cfg || !host || !host->mem_write || !host->mem_read || !host->set_gsi)
+	if (!cfg || !model_bus_valid(bus))
 		return -EINVAL;
 	if (cfg->ecam_base && ((cfg->ecam_base & (PCI_ECAM_BUS_SIZE - 1)) || cfg->bus_end < cfg->bus_start))
 		return -EINVAL;
@@ -285,26 +284,31 @@ int pci_model_init(const struct pci_model_config *cfg, const struct pci_model_ho
 	pthread_mutex_lock(&pci_fab.lock);
 	teardown();
 	pci_fab.cfg = *cfg;
-	pci_fab.host = *host;
+	pci_fab.mbus = bus;
 	pci_fab.nbuses = 1;
 	pci_fab.inited = true;
 	if (cfg->ecam_base) {
-		err = sim_bus_mmio_register(cfg->ecam_base + (uint64_t)cfg->bus_start * PCI_ECAM_BUS_SIZE,
-		                            (uint64_t)(cfg->bus_end - cfg->bus_start + 1) * PCI_ECAM_BUS_SIZE,
-		                            ecam_read, ecam_write, NULL);
+		err = bus->mmio_claim(bus->ctx, cfg->ecam_base + (uint64_t)cfg->bus_start * PCI_ECAM_BUS_SIZE,
+		                      (uint64_t)(cfg->bus_end - cfg->bus_start + 1) * PCI_ECAM_BUS_SIZE,
+		                      ecam_read, ecam_write, NULL);
 		if (err)
 			goto out;
 		pci_fab.ecam_mapped = true;
 	}
 	if (cfg->legacy_ports) {
-		if ((err = sim_bus_pio_register(PCI_CONF_ADDR, 4, cf8_read, cf8_write, NULL)) != 0)
+		if ((err = bus->pio_claim(bus->ctx, PCI_CONF_ADDR, 4, cf8_read, cf8_write,
+		                          NULL)) != 0)
 			goto out;
-		if ((err = sim_bus_pio_register(PCI_CONF_DATA, 4, cfc_read, cfc_write, NULL)) != 0) {
-			sim_bus_pio_unregister(PCI_CONF_ADDR);
+		if ((err = bus->pio_claim(bus->ctx, PCI_CONF_DATA, 4, cfc_read, cfc_write,
+		                          NULL)) != 0) {
+			bus->pio_release(bus->ctx, PCI_CONF_ADDR);
 			goto out;
 		}
 		pci_fab.ports_mapped = true;
 	}
+	/* INTx# lines are wired-OR, active low and pulled up while idle (PCI 3.0 §2.2.6). */
+	for (unsigned g = 0; g < 8; g++)
+		bus->set_gsi(bus->ctx, PCI_MODEL_GSI_BASE + g, true);
 	pthread_mutex_unlock(&pci_fab.lock);
 	if ((err = pcim_add_fn(0, 0, 0, &host_bridge_desc, FN_HOST_BRIDGE, 0, NULL)) != 0)
 		return err;
@@ -512,14 +516,14 @@ uint16_t pci_model_rid(const struct pci_model_fn *f)
 
 static int dma(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len, bool write)
 {
-	struct pci_model_host h;
+	const struct model_bus *b;
 	uint16_t rid;
 	bool master;
 
 	pthread_mutex_lock(&pci_fab.lock);
 	master = !f->vanished && (cfg_get(f->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MASTER);
 	rid = pci_requester_id(busnum_of(f->bus_index), f->dev, f->fn);
-	h = pci_fab.host;
+	b = pci_fab.mbus;
 	if (!master)
 		pcim_log(f, "DMA %s of %u bytes at 0x%llx not issued: Bus Master Enable is 0",
 		         write ? "write" : "read", len, (unsigned long long)addr);
@@ -529,13 +533,7 @@ static int dma(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len, b
 	if (!len)
 		return 0;
 	/* Outside the fabric lock: the IOMMU may raise a fault event (an MSI). */
-	if (h.dma)
-		return h.dma(rid, addr, buf, len, write);
-	if (write)
-		h.mem_write(addr, buf, len);
-	else
-		h.mem_read(addr, buf, len);
-	return 0;
+	return b->dma(b->ctx, rid, addr, buf, len, write);
 }
 
 int pci_model_dma_read(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len)

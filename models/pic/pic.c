@@ -4,8 +4,10 @@
  * is ever in service), OCW3 (read IRR/ISR select). Intel 8259A datasheet, "Programming
  * the 8259A". Enough for a kernel to mask it and move on.
  */
+#include "bus.h"
 #include "pic/pic.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -18,10 +20,51 @@ struct chip {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct chip chips[2];
 
-void pic_model_init(void)
+static const struct model_bus *bus;     /* where the ports are claimed */
+
+/* ctx: the chip's command port. Byte accesses only: the 8259A is 8 bits wide. */
+static void size_check(uintptr_t port, uint64_t off, unsigned size)
 {
+	if (size != 1)
+		bus->fatal(bus->ctx, "%u-byte port access to the 8259 PIC at 0x%llx: it is an 8-bit "
+		           "device", size, (unsigned long long)(port + off));
+}
+
+static uint64_t bus_read(void *ctx, uint64_t off, unsigned size)
+{
+	size_check((uintptr_t)ctx, off, size);
+	return pic_model_read((uintptr_t)ctx == PIC2_CMD, (unsigned)off);
+}
+
+static void bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	size_check((uintptr_t)ctx, off, size);
+	pic_model_write((uintptr_t)ctx == PIC2_CMD, (unsigned)off, (uint8_t)v);
+}
+
+int pic_model_init(const struct model_bus *b)
+{
+	int err;
+
+	if (!model_bus_valid(b))
+		return -EINVAL;
+	if (bus) {                      /* a previous init's ports (errors: a reset fake bus) */
+		bus->pio_release(bus->ctx, PIC1_CMD);
+		bus->pio_release(bus->ctx, PIC2_CMD);
+		bus = NULL;
+	}
+	if ((err = b->pio_claim(b->ctx, PIC1_CMD, 2, bus_read, bus_write,
+	                        (void *)(uintptr_t)PIC1_CMD)) != 0)
+		return err;
+	if ((err = b->pio_claim(b->ctx, PIC2_CMD, 2, bus_read, bus_write,
+	                        (void *)(uintptr_t)PIC2_CMD)) != 0) {
+		b->pio_release(b->ctx, PIC1_CMD);
+		return err;
+	}
+	bus = b;
 	for (unsigned i = 0; i < 2; i++)
 		chips[i] = (struct chip){ .imr = 0 };
+	return 0;
 }
 
 uint8_t pic_model_read(unsigned chip, unsigned offset)

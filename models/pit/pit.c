@@ -5,8 +5,10 @@
  * reading twice shows time passing. Modes 1, 4, 5 and BCD counting are not modelled
  * and end the run with a message rather than count wrongly.
  */
+#include "bus.h"
 #include "pit/pit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
@@ -39,8 +41,65 @@ static uint64_t irq0_edges;         /* channel 0 rising edges already reported *
 static bool changed;                /* channel 0 reprogrammed: tell the host */
 static uint8_t port61;
 
-void pit_model_init(const struct pit_host *h)
+static const struct model_bus *bus;     /* where the ports are claimed */
+
+/* The 8254 and port 0x61 are 8 bits wide: a wider access is a kernel bug. */
+static void size_check(const char *dev, unsigned port, unsigned size)
 {
+	if (size != 1)
+		host.fatal("%u-byte port access to the %s at 0x%x: it is an 8-bit device", size, dev,
+		           port);
+}
+
+static uint64_t bus_pit_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	size_check("PIT", PIT_CH0 + (unsigned)off, size);
+	return pit_model_read((unsigned)off);
+}
+
+static void bus_pit_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	size_check("PIT", PIT_CH0 + (unsigned)off, size);
+	pit_model_write((unsigned)off, (uint8_t)v);
+}
+
+static uint64_t bus_p61_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	(void)off;
+	size_check("port 0x61 register", PIT_PORT_B, size);
+	return pit_model_port61_read();
+}
+
+static void bus_p61_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	(void)off;
+	size_check("port 0x61 register", PIT_PORT_B, size);
+	pit_model_port61_write((uint8_t)v);
+}
+
+int pit_model_init(const struct pit_host *h, const struct model_bus *b)
+{
+	int err;
+
+	if (!h || !h->now_ns || !h->fatal || !model_bus_valid(b))
+		return -EINVAL;
+	if (bus) {                      /* a previous init's ports (errors: a reset fake bus) */
+		bus->pio_release(bus->ctx, PIT_CH0);
+		bus->pio_release(bus->ctx, PIT_PORT_B);
+		bus = NULL;
+	}
+	if ((err = b->pio_claim(b->ctx, PIT_CH0, PIT_PORT_COUNT, bus_pit_read, bus_pit_write,
+	                        NULL)) != 0)
+		return err;
+	if ((err = b->pio_claim(b->ctx, PIT_PORT_B, 1, bus_p61_read, bus_p61_write, NULL)) != 0) {
+		b->pio_release(b->ctx, PIT_CH0);
+		return err;
+	}
+	bus = b;
 	host = *h;
 	memset(ch, 0, sizeof(ch));
 	ch[0].gate = ch[1].gate = true;     /* wired high on a PC */
@@ -48,6 +107,7 @@ void pit_model_init(const struct pit_host *h)
 	port61 = 0;
 	irq0_edges = 0;
 	changed = false;
+	return 0;
 }
 
 static uint64_t ticks(struct channel *c)

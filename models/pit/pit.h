@@ -21,7 +21,12 @@ struct pit_host {
 
 #define PIT_NEVER UINT64_MAX
 
-void pit_model_init(const struct pit_host *host);
+struct model_bus;
+
+/* Reset the PIT and claim ports 0x40-0x43 and 0x61 on bus (kept; it must outlive
+ * the model), releasing a previous init's; byte accesses only (wider: host->fatal).
+ * 0, -EINVAL, or a claim's error. */
+int pit_model_init(const struct pit_host *host, const struct model_bus *bus);
 /* offset 0..3 from PIT_CH0; 1-byte accesses only (the 8254 is 8 bits wide). */
 uint8_t pit_model_read(unsigned offset);
 void pit_model_write(unsigned offset, uint8_t value);

@@ -19,6 +19,7 @@
 #include <hw/x86/ioapic.h>
 #include <hw/x86/lapic.h>
 #include <hw/x86/pit.h>
+#include "fake_bus.h"
 
 #include "ioapic/ioapic.h"
 #include "ioapic/ioapic_model.h"
@@ -30,6 +31,7 @@
 /* ---- a host with a hand-driven clock ------------------------------------------- */
 
 static uint64_t now;                /* ns */
+static struct fake_bus fb;           /* the models claim their ranges here */
 static jmp_buf fatal_jmp;
 static bool expect_fatal;
 static char fatal_msg[512];
@@ -88,8 +90,9 @@ static int setup(void **state)
 	now = 1000;
 	started_cpu = -1;
 	kicks = 0;
-	assert_int_equal(lapic_model_init(&c, &host), 0);
-	ioapic_model_init(0, 0, &ih);
+	fake_bus_init(&fb, 0);
+	assert_int_equal(lapic_model_init(&c, &host, &fb.bus), 0);
+	assert_int_equal(ioapic_model_init(0, 0, 0xFEC00000ull, &ih, &fb.bus), 0);
 	return 0;
 }
 
@@ -395,7 +398,7 @@ static void test_no_tsc_deadline_cpuid_means_gp(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(lapic_model_init(&c, &host), 0);
+	assert_int_equal(lapic_model_init(&c, &host, &fb.bus), 0);
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_TSC_DEADLINE, 1), "TSC-deadline");
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE,
 	                                   APIC_BASE_ADDR_RESET | APIC_BASE_EN | APIC_BASE_EXTD), "EXTD");
@@ -509,7 +512,7 @@ static void test_pit_channel2_calibration_sequence(void **state)
 	uint8_t lo, hi;
 
 	(void)state;
-	pit_model_init(&ph);
+	assert_int_equal(pit_model_init(&ph, &fb.bus), 0);
 	pit_model_port61_write((pit_model_port61_read() & ~PIT_B_SPEAKER) | PIT_B_GATE2);   /* gate on, speaker off */
 	pit_model_write(PIT_CMD - PIT_CH0, PIT_CMD_CH2 | PIT_CMD_LOHI | PIT_CMD_MODE0);
 	pit_model_write(PIT_CH2 - PIT_CH0, (uint8_t)latch);
@@ -523,7 +526,28 @@ static void test_pit_channel2_calibration_sequence(void **state)
 	assert_false(pit_model_port61_read() & PIT_B_OUT2);
 	now += 5000000 + 1000;
 	assert_true(pit_model_port61_read() & PIT_B_OUT2);                        /* OUT2 high */
+	assert_true(fake_bus_pio_read(&fb, PIT_PORT_B, 1) & PIT_B_OUT2);          /* the claimed port */
+	ASSERT_FATAL(fake_bus_pio_read(&fb, PIT_CH0, 2), "8-bit device");
 	ASSERT_FATAL(pit_model_write(PIT_CMD - PIT_CH0, PIT_CMD_CH2 | PIT_CMD_LOHI | PIT_CMD_MODE3 | PIT_CMD_BCD), "BCD");
+}
+
+/* ---- attachment: the models' own claims on the bus ------------------------------------- */
+
+/* One page, one MSR range for every CPU: the bus says which CPU accesses. */
+static void test_lapic_banked_by_accessing_cpu(void **state)
+{
+	(void)state;
+	fb.cpu = 2;
+	assert_int_equal(fake_bus_mmio_read(&fb, 0xFEE00000ull + APIC_ID, 4), 2u << 24);
+	assert_false(fake_bus_rdmsr(&fb, MSR_IA32_APIC_BASE) & APIC_BASE_BSP);
+	fb.cpu = 0;
+	assert_int_equal(fake_bus_mmio_read(&fb, 0xFEE00000ull + APIC_ID, 4), 0);
+	assert_true(fake_bus_rdmsr(&fb, MSR_IA32_APIC_BASE) & APIC_BASE_BSP);
+	fb.cpu = -1;
+	ASSERT_FATAL(fake_bus_mmio_read(&fb, 0xFEE00000ull + APIC_ID, 4), "not a simulated CPU");
+	/* The I/O APIC claimed its window too, and a second LAPIC page there is refused. */
+	assert_true(fake_bus_mmio_claimed(&fb, 0xFEC00000ull, IOAPIC_MMIO_LEN));
+	assert_int_equal(fake_bus_claims(&fb), 5);     /* page, 3 MSR ranges, I/O APIC */
 }
 
 int main(void)
@@ -550,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ioapic_routes_edge_and_level, setup),
 		cmocka_unit_test(test_tlb_shootdown_skipping_a_cpu_is_caught),
 		cmocka_unit_test_setup(test_pit_channel2_calibration_sequence, setup),
+		cmocka_unit_test_setup(test_lapic_banked_by_accessing_cpu, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,101 +18,38 @@
 
 #include <cmocka.h>
 
-#include "../../sim/bus.h"
-#include "pci/pci_model.h"
-
 #include <hw/pci/caps.h>
 #include <hw/pci/config.h>
 #include <hw/pci/msi.h>
 
-/* ---- a fake sim bus: ranges the model claims, accesses dispatched like bus.c ------- */
+#include "fake_bus.h"
+#include "pci/pci_model.h"
 
-struct range {
-	uint64_t base, len;
-	sim_bus_read_fn rd;
-	sim_bus_write_fn wr;
-	void *ctx;
-};
-#define MAXR 64
-static struct range mmio[MAXR], pio[MAXR];
-static unsigned nmmio, npio;
+/* ---- the fake bus: ranges the model claims, accesses dispatched like the sim's --------- */
 
-static int radd(struct range *t, unsigned *n, uint64_t base, uint64_t len, sim_bus_read_fn rd,
-                sim_bus_write_fn wr, void *ctx)
-{
-	for (unsigned i = 0; i < *n; i++)
-		if (base < t[i].base + t[i].len && t[i].base < base + len)
-			return -EBUSY;
-	if (*n == MAXR)
-		return -ENOSPC;
-	t[(*n)++] = (struct range){ base, len, rd, wr, ctx };
-	return 0;
-}
+static struct fake_bus fb;
 
-static int rdel(struct range *t, unsigned *n, uint64_t base)
-{
-	for (unsigned i = 0; i < *n; i++) {
-		if (t[i].base == base) {
-			t[i] = t[--(*n)];
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-int sim_bus_mmio_register(uint64_t base, uint64_t len, sim_bus_read_fn rd, sim_bus_write_fn wr,
-                          void *ctx)
-{
-	if (!len || base + len > (1ull << 36))
-		return -EINVAL;
-	return radd(mmio, &nmmio, base, len, rd, wr, ctx);
-}
-int sim_bus_mmio_unregister(uint64_t base) { return rdel(mmio, &nmmio, base); }
-int sim_bus_pio_register(uint16_t base, uint32_t len, sim_bus_read_fn rd, sim_bus_write_fn wr,
-                         void *ctx)
-{
-	if (!len || (uint32_t)base + len > 0x10000)
-		return -EINVAL;
-	return radd(pio, &npio, base, len, rd, wr, ctx);
-}
-int sim_bus_pio_unregister(uint16_t base) { return rdel(pio, &npio, base); }
-
-static const struct range *find(const struct range *t, unsigned n, uint64_t a, unsigned size)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (a >= t[i].base && a - t[i].base + size <= t[i].len)
-			return &t[i];
-	return NULL;
-}
-
+/* Is exactly [a, a+len) one claim? */
 static bool claimed(uint64_t a, uint64_t len)
 {
-	const struct range *r = find(mmio, nmmio, a, 1);
-	return r && r->base == a && r->len == len;
+	for (unsigned i = 0; i < FAKE_BUS_RANGES; i++)
+		if (fb.mmio[i].used && fb.mmio[i].base == a && fb.mmio[i].len == len)
+			return true;
+	return false;
 }
 
-static uint64_t mrd(uint64_t a, unsigned size)
+static bool pio_claimed(uint16_t port)
 {
-	const struct range *r = find(mmio, nmmio, a, size);
-	return r ? r->rd(r->ctx, a - r->base, size) : ~0ull;
+	for (unsigned i = 0; i < FAKE_BUS_RANGES; i++)
+		if (fb.pio[i].used && port >= fb.pio[i].base && port < fb.pio[i].base + fb.pio[i].len)
+			return true;
+	return false;
 }
-static void mwr(uint64_t a, unsigned size, uint64_t v)
-{
-	const struct range *r = find(mmio, nmmio, a, size);
-	if (r)
-		r->wr(r->ctx, a - r->base, size, v);
-}
-static uint64_t prd(uint16_t a, unsigned size)
-{
-	const struct range *r = find(pio, npio, a, size);
-	return r ? r->rd(r->ctx, a - r->base, size) : ~0ull;
-}
-static void pwr(uint16_t a, unsigned size, uint64_t v)
-{
-	const struct range *r = find(pio, npio, a, size);
-	if (r)
-		r->wr(r->ctx, a - r->base, size, v);
-}
+
+static uint64_t mrd(uint64_t a, unsigned size) { return fake_bus_mmio_read(&fb, a, size); }
+static void mwr(uint64_t a, unsigned size, uint64_t v) { fake_bus_mmio_write(&fb, a, size, v); }
+static uint64_t prd(uint16_t a, unsigned size) { return fake_bus_pio_read(&fb, a, size); }
+static void pwr(uint16_t a, unsigned size, uint64_t v) { fake_bus_pio_write(&fb, a, size, v); }
 
 #define ECAM 0xB0000000ull
 static uint64_t ea(unsigned bus, unsigned dev, unsigned fn, unsigned off)
@@ -126,42 +63,10 @@ static void w32(unsigned b, unsigned d, unsigned f, unsigned o, uint32_t v) { mw
 static void w16(unsigned b, unsigned d, unsigned f, unsigned o, uint16_t v) { mwr(ea(b, d, f, o), 2, v); }
 static void w8(unsigned b, unsigned d, unsigned f, unsigned o, uint8_t v) { mwr(ea(b, d, f, o), 1, v); }
 
-/* ---- a fake host ---------------------------------------------------------------------- */
-
-struct msg { uint64_t addr; uint32_t data; };
-static struct msg msgs[64];
-static unsigned nmsgs;
-static int gsi_level[24];
-static unsigned gsi_changes, nlogs;
-static char last_log[512];
-
-static void h_mem_write(uint64_t a, const void *buf, unsigned len)
-{
-	assert_int_equal(len, 4);
-	if (nmsgs < 64) {
-		msgs[nmsgs].addr = a;
-		memcpy(&msgs[nmsgs].data, buf, 4);
-	}
-	nmsgs++;
-}
-static void h_mem_read(uint64_t a, void *buf, unsigned len) { (void)a; memset(buf, 0xFF, len); }
-static void h_set_gsi(uint32_t gsi, bool level)
-{
-	assert_true(gsi >= 16 && gsi < 24);
-	gsi_level[gsi] = level;
-	gsi_changes++;
-}
-static void h_log(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-	va_end(ap);
-	nlogs++;
-}
-static const struct pci_model_host host = {
-	.mem_write = h_mem_write, .mem_read = h_mem_read, .set_gsi = h_set_gsi, .log = h_log,
-};
+/* INTx# is active low: an asserted GSI is a low input. */
+static int gsi_asserted(unsigned gsi) { return !fb.gsi_high[gsi]; }
+#define nmsgs (fb.nmsi)
+#define msgs (fb.msis)
 
 /* A device model's BAR registers: remember the last access. */
 static unsigned last_bar;
@@ -185,9 +90,8 @@ static void fabric(unsigned hostile, bool ecam)
 {
 	struct pci_model_config c = { .ecam_base = ecam ? ECAM : 0, .bus_start = 0, .bus_end = 255,
 	                              .legacy_ports = true, .hostile = hostile };
-	nmsgs = gsi_changes = nlogs = 0;
-	memset(gsi_level, 0, sizeof(gsi_level));
-	assert_int_equal(pci_model_init(&c, &host), 0);
+	fake_bus_init(&fb, 0);
+	assert_int_equal(pci_model_init(&c, &fb.bus), 0);
 }
 
 /* The model puts a function's first capability right after the header. */
@@ -311,7 +215,7 @@ static void test_bar_decode(void **state)
 	assert_false(claimed(0xC0001000u, 0x1000));               /* decode off */
 	w16(0, 2, 0, PCI_COMMAND, PCI_COMMAND_MEM);
 	assert_true(claimed(0xC0001000u, 0x1000));
-	assert_null(find(pio, npio, 0xC100, 1));                   /* I/O decode still off */
+	assert_false(pio_claimed(0xC100));                         /* I/O decode still off */
 	assert_int_equal(mrd(0xC0001010u, 4), 0x5A5A0010u);
 	assert_int_equal(last_off, 0x10);
 	mwr(0xC0001020u, 4, 0x77);
@@ -328,7 +232,7 @@ static void test_bar_decode(void **state)
 	/* decode off again: gone */
 	w16(0, 2, 0, PCI_COMMAND, 0);
 	assert_false(claimed(0xC0008000u, 0x1000));
-	assert_null(find(pio, npio, 0xC100, 1));
+	assert_false(pio_claimed(0xC100));
 }
 
 static void test_bridge_forwarding(void **state)
@@ -411,7 +315,7 @@ static void test_legacy_ports(void **state)
 	assert_int_equal(prd(PCI_CONF_DATA + 1, 2), 0xFFFFFFFFFFFFFFFFull);
 	/* no ECAM: the legacy ports still reach everything */
 	fabric(0, false);
-	assert_null(find(mmio, nmmio, ECAM, 4));
+	assert_false(fake_bus_mmio_claimed(&fb, ECAM, 4));
 	pwr(PCI_CONF_ADDR, 4, cf8(0, 0, 0, 0));
 	assert_int_equal(prd(PCI_CONF_DATA, 4), 0x29c08086);
 }
@@ -419,10 +323,10 @@ static void test_legacy_ports(void **state)
 static void test_ecam_wide_access(void **state)
 {
 	(void)state;
-	nlogs = 0;
+	fb.nlogs = 0;
 	assert_int_equal(mrd(ea(0, 0, 0, 0), 8), ~0ull);
-	assert_true(nlogs > 0);
-	assert_non_null(strstr(last_log, "8-byte"));
+	assert_true(fb.nlogs > 0);
+	assert_true(fake_bus_logged(&fb, "8-byte"));
 	mwr(ea(0, 0, 0, 0x3C), 8, 0);
 	assert_int_equal(c32(0, 0, 0, PCI_VENDOR_ID), 0x29c08086);
 }
@@ -508,7 +412,7 @@ static void test_msix(void **state)
 	assert_int_equal(mrd(TBL + 0x1000 + PCI_MSIX_ENTRY_SIZE * 65, 8), 0xFEE02000ull);
 	assert_int_equal(mrd(TBL + 0x1000 + PCI_MSIX_ENTRY_SIZE * 65 + 4 * MSIX_ENT_DATA, 8), 0x100000051ull);
 	mrd(TBL + 0x1000 + 2, 2);                                   /* word access: logged */
-	assert_non_null(strstr(last_log, "MSI-X table"));
+	assert_true(fake_bus_logged(&fb, "MSI-X table"));
 	/* other BAR offsets reach the device */
 	assert_int_equal(mrd(TBL + 0x20, 4), 0x5A5A0020u);
 	/* enabled, vector masked: PBA bit, no message */
@@ -561,25 +465,25 @@ static void test_intx(void **state)
 	assert_int_equal(c8(0, 6, 0, PCI_INTERRUPT_LINE), 17);
 	assert_int_equal(c8(0, 4, 0, PCI_INTERRUPT_LINE), 16);
 	assert_true(pci_model_irq_raise(a, 0));
-	assert_int_equal(gsi_level[18], 1);
+	assert_int_equal(gsi_asserted(18), 1);
 	assert_true(c16(0, 2, 0, PCI_STATUS) & PCI_STATUS_INTX);
 	assert_false(pci_model_irq_raise(a, 0));                   /* already asserted */
-	w16(0, 2, 0, PCI_COMMAND, c16(0, 2, 0, PCI_COMMAND) | PCI_COMMAND_INTX_DISABLE);             /* INTx disable */
-	assert_int_equal(gsi_level[18], 0);
+	w16(0, 2, 0, PCI_COMMAND, c16(0, 2, 0, PCI_COMMAND) | PCI_COMMAND_INTX_DISABLE);
+	assert_int_equal(gsi_asserted(18), 0);
 	assert_true(c16(0, 2, 0, PCI_STATUS) & PCI_STATUS_INTX);                  /* status still set */
 	w16(0, 2, 0, PCI_COMMAND, c16(0, 2, 0, PCI_COMMAND) & ~PCI_COMMAND_INTX_DISABLE);
-	assert_int_equal(gsi_level[18], 1);
+	assert_int_equal(gsi_asserted(18), 1);
 	pci_model_irq_lower(a);
-	assert_int_equal(gsi_level[18], 0);
+	assert_int_equal(gsi_asserted(18), 0);
 	assert_false(c16(0, 2, 0, PCI_STATUS) & PCI_STATUS_INTX);
 	/* wired-OR on GSI 17 */
 	pci_model_irq_raise(b, 0);
 	pci_model_irq_raise(c, 0);
-	assert_int_equal(gsi_level[17], 1);
+	assert_int_equal(gsi_asserted(17), 1);
 	pci_model_irq_lower(b);
-	assert_int_equal(gsi_level[17], 1);
+	assert_int_equal(gsi_asserted(17), 1);
 	pci_model_irq_lower(c);
-	assert_int_equal(gsi_level[17], 0);
+	assert_int_equal(gsi_asserted(17), 0);
 }
 
 /* ---- firmware ------------------------------------------------------------------------- */
@@ -591,7 +495,7 @@ static void test_firmware(void **state)
 	                              .mmio64_base = 0x800000000ull, .mmio64_limit = 0xFFFFFFFFFull };
 	int bus;
 	(void)state;
-	assert_int_equal(pci_model_init(&c, &host), 0);
+	assert_int_equal(pci_model_init(&c, &fb.bus), 0);
 	d.bar[0] = (struct pci_model_bar_desc){ 0x100, 0 };
 	d.bar[1] = (struct pci_model_bar_desc){ 0x20, PCI_MODEL_BAR_IO };
 	d.bar[2] = (struct pci_model_bar_desc){ 0x4000000, PCI_MODEL_BAR_MEM64 | PCI_MODEL_BAR_PREFETCH };
@@ -693,7 +597,7 @@ static void test_hostile_vanish(void **state)
 	assert_int_equal(c32(0, 0x14, 0, PCI_BAR0), 0xFFFFFFFFu);
 	assert_int_equal(c16(0, 0x14, 0, PCI_COMMAND), 0xFFFF);
 	assert_false(claimed(bar, 0x1000));
-	assert_int_equal(mrd(bar, 4), ~0ull);
+	assert_false(fake_bus_mmio_claimed(&fb, bar, 4));                 /* nothing decodes it */
 }
 
 int main(void)
