@@ -18,7 +18,7 @@
 #include <hw/x86/ioapic.h>
 #include <hw/x86/lapic.h>
 #include <hw/x86/pit.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 static void apic_mode_matches_cpuid(struct ktest *t)
 {

@@ -12,7 +12,6 @@
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
-#include <kernel/smp.h>
 #include <hw/x86/lapic.h>
 #include <hw/x86/cpuid.h>
 
@@ -215,15 +214,17 @@ int apic_init_bsp(uint64_t madt_lapic_address)
 	if (rc)
 		return rc;
 	lapic_setup_local();
+	atomic_store32(&this_cpu()->irq_ready, 1, MO_RELEASE);
 	uint32_t ver = lapic_read(APIC_VERSION);
 	kinfo("apic.mode", "%s", apic_mode_name(m));
 	klog("apic", "boot CPU APIC ID 0x%x, version 0x%x, %u LVT entries, %s", lapic_id(), ver & APIC_VERSION_MASK,
 	     ((ver >> APIC_VERSION_MAX_LVT_SHIFT) & 0xFF) + 1, apic_mode_name(m));
-	smp_bsp_online(lapic_id());
 	return 0;
 }
 
 void apic_init_ap(void)
 {
 	lapic_setup_local();
+	/* release: a CPU that sees the flag may aim interrupts here */
+	atomic_store32(&this_cpu()->irq_ready, 1, MO_RELEASE);
 }

@@ -15,7 +15,7 @@
 #include <kernel/pmm.h>
 #include <kernel/smp.h>
 #include <kernel/string.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 #define RUN_TIMEOUT_US 5000000ull
 

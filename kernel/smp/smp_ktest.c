@@ -15,7 +15,7 @@
 #include <kernel/srat.h>
 #include <kernel/time.h>
 #include <hw/x86/lapic.h>
-#include "smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 static void smp_started_cpus_accounted(struct ktest *t)
 {

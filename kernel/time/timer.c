@@ -10,6 +10,7 @@
 #include <kernel/atomic.h>
 #include <kernel/cmdline.h>
 #include <kernel/errno.h>
+#include <kernel/irq.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
 #include <kernel/time.h>
@@ -127,6 +128,7 @@ int time_init(void)
 		want = HZ_DEFAULT;
 	}
 	hz = (unsigned)want;
+	irq_set_system_handler(VEC_TIMER, time_tick);      /* before the timer can fire */
 	int rc = tsc_calibrate();
 	uint32_t r[4];
 	hal_cpuid(CPUID_LEAF_FEATURES, 0, r);

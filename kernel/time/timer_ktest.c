@@ -14,7 +14,7 @@
 #include <kernel/time.h>
 #include <hw/x86/cpuid.h>
 #include <hw/x86/lapic.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 static void timer_tsc_calibrated(struct ktest *t)
 {
