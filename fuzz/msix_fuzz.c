@@ -13,6 +13,9 @@
 #include <kernel/pci.h>
 #include "fake_hal.h"
 
+#include <hw/pci/config.h>
+#include <hw/pci/msi.h>
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define BAR_DESC 9
@@ -26,7 +29,7 @@ static bool mem(const struct pci_bar *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 6 * BAR_DESC || size - 6 * BAR_DESC > 4096)
+	if (size < 6 * BAR_DESC || size - 6 * BAR_DESC > PCI_ECAM_CFG_SIZE)
 		return 0;
 	struct pci_bar bars[6];
 	for (unsigned i = 0; i < 6; i++) {
@@ -56,15 +59,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err = 0;
 	pci_msi_decode(cfg, len, caps, n, &msi, &x, bars, &err);
 	if (x.valid) {
-		if (!x.present || x.table_size < 1 || x.table_size > 2048 || x.table_bar > 5 || x.pba_bar > 5)
+		if (!x.present || x.table_size < 1 || x.table_size > MSIX_MAX_ENTRIES || x.table_bar > 5 || x.pba_bar > 5)
 			__builtin_trap();
 		const struct pci_bar *tb = &bars[x.table_bar], *pb = &bars[x.pba_bar];
 		if (!mem(tb) || !mem(pb))
 			__builtin_trap();
-		uint64_t tlen = (uint64_t)x.table_size * 16, plen = ((uint64_t)x.table_size + 63) / 64 * 8;
+		uint64_t tlen = (uint64_t)x.table_size * PCI_MSIX_ENTRY_SIZE, plen = pci_msix_pba_bytes(x.table_size);
 		if ((uint64_t)x.table_off + tlen > tb->size || (uint64_t)x.pba_off + plen > pb->size)
 			__builtin_trap();
-		if ((x.table_off & 7) || (x.pba_off & 7))
+		if ((x.table_off & PCI_MSIX_BIR_MASK) || (x.pba_off & PCI_MSIX_BIR_MASK))
 			__builtin_trap();
 		if (x.table_bar == x.pba_bar && x.table_off < x.pba_off + plen && x.pba_off < x.table_off + tlen)
 			__builtin_trap();

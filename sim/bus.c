@@ -1,33 +1,44 @@
 /*
- * bus.c — doppel-sim's address decoding: MMIO, port and MSR ranges claimed by
- * device models, and the HAL accessors that dispatch to them (hal_mmio_map and
- * hal_mmio_read/write*, hal_pio_in/out*; kernel/include/hal/hal.h). hal_mmio_map
- * returns addresses in a PROT_NONE host window, so a driver that dereferences
- * device registers instead of using the accessors faults at once.
+ * bus.c — doppel-sim's model bus (models/bus.h): MMIO, port and MSR ranges claimed
+ * by device models and the HAL accessors that dispatch to them (hal_mmio_map and
+ * hal_mmio_read/write*, hal_pio_in/out*; kernel/include/hal/hal.h); device memory
+ * access (DMA through the VT-d model when there is one, untranslated RAM); interrupt
+ * messages decoded for the LAPICs (Intel SDM Vol. 3A §11.11) and GSI levels for the
+ * I/O APIC. hal_mmio_map returns addresses in a PROT_NONE host window, so a driver
+ * that dereferences device registers instead of using the accessors faults at once.
  */
-#include "bus.h"
+#include "sim_bus.h"
 #include "det.h"
 #include "sim.h"
 
+#include <hw/pci/msi.h>
+
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
+
+#include "ioapic/ioapic_model.h"
+#include "lapic/lapic.h"
+#include "vtd/vtd.h"
 
 #define MAX_RANGES 64
 #define MMIO_UNCLAIMED_LOG_MAX 32
 
 struct range {
 	uint64_t base, len;
-	sim_bus_read_fn rd;
-	sim_bus_write_fn wr;
+	model_bus_read_fn rd;
+	model_bus_write_fn wr;
 	void *ctx;
 };
 
 struct msr_range {
 	uint32_t first, last;
-	sim_msr_read_fn rd;
-	sim_msr_write_fn wr;
+	model_msr_read_fn rd;
+	model_msr_write_fn wr;
 	void *ctx;
 };
 
@@ -69,7 +80,7 @@ uint64_t sim_mmio_window_size(void)
 /* ---- registration ------------------------------------------------------------------ */
 
 static int range_add(struct range *tab, unsigned *n, uint64_t base, uint64_t len,
-                     sim_bus_read_fn rd, sim_bus_write_fn wr, void *ctx)
+                     model_bus_read_fn rd, model_bus_write_fn wr, void *ctx)
 {
 	int err = 0;
 
@@ -124,38 +135,43 @@ static bool range_find(const struct range *tab, const unsigned *n, uint64_t addr
 	return found;
 }
 
-int sim_bus_mmio_register(uint64_t base, uint64_t len, sim_bus_read_fn rd,
-                          sim_bus_write_fn wr, void *ctx)
+static int bus_mmio_claim(void *bus, uint64_t base, uint64_t len, model_bus_read_fn rd,
+                          model_bus_write_fn wr, void *ctx)
 {
+	(void)bus;
 	if (len == 0 || !rd || !wr || base >= window_size ||
 	    len > window_size - base)
 		return -EINVAL;
 	return range_add(mmio, &nmmio, base, len, rd, wr, ctx);
 }
 
-int sim_bus_mmio_unregister(uint64_t base)
+static int bus_mmio_release(void *bus, uint64_t base)
 {
+	(void)bus;
 	return range_del(mmio, &nmmio, base);
 }
 
-int sim_bus_pio_register(uint16_t base, uint32_t len, sim_bus_read_fn rd,
-                         sim_bus_write_fn wr, void *ctx)
+static int bus_pio_claim(void *bus, uint16_t base, uint32_t len, model_bus_read_fn rd,
+                         model_bus_write_fn wr, void *ctx)
 {
+	(void)bus;
 	if (len == 0 || !rd || !wr || (uint32_t)base + len > 0x10000)
 		return -EINVAL;
 	return range_add(pio, &npio, base, len, rd, wr, ctx);
 }
 
-int sim_bus_pio_unregister(uint16_t base)
+static int bus_pio_release(void *bus, uint16_t base)
 {
+	(void)bus;
 	return range_del(pio, &npio, base);
 }
 
-int sim_bus_msr_register(uint32_t first, uint32_t last, sim_msr_read_fn rd,
-                         sim_msr_write_fn wr, void *ctx)
+static int bus_msr_claim(void *bus, uint32_t first, uint32_t last, model_msr_read_fn rd,
+                         model_msr_write_fn wr, void *ctx)
 {
 	int err = 0;
 
+	(void)bus;
 	if (last < first || !rd || !wr)
 		return -EINVAL;
 	pthread_rwlock_wrlock(&bus_lock);
@@ -175,7 +191,24 @@ out:
 	return err;
 }
 
-int sim_bus_msr_lookup(uint32_t msr, sim_msr_read_fn *rd, sim_msr_write_fn *wr, void **ctx)
+static int bus_msr_release(void *bus, uint32_t first)
+{
+	int err = -ENOENT;
+
+	(void)bus;
+	pthread_rwlock_wrlock(&bus_lock);
+	for (unsigned i = 0; i < nmsrs; i++) {
+		if (msrs[i].first == first) {
+			msrs[i] = msrs[--nmsrs];
+			err = 0;
+			break;
+		}
+	}
+	pthread_rwlock_unlock(&bus_lock);
+	return err;
+}
+
+int sim_bus_msr_lookup(uint32_t msr, model_msr_read_fn *rd, model_msr_write_fn *wr, void **ctx)
 {
 	int err = -ENOENT;
 
@@ -407,4 +440,202 @@ void hal_pio_out16(uint16_t port, uint16_t v)
 void hal_pio_out32(uint16_t port, uint32_t v)
 {
 	pio_write(port, 4, v);
+}
+
+/* ---- device memory access, interrupt messages, GSI lines ------------------------------ */
+
+#define BUS_LOG_MAX 64
+
+static atomic_uint bus_logged;
+static atomic_ullong msi_delivered, msi_dropped, dma_bad;
+static struct vtd_model *iommu;
+
+/* The bus's own complaints (bad messages, DMA outside RAM): at most BUS_LOG_MAX lines. */
+static void bus_log_limited(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void bus_log_limited(const char *fmt, ...)
+{
+	unsigned n = atomic_fetch_add(&bus_logged, 1);
+	char buf[512];
+	va_list ap;
+
+	if (n >= BUS_LOG_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sim_log("%s%s", buf, n + 1 == BUS_LOG_MAX ? " (further bus lines are not logged)" : "");
+}
+
+/* Decode an interrupt message (SDM Vol. 3A §11.11.1 address, §11.11.2 data) and
+ * deliver it, strictly: what the model cannot deliver faithfully is logged and dropped. */
+static void bus_msi(void *bus, uint64_t addr, uint32_t data)
+{
+	uint32_t dest = msi_addr_dest(addr);
+	unsigned vector = data & MSI_DATA_VECTOR_MASK, mode = msi_data_delivery(data);
+	bool dm = addr & MSI_ADDR_DM_LOGICAL;
+
+	(void)bus;
+	if (addr < MSI_ADDR_BASE || addr >= (uint64_t)MSI_ADDR_BASE + MSI_ADDR_WINDOW_LEN) {
+		bus_log_limited("bus: interrupt message 0x%08x to 0x%llx: not the interrupt window "
+		                "0xFEEx_xxxx (address not programmed?) (dropped)", data,
+		                (unsigned long long)addr);
+		goto drop;
+	}
+	if (addr & 3) {
+		bus_log_limited("bus: interrupt message to 0x%llx: an interrupt message is one aligned "
+		                "DWORD (dropped)", (unsigned long long)addr);
+		goto drop;
+	}
+	if (addr >> 32 || (addr & MSI_ADDR_RSVD_MASK) || (data & MSI_DATA_RSVD_MASK)) {
+		bus_log_limited("bus: MSI address 0x%llx data 0x%08x: reserved bits set (address 63:32, "
+		                "11:4; data 31:16, 13:11) (dropped)", (unsigned long long)addr, data);
+		goto drop;
+	}
+	if (mode != MSI_DATA_DELIVERY_FIXED) {
+		bus_log_limited("bus: MSI data 0x%08x: delivery mode %u not modelled (fixed only) "
+		                "(dropped)", data, mode);
+		goto drop;
+	}
+	if (data & MSI_DATA_TRIGGER_LEVEL) {
+		bus_log_limited("bus: MSI data 0x%08x: level-triggered MSI has no EOI path back to a "
+		                "device (dropped)", data);
+		goto drop;
+	}
+	if (vector < 16) {
+		bus_log_limited("bus: MSI data 0x%08x: vector %u is reserved (0..15) (dropped)", data,
+		                vector);
+		goto drop;
+	}
+	/* With fixed delivery the redirection hint (MSI_ADDR_RH) only matters for DM = 1. */
+	atomic_fetch_add(&msi_delivered, 1);
+	lapic_model_deliver_external(dest, dm, (uint8_t)vector, false);
+	return;
+drop:
+	atomic_fetch_add(&msi_dropped, 1);
+}
+
+/* Is [pa, pa+len) guest RAM (inside --mem and outside the PCI hole)? */
+static bool ram_range(uint64_t pa, unsigned len)
+{
+	uint64_t size = sim_mem_size(), end = pa + len;
+
+	return len && end > pa && end <= size && !(pa < SIM_PCI_HOLE_END && end > SIM_PCI_HOLE_START);
+}
+
+/* Physical RAM access by a device (untranslated, or after the IOMMU). Outside RAM: logged and
+ * counted; a read fills all ones (a master abort on PCI), a write is dropped; -EFAULT. */
+static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, bool write)
+{
+	if (!ram_range(pa, len)) {
+		atomic_fetch_add(&dma_bad, 1);
+		bus_log_limited("%s %s of %u bytes at 0x%llx: not RAM (%s)", who,
+		                write ? "write" : "read", len, (unsigned long long)pa,
+		                write ? "dropped" : "reads all ones");
+		if (!write)
+			memset(buf, 0xFF, len);
+		return -EFAULT;
+	}
+	if (write)
+		memcpy(sim_mem_base() + pa, buf, len);
+	else
+		memcpy(buf, sim_mem_base() + pa, len);
+	return 0;
+}
+
+static int bus_mem_read(void *bus, uint64_t pa, void *buf, unsigned len)
+{
+	(void)bus;
+	return ram_access("bus: memory", pa, buf, len, false);
+}
+
+static int bus_mem_write(void *bus, uint64_t pa, const void *buf, unsigned len)
+{
+	(void)bus;
+	return ram_access("bus: memory", pa, (void *)buf, len, true);
+}
+
+void sim_bus_set_iommu(struct vtd_model *vtd)
+{
+	iommu = vtd;
+}
+
+static int bus_dma(void *bus, uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write)
+{
+	(void)bus;
+	if (iommu)
+		return vtd_model_dma(iommu, rid, addr, buf, len, write);
+	return ram_access("bus: device DMA", addr, buf, len, write);
+}
+
+static int bus_set_gsi(void *bus, uint32_t gsi, bool high)
+{
+	(void)bus;
+	if (ioapic_model_set_line(gsi, high) != 0) {
+		bus_log_limited("bus: interrupt line GSI %u: the I/O APIC has no such input", gsi);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int bus_current_cpu(void *bus)
+{
+	(void)bus;
+	return sim_cpu_slot();
+}
+
+static void bus_log(void *bus, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bus_log(void *bus, const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	(void)bus;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sim_log("%s", buf);
+}
+
+static void bus_fatal(void *bus, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 2, 3)));
+static void bus_fatal(void *bus, const char *fmt, ...)
+{
+	char buf[768];
+	va_list ap;
+
+	(void)bus;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	sim_fatal("%s", buf);
+}
+
+static const struct model_bus sim_bus = {
+	.version = MODEL_BUS_VERSION,
+	.mmio_claim = bus_mmio_claim,
+	.mmio_release = bus_mmio_release,
+	.pio_claim = bus_pio_claim,
+	.pio_release = bus_pio_release,
+	.msr_claim = bus_msr_claim,
+	.msr_release = bus_msr_release,
+	.current_cpu = bus_current_cpu,
+	.dma = bus_dma,
+	.mem_read = bus_mem_read,
+	.mem_write = bus_mem_write,
+	.msi = bus_msi,
+	.set_gsi = bus_set_gsi,
+	.log = bus_log,
+	.fatal = bus_fatal,
+};
+
+const struct model_bus *sim_model_bus(void)
+{
+	return &sim_bus;
+}
+
+void sim_bus_stats(struct sim_bus_stats *out)
+{
+	out->msi_delivered = atomic_load(&msi_delivered);
+	out->msi_dropped = atomic_load(&msi_dropped);
+	out->dma_outside_ram = atomic_load(&dma_bad);
 }

@@ -4,7 +4,7 @@
  * "sim: ..." log lines, and the fatal path the sim takes when it catches the kernel
  * doing something hardware would punish (HAL contract: kernel/include/hal/hal.h).
  */
-#include "bus.h"
+#include "sim_bus.h"
 #include "det.h"
 #include "sim.h"
 

@@ -6,7 +6,7 @@
  * 0xB), a per-CPU MSR file and a virtual TSC. Implements the "cpu" and "smp"
  * groups of kernel/include/hal/hal.h.
  */
-#include "bus.h"
+#include "sim_bus.h"
 #include "det.h"
 #include "sim.h"
 
@@ -20,11 +20,12 @@
 
 #include "lapic/lapic.h"
 
+#include <hw/x86/cpuid.h>
+#include <hw/x86/msr.h>
+
 #define BSP_STACK_SIZE (8u << 20)
 #define AP_STACK_SIZE (2u << 20)
 #define MSR_SLOTS 32
-
-#define MSR_IA32_TSC 0x10u
 
 struct msr_slot {
 	uint32_t msr;
@@ -494,21 +495,22 @@ void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 	(void)subleaf;
 	out[0] = out[1] = out[2] = out[3] = 0;
 	switch (leaf) {
-	case 0x0:                       /* max basic leaf, vendor in EBX, EDX, ECX */
-		out[0] = 0xB;
+	case CPUID_LEAF_VENDOR:         /* max basic leaf, vendor in EBX, EDX, ECX */
+		out[0] = CPUID_LEAF_TOPOLOGY;
 		out[1] = str4("Dopp");
 		out[3] = str4("elSi");
 		out[2] = str4("mCPU");
 		break;
-	case 0x1:
-		out[0] = (6u << 8) | (15u << 4) | 1u;      /* family 6, model 15, stepping 1 */
-		out[1] = ((c->apic_id & 0xFFu) << 24) |    /* initial APIC ID, 8 bits */
-		         (8u << 8);                        /* CLFLUSH line: 8 * 8 = 64 bytes */
-		out[2] = (features.x2apic ? 1u << 21 : 0) |        /* x2APIC */
-		         (features.tsc_deadline ? 1u << 24 : 0);   /* TSC-deadline timer */
-		out[3] = (1u << 4) | (1u << 5) | (1u << 9); /* TSC, MSR, APIC */
+	case CPUID_LEAF_FEATURES:       /* family 6, model 15, stepping 1 */
+		out[0] = (6u << CPUID_1_EAX_FAMILY_SHIFT) | (15u << CPUID_1_EAX_MODEL_SHIFT) |
+		         (1u << CPUID_1_EAX_STEPPING_SHIFT);
+		out[1] = ((c->apic_id & 0xFFu) << CPUID_1_EBX_APIC_ID_SHIFT) |
+		         (8u << CPUID_1_EBX_CLFLUSH_SHIFT);  /* CLFLUSH line: 8 * 8 = 64 bytes */
+		out[2] = (features.x2apic ? CPUID_1_ECX_X2APIC : 0) |
+		         (features.tsc_deadline ? CPUID_1_ECX_TSC_DEADLINE : 0);
+		out[3] = CPUID_1_EDX_TSC | CPUID_1_EDX_MSR | CPUID_1_EDX_APIC;
 		break;
-	case 0xB:                       /* only EDX (x2APIC ID) is described */
+	case CPUID_LEAF_TOPOLOGY:       /* only EDX (x2APIC ID) is described */
 		out[3] = c->apic_id;
 		break;
 	default:
@@ -519,8 +521,8 @@ void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 uint64_t hal_rdmsr(uint32_t msr)
 {
 	struct sim_cpu *c = cur("hal_rdmsr");
-	sim_msr_read_fn rd;
-	sim_msr_write_fn wr;
+	model_msr_read_fn rd;
+	model_msr_write_fn wr;
 	void *ctx;
 	uint64_t v = 0;
 
@@ -545,8 +547,8 @@ uint64_t hal_rdmsr(uint32_t msr)
 void hal_wrmsr(uint32_t msr, uint64_t value)
 {
 	struct sim_cpu *c = cur("hal_wrmsr");
-	sim_msr_read_fn rd;
-	sim_msr_write_fn wr;
+	model_msr_read_fn rd;
+	model_msr_write_fn wr;
 	void *ctx;
 
 	if (sim_det_on)

@@ -2,11 +2,11 @@
  * devices.c — the platform devices of the simulated PC and their wiring: one local
  * APIC per CPU (xAPIC MMIO page at the MADT's address, IA32_APIC_BASE, TSC deadline
  * and x2APIC MSRs), the I/O APIC at the MADT's address, the 8254 PIT and port 0x61,
- * the PCIe fabric (docs/pci.md) with its MSI path to the LAPICs (Intel SDM Vol. 3A
- * §11.11) and DMA into guest RAM through the VT-d model (docs/iommu.md) unless
- * --iommu none; the --fault hooks; the counters printed at exit.
+ * the PCIe fabric (docs/pci.md) and the VT-d model that device DMA goes through
+ * (docs/iommu.md) unless --iommu none; the --fault hooks; the counters printed at
+ * exit. Every model claims its own ranges on the bus (sim/bus.c, models/bus.h).
  */
-#include "bus.h"
+#include "sim_bus.h"
 #include "sim.h"
 
 #include <errno.h>
@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <hw/pci/msi.h>
+
 #include "acpi/acpi_gen.h"
 #include "edu/edu.h"
 #include "nvme/nvme.h"
@@ -27,12 +29,13 @@
 #include "ioapic/ioapic_model.h"
 #include "lapic/lapic.h"
 #include "lapic/lapic_model.h"
-#include "lapic/lapic_regs.h"
 #include "pic/pic.h"
 #include "pit/pit.h"
 #include "tlb/tlb_model.h"
 #include "vtd/vtd.h"
 #include "vtd/vtd_model.h"
+
+#include <hw/x86/lapic.h>
 
 #define LAPIC_TIMER_HZ 100000000ull     /* the LAPIC timer's input clock: 100 MHz */
 /* An AP stays in INIT this long; a SIPI sooner is ignored. Half the SDM's 10 ms,
@@ -170,100 +173,6 @@ static void host_eoi_broadcast(uint8_t vector)
 	ioapic_model_eoi(vector);
 }
 
-/* ---- bus glue: every access is by the CPU that makes it -------------------------------- */
-
-static unsigned accessor(const char *what)
-{
-	int slot = sim_cpu_slot();
-
-	if (slot < 0)
-		sim_fatal("%s from a host thread that is not a simulated CPU", what);
-	return (unsigned)slot;
-}
-
-static uint64_t lapic_bus_read(void *ctx, uint64_t off, unsigned size)
-{
-	(void)ctx;
-	return lapic_model_mmio_read(accessor("local APIC MMIO read"), off, size);
-}
-
-static void lapic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
-{
-	(void)ctx;
-	lapic_model_mmio_write(accessor("local APIC MMIO write"), off, size, v);
-}
-
-static uint64_t lapic_bus_rdmsr(void *ctx, uint32_t msr)
-{
-	(void)ctx;
-	return lapic_model_msr_read(accessor("local APIC rdmsr"), msr);
-}
-
-static void lapic_bus_wrmsr(void *ctx, uint32_t msr, uint64_t v)
-{
-	(void)ctx;
-	lapic_model_msr_write(accessor("local APIC wrmsr"), msr, v);
-}
-
-static uint64_t ioapic_bus_read(void *ctx, uint64_t off, unsigned size)
-{
-	(void)ctx;
-	return ioapic_model_mmio_read(off, size);
-}
-
-static void ioapic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
-{
-	(void)ctx;
-	ioapic_model_mmio_write(off, size, v);
-}
-
-static void pio_size_check(const char *dev, uint64_t off, unsigned size)
-{
-	if (size != 1)
-		sim_fatal("%u-byte port access to the %s at 0x%llx: it is an 8-bit device", size, dev,
-		          (unsigned long long)off);
-}
-
-static uint64_t pit_bus_read(void *ctx, uint64_t off, unsigned size)
-{
-	(void)ctx;
-	pio_size_check("PIT", PIT_PORT_BASE + off, size);
-	return pit_model_read((unsigned)off);
-}
-
-static void pit_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
-{
-	(void)ctx;
-	pio_size_check("PIT", PIT_PORT_BASE + off, size);
-	pit_model_write((unsigned)off, (uint8_t)v);
-}
-
-static uint64_t p61_bus_read(void *ctx, uint64_t off, unsigned size)
-{
-	(void)ctx;
-	pio_size_check("port 0x61 register", PIT_PORT_61, size);
-	return pit_model_port61_read();
-}
-
-static void p61_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
-{
-	(void)ctx;
-	pio_size_check("port 0x61 register", PIT_PORT_61, size);
-	pit_model_port61_write((uint8_t)v);
-}
-
-static uint64_t pic_bus_read(void *ctx, uint64_t off, unsigned size)
-{
-	pio_size_check("8259 PIC", (uintptr_t)ctx + off, size);
-	return pic_model_read((uintptr_t)ctx == PIC_SLAVE_PORT, (unsigned)off);
-}
-
-static void pic_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
-{
-	pio_size_check("8259 PIC", (uintptr_t)ctx + off, size);
-	pic_model_write((uintptr_t)ctx == PIC_SLAVE_PORT, (unsigned)off, (uint8_t)v);
-}
-
 static void must(int err, const char *what)
 {
 	if (err) {
@@ -272,184 +181,26 @@ static void must(int err, const char *what)
 	}
 }
 
-/* ---- PCI: device memory writes and reads, MSI, INTx ------------------------------------ */
+/* ---- VT-d and the PCIe fabric ----------------------------------------------------------- */
 
-#define MSI_WINDOW_BASE 0xFEE00000ull   /* SDM Vol. 3A §11.11.1: 0xFEEx_xxxx */
-#define MSI_WINDOW_END 0xFEF00000ull
-#define PCI_LOG_MAX 64
-
-static atomic_uint pci_host_logged;
-static atomic_ullong msi_delivered, msi_dropped, dma_bad;
+static struct vtd_model *vtd;
 static const char *pci_dump_path;
 
-static void pci_host_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void pci_host_log(const char *fmt, ...)
-{
-	unsigned n = atomic_fetch_add(&pci_host_logged, 1);
-	char buf[512];
-	va_list ap;
-
-	if (n >= PCI_LOG_MAX)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	sim_log("%s%s", buf, n + 1 == PCI_LOG_MAX ? " (further PCI host lines are not logged)" : "");
-}
-
-/* A device's write into the interrupt window: decode it as an MSI (SDM Vol. 3A
- * §11.11.1 address, §11.11.2 data) and deliver it, strictly: what the model
- * cannot deliver faithfully is logged and dropped. */
-static void msi_deliver(uint64_t addr, const void *buf, unsigned len)
-{
-	uint32_t data, dest = (uint32_t)(addr >> 12) & 0xFF;
-	unsigned vector, mode;
-	bool dm = (addr >> 2) & 1, rh = (addr >> 3) & 1;
-
-	if (len != 4 || (addr & 3)) {
-		pci_host_log("pci: MSI write of %u bytes at 0x%llx: an interrupt message is one aligned "
-		             "DWORD (dropped)", len, (unsigned long long)addr);
-		goto drop;
-	}
-	memcpy(&data, buf, 4);
-	vector = data & 0xFF;
-	mode = (data >> 8) & 7;
-	if (addr >> 32 || (addr & 0xFF0) || (data & 0xFFFF3800u)) {
-		pci_host_log("pci: MSI address 0x%llx data 0x%08x: reserved bits set (address 63:32, "
-		             "11:4; data 31:16, 13:11) (dropped)", (unsigned long long)addr, data);
-		goto drop;
-	}
-	if (mode != 0) {
-		pci_host_log("pci: MSI data 0x%08x: delivery mode %u not modelled (fixed only) "
-		             "(dropped)", data, mode);
-		goto drop;
-	}
-	if (data & (1u << 15)) {
-		pci_host_log("pci: MSI data 0x%08x: level-triggered MSI has no EOI path back to a "
-		             "device (dropped)", data);
-		goto drop;
-	}
-	if (vector < 16) {
-		pci_host_log("pci: MSI data 0x%08x: vector %u is reserved (0..15) (dropped)", data,
-		             vector);
-		goto drop;
-	}
-	(void)rh;                       /* with fixed delivery RH only matters for DM=1 */
-	atomic_fetch_add(&msi_delivered, 1);
-	lapic_model_deliver_external(dest, dm, (uint8_t)vector, false);
-	return;
-drop:
-	atomic_fetch_add(&msi_dropped, 1);
-}
-
-/* Is [pa, pa+len) guest RAM (inside --mem and outside the PCI hole)? */
-static bool ram_range(uint64_t pa, unsigned len)
-{
-	uint64_t size = sim_mem_size(), end = pa + len;
-
-	return len && end > pa && end <= size && !(pa < SIM_PCI_HOLE_END && end > SIM_PCI_HOLE_START);
-}
-
-/* Physical RAM access by a device (untranslated, or after the IOMMU). Outside RAM: logged and
- * counted; a read fills all ones (a master abort on PCI), a write is dropped; -EFAULT. */
-static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, bool write)
-{
-	if (!ram_range(pa, len)) {
-		atomic_fetch_add(&dma_bad, 1);
-		pci_host_log("%s %s of %u bytes at 0x%llx: not RAM (%s)", who, write ? "write" : "read",
-		             len, (unsigned long long)pa, write ? "dropped" : "reads all ones");
-		if (!write)
-			memset(buf, 0xFF, len);
-		return -EFAULT;
-	}
-	if (write)
-		memcpy(sim_mem_base() + pa, buf, len);
-	else
-		memcpy(buf, sim_mem_base() + pa, len);
-	return 0;
-}
-
-static void pci_mem_write(uint64_t addr, const void *buf, unsigned len)
-{
-	if (addr >= MSI_WINDOW_BASE && addr < MSI_WINDOW_END)
-		msi_deliver(addr, buf, len);
-	else
-		(void)ram_access("pci: device", addr, (void *)buf, len, true);
-}
-
-static void pci_mem_read(uint64_t addr, void *buf, unsigned len)
-{
-	(void)ram_access("pci: device", addr, buf, len, false);
-}
-
-/* ---- DMA: requester ID attached, through the VT-d model when there is one --------------- */
-
-static bool iommu_on;
-
-static int vtd_mem_read(uint64_t pa, void *buf, unsigned len)
-{
-	return ram_access("vtd: memory", pa, buf, len, false);
-}
-
-static int vtd_mem_write(uint64_t pa, const void *buf, unsigned len)
-{
-	return ram_access("vtd: memory", pa, (void *)buf, len, true);
-}
-
-static void vtd_msi(uint64_t addr, uint32_t data)
-{
-	if (addr < MSI_WINDOW_BASE || addr >= MSI_WINDOW_END) {
-		atomic_fetch_add(&msi_dropped, 1);
-		pci_host_log("vtd: interrupt message to 0x%llx: not the interrupt window 0xFEEx_xxxx "
-		             "(FEADDR/IEADDR not programmed?) (dropped)", (unsigned long long)addr);
-		return;
-	}
-	msi_deliver(addr, &data, 4);
-}
-
-static int pci_dma(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write)
-{
-	if (iommu_on)
-		return vtd_model_dma(rid, addr, buf, len, write);
-	return ram_access("pci: device DMA", addr, buf, len, write);
-}
-
+/* The one remapping unit, before the fabric: device DMA goes through it (sim_bus_set_iommu). */
 static void vtd_init(const struct sim_options *o)
 {
 	struct vtd_config vc = { .base = VTD_MODEL_BASE, .caching_mode = o->vtd_caching_mode,
 	                         .no_qi = o->vtd_no_qi };
-	struct vtd_host vh = { .mem_read = vtd_mem_read, .mem_write = vtd_mem_write,
-	                       .msi = vtd_msi, .log = host_log };
 
 	if (o->iommu_none)
 		return;
-	must(vtd_model_init(&vc, &vh), "VT-d unit at 0xFED90000");
-	iommu_on = true;
+	must(vtd_model_create(&vc, sim_model_bus(), &vtd), "VT-d unit at 0xFED90000");
+	sim_bus_set_iommu(vtd);
 }
-
-/* PCI INTx# is an active-low, level, wired-OR signal (PCI Local Bus 3.0 §2.2.6):
- * asserted drives the I/O APIC pin low. With no _PRT saying otherwise, ACPI's
- * "conforms to the bus" polarity for a PCI GSI is active low, so a kernel that
- * programs the pin active high sees it asserted at once. */
-#define PCI_GSI_FIRST 16u
-#define PCI_GSI_COUNT 8u
-
-static void pci_set_gsi(uint32_t gsi, bool asserted)
-{
-	if (ioapic_model_set_line(gsi, !asserted) != 0)
-		pci_host_log("pci: INTx on GSI %u: the I/O APIC has no such input", gsi);
-}
-
-static const struct pci_model_host pci_host = {
-	.mem_write = pci_mem_write,
-	.mem_read = pci_mem_read,
-	.dma = pci_dma,
-	.set_gsi = pci_set_gsi,
-	.log = pci_host_log,
-};
 
 static void pci_init(const struct sim_options *o)
 {
+	const struct model_bus *bus = sim_model_bus();
 	uint64_t ram_end = sim_mem_size() > SIM_PCI_HOLE_END ? sim_mem_size() : SIM_PCI_HOLE_END;
 	uint64_t high = (ram_end + (1ull << 30) - 1) & ~((1ull << 30) - 1);
 	struct pci_model_config pc = {
@@ -459,7 +210,7 @@ static void pci_init(const struct sim_options *o)
 		.legacy_ports = true,
 		.hostile = o->pci_hostile,
 	};
-	int bus;
+	int bus_nr;
 
 	/* 64-bit prefetchable BARs above RAM and 4 GiB, when the MMIO window reaches
 	 * that far (it may stop at 4 GiB, as under Valgrind: then they stay low). */
@@ -467,20 +218,18 @@ static void pci_init(const struct sim_options *o)
 		pc.mmio64_base = high;
 		pc.mmio64_limit = sim_mmio_window_size() - 1;
 	}
-	for (uint32_t g = PCI_GSI_FIRST; g < PCI_GSI_FIRST + PCI_GSI_COUNT; g++)
-		pci_set_gsi(g, false);      /* idle INTx# lines are pulled up */
-	must(pci_model_init(&pc, &pci_host), "PCI fabric model");
+	must(pci_model_init(&pc, bus), "PCI fabric model");
 	if (o->pci_set != SIM_PCI_NONE) {
-		must(edu_model_add(0, 2, &pci_host), "edu at 00:02.0");
-		must(nvme_model_add(0, 3, &pci_host), "NVMe at 00:03.0");
-		bus = pci_model_add_bridge(0, 4);
-		must(bus < 0 ? bus : 0, "root port at 00:04.0");
-		must(testdev_model_add((uint8_t)bus, 0, &pci_host), "testdev behind the root port");
+		must(edu_model_add(0, 2, bus), "edu at 00:02.0");
+		must(nvme_model_add(0, 3, bus), "NVMe at 00:03.0");
+		bus_nr = pci_model_add_bridge(0, 4);
+		must(bus_nr < 0 ? bus_nr : 0, "root port at 00:04.0");
+		must(testdev_model_add((uint8_t)bus_nr, 0, bus), "testdev behind the root port");
 	}
 	/* A second edu whose INTA lands on the same GSI as 00:02.0's: root-bus GSI =
 	 * 16 + (slot + pin - 1) mod 4 (models/pci/pci_irq.c), so slot 6 gives 18 too. */
 	if (o->pci_set == SIM_PCI_SHARED_INTX)
-		must(edu_model_add(0, 6, &pci_host), "second edu at 00:06.0 (shared INTx line)");
+		must(edu_model_add(0, 6, bus), "second edu at 00:06.0 (shared INTx line)");
 	must(pci_model_firmware(SIM_PCI_MMIO_BASE, SIM_PCI_MMIO_LIMIT, SIM_PCI_IO_BASE,
 	                        SIM_PCI_IO_LIMIT), "PCI firmware setup");
 	pci_dump_path = o->pci_dump_path;
@@ -552,32 +301,13 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
 	struct pit_host ph = { .now_ns = sim_time_ns, .fatal = host_fatal,
 	                       .ch0_changed = pit_ch0_changed };
 
-	must(lapic_model_init(&lc, &lh), "local APIC model");
-	must(sim_bus_mmio_register(ACPI_GEN_LAPIC_ADDR, LAPIC_MMIO_SIZE, lapic_bus_read,
-	                           lapic_bus_write, NULL), "claiming the local APIC page");
-	must(sim_bus_msr_register(MSR_IA32_APIC_BASE, MSR_IA32_APIC_BASE, lapic_bus_rdmsr,
-	                          lapic_bus_wrmsr, NULL), "claiming IA32_APIC_BASE");
-	must(sim_bus_msr_register(MSR_IA32_TSC_DEADLINE, MSR_IA32_TSC_DEADLINE, lapic_bus_rdmsr,
-	                          lapic_bus_wrmsr, NULL), "claiming IA32_TSC_DEADLINE");
-	must(sim_bus_msr_register(MSR_X2APIC_FIRST, MSR_X2APIC_LAST, lapic_bus_rdmsr,
-	                          lapic_bus_wrmsr, NULL), "claiming the x2APIC MSRs");
+	const struct model_bus *bus = sim_model_bus();
 
-	ioapic_model_init(0, 0, &ih);
-	must(sim_bus_mmio_register(ACPI_GEN_IOAPIC_ADDR, IOAPIC_MMIO_SIZE, ioapic_bus_read,
-	                           ioapic_bus_write, NULL), "claiming the I/O APIC");
-
-	pit_model_init(&ph);
-	must(sim_bus_pio_register(PIT_PORT_BASE, PIT_PORT_COUNT, pit_bus_read, pit_bus_write, NULL),
-	     "claiming the PIT ports");
-	must(sim_bus_pio_register(PIT_PORT_61, 1, p61_bus_read, p61_bus_write, NULL),
-	     "claiming port 0x61");
-
-	pic_model_init();
-	must(sim_bus_pio_register(PIC_MASTER_PORT, 2, pic_bus_read, pic_bus_write,
-	                          (void *)(uintptr_t)PIC_MASTER_PORT), "claiming the master 8259");
-	must(sim_bus_pio_register(PIC_SLAVE_PORT, 2, pic_bus_read, pic_bus_write,
-	                          (void *)(uintptr_t)PIC_SLAVE_PORT), "claiming the slave 8259");
-
+	/* Each model claims its own ranges on the bus. */
+	must(lapic_model_init(&lc, &lh, bus), "local APIC model");
+	must(ioapic_model_init(0, 0, ACPI_GEN_IOAPIC_ADDR, &ih, bus), "I/O APIC model");
+	must(pit_model_init(&ph, bus), "8254 PIT model");
+	must(pic_model_init(bus), "8259 PIC model");
 	vtd_init(o);                /* before the fabric: device DMA goes through it */
 	pci_init(o);
 	apply_faults(o);
@@ -590,6 +320,7 @@ void sim_devices_report(void)
 {
 	struct lapic_model_stats s;
 	struct tlb_model_stats t;
+	struct sim_bus_stats b;
 	uint64_t last = sim_cpu_last_ap_start_ns();
 
 	lapic_model_stats(&s);
@@ -608,19 +339,21 @@ void sim_devices_report(void)
 	        (unsigned long long)t.fills, (unsigned long long)t.stale_hits,
 	        (unsigned long long)t.flushes_page, (unsigned long long)t.flushes_all);
 	sim_log("stats ioapic: sent=%llu", (unsigned long long)ioapic_model_sent());
+	sim_bus_stats(&b);
 	sim_log("stats pci: msi_delivered=%llu msi_dropped=%llu dma_outside_ram=%llu",
-	        (unsigned long long)atomic_load(&msi_delivered),
-	        (unsigned long long)atomic_load(&msi_dropped), (unsigned long long)atomic_load(&dma_bad));
-	if (iommu_on) {
+	        (unsigned long long)b.msi_delivered, (unsigned long long)b.msi_dropped,
+	        (unsigned long long)b.dma_outside_ram);
+	if (vtd) {
 		struct vtd_model_stats v;
-		if (vtd_model_stats(&v) == 0)
-			sim_log("stats vtd: translations=%llu faults=%llu stale_iotlb_hits=%llu "
-			        "iotlb_hits=%llu inval_reg=%llu inval_qi=%llu inval_reg_ignored=%llu "
-			        "fault_msis=%llu", (unsigned long long)v.translations,
-			        (unsigned long long)v.faults, (unsigned long long)v.stale_iotlb_hits,
-			        (unsigned long long)v.iotlb_hits, (unsigned long long)v.inval_reg,
-			        (unsigned long long)v.inval_qi, (unsigned long long)v.inval_reg_ignored,
-			        (unsigned long long)v.fault_msis);
+
+		vtd_model_stats(vtd, &v);
+		sim_log("stats vtd: translations=%llu faults=%llu stale_iotlb_hits=%llu "
+		        "iotlb_hits=%llu inval_reg=%llu inval_qi=%llu inval_reg_ignored=%llu "
+		        "fault_msis=%llu", (unsigned long long)v.translations,
+		        (unsigned long long)v.faults, (unsigned long long)v.stale_iotlb_hits,
+		        (unsigned long long)v.iotlb_hits, (unsigned long long)v.inval_reg,
+		        (unsigned long long)v.inval_qi, (unsigned long long)v.inval_reg_ignored,
+		        (unsigned long long)v.fault_msis);
 	}
 	if (pci_dump_path) {
 		int err = pci_model_dump_config(pci_dump_path);

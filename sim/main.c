@@ -3,7 +3,7 @@
  * firmware tables, device bus, CPUs), prints the seed and the replay command, and
  * runs the shared kernel's kmain on the boot CPU. docs/sim.md describes the machine.
  */
-#include "bus.h"
+#include "sim_bus.h"
 #include "det.h"
 #include "rng.h"
 #include "sim.h"

@@ -14,13 +14,16 @@
 #include <kernel/madt_check.h>
 #include <kernel/smp.h>
 #include <kernel/time.h>
-#include "../smp/smp_testutil.h"
-#include "apic_regs.h"
+#include <hw/x86/cpuid.h>
+#include <hw/x86/ioapic.h>
+#include <hw/x86/lapic.h>
+#include <hw/x86/pit.h>
+#include <kernel/ktest_smp.h>
 
 static void apic_mode_matches_cpuid(struct ktest *t)
 {
 	uint32_t r[4];
-	hal_cpuid(1, 0, r);
+	hal_cpuid(CPUID_LEAF_FEATURES, 0, r);
 	uint64_t base = hal_rdmsr(MSR_IA32_APIC_BASE);
 	bool want_x2 = (r[2] & CPUID_1_ECX_X2APIC) && !cmdline_has("apic.xapic");
 	if (!want_x2 && (base & APIC_BASE_EXTD))

@@ -16,7 +16,8 @@
 #include <kernel/madt_check.h>
 #include <kernel/percpu.h>
 #include <kernel/spinlock.h>
-#include "apic_regs.h"
+#include <hw/x86/ioapic.h>
+#include <hw/x86/pic.h>
 
 struct ioapic_pin {
 	uint8_t routed;
@@ -83,7 +84,7 @@ int ioapic_init(const struct madt_check *mc)
 		}
 		d->id = a->id;
 		d->gsi_base = a->gsi_base;
-		d->npins = ((ver >> 16) & 0xFF) + 1;
+		d->npins = ((ver >> IOAPIC_VER_MAX_REDIR_SHIFT) & IOAPIC_VER_MAX_REDIR_MASK) + 1;
 		d->pins = kzalloc(sizeof(struct ioapic_pin) * d->npins);
 		if (!d->pins) {
 			klog("ioapic", "no memory for I/O APIC id %u", a->id);
@@ -210,7 +211,7 @@ static int retarget_entry(const struct irq_vec *nh, void *ctx)
 	uint32_t lo = reg_read(r->d, IOAPIC_REG_REDTBL(r->pin));
 	reg_write(r->d, IOAPIC_REG_REDTBL(r->pin), lo | IOAPIC_RTE_MASKED);
 	reg_write(r->d, IOAPIC_REG_REDTBL(r->pin) + 1, hi);
-	reg_write(r->d, IOAPIC_REG_REDTBL(r->pin), (lo & ~(0xFFu | IOAPIC_RTE_MASKED)) | nh->vector);
+	reg_write(r->d, IOAPIC_REG_REDTBL(r->pin), (lo & ~(IOAPIC_RTE_VECTOR | IOAPIC_RTE_MASKED)) | nh->vector);
 	r->d->pins[r->pin].vector = nh->vector;
 	r->d->pins[r->pin].cpu = nh->cpu;
 	spin_unlock(&ioapic_lock);

@@ -14,7 +14,7 @@
 #include <kernel/printf.h>
 #include <kernel/smp.h>
 #include <kernel/time.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 static uint64_t hits[HAL_MAX_CPUS];
 

@@ -12,8 +12,6 @@
 #include <kernel/irq.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
-#include <kernel/smp.h>
-#include <kernel/time.h>
 
 #define LOG_FIRST_N 4               /* log the first few odd events per CPU, then count */
 
@@ -116,7 +114,8 @@ int irq_set_affinity(struct irq_vec *h, unsigned cpu,
 {
 	if (!h || !h->vector || !irq_vec_space(h->cpu))
 		return -EINVAL;
-	if (cpu >= HAL_MAX_CPUS || !cpu_online(cpu)) {
+	if (cpu >= HAL_MAX_CPUS || !atomic_load32(&percpu_of(cpu)->irq_ready, MO_ACQUIRE) ||
+	    !percpu_of(cpu)->handlers) {
 		klog("irq", "affinity of vector 0x%x: CPU %u is not online", h->vector, cpu);
 		return -EINVAL;
 	}
@@ -153,6 +152,19 @@ void irq_stats_get(unsigned cpu, struct irq_stats *o)
 	o->last_esr = atomic_load32(&c->last_esr, MO_RELAXED);
 }
 
+/* Handlers of the system vectors VEC_TIMER..VEC_RUN, by vector - VEC_TIMER. */
+static uint64_t system_handlers[VEC_RUN - VEC_TIMER + 1];
+
+void irq_set_system_handler(uint8_t vector, irq_system_fn fn)
+{
+	if (vector < VEC_TIMER || vector > VEC_RUN || vector == VEC_RESCHED) {
+		klog("irq", "vector 0x%x is not a system vector with a handler", vector);
+		return;
+	}
+	/* release: whoever dispatches the vector sees the handler's setup */
+	atomic_store64(&system_handlers[vector - VEC_TIMER], (uint64_t)(uintptr_t)fn, MO_RELEASE);
+}
+
 void irq_dispatch(uint8_t v, void *frame)
 {
 	(void)frame;
@@ -165,17 +177,21 @@ void irq_dispatch(uint8_t v, void *frame)
 	}
 	switch (v) {
 	case VEC_TIMER:
-		time_tick();
-		break;
 	case VEC_CALL:
-		xcall_handle(XCALL_CALL);
-		break;
 	case VEC_TLB:
-		xcall_handle(XCALL_TLB);
+	case VEC_RUN: {
+		/* acquire: pairs with irq_set_system_handler's release */
+		irq_system_fn fn = (irq_system_fn)(uintptr_t)atomic_load64(&system_handlers[v - VEC_TIMER],
+		                                                            MO_ACQUIRE);
+		if (fn) {
+			fn();
+		} else {
+			bump(&c->irq_unhandled);
+			if (atomic_load64(&c->irq_unhandled, MO_RELAXED) <= LOG_FIRST_N)
+				klog("irq", "CPU %u: system vector 0x%x with no handler", cpu, v);
+		}
 		break;
-	case VEC_RUN:
-		xcall_handle(XCALL_RUN);
-		break;
+	}
 	case VEC_RESCHED:
 		break;                  /* a wake-up: returning from the interrupt is the point */
 	case VEC_APIC_ERROR: {

@@ -12,8 +12,8 @@
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
-#include <kernel/smp.h>
-#include "apic_regs.h"
+#include <hw/x86/lapic.h>
+#include <hw/x86/cpuid.h>
 
 static uint32_t mode;               /* enum apic_mode; written once by the BSP */
 static volatile uint8_t *mmio;      /* xAPIC registers (same address on every CPU) */
@@ -52,7 +52,7 @@ void lapic_write(uint32_t off, uint32_t v)
 uint32_t lapic_id(void)
 {
 	uint32_t id = lapic_read(APIC_ID);
-	return mode == APIC_MODE_X2APIC ? id : id >> 24;
+	return mode == APIC_MODE_X2APIC ? id : id >> APIC_ID_XAPIC_SHIFT;
 }
 
 void lapic_eoi(void)
@@ -101,7 +101,7 @@ uint32_t apic_icr_sipi(uint8_t vector)
 
 uint32_t apic_icr_fixed(uint8_t vector, uint32_t shorthand)
 {
-	return APIC_ICR_DM_FIXED | (shorthand & (3u << 18)) | vector;
+	return APIC_ICR_DM_FIXED | (shorthand & APIC_ICR_SH_MASK) | vector;
 }
 
 uint64_t apic_icr_compose(enum apic_mode m, uint32_t low, uint32_t dest)
@@ -124,7 +124,7 @@ static int wait_icr_idle(void)
 int lapic_send_icr(uint32_t low, uint32_t dest)
 {
 	enum apic_mode m = (enum apic_mode)mode;
-	bool shorthand = (low & (3u << 18)) != 0;
+	bool shorthand = (low & APIC_ICR_SH_MASK) != 0;
 	if (m == APIC_MODE_NONE)
 		return -ENODEV;
 	if (!shorthand && m == APIC_MODE_XAPIC && dest > 0xFE)
@@ -175,7 +175,7 @@ static void lapic_setup_local(void)
 int apic_init_bsp(uint64_t madt_lapic_address)
 {
 	uint32_t r[4];
-	hal_cpuid(1, 0, r);
+	hal_cpuid(CPUID_LEAF_FEATURES, 0, r);
 	bool has_apic = r[3] & CPUID_1_EDX_APIC;
 	bool has_x2 = r[2] & CPUID_1_ECX_X2APIC;
 	uint64_t base = hal_rdmsr(MSR_IA32_APIC_BASE);
@@ -200,7 +200,7 @@ int apic_init_bsp(uint64_t madt_lapic_address)
 		if (pa & 0xFFF) {
 			klog("apic", "LAPIC address 0x%llx is not page aligned; using 0xFEE00000",
 			     (unsigned long long)pa);
-			pa = 0xFEE00000ull;
+			pa = APIC_BASE_ADDR_RESET;
 		}
 		mmio = hal_mmio_map(pa, APIC_MMIO_LEN);
 		if (!mmio) {
@@ -214,15 +214,17 @@ int apic_init_bsp(uint64_t madt_lapic_address)
 	if (rc)
 		return rc;
 	lapic_setup_local();
+	atomic_store32(&this_cpu()->irq_ready, 1, MO_RELEASE);
 	uint32_t ver = lapic_read(APIC_VERSION);
 	kinfo("apic.mode", "%s", apic_mode_name(m));
-	klog("apic", "boot CPU APIC ID 0x%x, version 0x%x, %u LVT entries, %s", lapic_id(), ver & 0xFF,
-	     ((ver >> 16) & 0xFF) + 1, apic_mode_name(m));
-	smp_bsp_online(lapic_id());
+	klog("apic", "boot CPU APIC ID 0x%x, version 0x%x, %u LVT entries, %s", lapic_id(), ver & APIC_VERSION_MASK,
+	     ((ver >> APIC_VERSION_MAX_LVT_SHIFT) & 0xFF) + 1, apic_mode_name(m));
 	return 0;
 }
 
 void apic_init_ap(void)
 {
 	lapic_setup_local();
+	/* release: a CPU that sees the flag may aim interrupts here */
+	atomic_store32(&this_cpu()->irq_ready, 1, MO_RELEASE);
 }

@@ -11,7 +11,7 @@
 #include <kernel/irq.h>
 #include <kernel/ktest.h>
 #include <kernel/smp.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 static void noop_handler(uint8_t v, void *arg) {}
 

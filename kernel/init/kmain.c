@@ -134,6 +134,8 @@ void kmain(struct boot_info *bi)
 	/* Interrupts and SMP (docs/smp.md): LAPIC, time, APs, I/O APIC. Without a
 	 * usable LAPIC the kernel stays on one CPU without interrupts. */
 	if (apic_init_bsp(acpi->have_madt ? acpi->madt.lapic_address : 0) == 0) {
+		smp_bsp_online(lapic_id());
+		xcall_init();
 		madt_check_boot(percpu_of(hal_cpu_index())->apic_id);
 		time_init();
 		hal_irq_enable();

@@ -15,7 +15,7 @@
 #include <kernel/pmm.h>
 #include <kernel/smp.h>
 #include <kernel/string.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 #define RUN_TIMEOUT_US 5000000ull
 
@@ -141,6 +141,7 @@ static void check_then_act_fixed(struct ktest *t) { check_then_act(t, true); }
 /* ---- ABA in a Treiber stack: a CAS on the top index alone ------------------------------- */
 
 #define ABA_NODES 3
+#define ABA_ROUNDS 6                    /* more rounds, more chances for the interleaving */
 /* top: bits 31:0 = node index + 1 (0: empty), bits 63:32 = tag (fixed twin only). */
 static uint64_t aba_top;
 static uint64_t aba_next[ABA_NODES];    /* index + 1 of the node below, 0: none */
@@ -182,7 +183,7 @@ static void aba_worker(uint64_t arg)
 {
 	(void)arg;
 	start();
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < ABA_ROUNDS; round++) {
 		int a = aba_pop();
 		int b = aba_pop();
 		aba_push(a);

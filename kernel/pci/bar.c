@@ -8,7 +8,7 @@
 #include <kernel/log.h>
 #include <kernel/printf.h>
 #include "pci_internal.h"
-#include "pci_regs.h"
+#include <hw/pci/config.h>
 
 /* Lowest set bit of a size mask: the BAR's size (0 when the mask is 0). */
 static uint64_t low_bit(uint64_t m)

@@ -9,7 +9,12 @@
 #include <kernel/pci.h>
 #include <kernel/printf.h>
 #include <kernel/string.h>
-#include "pci_regs.h"
+#include <hw/pci/caps.h>
+#include <hw/pci/config.h>
+#include <hw/pci/msi.h>
+
+/* A bound on the standard list walk: one capability per dword after the header. */
+#define PCI_CAP_MAX_WALK ((PCI_LEGACY_CFG_SIZE - PCI_HEADER_END) / 4)
 
 /* The reason of the last failed parse; *err points here (valid until the next
  * failed parse, which is fine for boot-time enumeration and single-threaded tests). */
@@ -65,12 +70,12 @@ static const char *walk_std(const uint8_t *cfg, size_t len, struct pci_cap *out,
 	uint64_t visited = 0;                   /* one bit per dword from 0x40 */
 	unsigned raw = rd8(cfg, ptr_reg), from = ptr_reg;
 	for (unsigned steps = 0;; steps++) {
-		unsigned ptr = raw & 0xFC;          /* bits 1:0 reserved: masked (§6.7) */
+		unsigned ptr = raw & PCI_CAP_PTR_MASK; /* bits 1:0 reserved: masked (§6.7) */
 		if (ptr == 0)
 			return 0;
 		if (ptr < PCI_HEADER_END)
 			return fail("capability pointer 0x%02x at 0x%02x points into the header", ptr, from);
-		if (ptr + 2 > lim)
+		if (ptr + PCI_CAP_LIST_NEXT + 1 > lim)
 			return fail("capability pointer 0x%02x at 0x%02x lies beyond the %u-byte config image",
 				    ptr, from, (unsigned)lim);
 		uint64_t bit = 1ull << ((ptr - PCI_HEADER_END) / 4);
@@ -79,10 +84,10 @@ static const char *walk_std(const uint8_t *cfg, size_t len, struct pci_cap *out,
 		if (steps >= PCI_CAP_MAX_WALK)      /* unreachable with the visited set; kept as a bound */
 			return fail("more than %u capabilities", PCI_CAP_MAX_WALK);
 		visited |= bit;
-		if (!store(out, max, n, (uint16_t)rd8(cfg, ptr), (uint16_t)ptr, false, 0))
+		if (!store(out, max, n, (uint16_t)rd8(cfg, ptr + PCI_CAP_LIST_ID), (uint16_t)ptr, false, 0))
 			return fail("more than %u capabilities (at 0x%02x)", max, ptr);
-		from = ptr + 1;
-		raw = rd8(cfg, ptr + 1);
+		from = ptr + PCI_CAP_LIST_NEXT;
+		raw = rd8(cfg, ptr + PCI_CAP_LIST_NEXT);
 	}
 }
 
@@ -104,9 +109,9 @@ static const char *walk_ext(const uint8_t *cfg, size_t len, struct pci_cap *out,
 		if (visited[slot / 64] & (1ull << (slot % 64)))
 			return fail("extended capability loop at 0x%03x (reached again from 0x%03x)", off, from);
 		visited[slot / 64] |= 1ull << (slot % 64);
-		if (!store(out, max, n, (uint16_t)(hdr & 0xFFFF), (uint16_t)off, true, (uint8_t)((hdr >> 16) & 0xF)))
+		if (!store(out, max, n, pci_ext_cap_id(hdr), (uint16_t)off, true, pci_ext_cap_ver(hdr)))
 			return fail("more than %u capabilities (extended at 0x%03x)", max, off);
-		unsigned next = (hdr >> 20) & 0xFFC;  /* bits 1:0 reserved */
+		unsigned next = pci_ext_cap_next(hdr);  /* bits 1:0 reserved */
 		if (next == 0)
 			return 0;
 		if (next < PCI_EXT_CAP_START)
@@ -141,21 +146,22 @@ out:
 static void decode_msi(const uint8_t *cfg, size_t lim, uint16_t off, struct pci_msi_info *msi,
 		       const char **why)
 {
-	if (off + 4u > lim) {
+	if (off + PCI_MSI_CTRL + 2u > lim) {
 		*why = fail("MSI capability at 0x%02x runs past the config image", off);
 		return;
 	}
 	unsigned ctrl = rd16(cfg, off + PCI_MSI_CTRL);
 	bool is64 = ctrl & PCI_MSI_CTRL_64BIT, maskable = ctrl & PCI_MSI_CTRL_MASKABLE;
 	/* Structure length, PCIe 4.0 Figure 7-41..7-44: 10/14 bytes, 20/24 with masking. */
-	unsigned need = maskable ? (is64 ? 24 : 20) : (is64 ? 14 : 10);
+	unsigned need = maskable ? (is64 ? PCI_MSI_CAP_LEN_64_MASK : PCI_MSI_CAP_LEN_32_MASK)
+				 : (is64 ? PCI_MSI_CAP_LEN_64 : PCI_MSI_CAP_LEN_32);
 	if (off + need > lim) {
 		*why = fail("MSI capability at 0x%02x (%u bytes) runs past the config image (%u bytes)", off, need,
 			    (unsigned)lim);
 		return;
 	}
 	unsigned mmc = (ctrl >> PCI_MSI_CTRL_MMC_SHIFT) & PCI_MSI_CTRL_MM_MASK;
-	if (mmc > 5) {
+	if (mmc > PCI_MSI_MMC_MAX) {
 		*why = fail("MSI capability at 0x%02x: Multiple Message Capable %u is reserved", off, mmc);
 		return;
 	}
@@ -208,7 +214,7 @@ static void decode_msix(const uint8_t *cfg, size_t lim, uint16_t off, struct pci
 	x->pba_bar = (uint8_t)(pba & PCI_MSIX_BIR_MASK);
 	x->pba_off = pba & ~PCI_MSIX_BIR_MASK;
 	uint64_t tlen = (uint64_t)x->table_size * PCI_MSIX_ENTRY_SIZE;
-	uint64_t plen = ((uint64_t)x->table_size + 63) / 64 * 8;   /* one bit per entry, qwords */
+	uint64_t plen = pci_msix_pba_bytes(x->table_size);
 	const char *r = check_region(bars, "table", x->table_bar, x->table_off, tlen);
 	if (!r)
 		r = check_region(bars, "PBA", x->pba_bar, x->pba_off, plen);

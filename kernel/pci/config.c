@@ -13,11 +13,8 @@
 #include <kernel/spinlock.h>
 #include <kernel/string.h>
 #include "pci_internal.h"
-#include "pci_regs.h"
+#include <hw/pci/config.h>
 
-#define PCI_CONF_ADDR 0xCF8                 /* CONFIG_ADDRESS, PCI 3.0 §3.2.2.3.2 */
-#define PCI_CONF_DATA 0xCFC                 /* CONFIG_DATA */
-#define  PCI_CONF_ENABLE 0x80000000u        /* bit 31: enable; bus 23:16, dev 15:11, fn 10:8, reg 7:2 */
 #define REFUSED_LOG_MAX 8
 
 enum mech { MECH_NONE, MECH_LEGACY, MECH_ECAM };
@@ -110,14 +107,12 @@ static bool allowed(const struct pci_addr *a, uint16_t off, unsigned size, bool 
 static volatile uint8_t *ecam_ptr(const struct pci_addr *a, uint16_t off)
 {
 	const struct pci_ecam_seg *s = seg_of(a->seg, a->bus);
-	return s->va + ((uint64_t)(a->bus - s->start) << 20 | (uint64_t)a->dev << 15 |
-			(uint64_t)a->fn << 12 | off);
+	return s->va + pci_ecam_offset((unsigned)(a->bus - s->start), a->dev, a->fn, off);
 }
 
 static uint32_t legacy_addr(const struct pci_addr *a, uint16_t off)
 {
-	return PCI_CONF_ENABLE | (uint32_t)a->bus << 16 | (uint32_t)a->dev << 11 | (uint32_t)a->fn << 8 |
-	       (off & 0xFC);
+	return pci_conf_address(a->bus, a->dev, a->fn, off);
 }
 
 static uint32_t cfg_read(const struct pci_addr *a, uint16_t off, unsigned size)
@@ -195,8 +190,8 @@ static unsigned ecam_setup(void)
 	unsigned n = pci_mcfg_parse(h, h->length, found, PCI_MAX_SEGMENTS), kept = 0;
 	for (unsigned i = 0; i < n; i++) {
 		struct pci_ecam_seg *s = &found[i];
-		uint64_t pa = s->base + ((uint64_t)s->start << 20);
-		uint64_t len = (uint64_t)(s->end - s->start + 1) << 20;
+		uint64_t pa = s->base + (uint64_t)s->start * PCI_ECAM_BUS_SIZE;
+		uint64_t len = (uint64_t)(s->end - s->start + 1) * PCI_ECAM_BUS_SIZE;
 		s->va = hal_mmio_map(pa, (size_t)len);
 		if (!s->va) {
 			klog("pci", "ECAM of segment %u buses %02x-%02x at 0x%llx (+0x%llx) cannot be mapped: skipped",

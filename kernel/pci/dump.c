@@ -7,7 +7,9 @@
 #include <kernel/log.h>
 #include <kernel/printf.h>
 #include "pci_internal.h"
-#include "pci_regs.h"
+#include <hw/pci/caps.h>
+#include <hw/pci/config.h>
+#include <hw/pci/msi.h>
 
 const char *pci_cap_name(uint16_t id)
 {

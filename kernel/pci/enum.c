@@ -12,7 +12,8 @@
 #include <kernel/printf.h>
 #include <kernel/string.h>
 #include "pci_internal.h"
-#include "pci_regs.h"
+#include <hw/pci/caps.h>
+#include <hw/pci/config.h>
 
 static struct pci_dev devs[PCI_MAX_DEVS];
 static char reasons[PCI_MAX_DEVS][112];
@@ -185,9 +186,9 @@ static struct pci_dev *probe_fn(const struct pci_addr *a, uint32_t id)
 		if (d->caps[i].id == PCI_CAP_ID_EXP)
 			d->pcie = true;
 		if (d->caps[i].id == PCI_CAP_ID_SSVID && d->header_type == PCI_HEADER_BRIDGE &&
-		    d->caps[i].off + 8u <= size) {
-			d->subsys_vendor = snap16(d->caps[i].off + 4u);
-			d->subsys_id = snap16(d->caps[i].off + 6u);
+		    d->caps[i].off + PCI_SSVID_LEN <= size) {
+			d->subsys_vendor = snap16(d->caps[i].off + PCI_SSVID_VENDOR);
+			d->subsys_id = snap16(d->caps[i].off + PCI_SSVID_DEVICE);
 		}
 	}
 	err = 0;

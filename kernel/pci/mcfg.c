@@ -8,9 +8,9 @@
 #include <kernel/acpi.h>
 #include <kernel/log.h>
 #include <kernel/string.h>
+#include <hw/pci/config.h>
 #include "pci_internal.h"
 
-#define MIB (1ull << 20)
 
 unsigned pci_mcfg_parse(const void *table, uint32_t len, struct pci_ecam_seg *out, unsigned max)
 {
@@ -43,7 +43,8 @@ unsigned pci_mcfg_parse(const void *table, uint32_t len, struct pci_ecam_seg *ou
 		}
 		/* The region of buses start..end must be 1 MiB aligned; the whole 256-bus
 		 * space base..base+256 MiB must not wrap the address space. */
-		if (a.base == 0 || (a.base & (MIB - 1)) || a.base + 256 * MIB < a.base) {
+		if (a.base == 0 || (a.base & (PCI_ECAM_BUS_SIZE - 1)) ||
+		    a.base + 256 * PCI_ECAM_BUS_SIZE < a.base) {
 			klog("pci", "MCFG entry %u (segment %u): base 0x%llx is not a 1 MiB aligned address: skipped",
 			     i, a.segment, (unsigned long long)a.base);
 			continue;

@@ -20,12 +20,12 @@ int pci_msi_compose(unsigned cpu, uint8_t vector, uint64_t *addr, uint32_t *data
 	if (cpu >= HAL_MAX_CPUS || !addr || !data || !cpu_online(cpu))
 		return -EINVAL;
 	uint32_t id = percpu_of(cpu)->apic_id;
-	if (id > 0xFF)
+	if (id > MSI_ADDR_DEST_MASK >> MSI_ADDR_DEST_SHIFT)
 		return -EINVAL;         /* needs interrupt remapping (VT-d), not here */
 	/* Redirection Hint 0 and Destination Mode 0: physical, exactly this LAPIC. */
 	*addr = MSI_ADDR_BASE | (id << MSI_ADDR_DEST_SHIFT);
 	/* Delivery Mode 000 (fixed), Trigger Mode 0 (edge), Level ignored for edge. */
-	*data = vector;
+	*data = MSI_DATA_DELIVERY_FIXED << MSI_DATA_DELIVERY_SHIFT | vector;
 	return 0;
 }
 

@@ -27,7 +27,7 @@ static void msi_compose_address_data(struct ktest *t)
 			continue;
 		}
 		KTEST_EXPECT_EQ(t, rc, 0);
-		KTEST_EXPECT_EQ(t, a, 0xFEE00000ull | ((uint64_t)id << 12));
+		KTEST_EXPECT_EQ(t, a, (uint64_t)(MSI_ADDR_BASE | id << MSI_ADDR_DEST_SHIFT));
 		KTEST_EXPECT_EQ(t, dat, 0x41);      /* fixed, edge */
 	}
 	uint64_t a;

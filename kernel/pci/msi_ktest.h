@@ -25,7 +25,7 @@
 #include <hw/dev/edu.h>
 #include <hw/dev/nvme.h>
 #include <hw/dev/testdev.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 #include "msi_priv.h"
 
 #define WAIT_US 2000000             /* an interrupt that should come: 2 s at most */

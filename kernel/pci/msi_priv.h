@@ -1,36 +1,15 @@
 /*
- * msi_priv.h — private to the PCI interrupt layer (msi.c, irq.c, msi_ktest.c): the
- * MSI-X table entry (PCIe Base 4.0 §7.7.2), the MSI address towards a LAPIC (Intel
- * SDM Vol. 3A §11.11), MPS INTI flags (MP spec 1.4 Table 4-10) and the
- * per-allocation state behind struct pci_irq's priv. Register offsets: pci_regs.h.
+ * msi_priv.h — private to the PCI interrupt layer (msi.c, irq.c, msi_ktest.c): MPS
+ * INTI flags (MP spec 1.4 Table 4-10) and the per-allocation state behind struct
+ * pci_irq's priv. Register layouts, the MSI-X entry and the x86 message format:
+ * <hw/pci/config.h>, <hw/pci/msi.h>.
  */
 #ifndef KERNEL_PCI_MSI_PRIV_H
 #define KERNEL_PCI_MSI_PRIV_H
 #include <stdint.h>
 #include <kernel/pci.h>
-#include "pci_regs.h"
-
-#define MSI_MAX_VECTORS 32                  /* Multiple Message Capable: at most 2^5 */
-#define MSIX_MAX_ENTRIES 2048
-
-/* One MSI-X table entry, §7.7.2 (16 bytes, accessed as DWORDs). */
-struct msix_entry {
-	uint32_t addr_lo;
-	uint32_t addr_hi;
-	uint32_t data;
-	uint32_t vector_ctrl;               /* bit 0: Mask Bit */
-};
-_Static_assert(sizeof(struct msix_entry) == 16, "PCIe 4.0 §7.7.2: MSI-X table entry is 16 bytes");
-#define MSIX_ENTRY_DW 4                     /* dwords per entry */
-#define MSIX_ENT_ADDR_LO 0
-#define MSIX_ENT_ADDR_HI 1
-#define MSIX_ENT_DATA 2
-#define MSIX_ENT_CTRL 3
-#define  MSIX_ENT_CTRL_MASK 1u
-
-/* MSI address/data towards a LAPIC, Intel SDM Vol. 3A §11.11.1, §11.11.2. */
-#define MSI_ADDR_BASE 0xFEE00000u
-#define MSI_ADDR_DEST_SHIFT 12              /* Destination ID, bits 19:12 */
+#include <hw/pci/config.h>
+#include <hw/pci/msi.h>
 
 /* MPS INTI flags (as in MADT overrides), MP spec 1.4 Table 4-10. */
 #define PCI_MPS_POL_MASK 0x3
@@ -47,10 +26,6 @@ struct intx_line;                           /* irq.c: one shared INTx line (GSI)
 /* INTx interrupts in a row after which a function still asserts its line before
  * the storm guard masks it (irq.c, docs/pci.md "INTx"). */
 #define PCI_INTX_STORM_LIMIT 1000
-
-/* Status register bit 3, Interrupt Status (PCI Local Bus 3.0 §6.2.3, PCI 2.3 on):
- * the function is asserting INTx, whether or not INTx Disable keeps it off the line. */
-#define PCI_STATUS_INTX (1u << 3)
 
 /* The handler argument of one vector: which allocation, which index. */
 struct pci_irq_slot {

@@ -11,7 +11,7 @@
 #include <kernel/log.h>
 #include <kernel/string.h>
 #include "pci_internal.h"
-#include "pci_regs.h"
+#include <hw/pci/config.h>
 
 /* pci_init ran at boot; a machine without config access skips the suite. */
 static bool have_pci(struct ktest *t)
@@ -317,9 +317,9 @@ static void cfg_access_bounded(struct ktest *t)
 	KTEST_EXPECT_EQ(t, pci_cfg_check(a, 2, 4), -EINVAL);
 	KTEST_EXPECT_EQ(t, pci_cfg_check(a, 1, 2), -EINVAL);
 	KTEST_EXPECT_EQ(t, pci_cfg_check(a, 0, 3), -EINVAL);
-	KTEST_EXPECT_EQ(t, pci_cfg_check(a, 0x100, 4), ecam ? 0 : -EINVAL);
+	KTEST_EXPECT_EQ(t, pci_cfg_check(a, PCI_LEGACY_CFG_SIZE, 4), ecam ? 0 : -EINVAL);
 	KTEST_EXPECT_EQ(t, pci_cfg_read32(a, (uint16_t)space), 0xFFFFFFFFu);
-	KTEST_EXPECT_EQ(t, pci_cfg_read32(a, 2), 0xFFFFFFFFu);   /* would be device id + command */
+	KTEST_EXPECT_EQ(t, pci_cfg_read32(a, PCI_DEVICE_ID), 0xFFFFFFFFu); /* misaligned: device id + command */
 	KTEST_EXPECT_EQ(t, pci_cfg_read16(a, 1), 0xFFFFu);
 	KTEST_EXPECT_EQ(t, pci_cfg_read16(a, 0), d->vendor);   /* the aligned neighbour works */
 	struct pci_addr bad = *a;

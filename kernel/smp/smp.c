@@ -17,7 +17,7 @@
 #include <kernel/smp.h>
 #include <kernel/srat.h>
 #include <kernel/time.h>
-#include "../apic/apic_regs.h"
+#include <hw/x86/lapic.h>
 
 struct percpu percpu_data[HAL_MAX_CPUS];
 static struct cpumask online_mask;

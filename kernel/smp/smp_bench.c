@@ -10,7 +10,7 @@
 #include <kernel/smp.h>
 #include <kernel/time.h>
 #include <kernel/tlb.h>
-#include "smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 #define SAMPLES 1000
 static uint64_t samples[SAMPLES];

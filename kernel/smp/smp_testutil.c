@@ -1,6 +1,6 @@
 /*
  * smp_testutil.c — helpers for the interrupt/SMP ktest suites and benchmarks
- * (smp_testutil.h). Every wait is bounded by the TSC and serves cross-CPU
+ * (kernel/ktest_smp.h). Every wait is bounded by the TSC and serves cross-CPU
  * requests, so a test that goes wrong fails instead of hanging.
  */
 #include <hal/hal.h>
@@ -8,7 +8,7 @@
 #include <kernel/cmdline.h>
 #include <kernel/smp.h>
 #include <kernel/time.h>
-#include "smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 bool tu_wait_ge(const uint64_t *p, uint64_t want, uint64_t timeout_us)
 {

@@ -10,10 +10,12 @@
 #include <kernel/atomic.h>
 #include <kernel/cmdline.h>
 #include <kernel/errno.h>
+#include <kernel/irq.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
 #include <kernel/time.h>
-#include "../apic/apic_regs.h"
+#include <hw/x86/cpuid.h>
+#include <hw/x86/lapic.h>
 #include "time_internal.h"
 
 #define HZ_DEFAULT 1000
@@ -126,9 +128,10 @@ int time_init(void)
 		want = HZ_DEFAULT;
 	}
 	hz = (unsigned)want;
+	irq_set_system_handler(VEC_TIMER, time_tick);      /* before the timer can fire */
 	int rc = tsc_calibrate();
 	uint32_t r[4];
-	hal_cpuid(1, 0, r);
+	hal_cpuid(CPUID_LEAF_FEATURES, 0, r);
 	deadline = (r[2] & CPUID_1_ECX_TSC_DEADLINE) != 0;
 	uint64_t given;
 	if (cmdline_get_u64("time.lapic_khz", &given) == 0 && given > 0 && given <= 20000000) {

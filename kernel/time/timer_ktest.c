@@ -12,8 +12,9 @@
 #include <kernel/smp.h>
 #include <kernel/string.h>
 #include <kernel/time.h>
-#include "../apic/apic_regs.h"
-#include "../smp/smp_testutil.h"
+#include <hw/x86/cpuid.h>
+#include <hw/x86/lapic.h>
+#include <kernel/ktest_smp.h>
 
 static void timer_tsc_calibrated(struct ktest *t)
 {
@@ -61,7 +62,7 @@ static void read_lvt_timer(uint64_t unused)
 static void timer_mode_matches_cpuid(struct ktest *t)
 {
 	uint32_t r[4];
-	hal_cpuid(1, 0, r);
+	hal_cpuid(CPUID_LEAF_FEATURES, 0, r);
 	bool dl = r[2] & CPUID_1_ECX_TSC_DEADLINE;
 	KTEST_EXPECT_EQ(t, time_deadline_mode(), dl);
 	if (!dl)

@@ -10,7 +10,8 @@
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/time.h>
-#include "../apic/apic_regs.h"
+#include <hw/x86/cpuid.h>
+#include <hw/x86/pit.h>
 #include "time_internal.h"
 
 #define CAL_MS 10
@@ -112,15 +113,15 @@ static uint64_t median(uint64_t *v, unsigned n)
 static uint64_t cpuid_tsc_khz(void)
 {
 	uint32_t r[4];
-	hal_cpuid(0, 0, r);
+	hal_cpuid(CPUID_LEAF_VENDOR, 0, r);
 	uint32_t max = r[0];
-	if (max >= 0x15) {
-		hal_cpuid(0x15, 0, r);      /* EBX/EAX = TSC/crystal ratio, ECX = crystal Hz */
+	if (max >= CPUID_LEAF_TSC) {
+		hal_cpuid(CPUID_LEAF_TSC, 0, r);      /* EBX/EAX = TSC/crystal ratio, ECX = crystal Hz */
 		if (r[0] && r[1] && r[2])
 			return (uint64_t)r[2] * r[1] / r[0] / 1000;
 	}
-	if (max >= 0x16) {
-		hal_cpuid(0x16, 0, r);      /* EAX = base frequency in MHz */
+	if (max >= CPUID_LEAF_FREQ) {
+		hal_cpuid(CPUID_LEAF_FREQ, 0, r);      /* EAX = base frequency in MHz */
 		if (r[0] & 0xFFFF)
 			return (uint64_t)(r[0] & 0xFFFF) * 1000;
 	}

@@ -22,7 +22,7 @@
 
 struct edu {
 	pthread_mutex_t lock;
-	struct pci_model_host host;
+	const struct model_bus *bus;
 	struct pci_model_desc desc;
 	struct pci_model_fn *fn;
 	uint8_t bus_index, dev;         /* where it goes on the fabric */
@@ -42,7 +42,7 @@ static void edu_log(struct edu *e, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	pci_model_inst_vlog(&e->host, e->name, &e->logged, EDU_LOG_BUDGET, fmt, ap);
+	pci_model_inst_vlog(e->bus, e->name, &e->logged, EDU_LOG_BUDGET, fmt, ap);
 	va_end(ap);
 }
 
@@ -236,18 +236,18 @@ static int attach(void *inst, unsigned idx)
 	return pci_model_add(e->bus_index, e->dev, 0, &e->desc, &e->fn);
 }
 
-int edu_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host)
+int edu_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus)
 {
 	struct edu *e;
 	int err;
 
-	if (!host || !host->mem_read || !host->mem_write || !host->log)
+	if (!model_bus_valid(bus))
 		return -EINVAL;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	pthread_mutex_init(&e->lock, NULL);
-	e->host = *host;
+	e->bus = bus;
 	e->bus_index = bus_index;
 	e->dev = dev;
 	snprintf(e->name, sizeof(e->name), "edu@b%u:%02x", bus_index, dev);

@@ -11,8 +11,8 @@
 #include "pci/pci_model.h"
 
 /* Add an edu function at bus index bus_index (0 root, n = nth bridge's secondary),
- * slot dev, function 0. host must stay valid for the machine's lifetime (it is
- * copied). 0 or -errno (-ENOMEM, -ENOSPC: too many instances, or pci_model_add's). */
-int edu_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host);
+ * slot dev, function 0, logging through bus (kept: it must outlive the device). 0 or -errno (-ENOMEM, -ENOSPC: too many instances, or pci_model_add's). */
+struct model_bus;
+int edu_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus);
 
 #endif /* DOPPEL_MODELS_EDU_H */

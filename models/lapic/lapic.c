@@ -1,14 +1,14 @@
 /*
  * lapic.c — local APIC model, one per CPU, banked: xAPIC MMIO and x2APIC MSRs with
- * the SDM's access rules (Intel SDM Vol. 3A ch. 10: §10.4.4 IA32_APIC_BASE, §10.5
- * LVT/ESR/timer, §10.6 ICR, §10.8 IRR/ISR/EOI/TPR/PPR, §10.9 spurious vector,
- * §10.12 x2APIC incl. §10.12.5 state transitions), INIT/SIPI start-up of APs
- * (§8.4.4) and injectable faults (lapic_model.h). What hardware answers with #GP
+ * the SDM's access rules (Intel SDM Vol. 3A ch. 11: §11.4.4 IA32_APIC_BASE, §11.5
+ * LVT/ESR/timer, §11.6 ICR, §11.8 IRR/ISR/EOI/TPR/PPR, §11.9 spurious vector,
+ * §11.12 x2APIC incl. §11.12.5 state transitions), INIT/SIPI start-up of APs
+ * (§9.4.4) and injectable faults (lapic_model.h). What hardware answers with #GP
  * or leaves undefined ends the run through host->fatal, naming the rule.
  */
+#include "bus.h"
 #include "lapic/lapic.h"
 #include "lapic/lapic_model.h"
-#include "lapic/lapic_regs.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -17,8 +17,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define DEFAULT_BASE 0xFEE00000ull
+#include <hw/x86/lapic.h>
+
 #define ICR_BUSY_NS 1000ull         /* xAPIC: delivery status pending this long after a send */
+
+/* What this model's version register reads: an integrated APIC (0x14), seven LVT
+ * entries (CMCI..error), no EOI-broadcast suppression. A choice, not a fact. */
+static const uint32_t version_value = 0x14u | (6u << APIC_VERSION_MAX_LVT_SHIFT);
 
 enum { LVT_CMCI, LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_COUNT };
 enum ap_state { AP_WAIT_INIT, AP_WAIT_SIPI, AP_RUNNING };
@@ -68,18 +73,18 @@ static struct {
 } st;
 #define COUNT(f) atomic_fetch_add_explicit(&st.f, 1, memory_order_relaxed)
 
-/* Writable bits per LVT (Figure 10-8): vector, delivery mode, mask, ... */
+/* Writable bits per LVT (Figure 11-8): vector, delivery mode, mask, ... */
 static const uint32_t lvt_valid[LVT_COUNT] = {
-	[LVT_CMCI] = 0xFF | LAPIC_LVT_DM_MASK | LAPIC_LVT_MASKED,
-	[LVT_TIMER] = 0xFF | LAPIC_LVT_MASKED | LAPIC_LVT_TIMER_MODE_MASK,
-	[LVT_THERMAL] = 0xFF | LAPIC_LVT_DM_MASK | LAPIC_LVT_MASKED,
-	[LVT_PERF] = 0xFF | LAPIC_LVT_DM_MASK | LAPIC_LVT_MASKED,
-	[LVT_LINT0] = 0xFF | LAPIC_LVT_DM_MASK | LAPIC_LVT_POLARITY | LAPIC_LVT_LEVEL | LAPIC_LVT_MASKED,
-	[LVT_LINT1] = 0xFF | LAPIC_LVT_DM_MASK | LAPIC_LVT_POLARITY | LAPIC_LVT_LEVEL | LAPIC_LVT_MASKED,
-	[LVT_ERROR] = 0xFF | LAPIC_LVT_MASKED,
+	[LVT_CMCI] = 0xFF | APIC_LVT_DM_MASK | APIC_LVT_MASKED,
+	[LVT_TIMER] = 0xFF | APIC_LVT_MASKED | APIC_LVT_TIMER_MODE_MASK,
+	[LVT_THERMAL] = 0xFF | APIC_LVT_DM_MASK | APIC_LVT_MASKED,
+	[LVT_PERF] = 0xFF | APIC_LVT_DM_MASK | APIC_LVT_MASKED,
+	[LVT_LINT0] = 0xFF | APIC_LVT_DM_MASK | APIC_LVT_POLARITY | APIC_LVT_LEVEL | APIC_LVT_MASKED,
+	[LVT_LINT1] = 0xFF | APIC_LVT_DM_MASK | APIC_LVT_POLARITY | APIC_LVT_LEVEL | APIC_LVT_MASKED,
+	[LVT_ERROR] = 0xFF | APIC_LVT_MASKED,
 };
 /* Read-only bits software may write back unchanged (delivery status, remote IRR). */
-#define LVT_RO_BITS (LAPIC_LVT_PENDING | LAPIC_LVT_REMOTE_IRR)
+static const uint32_t lvt_ro_bits = APIC_LVT_PENDING | APIC_LVT_REMOTE_IRR;
 
 /* ---- helpers --------------------------------------------------------------------- */
 
@@ -95,7 +100,7 @@ static bool is_xapic(const struct lapic *l)
 
 static uint32_t x2_ldr(uint32_t id)
 {
-	/* §10.12.10.2: cluster ID in 31:16, one bit of 16 in 15:0. */
+	/* §11.12.10.2: cluster ID in 31:16, one bit of 16 in 15:0. */
 	return ((id >> 4) << 16) | (1u << (id & 0xF));
 }
 
@@ -122,13 +127,13 @@ static uint32_t ppr(const struct lapic *l)
 	int isrv = highest(l->isr);
 	uint32_t isr_class = isrv < 0 ? 0 : ((uint32_t)isrv & 0xF0);
 
-	/* §10.8.3.1: PPR = TPR if TPR[7:4] >= ISRV[7:4], else ISRV[7:4]:0. */
+	/* §11.8.3.1: PPR = TPR if TPR[7:4] >= ISRV[7:4], else ISRV[7:4]:0. */
 	return (l->tpr & 0xF0) >= isr_class ? l->tpr & 0xFF : isr_class;
 }
 
 static void update_enabled(struct lapic *l)
 {
-	bool en = (l->apic_base & APIC_BASE_EN) && (l->svr & LAPIC_SVR_ENABLE);
+	bool en = (l->apic_base & APIC_BASE_EN) && (l->svr & APIC_SVR_ENABLE);
 	atomic_store(&l->enabled, en);
 }
 
@@ -159,32 +164,32 @@ static void raise_error(struct lapic *t, uint32_t bits, unsigned from_cpu)
 
 	atomic_fetch_or(&t->esr_pending, bits);
 	COUNT(esr_errors);
-	if (!(lvt & LAPIC_LVT_MASKED) && (lvt & 0xFF) >= 16 && accepting(t))
-		set_irr(t, (uint8_t)(lvt & 0xFF), false, from_cpu);
+	if (!(lvt & APIC_LVT_MASKED) && (lvt & APIC_LVT_VECTOR) >= 16 && accepting(t))
+		set_irr(t, (uint8_t)(lvt & APIC_LVT_VECTOR), false, from_cpu);
 }
 
 /* A locally generated interrupt (LVT entry fires). Owner thread. */
 static void raise_lvt(struct lapic *l, uint32_t lvt)
 {
-	if (lvt & LAPIC_LVT_MASKED)
+	if (lvt & APIC_LVT_MASKED)
 		return;
-	if ((lvt & 0xFF) < 16) {
-		raise_error(l, LAPIC_ESR_RECV_ILLEGAL, l->cpu);
+	if ((lvt & APIC_LVT_VECTOR) < 16) {
+		raise_error(l, APIC_ESR_RECV_ILLEGAL_VEC, l->cpu);
 		return;
 	}
-	set_irr(l, (uint8_t)(lvt & 0xFF), false, l->cpu);
+	set_irr(l, (uint8_t)(lvt & APIC_LVT_VECTOR), false, l->cpu);
 }
 
 static void reset_regs(struct lapic *l)
 {
-	/* Power-on / INIT values (§10.4.7.1, §10.12.5.1): LVTs masked, SVR 0xFF
+	/* Power-on / INIT values (§11.4.7.1, §11.12.5.1): LVTs masked, SVR 0xFF
 	 * (software-disabled), DFR all ones, everything else zero. */
 	l->tpr = 0;
 	l->svr = 0xFF;
 	l->icr_lo = l->icr_hi = 0;
 	for (int i = 0; i < LVT_COUNT; i++)
-		l->lvt[i] = LAPIC_LVT_MASKED;
-	atomic_store(&l->lvt_error, LAPIC_LVT_MASKED);
+		l->lvt[i] = APIC_LVT_MASKED;
+	atomic_store(&l->lvt_error, APIC_LVT_MASKED);
 	l->esr = 0;
 	atomic_store(&l->esr_pending, 0);
 	l->timer_icr = l->timer_dcr = 0;
@@ -201,15 +206,94 @@ static void reset_regs(struct lapic *l)
 	update_enabled(l);
 }
 
-int lapic_model_init(const struct lapic_config *c, const struct lapic_host *h)
+/* ---- attachment: the page and the MSRs, banked by the accessing CPU ---------------- */
+
+static const struct model_bus *bus;         /* where the claims below live */
+
+static unsigned accessor(const char *what)
 {
-	if (!c || !h || c->ncpus == 0 || c->ncpus > LAPIC_MAX_CPUS || !c->apic_ids ||
+	int slot = bus->current_cpu(bus->ctx);
+
+	if (slot < 0)
+		host.fatal("%s from a thread that is not a simulated CPU", what);
+	return (unsigned)slot;
+}
+
+static uint64_t bus_mmio_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	return lapic_model_mmio_read(accessor("local APIC MMIO read"), off, size);
+}
+
+static void bus_mmio_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	lapic_model_mmio_write(accessor("local APIC MMIO write"), off, size, v);
+}
+
+static uint64_t bus_rdmsr(void *ctx, uint32_t msr)
+{
+	(void)ctx;
+	return lapic_model_msr_read(accessor("local APIC rdmsr"), msr);
+}
+
+static void bus_wrmsr(void *ctx, uint32_t msr, uint64_t v)
+{
+	(void)ctx;
+	lapic_model_msr_write(accessor("local APIC wrmsr"), msr, v);
+}
+
+static void release(void)
+{
+	if (!bus)
+		return;
+	/* Errors ignored: a test may have reset its fake bus in between. */
+	bus->mmio_release(bus->ctx, cfg.base);
+	bus->msr_release(bus->ctx, MSR_IA32_APIC_BASE);
+	bus->msr_release(bus->ctx, MSR_IA32_TSC_DEADLINE);
+	bus->msr_release(bus->ctx, APIC_X2_MSR_BASE);
+	bus = NULL;
+}
+
+/* The xAPIC page at cfg.base, IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC range. */
+static int claim(const struct model_bus *b)
+{
+	int err;
+
+	if ((err = b->mmio_claim(b->ctx, cfg.base, APIC_MMIO_LEN, bus_mmio_read, bus_mmio_write,
+	                         NULL)) != 0)
+		return err;
+	if ((err = b->msr_claim(b->ctx, MSR_IA32_APIC_BASE, MSR_IA32_APIC_BASE, bus_rdmsr, bus_wrmsr,
+	                        NULL)) != 0)
+		goto out_mmio;
+	if ((err = b->msr_claim(b->ctx, MSR_IA32_TSC_DEADLINE, MSR_IA32_TSC_DEADLINE, bus_rdmsr,
+	                        bus_wrmsr, NULL)) != 0)
+		goto out_apic_base;
+	if ((err = b->msr_claim(b->ctx, APIC_X2_MSR_BASE, APIC_X2_MSR_LAST, bus_rdmsr, bus_wrmsr,
+	                        NULL)) != 0)
+		goto out_deadline;
+	bus = b;
+	return 0;
+out_deadline:
+	b->msr_release(b->ctx, MSR_IA32_TSC_DEADLINE);
+out_apic_base:
+	b->msr_release(b->ctx, MSR_IA32_APIC_BASE);
+out_mmio:
+	b->mmio_release(b->ctx, cfg.base);
+	return err;
+}
+
+int lapic_model_init(const struct lapic_config *c, const struct lapic_host *h,
+                     const struct model_bus *b)
+{
+	if (!model_bus_valid(b) || !c || !h || c->ncpus == 0 || c->ncpus > LAPIC_MAX_CPUS || !c->apic_ids ||
 	    !c->timer_hz || !c->tsc_hz || !h->now_ns || !h->tsc || !h->kick || !h->start_ap ||
 	    !h->log || !h->fatal)
 		return -EINVAL;
+	release();
 	cfg = *c;
 	if (!cfg.base)
-		cfg.base = DEFAULT_BASE;
+		cfg.base = APIC_BASE_ADDR_RESET;
 	host = *h;
 	ncpus = c->ncpus;
 	memset(&st, 0, sizeof(st));
@@ -226,7 +310,7 @@ int lapic_model_init(const struct lapic_config *c, const struct lapic_host *h)
 		atomic_store(&l->running, i == 0);
 		reset_regs(l);
 	}
-	return 0;
+	return claim(b);
 }
 
 uint64_t lapic_model_base(void)
@@ -241,16 +325,16 @@ static struct lapic *lapic_of(unsigned cpu)
 	return &lapics[cpu];
 }
 
-/* ---- timer (§10.5.4) --------------------------------------------------------------- */
+/* ---- timer (§11.5.4) --------------------------------------------------------------- */
 
 static unsigned timer_mode(const struct lapic *l)
 {
-	return (l->lvt[LVT_TIMER] & LAPIC_LVT_TIMER_MODE_MASK) >> LAPIC_LVT_TIMER_MODE_SHIFT;
+	return l->lvt[LVT_TIMER] & APIC_LVT_TIMER_MODE_MASK;
 }
 
 static uint64_t timer_divisor(uint32_t dcr)
 {
-	/* Figure 10-10: bits 3,1,0; 111b divides by 1, else 2 << value. */
+	/* Figure 11-10: bits 3,1,0; 111b divides by 1, else 2 << value. */
 	unsigned v = (dcr & 3u) | ((dcr >> 1) & 4u);
 	return v == 7 ? 1 : 2ull << v;
 }
@@ -293,7 +377,7 @@ static void timer_poll(struct lapic *l, uint64_t now)
 	if (now < l->timer_next_ns)
 		return;
 	switch (timer_mode(l)) {
-	case LAPIC_TIMER_TSC_DEADLINE:
+	case APIC_LVT_TIMER_DEADLINE:
 		if (host.tsc() < l->tsc_deadline) {     /* ns rounding: not yet */
 			timer_arm_deadline(l);
 			return;
@@ -301,7 +385,7 @@ static void timer_poll(struct lapic *l, uint64_t now)
 		l->tsc_deadline = 0;
 		l->timer_next_ns = LAPIC_NEVER;
 		break;
-	case LAPIC_TIMER_PERIODIC: {
+	case APIC_LVT_TIMER_PERIODIC: {
 		uint64_t period = ticks_to_ns(l, l->timer_icr);
 		/* Missed periods coalesce into one interrupt (one IRR bit). */
 		uint64_t k = (now - l->timer_start_ns) / period;
@@ -321,10 +405,10 @@ static uint32_t timer_ccr(struct lapic *l)
 {
 	uint64_t ticks;
 
-	if (timer_mode(l) == LAPIC_TIMER_TSC_DEADLINE || !l->timer_icr)
+	if (timer_mode(l) == APIC_LVT_TIMER_DEADLINE || !l->timer_icr)
 		return 0;
 	ticks = ns_to_ticks(l, host.now_ns() - l->timer_start_ns);
-	if (timer_mode(l) == LAPIC_TIMER_PERIODIC)
+	if (timer_mode(l) == APIC_LVT_TIMER_PERIODIC)
 		return l->timer_icr - (uint32_t)(ticks % l->timer_icr);
 	return ticks >= l->timer_icr ? 0 : l->timer_icr - (uint32_t)ticks;
 }
@@ -402,7 +486,7 @@ int lapic_model_accept(unsigned cpu)
 	while (storm && atomic_load(&l->enabled)) {
 		if (atomic_compare_exchange_weak(&l->storm, &storm, storm - 1)) {
 			COUNT(spurious);
-			return (int)(l->svr & 0xFF);
+			return (int)(l->svr & APIC_SVR_VECTOR);
 		}
 	}
 	/* Clear the hint before scanning: a sender sets IRR, then the hint. */
@@ -455,7 +539,7 @@ static void do_eoi(struct lapic *l)
 		host.eoi_broadcast((uint8_t)v);
 }
 
-/* ---- inter-processor messages (§10.6) --------------------------------------------- */
+/* ---- inter-processor messages (§11.6) --------------------------------------------- */
 
 static bool dest_match(const struct lapic *t, uint32_t dest, bool logical, bool x2)
 {
@@ -491,7 +575,7 @@ static void deliver_fixed(struct lapic *from, struct lapic *t, uint8_t v, bool l
 		return;
 	}
 	if (v < 16) {
-		raise_error(t, LAPIC_ESR_RECV_ILLEGAL, from ? from->cpu : LAPIC_MAX_CPUS);
+		raise_error(t, APIC_ESR_RECV_ILLEGAL_VEC, from ? from->cpu : LAPIC_MAX_CPUS);
 		return;
 	}
 	if (delay) {
@@ -553,14 +637,14 @@ static void deliver_sipi(struct lapic *t, uint8_t vector)
 	}
 	if (t->ap != AP_WAIT_SIPI) {
 		pthread_mutex_unlock(&t->lock);
-		sipi_ignored(t, "no INIT before it (SDM §8.4.4.1: INIT, then SIPI)");
+		sipi_ignored(t, "no INIT before it (SDM §9.4.4.1: INIT, then SIPI)");
 		return;
 	}
 	since = host.now_ns() - t->init_ns;
 	if (since < cfg.init_settle_ns) {
 		pthread_mutex_unlock(&t->lock);
 		snprintf(why, sizeof(why), "it came %llu us after INIT; the AP is still in INIT "
-		         "(SDM §8.4.4.1 waits 10 ms; the model needs %llu us)",
+		         "(SDM §9.4.4.1 waits 10 ms; the model needs %llu us)",
 		         (unsigned long long)(since / 1000), (unsigned long long)(cfg.init_settle_ns / 1000));
 		sipi_ignored(t, why);
 		return;
@@ -610,40 +694,40 @@ static bool take_send_error(struct lapic *t)
 /* Send what the ICR (low word lo, destination dest) describes. Owner thread. */
 static void send_ipi(struct lapic *l, uint32_t lo, uint32_t dest)
 {
-	uint8_t v = (uint8_t)(lo & LAPIC_ICR_VECTOR);
-	unsigned dm = (lo & LAPIC_ICR_DM_MASK) >> LAPIC_ICR_DM_SHIFT;
-	unsigned sh = (lo & LAPIC_ICR_SH_MASK) >> LAPIC_ICR_SH_SHIFT;
-	bool logical = lo & LAPIC_ICR_LOGICAL, x2 = is_x2(l), level = lo & LAPIC_ICR_LEVEL;
+	uint8_t v = (uint8_t)(lo & APIC_ICR_VECTOR);
+	unsigned dm = lo & APIC_ICR_DM_MASK;
+	unsigned sh = lo & APIC_ICR_SH_MASK;
+	bool logical = lo & APIC_ICR_DEST_LOGICAL, x2 = is_x2(l), level = lo & APIC_ICR_TRIGGER_LEVEL;
 	bool send_error = false;
 
 	switch (dm) {
-	case LAPIC_DM_FIXED:
-	case LAPIC_DM_LOWEST:
-	case LAPIC_DM_NMI:
+	case APIC_ICR_DM_FIXED:
+	case APIC_ICR_DM_LOWEST:
+	case APIC_ICR_DM_NMI:
 		break;
-	case LAPIC_DM_INIT:
-		if (!(lo & LAPIC_ICR_ASSERT) && level) {
-			/* INIT level de-assert: no effect on P4 and later (§10.6.1). */
+	case APIC_ICR_DM_INIT:
+		if (!(lo & APIC_ICR_LEVEL_ASSERT) && level) {
+			/* INIT level de-assert: no effect on P4 and later (§11.6.1). */
 			return;
 		}
 		/* fall through */
-	case LAPIC_DM_SIPI:
-		if (sh == LAPIC_SH_SELF)
+	case APIC_ICR_DM_STARTUP:
+		if (sh == APIC_ICR_SH_SELF)
 			host.fatal("ICR 0x%08x: %s with the 'self' shorthand is an illegal combination "
-			           "(SDM §10.6.1)", lo, dm == LAPIC_DM_INIT ? "INIT" : "SIPI");
+			           "(SDM §11.6.1)", lo, dm == APIC_ICR_DM_INIT ? "INIT" : "SIPI");
 		break;
-	case LAPIC_DM_SMI:
+	case APIC_ICR_DM_SMI:
 		host.fatal("ICR 0x%08x: SMI IPIs are not modelled (the kernel has no business sending one)", lo);
 	default:
-		host.fatal("ICR 0x%08x: reserved delivery mode %u (SDM §10.6.1)", lo, dm);
+		host.fatal("ICR 0x%08x: reserved delivery mode %u (SDM §11.6.1)", lo, dm >> 8);
 	}
-	if ((dm == LAPIC_DM_FIXED || dm == LAPIC_DM_LOWEST) && v < 16) {
-		raise_error(l, LAPIC_ESR_SEND_ILLEGAL, l->cpu);
+	if ((dm == APIC_ICR_DM_FIXED || dm == APIC_ICR_DM_LOWEST) && v < 16) {
+		raise_error(l, APIC_ESR_SEND_ILLEGAL_VEC, l->cpu);
 		return;
 	}
-	if (dm == LAPIC_DM_LOWEST && sh == LAPIC_SH_ALL)
+	if (dm == APIC_ICR_DM_LOWEST && sh == APIC_ICR_SH_ALL)
 		host.fatal("ICR 0x%08x: lowest-priority with 'all including self' is an illegal "
-		           "combination (SDM §10.6.1)", lo);
+		           "combination (SDM §11.6.1)", lo);
 	COUNT(ipis_sent);
 
 	for (unsigned i = 0; i < ncpus; i++) {
@@ -651,9 +735,9 @@ static void send_ipi(struct lapic *l, uint32_t lo, uint32_t dest)
 		bool hit;
 
 		switch (sh) {
-		case LAPIC_SH_SELF: hit = t == l; break;
-		case LAPIC_SH_ALL: hit = true; break;
-		case LAPIC_SH_OTHERS: hit = t != l; break;
+		case APIC_ICR_SH_SELF: hit = t == l; break;
+		case APIC_ICR_SH_ALL: hit = true; break;
+		case APIC_ICR_SH_ALL_BUT_SELF: hit = t != l; break;
 		default: hit = dest_match(t, dest, logical, x2); break;
 		}
 		if (!hit)
@@ -665,25 +749,25 @@ static void send_ipi(struct lapic *l, uint32_t lo, uint32_t dest)
 			continue;
 		}
 		switch (dm) {
-		case LAPIC_DM_FIXED:
-		case LAPIC_DM_LOWEST:
+		case APIC_ICR_DM_FIXED:
+		case APIC_ICR_DM_LOWEST:
 			deliver_fixed(l, t, v, level, true);
 			break;
-		case LAPIC_DM_NMI:
+		case APIC_ICR_DM_NMI:
 			deliver_nmi(t);
 			break;
-		case LAPIC_DM_INIT:
+		case APIC_ICR_DM_INIT:
 			deliver_init(l, t);
 			break;
-		case LAPIC_DM_SIPI:
+		case APIC_ICR_DM_STARTUP:
 			deliver_sipi(t, v);
 			break;
 		}
-		if (dm == LAPIC_DM_LOWEST)
+		if (dm == APIC_ICR_DM_LOWEST)
 			break;                  /* one target is enough */
 	}
 	if (send_error)
-		raise_error(l, LAPIC_ESR_SEND_ACCEPT, l->cpu);
+		raise_error(l, APIC_ESR_SEND_ACCEPT, l->cpu);
 }
 
 void lapic_model_deliver_external(uint32_t dest, bool logical, uint8_t vector, bool level)
@@ -701,13 +785,13 @@ void lapic_model_deliver_external(uint32_t dest, bool logical, uint8_t vector, b
 static int lvt_index(uint32_t off)
 {
 	switch (off) {
-	case LAPIC_LVT_CMCI: return LVT_CMCI;
-	case LAPIC_LVT_TIMER: return LVT_TIMER;
-	case LAPIC_LVT_THERMAL: return LVT_THERMAL;
-	case LAPIC_LVT_PERF: return LVT_PERF;
-	case LAPIC_LVT_LINT0: return LVT_LINT0;
-	case LAPIC_LVT_LINT1: return LVT_LINT1;
-	case LAPIC_LVT_ERROR: return LVT_ERROR;
+	case APIC_LVT_CMCI: return LVT_CMCI;
+	case APIC_LVT_TIMER: return LVT_TIMER;
+	case APIC_LVT_THERMAL: return LVT_THERMAL;
+	case APIC_LVT_PERF: return LVT_PERF;
+	case APIC_LVT_LINT0: return LVT_LINT0;
+	case APIC_LVT_LINT1: return LVT_LINT1;
+	case APIC_LVT_ERROR: return LVT_ERROR;
 	default: return -1;
 	}
 }
@@ -716,7 +800,7 @@ static int lvt_index(uint32_t off)
 static const char *where(uint32_t off, bool x2, char *buf, size_t n)
 {
 	if (x2)
-		snprintf(buf, n, "x2APIC MSR 0x%x", MSR_X2APIC_FIRST + (off >> 4));
+		snprintf(buf, n, "x2APIC MSR 0x%x", APIC_X2_MSR_BASE + (off >> 4));
 	else
 		snprintf(buf, n, "xAPIC register 0x%03x", off);
 	return buf;
@@ -729,54 +813,54 @@ static uint32_t reg_read(struct lapic *l, uint32_t off, bool x2)
 
 	if (lvt >= 0)
 		return l->lvt[lvt];
-	if (off >= LAPIC_ISR0 && off < LAPIC_ISR0 + 0x80)
-		return l->isr[(off - LAPIC_ISR0) >> 4];
-	if (off >= LAPIC_TMR0 && off < LAPIC_TMR0 + 0x80)
-		return atomic_load(&l->tmr[(off - LAPIC_TMR0) >> 4]);
-	if (off >= LAPIC_IRR0 && off < LAPIC_IRR0 + 0x80) {
+	if (off >= APIC_ISR0 && off < APIC_ISR0 + 0x80)
+		return l->isr[(off - APIC_ISR0) >> 4];
+	if (off >= APIC_TMR0 && off < APIC_TMR0 + 0x80)
+		return atomic_load(&l->tmr[(off - APIC_TMR0) >> 4]);
+	if (off >= APIC_IRR0 && off < APIC_IRR0 + 0x80) {
 		poll_local(l);
-		return atomic_load(&l->irr[(off - LAPIC_IRR0) >> 4]);
+		return atomic_load(&l->irr[(off - APIC_IRR0) >> 4]);
 	}
 	switch (off) {
-	case LAPIC_ID: return x2 ? l->id : (l->id & 0xFF) << 24;
-	case LAPIC_VERSION: return LAPIC_VERSION_VALUE;
-	case LAPIC_TPR: return l->tpr;
-	case LAPIC_PPR: return ppr(l);
-	case LAPIC_LDR: return x2 ? x2_ldr(l->id) : atomic_load(&l->ldr);
-	case LAPIC_SVR: return l->svr;
-	case LAPIC_ESR: return l->esr;
-	case LAPIC_TIMER_ICR: return l->timer_icr;
-	case LAPIC_TIMER_CCR: poll_local(l); return timer_ccr(l);
-	case LAPIC_TIMER_DCR: return l->timer_dcr;
-	case LAPIC_APR:
-	case LAPIC_RRD:
+	case APIC_ID: return x2 ? l->id : (l->id & 0xFF) << APIC_ID_XAPIC_SHIFT;
+	case APIC_VERSION: return version_value;
+	case APIC_TPR: return l->tpr;
+	case APIC_PPR: return ppr(l);
+	case APIC_LDR: return x2 ? x2_ldr(l->id) : atomic_load(&l->ldr);
+	case APIC_SVR: return l->svr;
+	case APIC_ESR: return l->esr;
+	case APIC_TIMER_ICR: return l->timer_icr;
+	case APIC_TIMER_CCR: poll_local(l); return timer_ccr(l);
+	case APIC_TIMER_DCR: return l->timer_dcr;
+	case APIC_APR:
+	case APIC_RRD:
 		if (!x2)
 			return 0;
 		break;
-	case LAPIC_DFR:
+	case APIC_DFR:
 		if (!x2)
 			return atomic_load(&l->dfr);
 		break;
-	case LAPIC_ICR_LO:
+	case APIC_ICR_LO:
 		if (!x2)
-			return l->icr_lo | (host.now_ns() < l->icr_busy_until ? LAPIC_ICR_PENDING : 0);
+			return l->icr_lo | (host.now_ns() < l->icr_busy_until ? APIC_ICR_BUSY : 0);
 		break;
-	case LAPIC_ICR_HI:
+	case APIC_ICR_HI:
 		if (!x2)
 			return l->icr_hi;
 		break;
-	case LAPIC_EOI:
+	case APIC_EOI:
 		host.fatal("read of the write-only EOI register (%s)%s", where(off, x2, w, sizeof(w)),
-		           x2 ? ": #GP (SDM §10.12.1.2)" : " (kernel bug)");
-	case LAPIC_SELF_IPI:
+		           x2 ? ": #GP (SDM §11.12.1.2)" : " (kernel bug)");
+	case APIC_SELF_IPI:
 		if (x2)
-			host.fatal("read of the write-only SELF IPI register (MSR 0x83F): #GP (SDM §10.12.1.2)");
+			host.fatal("read of the write-only SELF IPI register (MSR 0x83F): #GP (SDM §11.12.1.2)");
 		break;
 	default:
 		break;
 	}
 	host.fatal("read of reserved %s%s", where(off, x2, w, sizeof(w)),
-	           x2 ? ": #GP (SDM §10.12.1.2)" : " (hardware: ESR illegal register address; kernel bug)");
+	           x2 ? ": #GP (SDM §11.12.1.2)" : " (hardware: ESR illegal register address; kernel bug)");
 }
 
 static void check_rsvd(uint32_t off, bool x2, uint64_t v, uint64_t valid)
@@ -784,7 +868,7 @@ static void check_rsvd(uint32_t off, bool x2, uint64_t v, uint64_t valid)
 	char w[40];
 
 	if (x2 && (v & ~valid))
-		host.fatal("wrmsr %s = 0x%llx sets reserved bits 0x%llx: #GP (SDM §10.12.1.3)",
+		host.fatal("wrmsr %s = 0x%llx sets reserved bits 0x%llx: #GP (SDM §11.12.1.3)",
 		           where(off, x2, w, sizeof(w)), (unsigned long long)v,
 		           (unsigned long long)(v & ~valid));
 }
@@ -793,19 +877,19 @@ static void write_lvt(struct lapic *l, int i, uint32_t off, uint32_t v, bool x2)
 {
 	uint32_t old_mode = timer_mode(l);
 
-	check_rsvd(off, x2, v, lvt_valid[i] | LVT_RO_BITS);
+	check_rsvd(off, x2, v, lvt_valid[i] | lvt_ro_bits);
 	v &= lvt_valid[i];
-	if (!(l->svr & LAPIC_SVR_ENABLE))
-		v |= LAPIC_LVT_MASKED;      /* §10.4.7.2: masks cannot be cleared while disabled */
+	if (!(l->svr & APIC_SVR_ENABLE))
+		v |= APIC_LVT_MASKED;      /* §11.4.7.2: masks cannot be cleared while disabled */
 	if (i == LVT_TIMER) {
-		unsigned mode = (v & LAPIC_LVT_TIMER_MODE_MASK) >> LAPIC_LVT_TIMER_MODE_SHIFT;
-		if (mode == 3)
-			host.fatal("LVT timer 0x%08x: timer mode 11b is reserved (SDM §10.5.1)", v);
-		if (mode == LAPIC_TIMER_TSC_DEADLINE && !cfg.tsc_deadline)
+		unsigned mode = v & APIC_LVT_TIMER_MODE_MASK;
+		if (mode == APIC_LVT_TIMER_MODE_MASK)
+			host.fatal("LVT timer 0x%08x: timer mode 11b is reserved (SDM §11.5.1)", v);
+		if (mode == APIC_LVT_TIMER_DEADLINE && !cfg.tsc_deadline)
 			host.fatal("LVT timer 0x%08x: TSC-deadline mode, but CPUID.1:ECX[24] says this "
-			           "CPU has none (SDM §10.5.4.1)", v);
+			           "CPU has none (SDM §11.5.4.1)", v);
 		l->lvt[i] = v;
-		if ((old_mode == LAPIC_TIMER_TSC_DEADLINE) != (mode == LAPIC_TIMER_TSC_DEADLINE)) {
+		if ((old_mode == APIC_LVT_TIMER_DEADLINE) != (mode == APIC_LVT_TIMER_DEADLINE)) {
 			/* Switching into or out of TSC-deadline mode disarms the timer. */
 			l->tsc_deadline = 0;
 			l->timer_icr = 0;
@@ -827,47 +911,47 @@ static void reg_write(struct lapic *l, uint32_t off, uint32_t v, bool x2)
 		write_lvt(l, lvt, off, v, x2);
 		return;
 	}
-	if ((off >= LAPIC_ISR0 && off < LAPIC_IRR0 + 0x80) || off == LAPIC_VERSION ||
-	    off == LAPIC_PPR || off == LAPIC_TIMER_CCR || (x2 && (off == LAPIC_ID || off == LAPIC_LDR)))
+	if ((off >= APIC_ISR0 && off < APIC_IRR0 + 0x80) || off == APIC_VERSION ||
+	    off == APIC_PPR || off == APIC_TIMER_CCR || (x2 && (off == APIC_ID || off == APIC_LDR)))
 		host.fatal("write of 0x%x to read-only %s%s", v, where(off, x2, w, sizeof(w)),
-		           x2 ? ": #GP (SDM §10.12.1.2)" : " (hardware ignores it; kernel bug)");
+		           x2 ? ": #GP (SDM §11.12.1.2)" : " (hardware ignores it; kernel bug)");
 	switch (off) {
-	case LAPIC_ID:
-		/* xAPIC: writable on some models only (§10.4.6); this one keeps its ID. */
+	case APIC_ID:
+		/* xAPIC: writable on some models only (§11.4.6); this one keeps its ID. */
 		if (!l->id_write_logged) {
 			l->id_write_logged = true;
 			host.log("lapic: CPU slot %u: write 0x%x to the APIC ID register ignored "
 			         "(model-specific; this model keeps its ID)", l->cpu, v);
 		}
 		return;
-	case LAPIC_TPR:
+	case APIC_TPR:
 		check_rsvd(off, x2, v, 0xFF);
 		l->tpr = v & 0xFF;
 		atomic_store(&l->hint, true);
 		return;
-	case LAPIC_EOI:
+	case APIC_EOI:
 		if (x2 && v != 0)
-			host.fatal("wrmsr EOI (0x80B) = 0x%x: a non-zero value is #GP (SDM §10.12.1.2)", v);
+			host.fatal("wrmsr EOI (0x80B) = 0x%x: a non-zero value is #GP (SDM §11.12.1.2)", v);
 		do_eoi(l);
 		return;
-	case LAPIC_LDR:
+	case APIC_LDR:
 		l->ldr = v & 0xFF000000u;
 		return;
-	case LAPIC_DFR:
+	case APIC_DFR:
 		if (x2)
 			break;
 		if ((v >> 28) != 0xF && (v >> 28) != 0)
 			host.fatal("DFR 0x%08x: model 0x%x is reserved (flat 1111b or cluster 0000b, "
-			           "SDM §10.6.2.2)", v, v >> 28);
+			           "SDM §11.6.2.2)", v, v >> 28);
 		atomic_store(&l->dfr, v | 0x0FFFFFFFu);
 		return;
-	case LAPIC_SVR: {
-		bool was = l->svr & LAPIC_SVR_ENABLE;
-		check_rsvd(off, x2, v, 0xFF | LAPIC_SVR_ENABLE | LAPIC_SVR_FOCUS);
-		l->svr = v & (0xFF | LAPIC_SVR_ENABLE | LAPIC_SVR_FOCUS);
-		if (!(l->svr & LAPIC_SVR_ENABLE)) {
+	case APIC_SVR: {
+		bool was = l->svr & APIC_SVR_ENABLE;
+		check_rsvd(off, x2, v, 0xFF | APIC_SVR_ENABLE | APIC_SVR_FOCUS);
+		l->svr = v & (0xFF | APIC_SVR_ENABLE | APIC_SVR_FOCUS);
+		if (!(l->svr & APIC_SVR_ENABLE)) {
 			for (int i = 0; i < LVT_COUNT; i++)
-				l->lvt[i] |= LAPIC_LVT_MASKED;
+				l->lvt[i] |= APIC_LVT_MASKED;
 			atomic_store(&l->lvt_error, l->lvt[LVT_ERROR]);
 		} else if (!was) {
 			unsigned armed = atomic_exchange(&l->storm_armed, 0);
@@ -878,57 +962,57 @@ static void reg_write(struct lapic *l, uint32_t off, uint32_t v, bool x2)
 		atomic_store(&l->hint, true);
 		return;
 	}
-	case LAPIC_ESR:
+	case APIC_ESR:
 		if (x2 && v != 0)
-			host.fatal("wrmsr ESR (0x828) = 0x%x: a non-zero value is #GP (SDM §10.12.1.2)", v);
-		/* §10.5.3: a write latches the errors since the last write and clears them. */
+			host.fatal("wrmsr ESR (0x828) = 0x%x: a non-zero value is #GP (SDM §11.12.1.2)", v);
+		/* §11.5.3: a write latches the errors since the last write and clears them. */
 		l->esr = atomic_exchange(&l->esr_pending, 0);
 		return;
-	case LAPIC_ICR_LO:
+	case APIC_ICR_LO:
 		if (x2)
 			break;
 		if (host.now_ns() < l->icr_busy_until)
 			host.fatal("ICR written while the previous IPI is still pending (delivery status "
-			           "1): software must wait for idle first (SDM §10.6.1)");
-		l->icr_lo = v & LAPIC_ICR_LO_VALID;
+			           "1): software must wait for idle first (SDM §11.6.1)");
+		l->icr_lo = v & APIC_ICR_LO_VALID;
 		/* The message takes a moment on the bus: delivery status reads 1 until then. */
 		l->icr_busy_until = host.now_ns() + ICR_BUSY_NS;
 		send_ipi(l, l->icr_lo, l->icr_hi >> 24);
 		return;
-	case LAPIC_ICR_HI:
+	case APIC_ICR_HI:
 		if (x2)
 			break;
 		l->icr_hi = v & 0xFF000000u;
 		return;
-	case LAPIC_TIMER_ICR:
-		if (timer_mode(l) == LAPIC_TIMER_TSC_DEADLINE)
-			return;                 /* ignored in TSC-deadline mode (§10.5.4.1) */
+	case APIC_TIMER_ICR:
+		if (timer_mode(l) == APIC_LVT_TIMER_DEADLINE)
+			return;                 /* ignored in TSC-deadline mode (§11.5.4.1) */
 		l->timer_icr = v;
 		timer_arm_count(l, host.now_ns());
 		return;
-	case LAPIC_TIMER_DCR: {
+	case APIC_TIMER_DCR: {
 		uint32_t cur = timer_ccr(l);
 		check_rsvd(off, x2, v, 0xB);
 		l->timer_dcr = v & 0xB;
 		/* Keep counting from the current value at the new rate. */
-		if (l->timer_icr && timer_mode(l) != LAPIC_TIMER_TSC_DEADLINE && cur) {
+		if (l->timer_icr && timer_mode(l) != APIC_LVT_TIMER_DEADLINE && cur) {
 			uint64_t now = host.now_ns();
 			l->timer_start_ns = now - ticks_to_ns(l, l->timer_icr - cur);
 			l->timer_next_ns = now + ticks_to_ns(l, cur);
 		}
 		return;
 	}
-	case LAPIC_SELF_IPI:
+	case APIC_SELF_IPI:
 		if (!x2)
 			break;
 		check_rsvd(off, x2, v, 0xFF);
-		send_ipi(l, (v & 0xFF) | (LAPIC_SH_SELF << LAPIC_ICR_SH_SHIFT), 0);
+		send_ipi(l, (v & APIC_ICR_VECTOR) | APIC_ICR_SH_SELF, 0);
 		return;
 	default:
 		break;
 	}
 	host.fatal("write of 0x%x to reserved %s%s", v, where(off, x2, w, sizeof(w)),
-	           x2 ? ": #GP (SDM §10.12.1.2)" : " (hardware: ESR illegal register address; kernel bug)");
+	           x2 ? ": #GP (SDM §11.12.1.2)" : " (hardware: ESR illegal register address; kernel bug)");
 }
 
 uint64_t lapic_model_mmio_read(unsigned cpu, uint64_t offset, unsigned size)
@@ -937,11 +1021,11 @@ uint64_t lapic_model_mmio_read(unsigned cpu, uint64_t offset, unsigned size)
 
 	if (!is_xapic(l))
 		host.fatal("xAPIC MMIO read at offset 0x%03llx while the local APIC is %s: the MMIO "
-		           "page is not the APIC then (SDM §10.12.1.2, §10.4.3)", (unsigned long long)offset,
+		           "page is not the APIC then (SDM §11.12.1.2, §11.4.3)", (unsigned long long)offset,
 		           is_x2(l) ? "in x2APIC mode" : "globally disabled");
 	if (size != 4 || (offset & 0xF))
 		host.fatal("xAPIC MMIO read of %u bytes at offset 0x%03llx: registers are 32 bits "
-		           "wide on 16-byte boundaries (SDM §10.4.1)", size, (unsigned long long)offset);
+		           "wide on 16-byte boundaries (SDM §11.4.1)", size, (unsigned long long)offset);
 	return reg_read(l, (uint32_t)offset, false);
 }
 
@@ -951,12 +1035,12 @@ void lapic_model_mmio_write(unsigned cpu, uint64_t offset, unsigned size, uint64
 
 	if (!is_xapic(l))
 		host.fatal("xAPIC MMIO write of 0x%llx at offset 0x%03llx while the local APIC is %s: "
-		           "the MMIO page is not the APIC then (SDM §10.12.1.2, §10.4.3)",
+		           "the MMIO page is not the APIC then (SDM §11.12.1.2, §11.4.3)",
 		           (unsigned long long)value, (unsigned long long)offset,
 		           is_x2(l) ? "in x2APIC mode" : "globally disabled");
 	if (size != 4 || (offset & 0xF))
 		host.fatal("xAPIC MMIO write of %u bytes at offset 0x%03llx: registers are 32 bits "
-		           "wide on 16-byte boundaries (SDM §10.4.1)", size, (unsigned long long)offset);
+		           "wide on 16-byte boundaries (SDM §11.4.1)", size, (unsigned long long)offset);
 	reg_write(l, (uint32_t)offset, (uint32_t)value, false);
 }
 
@@ -968,7 +1052,7 @@ static void write_apic_base(struct lapic *l, uint64_t v)
 	bool was_en = l->apic_base & APIC_BASE_EN, was_x2 = is_x2(l);
 
 	if (v & ~valid)
-		host.fatal("wrmsr IA32_APIC_BASE = 0x%llx sets reserved bits 0x%llx%s: #GP (SDM §10.4.4)",
+		host.fatal("wrmsr IA32_APIC_BASE = 0x%llx sets reserved bits 0x%llx%s: #GP (SDM §11.4.4)",
 		           (unsigned long long)v, (unsigned long long)(v & ~valid),
 		           (v & APIC_BASE_EXTD) && !cfg.x2apic ? " (EXTD without CPUID x2APIC)" : "");
 	if ((v & APIC_BASE_ADDR_MASK) != cfg.base)
@@ -976,18 +1060,18 @@ static void write_apic_base(struct lapic *l, uint64_t v)
 		           "modelled", (unsigned long long)v, (unsigned long long)cfg.base);
 	if (extd && !en)
 		host.fatal("wrmsr IA32_APIC_BASE = 0x%llx: EXTD=1 with EN=0 is the invalid state: "
-		           "#GP (SDM §10.12.5.1)", (unsigned long long)v);
+		           "#GP (SDM §11.12.5.1)", (unsigned long long)v);
 	if (was_x2 && en && !extd)
 		host.fatal("wrmsr IA32_APIC_BASE = 0x%llx: x2APIC to xAPIC directly is an illegal "
-		           "transition (disable first): #GP (SDM §10.12.5.1)", (unsigned long long)v);
+		           "transition (disable first): #GP (SDM §11.12.5.1)", (unsigned long long)v);
 	if (!was_en && en && extd)
 		host.fatal("wrmsr IA32_APIC_BASE = 0x%llx: disabled to x2APIC directly is an illegal "
-		           "transition (enable xAPIC first): #GP (SDM §10.12.5.1)", (unsigned long long)v);
+		           "transition (enable xAPIC first): #GP (SDM §11.12.5.1)", (unsigned long long)v);
 	l->apic_base = (v & ~APIC_BASE_BSP) | (l->cpu == 0 ? APIC_BASE_BSP : 0);
 	if (l->cpu == 0)
 		atomic_store(&bsp_x2, is_x2(l));
 	if (!en && was_en)
-		reset_regs(l);              /* state is not kept across disable (§10.12.5.1) */
+		reset_regs(l);              /* state is not kept across disable (§11.12.5.1) */
 	update_enabled(l);
 }
 
@@ -1003,18 +1087,18 @@ uint64_t lapic_model_msr_read(unsigned cpu, uint32_t msr)
 			host.fatal("rdmsr IA32_TSC_DEADLINE, but CPUID.1:ECX[24] says this CPU has no "
 			           "TSC-deadline timer: #GP");
 		poll_local(l);
-		return timer_mode(l) == LAPIC_TIMER_TSC_DEADLINE ? l->tsc_deadline : 0;
+		return timer_mode(l) == APIC_LVT_TIMER_DEADLINE ? l->tsc_deadline : 0;
 	}
 	if (!is_x2(l))
 		host.fatal("rdmsr 0x%x (x2APIC register) while the local APIC is not in x2APIC "
-		           "mode: #GP (SDM §10.12.1.2)", msr);
-	if (msr == MSR_X2APIC_ICR)
+		           "mode: #GP (SDM §11.12.1.2)", msr);
+	if (msr == APIC_X2_MSR(APIC_ICR_LO))
 		return ((uint64_t)l->icr_hi << 32) | l->icr_lo;
 	if (msr > 0x8FF)
-		host.fatal("rdmsr 0x%x: reserved x2APIC MSR: #GP (SDM §10.12.1.2)", msr);
-	off = (msr - MSR_X2APIC_FIRST) << 4;
-	if (off == LAPIC_ICR_HI || off == LAPIC_DFR || off == LAPIC_APR || off == LAPIC_RRD)
-		host.fatal("rdmsr 0x%x: no such x2APIC register (reserved): #GP (SDM §10.12.1.2)", msr);
+		host.fatal("rdmsr 0x%x: reserved x2APIC MSR: #GP (SDM §11.12.1.2)", msr);
+	off = (msr - APIC_X2_MSR_BASE) << 4;
+	if (off == APIC_ICR_HI || off == APIC_DFR || off == APIC_APR || off == APIC_RRD)
+		host.fatal("rdmsr 0x%x: no such x2APIC register (reserved): #GP (SDM §11.12.1.2)", msr);
 	return reg_read(l, off, true);
 }
 
@@ -1031,34 +1115,34 @@ void lapic_model_msr_write(unsigned cpu, uint32_t msr, uint64_t value)
 		if (!cfg.tsc_deadline)
 			host.fatal("wrmsr IA32_TSC_DEADLINE, but CPUID.1:ECX[24] says this CPU has no "
 			           "TSC-deadline timer: #GP");
-		if (timer_mode(l) != LAPIC_TIMER_TSC_DEADLINE)
-			return;                 /* ignored outside TSC-deadline mode (§10.5.4.1) */
+		if (timer_mode(l) != APIC_LVT_TIMER_DEADLINE)
+			return;                 /* ignored outside TSC-deadline mode (§11.5.4.1) */
 		l->tsc_deadline = value;
 		timer_arm_deadline(l);
 		return;
 	}
 	if (!is_x2(l))
 		host.fatal("wrmsr 0x%x (x2APIC register) while the local APIC is not in x2APIC "
-		           "mode: #GP (SDM §10.12.1.2)", msr);
-	if (msr == MSR_X2APIC_ICR) {
+		           "mode: #GP (SDM §11.12.1.2)", msr);
+	if (msr == APIC_X2_MSR(APIC_ICR_LO)) {
 		uint32_t lo = (uint32_t)value;
-		if (lo & ~LAPIC_ICR_LO_VALID)
+		if (lo & ~APIC_ICR_LO_VALID)
 			host.fatal("wrmsr ICR (0x830) = 0x%llx sets reserved bits 0x%x (delivery status "
-			           "included): #GP (SDM §10.12.9)", (unsigned long long)value,
-			           lo & ~LAPIC_ICR_LO_VALID);
+			           "included): #GP (SDM §11.12.9)", (unsigned long long)value,
+			           lo & ~APIC_ICR_LO_VALID);
 		l->icr_lo = lo;
 		l->icr_hi = (uint32_t)(value >> 32);
 		send_ipi(l, lo, l->icr_hi);
 		return;
 	}
 	if (msr > 0x8FF)
-		host.fatal("wrmsr 0x%x: reserved x2APIC MSR: #GP (SDM §10.12.1.2)", msr);
-	off = (msr - MSR_X2APIC_FIRST) << 4;
-	if (off == LAPIC_ICR_HI || off == LAPIC_DFR || off == LAPIC_APR || off == LAPIC_RRD)
-		host.fatal("wrmsr 0x%x: no such x2APIC register (reserved): #GP (SDM §10.12.1.2)", msr);
+		host.fatal("wrmsr 0x%x: reserved x2APIC MSR: #GP (SDM §11.12.1.2)", msr);
+	off = (msr - APIC_X2_MSR_BASE) << 4;
+	if (off == APIC_ICR_HI || off == APIC_DFR || off == APIC_APR || off == APIC_RRD)
+		host.fatal("wrmsr 0x%x: no such x2APIC register (reserved): #GP (SDM §11.12.1.2)", msr);
 	if (value >> 32)
 		host.fatal("wrmsr 0x%x = 0x%llx: bits 63:32 of x2APIC registers other than the ICR "
-		           "are reserved: #GP (SDM §10.12.1.2)", msr, (unsigned long long)value);
+		           "are reserved: #GP (SDM §11.12.1.2)", msr, (unsigned long long)value);
 	reg_write(l, off, (uint32_t)value, true);
 }
 

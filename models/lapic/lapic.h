@@ -3,7 +3,7 @@
  * sim's CPUs, bus and clock): one banked LAPIC per CPU, reached as xAPIC MMIO or
  * x2APIC MSRs by the accessing CPU, interrupt acceptance for the CPU's delivery
  * loop, and inter-processor messages (fixed, NMI, INIT, SIPI) between LAPICs.
- * Intel SDM Vol. 3A ch. 10. Test-only controls are in lapic_model.h.
+ * Intel SDM Vol. 3A ch. 11. Test-only controls are in lapic_model.h.
  */
 #ifndef DOPPEL_MODELS_LAPIC_H
 #define DOPPEL_MODELS_LAPIC_H
@@ -49,12 +49,20 @@ struct lapic_config {
 	uint64_t init_settle_ns;    /* INIT-to-SIPI time below which a SIPI is ignored */
 };
 
+struct model_bus;
+
 /* Reset every LAPIC (power-on state: xAPIC mode, software-disabled, APs waiting
- * for INIT). 0 or -EINVAL. Not thread-safe against the accessors. */
-int lapic_model_init(const struct lapic_config *cfg, const struct lapic_host *host);
+ * for INIT) and claim on bus (kept; it must outlive the model) the xAPIC page at
+ * cfg->base, IA32_APIC_BASE, IA32_TSC_DEADLINE and the x2APIC MSRs 0x800-0xBFF,
+ * releasing what a previous init claimed. An access reaches the LAPIC of the CPU
+ * bus->current_cpu names (fatal when none does). 0, -EINVAL, or a claim's error.
+ * Not thread-safe against the accessors. */
+int lapic_model_init(const struct lapic_config *cfg, const struct lapic_host *host,
+                     const struct model_bus *bus);
 uint64_t lapic_model_base(void);
 
-/* Register access by the CPU in slot cpu (its own LAPIC: the page is banked). */
+/* Register access by the CPU in slot cpu (its own LAPIC: the page is banked), as the
+ * bus callbacks make it once they know the CPU; unit tests call them directly. */
 uint64_t lapic_model_mmio_read(unsigned cpu, uint64_t offset, unsigned size);
 void lapic_model_mmio_write(unsigned cpu, uint64_t offset, unsigned size, uint64_t value);
 /* IA32_APIC_BASE, IA32_TSC_DEADLINE and 0x800-0xBFF. */

@@ -11,9 +11,10 @@
 #include "pci/pci_model.h"
 
 /* Add an NVMe controller function at bus index bus_index, slot dev, function 0,
- * with one namespace of NVME_MODEL_NS_BYTES. host is copied. 0 or -errno (-EINVAL
- * bad host, -ENOMEM, -ENOSPC too many instances, or pci_model_add's). */
-int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host);
+ * with one namespace of NVME_MODEL_NS_BYTES, logging through bus (kept: it must
+ * outlive the controller). 0 or -errno (-EINVAL bad bus, -ENOMEM, -ENOSPC too many instances, or pci_model_add's). */
+struct model_bus;
+int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus);
 
 #define NVME_MODEL_NS_BYTES (64ull << 20)   /* the namespace's size: 64 MiB */
 

@@ -25,7 +25,7 @@ void nvme_log(struct nvme_ctrl *c, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	pci_model_inst_vlog(&c->host, c->name, &c->logged, NVME_LOG_BUDGET, fmt, ap);
+	pci_model_inst_vlog(c->bus, c->name, &c->logged, NVME_LOG_BUDGET, fmt, ap);
 	va_end(ap);
 }
 
@@ -270,18 +270,18 @@ static int attach(void *inst, unsigned idx)
 	return pci_model_add(c->bus_index, c->dev, 0, &c->desc, &c->fn);
 }
 
-int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host)
+int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus)
 {
 	struct nvme_ctrl *c;
 	int err;
 
-	if (!host || !host->mem_read || !host->mem_write || !host->log)
+	if (!model_bus_valid(bus))
 		return -EINVAL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
-	c->host = *host;
+	c->bus = bus;
 	c->bus_index = bus_index;
 	c->dev = dev;
 	snprintf(c->name, sizeof(c->name), "nvme@b%u:%02x", bus_index, dev);

@@ -42,7 +42,7 @@ struct nvme_cq {
 
 struct nvme_ctrl {
 	pthread_mutex_t lock;
-	struct pci_model_host host;
+	const struct model_bus *bus;
 	struct pci_model_desc desc;
 	struct pci_model_fn *fn;
 	unsigned index;                 /* instance number: serial number, logs */

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sim/bus.h"
+#include "bus.h"
 
 /* ---- building a function's config space -------------------------------------------------- */
 
@@ -35,14 +35,14 @@ static unsigned cap_add(struct capb *cb, uint8_t id, unsigned len)
 {
 	unsigned off = cb->next;
 
-	if (off + len > 0x100)
+	if (off + len > PCI_LEGACY_CFG_SIZE)
 		return 0;                       /* desc_error keeps descriptions far from this */
 	cb->f->cfg[cb->link] = (uint8_t)off;
-	cb->f->cfg[off] = id;
-	cb->f->cfg[off + 1] = 0;
-	cb->link = off + 1;
+	cb->f->cfg[off + PCI_CAP_LIST_ID] = id;
+	cb->f->cfg[off + PCI_CAP_LIST_NEXT] = 0;
+	cb->link = off + PCI_CAP_LIST_NEXT;
 	cb->next = (off + len + 0xF) & ~0xFu;
-	cfg_put(cb->f->cfg, CFG_STATUS, 2, cfg_get(cb->f->cfg, CFG_STATUS, 2) | STS_CAP_LIST);
+	cfg_put(cb->f->cfg, PCI_STATUS, 2, cfg_get(cb->f->cfg, PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
 	return off;
 }
 
@@ -50,26 +50,27 @@ static void build_msi(struct capb *cb)
 {
 	struct pci_model_fn *f = cb->f;
 	const struct pci_model_desc *d = &f->d;
-	unsigned len = (d->msi_64 ? 0x0E : 0x0A) + (d->msi_maskable ? 0x0A : 0);
-	unsigned off = cap_add(cb, CAP_ID_MSI, len), data, mask;
+	unsigned len = d->msi_maskable ? (d->msi_64 ? PCI_MSI_CAP_LEN_64_MASK : PCI_MSI_CAP_LEN_32_MASK) :
+	               (d->msi_64 ? PCI_MSI_CAP_LEN_64 : PCI_MSI_CAP_LEN_32);
+	unsigned off = cap_add(cb, PCI_CAP_ID_MSI, len), data, mask;
 	uint32_t nvec = 1u << d->msi_multi_log2;
 
 	if (!off)
 		return;
 	f->msi_cap = (uint16_t)off;
-	put(f, off + MSI_CTRL, 2, (uint32_t)d->msi_multi_log2 << MSI_CTRL_MMC_SHIFT |
-	    (d->msi_64 ? MSI_CTRL_64BIT : 0) | (d->msi_maskable ? MSI_CTRL_MASKABLE : 0),
-	    MSI_CTRL_ENABLE | 7u << MSI_CTRL_MME_SHIFT, 0);
-	put(f, off + MSI_ADDR_LO, 4, 0, 0xFFFFFFFCu, 0);   /* bits 1:0 hardwired 0 */
+	put(f, off + PCI_MSI_CTRL, 2, (uint32_t)d->msi_multi_log2 << PCI_MSI_CTRL_MMC_SHIFT |
+	    (d->msi_64 ? PCI_MSI_CTRL_64BIT : 0) | (d->msi_maskable ? PCI_MSI_CTRL_MASKABLE : 0),
+	    PCI_MSI_CTRL_ENABLE | PCI_MSI_CTRL_MM_MASK << PCI_MSI_CTRL_MME_SHIFT, 0);
+	put(f, off + PCI_MSI_ADDR_LO, 4, 0, PCI_MSI_ADDR_LO_MASK, 0);   /* bits 1:0 hardwired 0 */
 	if (d->msi_64)
-		put(f, off + 0x08, 4, 0, 0xFFFFFFFFu, 0);
-	data = off + (d->msi_64 ? 0x0C : 0x08);
+		put(f, off + PCI_MSI_ADDR_HI, 4, 0, 0xFFFFFFFFu, 0);
+	data = off + (d->msi_64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32);
 	put(f, data, 2, 0, 0xFFFF, 0);      /* Extended Message Data not offered */
 	if (d->msi_maskable) {
-		mask = data + 4;
+		mask = off + (d->msi_64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32);
 		/* Mask bits exist for the vectors offered; the rest are reserved (RO 0). */
 		put(f, mask, 4, 0, nvec == 32 ? 0xFFFFFFFFu : (1u << nvec) - 1, 0);
-		put(f, mask + 4, 4, 0, 0, 0);   /* Pending Bits: RO, set by the model */
+		put(f, off + (d->msi_64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32), 4, 0, 0, 0); /* RO, set by the model */
 	}
 }
 
@@ -77,122 +78,134 @@ static void build_msix(struct capb *cb)
 {
 	struct pci_model_fn *f = cb->f;
 	const struct pci_model_desc *d = &f->d;
-	unsigned off = cap_add(cb, CAP_ID_MSIX, 0x0C);
+	unsigned off = cap_add(cb, PCI_CAP_ID_MSIX, PCI_MSIX_CAP_LEN);
 
 	if (!off)
 		return;
 	f->msix_cap = (uint16_t)off;
-	put(f, off + MSIX_CTRL, 2, (uint32_t)(d->msix_table_size - 1) & MSIX_CTRL_SIZE_MASK,
-	    MSIX_CTRL_ENABLE | MSIX_CTRL_MASKALL, 0);
-	put(f, off + MSIX_TABLE, 4, d->msix_table_off | d->msix_table_bar, 0, 0);
-	put(f, off + MSIX_PBA, 4, d->msix_pba_off | d->msix_pba_bar, 0, 0);
+	put(f, off + PCI_MSIX_CTRL, 2, (uint32_t)(d->msix_table_size - 1) & PCI_MSIX_CTRL_SIZE_MASK,
+	    PCI_MSIX_CTRL_ENABLE | PCI_MSIX_CTRL_MASKALL, 0);
+	put(f, off + PCI_MSIX_TABLE, 4, d->msix_table_off | d->msix_table_bar, 0, 0);
+	put(f, off + PCI_MSIX_PBA, 4, d->msix_pba_off | d->msix_pba_bar, 0, 0);
 }
 
 static void build_exp(struct capb *cb, unsigned type)
 {
 	struct pci_model_fn *f = cb->f;
-	unsigned off = cap_add(cb, CAP_ID_EXP, EXP_LEN);
-	bool rp = type == EXP_TYPE_ROOT_PORT;
+	unsigned off = cap_add(cb, PCI_CAP_ID_EXP, PCI_EXP_CAP_LEN);
+	bool rp = type == PCI_EXP_TYPE_ROOT_PORT;
 
 	if (!off)
 		return;
 	f->exp_cap = (uint16_t)off;
-	put(f, off + 0x02, 2, 0x0002 | type << 4, 0, 0);         /* version 2, port type */
-	put(f, off + 0x04, 4, 1u << 15, 0, 0);                   /* DevCap: 128B MPS, RBER */
-	put(f, off + 0x08, 2, 0x2810, rp ? 0xFFFF : 0x7FFF, 0);  /* DevCtl: RO, NS, MRRS 512B */
-	put(f, off + 0x0A, 2, 0, 0, 0x000F);                     /* DevSta: error bits RW1C */
-	put(f, off + 0x0C, 4, (rp ? 1u << 20 : 0) | 0x11u | (uint32_t)f->dev << 24, 0, 0);
-	put(f, off + 0x10, 2, 0, 0x00CB, 0);                     /* LnkCtl: ASPM, RCB, CCC, ES */
-	put(f, off + 0x12, 2, 0x0011 | (rp ? 1u << 13 : 0), 0, 0); /* 2.5 GT/s x1 (DLL active) */
-	put(f, off + 0x2C, 4, 0x2, 0, 0);                        /* LnkCap2: 2.5 GT/s */
-	put(f, off + 0x30, 2, 0x1, 0x000F, 0);                   /* LnkCtl2: target speed */
+	/* Version 2, the port type. */
+	put(f, off + PCI_EXP_FLAGS, 2, PCI_EXP_FLAGS_VERS_2 | type << PCI_EXP_FLAGS_TYPE_SHIFT, 0, 0);
+	put(f, off + PCI_EXP_DEVCAP, 4, PCI_EXP_DEVCAP_RBER, 0, 0);   /* 128-byte MPS, RBER */
+	/* Relaxed Ordering and No Snoop on, 512-byte reads; root ports: FLR bit is BCRE, RW. */
+	put(f, off + PCI_EXP_DEVCTL, 2, PCI_EXP_DEVCTL_READRQ_512B | PCI_EXP_DEVCTL_NOSNOOP_EN |
+	    PCI_EXP_DEVCTL_RELAX_EN, rp ? 0xFFFF : 0xFFFF & ~PCI_EXP_DEVCTL_BCR_FLR, 0);
+	put(f, off + PCI_EXP_DEVSTA, 2, 0, 0, PCI_EXP_DEVSTA_ERR_BITS);
+	/* 2.5 GT/s, x1, this device's number as the port number; root ports report DLL Active. */
+	put(f, off + PCI_EXP_LNKCAP, 4, (rp ? PCI_EXP_LNKCAP_DLLLARC : 0) | PCI_EXP_LNKCAP_SLS_2_5GT |
+	    1u << PCI_EXP_LNKCAP_MLW_SHIFT | (uint32_t)f->dev << PCI_EXP_LNKCAP_PN_SHIFT, 0, 0);
+	put(f, off + PCI_EXP_LNKCTL, 2, 0, PCI_EXP_LNKCTL_ASPM_MASK | PCI_EXP_LNKCTL_RCB |
+	    PCI_EXP_LNKCTL_CCC | PCI_EXP_LNKCTL_ES, 0);
+	put(f, off + PCI_EXP_LNKSTA, 2, PCI_EXP_LNKSTA_CLS_2_5GT | 1u << PCI_EXP_LNKSTA_NLW_SHIFT |
+	    (rp ? PCI_EXP_LNKSTA_DLLLA : 0), 0, 0);
+	put(f, off + PCI_EXP_LNKCAP2, 4, PCI_EXP_LNKCAP2_SLS_2_5GT, 0, 0);
+	put(f, off + PCI_EXP_LNKCTL2, 2, PCI_EXP_LNKCTL2_TLS_2_5GT, PCI_EXP_LNKCTL2_TLS_MASK, 0);
 }
 
 static void build_aer(struct pci_model_fn *f)
 {
 	const uint32_t unc = 0x03FFF030u, cor = 0x0000F1C1u;
 
-	put(f, 0x100, 4, ECAP_ID_AER | 1u << 16, 0, 0);          /* version 1, last in the list */
-	put(f, 0x104, 4, 0, 0, unc);                             /* Uncorrectable Status RW1CS */
-	put(f, 0x108, 4, 0, unc, 0);                             /* Uncorrectable Mask */
-	put(f, 0x10C, 4, 0x00062030u, unc, 0);                   /* Uncorrectable Severity */
-	put(f, 0x110, 4, 0, 0, cor);                             /* Correctable Status RW1CS */
-	put(f, 0x114, 4, 0x00002000u, cor, 0);                   /* Correctable Mask */
+	const unsigned a = PCI_EXT_CAP_START;
+
+	/* Version 1, last in the list. */
+	put(f, a, 4, PCI_EXT_CAP_ID_AER | 1u << PCI_EXT_CAP_VER_SHIFT, 0, 0);
+	put(f, a + PCI_ERR_UNCOR_STATUS, 4, 0, 0, unc);
+	put(f, a + PCI_ERR_UNCOR_MASK, 4, 0, unc, 0);
+	put(f, a + PCI_ERR_UNCOR_SEVER, 4, 0x00062030u, unc, 0);    /* the reset default */
+	put(f, a + PCI_ERR_COR_STATUS, 4, 0, 0, cor);
+	put(f, a + PCI_ERR_COR_MASK, 4, 0x00002000u, cor, 0);       /* Advisory Non-Fatal masked */
 }
 
 void pcim_cfg_build(struct pci_model_fn *f)
 {
 	const struct pci_model_desc *d = &f->d;
-	struct capb cb = { .f = f, .link = CFG_CAP_PTR, .next = 0x40 };
-	uint32_t cmd_w = CMD_MASTER | CMD_PARITY | CMD_SERR | CMD_INTX_DISABLE;
+	struct capb cb = { .f = f, .link = PCI_CAP_PTR, .next = PCI_HEADER_END };
+	uint32_t cmd_w = PCI_COMMAND_MASTER | PCI_COMMAND_PARITY | PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE;
 	bool bridge = f->kind == FN_BRIDGE;
 
-	put(f, CFG_VENDOR, 2, d->vendor, 0, 0);
-	put(f, CFG_DEVICE, 2, d->device, 0, 0);
-	put(f, CFG_REVISION, 1, d->revision, 0, 0);
-	put(f, CFG_CLASS, 3, d->class_code, 0, 0);
-	put(f, CFG_STATUS, 2, 0, 0, STS_RW1C);
-	put(f, CFG_CACHE_LINE, 1, 0, 0xFF, 0);
-	put(f, CFG_HEADER_TYPE, 1, bridge ? 1 : 0, 0, 0);
-	put(f, CFG_INT_LINE, 1, 0xFF, 0xFF, 0);
-	put(f, CFG_INT_PIN, 1, d->irq_pin, 0, 0);
+	put(f, PCI_VENDOR_ID, 2, d->vendor, 0, 0);
+	put(f, PCI_DEVICE_ID, 2, d->device, 0, 0);
+	put(f, PCI_REVISION, 1, d->revision, 0, 0);
+	put(f, PCI_CLASS_PROG, 3, d->class_code, 0, 0);
+	put(f, PCI_STATUS, 2, 0, 0, PCI_STATUS_ERR_BITS);
+	put(f, PCI_CACHE_LINE_SIZE, 1, 0, 0xFF, 0);
+	put(f, PCI_HEADER_TYPE, 1, bridge ? PCI_HEADER_BRIDGE : PCI_HEADER_NORMAL, 0, 0);
+	put(f, PCI_INTERRUPT_LINE, 1, 0xFF, 0xFF, 0);
+	put(f, PCI_INTERRUPT_PIN, 1, d->irq_pin, 0, 0);
 
 	if (bridge) {
-		cmd_w |= CMD_IO | CMD_MEM;
-		put(f, CFG_PRIMARY_BUS, 1, 0, 0xFF, 0);
-		put(f, CFG_SECONDARY_BUS, 1, 0, 0xFF, 0);
-		put(f, CFG_SUBORDINATE_BUS, 1, 0, 0xFF, 0);
-		put(f, CFG_IO_BASE, 1, 0, 0xF0, 0);             /* 16-bit I/O decode */
-		put(f, CFG_IO_LIMIT, 1, 0, 0xF0, 0);
-		put(f, CFG_SEC_STATUS, 2, 0, 0, STS_RW1C | (1u << 14));
-		put(f, CFG_MEM_BASE, 2, 0, 0xFFF0, 0);
-		put(f, CFG_MEM_LIMIT, 2, 0, 0xFFF0, 0);
-		put(f, CFG_PREF_BASE, 2, 0x1, 0xFFF0, 0);       /* 64-bit prefetchable window */
-		put(f, CFG_PREF_LIMIT, 2, 0x1, 0xFFF0, 0);
-		put(f, CFG_PREF_BASE_UPPER, 4, 0, 0xFFFFFFFFu, 0);
-		put(f, CFG_PREF_LIMIT_UPPER, 4, 0, 0xFFFFFFFFu, 0);
-		put(f, CFG_BRIDGE_CONTROL, 2, 0, 0x007F, 0);
-		build_exp(&cb, EXP_TYPE_ROOT_PORT);
+		cmd_w |= PCI_COMMAND_IO | PCI_COMMAND_MEM;
+		put(f, PCI_PRIMARY_BUS, 1, 0, 0xFF, 0);
+		put(f, PCI_SECONDARY_BUS, 1, 0, 0xFF, 0);
+		put(f, PCI_SUBORDINATE_BUS, 1, 0, 0xFF, 0);
+		put(f, PCI_IO_BASE, 1, 0, PCI_IO_RANGE_MASK, 0);      /* 16-bit I/O decode */
+		put(f, PCI_IO_LIMIT, 1, 0, PCI_IO_RANGE_MASK, 0);
+		/* Same RW1C bits as Status; bit 14 is Received System Error here. */
+		put(f, PCI_SEC_STATUS, 2, 0, 0, PCI_STATUS_ERR_BITS);
+		put(f, PCI_MEMORY_BASE, 2, 0, PCI_MEMORY_RANGE_MASK, 0);
+		put(f, PCI_MEMORY_LIMIT, 2, 0, PCI_MEMORY_RANGE_MASK, 0);
+		/* a 64-bit prefetchable window */
+		put(f, PCI_PREF_MEMORY_BASE, 2, PCI_PREF_RANGE_TYPE_64, PCI_MEMORY_RANGE_MASK, 0);
+		put(f, PCI_PREF_MEMORY_LIMIT, 2, PCI_PREF_RANGE_TYPE_64, PCI_MEMORY_RANGE_MASK, 0);
+		put(f, PCI_PREF_BASE_UPPER32, 4, 0, 0xFFFFFFFFu, 0);
+		put(f, PCI_PREF_LIMIT_UPPER32, 4, 0, 0xFFFFFFFFu, 0);
+		put(f, PCI_BRIDGE_CONTROL, 2, 0, 0x007F, 0);
+		build_exp(&cb, PCI_EXP_TYPE_ROOT_PORT);
 		{
-			unsigned off = cap_add(&cb, CAP_ID_SSVID, 8);
+			unsigned off = cap_add(&cb, PCI_CAP_ID_SSVID, PCI_SSVID_LEN);
 			if (off) {
-				put(f, off + 4, 2, d->subsys_vendor, 0, 0);
-				put(f, off + 6, 2, d->subsys_id, 0, 0);
+				put(f, off + PCI_SSVID_VENDOR, 2, d->subsys_vendor, 0, 0);
+				put(f, off + PCI_SSVID_DEVICE, 2, d->subsys_id, 0, 0);
 			}
 		}
 	} else {
 		for (unsigned i = 0; i < 6; i++) {
 			const struct pci_model_bar_desc *b = &d->bar[i];
-			unsigned off = CFG_BAR0 + 4 * i;
+			unsigned off = PCI_BAR0 + 4 * i;
 			uint64_t m = ~(b->size - 1);
 			if (!b->size)
 				continue;
 			if (b->flags & PCI_MODEL_BAR_IO) {
-				cmd_w |= CMD_IO;
-				put(f, off, 4, BAR_IO_SPACE, (uint32_t)m & 0xFFFFFFFCu, 0);
+				cmd_w |= PCI_COMMAND_IO;
+				put(f, off, 4, PCI_BAR_IO_SPACE, (uint32_t)m & PCI_BAR_IO_MASK, 0);
 				continue;
 			}
-			cmd_w |= CMD_MEM;
-			put(f, off, 4, ((b->flags & PCI_MODEL_BAR_MEM64) ? BAR_MEM_TYPE_64 : 0) |
-			    ((b->flags & PCI_MODEL_BAR_PREFETCH) ? BAR_MEM_PREFETCH : 0),
-			    (uint32_t)m & 0xFFFFFFF0u, 0);
+			cmd_w |= PCI_COMMAND_MEM;
+			put(f, off, 4, ((b->flags & PCI_MODEL_BAR_MEM64) ? (PCI_BAR_MEM_TYPE_64 << PCI_BAR_MEM_TYPE_SHIFT) : 0) |
+			    ((b->flags & PCI_MODEL_BAR_PREFETCH) ? PCI_BAR_MEM_PREFETCH : 0),
+			    (uint32_t)m & PCI_BAR_MEM_MASK, 0);
 			if (b->flags & PCI_MODEL_BAR_MEM64) {
 				put(f, off + 4, 4, 0, (uint32_t)(m >> 32), 0);
 				i++;
 			}
 		}
-		put(f, CFG_SUBSYS_VENDOR, 2, d->subsys_vendor, 0, 0);
-		put(f, CFG_SUBSYS_ID, 2, d->subsys_id, 0, 0);
+		put(f, PCI_SUBSYS_VENDOR, 2, d->subsys_vendor, 0, 0);
+		put(f, PCI_SUBSYS_ID, 2, d->subsys_id, 0, 0);
 		if (d->msi)
 			build_msi(&cb);
 		if (d->msix)
 			build_msix(&cb);
 		if (d->pcie) {
-			build_exp(&cb, EXP_TYPE_ENDPOINT);
+			build_exp(&cb, PCI_EXP_TYPE_ENDPOINT);
 			build_aer(f);
 		}
 	}
-	put(f, CFG_COMMAND, 2, 0, cmd_w, 0);
+	put(f, PCI_COMMAND, 2, 0, cmd_w, 0);
 	for (unsigned i = 0; i < 6; i++) {
 		f->bar[i].f = f;
 		f->bar[i].idx = i;
@@ -229,15 +242,15 @@ void pcim_cfg_write(struct pci_model_fn *f, unsigned off, unsigned size, uint32_
 	if (f->vanished)
 		return;
 	if (f->msi_cap) {
-		old_msi_ctrl = cfg_get(f->cfg, f->msi_cap + MSI_CTRL, 2);
-		if (old_msi_ctrl & MSI_CTRL_MASKABLE)
-			old_msi_mask = cfg_get(f->cfg, f->msi_cap + ((old_msi_ctrl & MSI_CTRL_64BIT) ?
-			                                             0x10 : 0x0C), 4);
+		old_msi_ctrl = cfg_get(f->cfg, f->msi_cap + PCI_MSI_CTRL, 2);
+		if (old_msi_ctrl & PCI_MSI_CTRL_MASKABLE)
+			old_msi_mask = cfg_get(f->cfg, f->msi_cap + ((old_msi_ctrl & PCI_MSI_CTRL_64BIT) ?
+			                                             PCI_MSI_MASK_64 : PCI_MSI_MASK_32), 4);
 	}
 	if (f->msix_cap)
-		old_msix_ctrl = (uint16_t)cfg_get(f->cfg, f->msix_cap + MSIX_CTRL, 2);
+		old_msix_ctrl = (uint16_t)cfg_get(f->cfg, f->msix_cap + PCI_MSIX_CTRL, 2);
 	if (bridge)
-		old_bctl = (uint16_t)cfg_get(f->cfg, CFG_BRIDGE_CONTROL, 2);
+		old_bctl = (uint16_t)cfg_get(f->cfg, PCI_BRIDGE_CONTROL, 2);
 
 	for (unsigned i = 0; i < size; i++) {
 		unsigned o = off + i;
@@ -246,31 +259,32 @@ void pcim_cfg_write(struct pci_model_fn *f, unsigned off, unsigned size, uint32_
 		f->cfg[o] = (uint8_t)(nv & ~(b & f->w1c[o]));
 	}
 
-	if (f->msi_cap && touches(off, size, f->msi_cap + MSI_CTRL, f->msi_cap + MSI_CTRL + 2)) {
-		uint32_t c = cfg_get(f->cfg, f->msi_cap + MSI_CTRL, 2);
-		unsigned mmc = (c >> MSI_CTRL_MMC_SHIFT) & 7, mme = (c >> MSI_CTRL_MME_SHIFT) & 7;
+	if (f->msi_cap && touches(off, size, f->msi_cap + PCI_MSI_CTRL, f->msi_cap + PCI_MSI_CTRL + 2)) {
+		uint32_t c = cfg_get(f->cfg, f->msi_cap + PCI_MSI_CTRL, 2);
+		unsigned mmc = (c >> PCI_MSI_CTRL_MMC_SHIFT) & PCI_MSI_CTRL_MM_MASK;
+		unsigned mme = (c >> PCI_MSI_CTRL_MME_SHIFT) & PCI_MSI_CTRL_MM_MASK;
 		if (mme > mmc) {
 			/* PCIe 4.0 §7.7.1.2: software must not enable more than offered. */
 			pcim_log(f, "MSI Multiple Message Enable %u > Capable %u: kept at %u", mme, mmc, mmc);
-			c = (c & ~(7u << MSI_CTRL_MME_SHIFT)) | mmc << MSI_CTRL_MME_SHIFT;
-			cfg_put(f->cfg, f->msi_cap + MSI_CTRL, 2, c);
+			c = (c & ~(PCI_MSI_CTRL_MM_MASK << PCI_MSI_CTRL_MME_SHIFT)) | mmc << PCI_MSI_CTRL_MME_SHIFT;
+			cfg_put(f->cfg, f->msi_cap + PCI_MSI_CTRL, 2, c);
 		}
 	}
-	if (bridge && touches(off, size, CFG_BRIDGE_CONTROL, CFG_BRIDGE_CONTROL + 2)) {
-		uint16_t c = (uint16_t)cfg_get(f->cfg, CFG_BRIDGE_CONTROL, 2);
-		if ((c & BCTL_SEC_BUS_RESET) && !(old_bctl & BCTL_SEC_BUS_RESET))
+	if (bridge && touches(off, size, PCI_BRIDGE_CONTROL, PCI_BRIDGE_CONTROL + 2)) {
+		uint16_t c = (uint16_t)cfg_get(f->cfg, PCI_BRIDGE_CONTROL, 2);
+		if ((c & PCI_BRIDGE_CTL_SEC_BUS_RESET) && !(old_bctl & PCI_BRIDGE_CTL_SEC_BUS_RESET))
 			pcim_log(f, "Secondary Bus Reset set: not modelled, the devices below keep "
 			         "their state");
 	}
-	if (touches(off, size, CFG_COMMAND, CFG_COMMAND + 2) ||
-	    (!bridge && touches(off, size, CFG_BAR0, CFG_BAR0 + 24)) ||
-	    (bridge && touches(off, size, CFG_PRIMARY_BUS, CFG_PREF_LIMIT_UPPER + 4)))
+	if (touches(off, size, PCI_COMMAND, PCI_COMMAND + 2) ||
+	    (!bridge && touches(off, size, PCI_BAR0, PCI_BAR0 + 6 * 4)) ||
+	    (bridge && touches(off, size, PCI_PRIMARY_BUS, PCI_PREF_LIMIT_UPPER32 + 4)))
 		pcim_decode_update();
-	if (touches(off, size, CFG_COMMAND, CFG_COMMAND + 2))
+	if (touches(off, size, PCI_COMMAND, PCI_COMMAND + 2))
 		pcim_intx_update(f);
-	if (f->msi_cap && touches(off, size, f->msi_cap, f->msi_cap + 0x18))
+	if (f->msi_cap && touches(off, size, f->msi_cap, f->msi_cap + PCI_MSI_CAP_LEN_64_MASK))
 		pcim_msi_after_write(f, off, size, old_msi_ctrl, old_msi_mask);
-	if (f->msix_cap && touches(off, size, f->msix_cap + MSIX_CTRL, f->msix_cap + MSIX_CTRL + 2))
+	if (f->msix_cap && touches(off, size, f->msix_cap + PCI_MSIX_CTRL, f->msix_cap + PCI_MSIX_CTRL + 2))
 		pcim_msix_after_ctrl_write(f, old_msix_ctrl);
 }
 
@@ -278,13 +292,13 @@ void pcim_cfg_write(struct pci_model_fn *f, unsigned off, unsigned size, uint32_
 
 uint64_t pcim_bar_addr(const struct pci_model_fn *f, unsigned i)
 {
-	uint32_t lo = cfg_get(f->cfg, CFG_BAR0 + 4 * i, 4);
+	uint32_t lo = cfg_get(f->cfg, PCI_BAR0 + 4 * i, 4);
 
 	if (f->d.bar[i].flags & PCI_MODEL_BAR_IO)
-		return lo & ~3u;
+		return lo & PCI_BAR_IO_MASK;
 	if (f->d.bar[i].flags & PCI_MODEL_BAR_MEM64)
-		return (lo & ~0xFull) | (uint64_t)cfg_get(f->cfg, CFG_BAR0 + 4 * i + 4, 4) << 32;
-	return lo & ~0xFull;
+		return (lo & PCI_BAR_MEM_MASK) | (uint64_t)cfg_get(f->cfg, PCI_BAR0 + 4 * i + 4, 4) << 32;
+	return lo & PCI_BAR_MEM_MASK;
 }
 
 struct pci_model_fn *pcim_upstream_bridge(const struct pci_model_fn *f)
@@ -301,20 +315,23 @@ bool pcim_path_forwards(const struct pci_model_fn *f, uint64_t base, uint64_t le
 {
 	for (const struct pci_model_fn *br = pcim_upstream_bridge(f); br; br = pcim_upstream_bridge(br)) {
 		const uint8_t *c = br->cfg;
-		uint32_t cmd = cfg_get(c, CFG_COMMAND, 2);
+		uint32_t cmd = cfg_get(c, PCI_COMMAND, 2);
 		if (io) {
-			uint64_t lo = (uint64_t)(c[CFG_IO_BASE] & 0xF0) << 8;
-			uint64_t hi = ((uint64_t)(c[CFG_IO_LIMIT] & 0xF0) << 8) | 0xFFF;
-			if (!(cmd & CMD_IO) || !inside(base, len, lo, hi))
+			uint64_t lo = (uint64_t)(c[PCI_IO_BASE] & PCI_IO_RANGE_MASK) << PCI_IO_RANGE_SHIFT;
+			uint64_t hi = ((uint64_t)(c[PCI_IO_LIMIT] & PCI_IO_RANGE_MASK) << PCI_IO_RANGE_SHIFT) |
+			              (PCI_IO_WINDOW_GRAN - 1);
+			if (!(cmd & PCI_COMMAND_IO) || !inside(base, len, lo, hi))
 				return false;
 		} else {
-			uint64_t mlo = (uint64_t)(cfg_get(c, CFG_MEM_BASE, 2) & 0xFFF0) << 16;
-			uint64_t mhi = ((uint64_t)(cfg_get(c, CFG_MEM_LIMIT, 2) & 0xFFF0) << 16) | 0xFFFFF;
-			uint64_t plo = ((uint64_t)(cfg_get(c, CFG_PREF_BASE, 2) & 0xFFF0) << 16) |
-			               (uint64_t)cfg_get(c, CFG_PREF_BASE_UPPER, 4) << 32;
-			uint64_t phi = ((uint64_t)(cfg_get(c, CFG_PREF_LIMIT, 2) & 0xFFF0) << 16) | 0xFFFFF |
-			               (uint64_t)cfg_get(c, CFG_PREF_LIMIT_UPPER, 4) << 32;
-			if (!(cmd & CMD_MEM) || !(inside(base, len, mlo, mhi) || inside(base, len, plo, phi)))
+			const uint64_t rm = PCI_MEMORY_RANGE_MASK, gran = PCI_MEMORY_WINDOW_GRAN;
+			const unsigned sh = PCI_MEMORY_RANGE_SHIFT;
+			uint64_t mlo = (cfg_get(c, PCI_MEMORY_BASE, 2) & rm) << sh;
+			uint64_t mhi = ((cfg_get(c, PCI_MEMORY_LIMIT, 2) & rm) << sh) | (gran - 1);
+			uint64_t plo = ((cfg_get(c, PCI_PREF_MEMORY_BASE, 2) & rm) << sh) |
+			               (uint64_t)cfg_get(c, PCI_PREF_BASE_UPPER32, 4) << 32;
+			uint64_t phi = ((cfg_get(c, PCI_PREF_MEMORY_LIMIT, 2) & rm) << sh) | (gran - 1) |
+			               (uint64_t)cfg_get(c, PCI_PREF_LIMIT_UPPER32, 4) << 32;
+			if (!(cmd & PCI_COMMAND_MEM) || !(inside(base, len, mlo, mhi) || inside(base, len, plo, phi)))
 				return false;
 		}
 	}
@@ -371,12 +388,12 @@ static void bar_bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 static bool bar_wanted(const struct pci_model_fn *f, unsigned i, uint64_t *base, bool *io)
 {
 	const struct pci_model_bar_desc *b = &f->d.bar[i];
-	uint32_t cmd = cfg_get(f->cfg, CFG_COMMAND, 2);
+	uint32_t cmd = cfg_get(f->cfg, PCI_COMMAND, 2);
 
 	if (!b->size || f->vanished || f->kind == FN_BRIDGE)
 		return false;
 	*io = (b->flags & PCI_MODEL_BAR_IO) != 0;
-	if (!(cmd & (*io ? CMD_IO : CMD_MEM)))
+	if (!(cmd & (*io ? PCI_COMMAND_IO : PCI_COMMAND_MEM)))
 		return false;
 	*base = pcim_bar_addr(f, i);
 	if (*base == 0)                     /* unassigned */
@@ -386,15 +403,19 @@ static bool bar_wanted(const struct pci_model_fn *f, unsigned i, uint64_t *base,
 
 static void bar_unmap(struct fn_bar *b)
 {
+	const struct model_bus *bus = pci_fab.mbus;
+
 	if (b->io)
-		sim_bus_pio_unregister((uint16_t)b->base);
+		bus->pio_release(bus->ctx, (uint16_t)b->base);
 	else
-		sim_bus_mmio_unregister(b->base);
+		bus->mmio_release(bus->ctx, b->base);
 	b->mapped = false;
 }
 
 void pcim_decode_update(void)
 {
+	const struct model_bus *bus = pci_fab.mbus;
+
 	/* Unclaim everything that moved or stopped decoding first, so two BARs that
 	 * swap places can both be claimed again. */
 	for (unsigned n = 0; n < pci_fab.nfns; n++) {
@@ -418,10 +439,10 @@ void pcim_decode_update(void)
 				continue;
 			if (io)
 				err = base + len <= 0x10000 ?
-				      sim_bus_pio_register((uint16_t)base, (uint32_t)len, bar_bus_read,
-				                           bar_bus_write, b) : -EINVAL;
+				      bus->pio_claim(bus->ctx, (uint16_t)base, (uint32_t)len, bar_bus_read,
+				                     bar_bus_write, b) : -EINVAL;
 			else
-				err = sim_bus_mmio_register(base, len, bar_bus_read, bar_bus_write, b);
+				err = bus->mmio_claim(bus->ctx, base, len, bar_bus_read, bar_bus_write, b);
 			if (err) {
 				pcim_log(f, "BAR%u %s 0x%llx size 0x%llx cannot decode (%s): not claimed",
 				         i, io ? "io" : "mem", (unsigned long long)base,

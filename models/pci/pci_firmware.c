@@ -15,8 +15,6 @@
 enum { R_IO, R_MEM, R_PREF, R_KINDS };
 static const char *const kind_name[R_KINDS] = { "io", "mem", "prefetchable mem" };
 
-#define IO_GRAN 0x1000ull               /* bridge I/O windows: 4 KiB (Bridge 1.2 §3.2.5.6) */
-#define MEM_GRAN 0x100000ull            /* bridge memory windows: 1 MiB (§3.2.5.8) */
 #define MEM_BAR_MIN_ALIGN 0x1000ull     /* a page per memory BAR, so each maps alone */
 #define MAX_ITEMS 96
 
@@ -99,7 +97,7 @@ static int item_cmp(const void *a, const void *b)
 static void window_need(unsigned bi, int kind, uint64_t *size, uint64_t *align)
 {
 	struct item *it = calloc(MAX_ITEMS, sizeof(*it));
-	uint64_t off = 0, a = kind == R_IO ? IO_GRAN : MEM_GRAN;
+	uint64_t off = 0, a = kind == R_IO ? PCI_IO_WINDOW_GRAN : PCI_MEMORY_WINDOW_GRAN;
 	unsigned n;
 
 	*size = 0;
@@ -114,7 +112,7 @@ static void window_need(unsigned bi, int kind, uint64_t *size, uint64_t *align)
 			a = it[i].align;
 	}
 	free(it);
-	*size = off ? align_up(off, kind == R_IO ? IO_GRAN : MEM_GRAN) : 0;
+	*size = off ? align_up(off, kind == R_IO ? PCI_IO_WINDOW_GRAN : PCI_MEMORY_WINDOW_GRAN) : 0;
 	*align = a;
 }
 
@@ -128,25 +126,25 @@ static void place(struct item *it, unsigned n, uint64_t base, uint64_t limit);
 static void set_window(struct pci_model_fn *br, int kind, uint64_t lo, uint64_t hi)
 {
 	if (kind == R_IO) {
-		wr(br, CFG_IO_BASE, 1, (uint32_t)(lo >> 8) & 0xF0);
-		wr(br, CFG_IO_LIMIT, 1, (uint32_t)(hi >> 8) & 0xF0);
+		wr(br, PCI_IO_BASE, 1, (uint32_t)(lo >> PCI_IO_RANGE_SHIFT) & PCI_IO_RANGE_MASK);
+		wr(br, PCI_IO_LIMIT, 1, (uint32_t)(hi >> PCI_IO_RANGE_SHIFT) & PCI_IO_RANGE_MASK);
 	} else if (kind == R_MEM) {
-		wr(br, CFG_MEM_BASE, 2, (uint32_t)(lo >> 16) & 0xFFF0);
-		wr(br, CFG_MEM_LIMIT, 2, (uint32_t)(hi >> 16) & 0xFFF0);
+		wr(br, PCI_MEMORY_BASE, 2, (uint32_t)(lo >> PCI_MEMORY_RANGE_SHIFT) & PCI_MEMORY_RANGE_MASK);
+		wr(br, PCI_MEMORY_LIMIT, 2, (uint32_t)(hi >> PCI_MEMORY_RANGE_SHIFT) & PCI_MEMORY_RANGE_MASK);
 	} else {
-		wr(br, CFG_PREF_BASE, 2, (uint32_t)(lo >> 16) & 0xFFF0);
-		wr(br, CFG_PREF_LIMIT, 2, (uint32_t)(hi >> 16) & 0xFFF0);
-		wr(br, CFG_PREF_BASE_UPPER, 4, (uint32_t)(lo >> 32));
-		wr(br, CFG_PREF_LIMIT_UPPER, 4, (uint32_t)(hi >> 32));
+		wr(br, PCI_PREF_MEMORY_BASE, 2, (uint32_t)(lo >> PCI_MEMORY_RANGE_SHIFT) & PCI_MEMORY_RANGE_MASK);
+		wr(br, PCI_PREF_MEMORY_LIMIT, 2, (uint32_t)(hi >> PCI_MEMORY_RANGE_SHIFT) & PCI_MEMORY_RANGE_MASK);
+		wr(br, PCI_PREF_BASE_UPPER32, 4, (uint32_t)(lo >> 32));
+		wr(br, PCI_PREF_LIMIT_UPPER32, 4, (uint32_t)(hi >> 32));
 	}
 }
 
 static void assign(const struct item *x, uint64_t a)
 {
 	if (x->bar >= 0) {
-		unsigned off = CFG_BAR0 + 4 * (unsigned)x->bar;
+		unsigned off = PCI_BAR0 + 4 * (unsigned)x->bar;
 		uint32_t lo = cfg_get(x->f->cfg, off, 4);
-		wr(x->f, off, 4, (uint32_t)a | (lo & (x->kind == R_IO ? 0x3u : 0xFu)));
+		wr(x->f, off, 4, (uint32_t)a | (lo & ~(x->kind == R_IO ? PCI_BAR_IO_MASK : PCI_BAR_MEM_MASK)));
 		if (x->f->d.bar[x->bar].flags & PCI_MODEL_BAR_MEM64)
 			wr(x->f, off + 4, 4, (uint32_t)(a >> 32));
 		return;
@@ -193,11 +191,11 @@ static void number_buses(unsigned bi, unsigned busnum, unsigned *next)
 			if (!br || br->kind != FN_BRIDGE || *next > 255)
 				continue;
 			sec = (*next)++;
-			wr(br, CFG_PRIMARY_BUS, 1, busnum);
-			wr(br, CFG_SECONDARY_BUS, 1, sec);
-			wr(br, CFG_SUBORDINATE_BUS, 1, 0xFF);  /* open while numbering below */
+			wr(br, PCI_PRIMARY_BUS, 1, busnum);
+			wr(br, PCI_SECONDARY_BUS, 1, sec);
+			wr(br, PCI_SUBORDINATE_BUS, 1, 0xFF);  /* open while numbering below */
 			number_buses(br->sec_index, sec, next);
-			wr(br, CFG_SUBORDINATE_BUS, 1, *next - 1);
+			wr(br, PCI_SUBORDINATE_BUS, 1, *next - 1);
 		}
 	}
 }
@@ -244,18 +242,18 @@ int pci_model_firmware(uint64_t mmio_base, uint64_t mmio_limit, uint16_t io_base
 		struct pci_model_fn *f = pci_fab.fns[i];
 		uint32_t cmd = 0;
 		if (f->d.irq_pin)
-			wr(f, CFG_INT_LINE, 1, pcim_gsi(f));
+			wr(f, PCI_INTERRUPT_LINE, 1, pcim_gsi(f));
 		if (f->kind == FN_BRIDGE) {
-			cmd = CMD_IO | CMD_MEM;
+			cmd = PCI_COMMAND_IO | PCI_COMMAND_MEM;
 		} else {
 			for (unsigned b = 0; b < 6; b++) {
 				if (!f->d.bar[b].size || !pcim_bar_addr(f, b))
 					continue;
-				cmd |= (f->d.bar[b].flags & PCI_MODEL_BAR_IO) ? CMD_IO : CMD_MEM;
+				cmd |= (f->d.bar[b].flags & PCI_MODEL_BAR_IO) ? PCI_COMMAND_IO : PCI_COMMAND_MEM;
 			}
 		}
 		if (cmd)
-			wr(f, CFG_COMMAND, 2, cfg_get(f->cfg, CFG_COMMAND, 2) | cmd);
+			wr(f, PCI_COMMAND, 2, cfg_get(f->cfg, PCI_COMMAND, 2) | cmd);
 	}
 	pthread_mutex_unlock(&pci_fab.lock);
 	free(it);
@@ -308,22 +306,22 @@ int pcim_add_hostile(unsigned kind)
 	switch (kind) {
 	case PCI_HOSTILE_CAP_LOOP:
 		/* 0x40 -> 0x50 -> 0x40 -> ... */
-		c[CFG_CAP_PTR] = 0x40;
-		c[0x40] = CAP_ID_PM;
-		c[0x41] = 0x50;
-		cfg_put(c, 0x42, 2, 0x0003);    /* PMC: version 3 */
-		c[0x50] = CAP_ID_VENDOR;
-		c[0x51] = 0x40;
-		c[0x52] = 0x08;                 /* vendor capability length */
-		cfg_put(c, CFG_STATUS, 2, cfg_get(c, CFG_STATUS, 2) | STS_CAP_LIST);
+		c[PCI_CAP_PTR] = 0x40;
+		c[0x40 + PCI_CAP_LIST_ID] = PCI_CAP_ID_PM;
+		c[0x40 + PCI_CAP_LIST_NEXT] = 0x50;
+		cfg_put(c, 0x40 + PCI_PM_PMC, 2, PCI_PM_PMC_VERSION_1_2);
+		c[0x50 + PCI_CAP_LIST_ID] = PCI_CAP_ID_VNDR;
+		c[0x50 + PCI_CAP_LIST_NEXT] = 0x40;
+		c[0x50 + PCI_VNDR_LEN] = 0x08;
+		cfg_put(c, PCI_STATUS, 2, cfg_get(c, PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
 		break;
 	case PCI_HOSTILE_CAP_IN_HEADER:
-		c[CFG_CAP_PTR] = 0x10;          /* points at BAR0 */
-		cfg_put(c, CFG_STATUS, 2, cfg_get(c, CFG_STATUS, 2) | STS_CAP_LIST);
+		c[PCI_CAP_PTR] = PCI_BAR0;      /* points into the header */
+		cfg_put(c, PCI_STATUS, 2, cfg_get(c, PCI_STATUS, 2) | PCI_STATUS_CAP_LIST);
 		break;
 	case PCI_HOSTILE_BAR_ONES:
-		cfg_put(c, CFG_BAR0, 4, 0xFFFFFFFFu);
-		cfg_put(f->wmask, CFG_BAR0, 4, 0);
+		cfg_put(c, PCI_BAR0, 4, 0xFFFFFFFFu);
+		cfg_put(f->wmask, PCI_BAR0, 4, 0);
 		break;
 	default:
 		break;

@@ -14,15 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../sim/bus.h"
-
 struct pci_fabric pci_fab = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-#define ECAM_BUS_SIZE (1ull << 20)
-#define PORT_CONFIG_ADDRESS 0xCF8u
-#define PORT_CONFIG_DATA 0xCFCu
-#define CF8_ENABLE (1u << 31)
-#define CF8_WRITABLE 0x80FFFFFCu        /* enable, bus, device, function, register 7:2 */
 
 void pcim_log(struct pci_model_fn *f, const char *fmt, ...)
 {
@@ -33,17 +26,18 @@ void pcim_log(struct pci_model_fn *f, const char *fmt, ...)
 	unsigned seen;
 
 	/* Some callers hold the fabric lock, some do not: count atomically. */
-	if (!pci_fab.host.log || (seen = __atomic_add_fetch(n, 1, __ATOMIC_RELAXED)) > max)
+	if (!pci_fab.mbus || (seen = __atomic_add_fetch(n, 1, __ATOMIC_RELAXED)) > max)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (f)
-		pci_fab.host.log("pci: %s (bus index %u %02x.%u): %s%s", f->d.name ? f->d.name : "?",
-		                 f->bus_index, f->dev, f->fn, buf,
-		                 seen == max ? " (further lines about it are not logged)" : "");
+		pci_fab.mbus->log(pci_fab.mbus->ctx, "pci: %s (bus index %u %02x.%u): %s%s",
+		                  f->d.name ? f->d.name : "?", f->bus_index, f->dev, f->fn, buf,
+		                  seen == max ? " (further lines about it are not logged)" : "");
 	else
-		pci_fab.host.log("pci: %s%s", buf, seen == max ? " (further lines are not logged)" : "");
+		pci_fab.mbus->log(pci_fab.mbus->ctx, "pci: %s%s", buf,
+		                  seen == max ? " (further lines are not logged)" : "");
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
@@ -68,8 +62,8 @@ static struct pci_model_fn *route(unsigned bus, unsigned dev, unsigned fn,
 				unsigned s, u;
 				if (!f || f->kind != FN_BRIDGE || f->vanished)
 					continue;
-				s = f->cfg[CFG_SECONDARY_BUS];
-				u = f->cfg[CFG_SUBORDINATE_BUS];
+				s = f->cfg[PCI_SECONDARY_BUS];
+				u = f->cfg[PCI_SUBORDINATE_BUS];
 				/* Bus 0 is the root bus: a secondary of 0 is an unassigned bridge. */
 				if (s != 0 && s <= bus && bus <= u) {
 					br = f;
@@ -95,8 +89,8 @@ static void master_abort(struct pci_model_fn *via)
 	/* A type 0 cycle nobody claimed on the bridge's secondary side: the bridge
 	 * records Received Master Abort in its Secondary Status (Bridge 1.2 §3.2.5.7). */
 	if (via) {
-		uint16_t s = (uint16_t)cfg_get(via->cfg, CFG_SEC_STATUS, 2);
-		cfg_put(via->cfg, CFG_SEC_STATUS, 2, s | STS_RECV_MASTER_ABORT);
+		uint16_t s = (uint16_t)cfg_get(via->cfg, PCI_SEC_STATUS, 2);
+		cfg_put(via->cfg, PCI_SEC_STATUS, 2, s | PCI_STATUS_REC_MASTER_ABORT);
 	}
 }
 
@@ -140,29 +134,30 @@ static bool ecam_access_ok(uint64_t off, unsigned size)
 
 static uint64_t ecam_read(void *ctx, uint64_t off, unsigned size)
 {
-	uint64_t a = off + (uint64_t)pci_fab.cfg.bus_start * ECAM_BUS_SIZE;
+	uint64_t a = off + (uint64_t)pci_fab.cfg.bus_start * PCI_ECAM_BUS_SIZE;
 	uint64_t v;
 
 	(void)ctx;
 	if (!ecam_access_ok(off, size))
 		return ~0ull;
 	pthread_mutex_lock(&pci_fab.lock);
-	v = config_read((unsigned)(a >> 20) & 0xFF, (unsigned)(a >> 15) & 31,
-	                (unsigned)(a >> 12) & 7, (unsigned)a & 0xFFF, size);
+	v = config_read((unsigned)(a >> PCI_ECAM_BUS_SHIFT) & 0xFF, (unsigned)(a >> PCI_ECAM_DEV_SHIFT) & 31,
+	                (unsigned)(a >> PCI_ECAM_FN_SHIFT) & 7, (unsigned)a & PCI_ECAM_REG_MASK, size);
 	pthread_mutex_unlock(&pci_fab.lock);
 	return v;
 }
 
 static void ecam_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 {
-	uint64_t a = off + (uint64_t)pci_fab.cfg.bus_start * ECAM_BUS_SIZE;
+	uint64_t a = off + (uint64_t)pci_fab.cfg.bus_start * PCI_ECAM_BUS_SIZE;
 
 	(void)ctx;
 	if (!ecam_access_ok(off, size))
 		return;
 	pthread_mutex_lock(&pci_fab.lock);
-	config_write((unsigned)(a >> 20) & 0xFF, (unsigned)(a >> 15) & 31, (unsigned)(a >> 12) & 7,
-	             (unsigned)a & 0xFFF, size, (uint32_t)v);
+	config_write((unsigned)(a >> PCI_ECAM_BUS_SHIFT) & 0xFF, (unsigned)(a >> PCI_ECAM_DEV_SHIFT) & 31,
+	             (unsigned)(a >> PCI_ECAM_FN_SHIFT) & 7, (unsigned)a & PCI_ECAM_REG_MASK, size,
+	             (uint32_t)v);
 	pthread_mutex_unlock(&pci_fab.lock);
 }
 
@@ -177,7 +172,7 @@ static uint64_t cf8_read(void *ctx, uint64_t off, unsigned size)
 		/* PCI 3.0 §3.2.2.3.2: only a DWORD access is CONFIG_ADDRESS; narrower ones
 		 * are ordinary I/O, and nothing else answers there. */
 		pcim_log(NULL, "%u-byte read of port 0x%llx: CONFIG_ADDRESS is a 32-bit port "
-		         "(reads all ones)", size, (unsigned long long)(PORT_CONFIG_ADDRESS + off));
+		         "(reads all ones)", size, (unsigned long long)(PCI_CONF_ADDR + off));
 		return ~0ull;
 	}
 	pthread_mutex_lock(&pci_fab.lock);
@@ -192,11 +187,11 @@ static void cf8_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 	if (off != 0 || size != 4) {
 		pcim_log(NULL, "%u-byte write of 0x%llx to port 0x%llx: CONFIG_ADDRESS is a 32-bit "
 		         "port (ignored)", size, (unsigned long long)v,
-		         (unsigned long long)(PORT_CONFIG_ADDRESS + off));
+		         (unsigned long long)(PCI_CONF_ADDR + off));
 		return;
 	}
 	pthread_mutex_lock(&pci_fab.lock);
-	pci_fab.cf8 = (uint32_t)v & CF8_WRITABLE;
+	pci_fab.cf8 = (uint32_t)v & PCI_CONF_ADDR_MASK;
 	pthread_mutex_unlock(&pci_fab.lock);
 }
 
@@ -212,14 +207,14 @@ static uint64_t cfc_read(void *ctx, uint64_t off, unsigned size)
 	(void)ctx;
 	if (!cfc_ok(off, size)) {
 		pcim_log(NULL, "%u-byte read of port 0x%llx: misaligned CONFIG_DATA access (reads "
-		         "all ones)", size, (unsigned long long)(PORT_CONFIG_DATA + off));
+		         "all ones)", size, (unsigned long long)(PCI_CONF_DATA + off));
 		return ~0ull;
 	}
 	pthread_mutex_lock(&pci_fab.lock);
 	a = pci_fab.cf8;
-	if (a & CF8_ENABLE)
-		v = config_read((a >> 16) & 0xFF, (a >> 11) & 31, (a >> 8) & 7,
-		                (a & 0xFC) + (unsigned)off, size);
+	if (a & PCI_CONF_ENABLE)
+		v = config_read((a >> PCI_CONF_BUS_SHIFT) & 0xFF, (a >> PCI_CONF_DEV_SHIFT) & 31,
+		                (a >> PCI_CONF_FN_SHIFT) & 7, (a & PCI_CONF_REG_MASK) + (unsigned)off, size);
 	/* Enable clear: not a config cycle, plain I/O that nothing claims. */
 	pthread_mutex_unlock(&pci_fab.lock);
 	return size == 4 ? v : v & ((1u << (8 * size)) - 1);
@@ -232,14 +227,15 @@ static void cfc_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 	(void)ctx;
 	if (!cfc_ok(off, size)) {
 		pcim_log(NULL, "%u-byte write of port 0x%llx: misaligned CONFIG_DATA access "
-		         "(ignored)", size, (unsigned long long)(PORT_CONFIG_DATA + off));
+		         "(ignored)", size, (unsigned long long)(PCI_CONF_DATA + off));
 		return;
 	}
 	pthread_mutex_lock(&pci_fab.lock);
 	a = pci_fab.cf8;
-	if (a & CF8_ENABLE)
-		config_write((a >> 16) & 0xFF, (a >> 11) & 31, (a >> 8) & 7, (a & 0xFC) + (unsigned)off,
-		             size, (uint32_t)v);
+	if (a & PCI_CONF_ENABLE)
+		config_write((a >> PCI_CONF_BUS_SHIFT) & 0xFF, (a >> PCI_CONF_DEV_SHIFT) & 31,
+		             (a >> PCI_CONF_FN_SHIFT) & 7, (a & PCI_CONF_REG_MASK) + (unsigned)off, size,
+		             (uint32_t)v);
 	pthread_mutex_unlock(&pci_fab.lock);
 }
 
@@ -249,11 +245,11 @@ static void teardown(void)
 {
 	pcim_unmap_all();
 	if (pci_fab.ecam_mapped)
-		sim_bus_mmio_unregister(pci_fab.cfg.ecam_base + (uint64_t)pci_fab.cfg.bus_start *
-		                        ECAM_BUS_SIZE);
+		pci_fab.mbus->mmio_release(pci_fab.mbus->ctx, pci_fab.cfg.ecam_base +
+		                          (uint64_t)pci_fab.cfg.bus_start * PCI_ECAM_BUS_SIZE);
 	if (pci_fab.ports_mapped) {
-		sim_bus_pio_unregister(PORT_CONFIG_ADDRESS);
-		sim_bus_pio_unregister(PORT_CONFIG_DATA);
+		pci_fab.mbus->pio_release(pci_fab.mbus->ctx, PCI_CONF_ADDR);
+		pci_fab.mbus->pio_release(pci_fab.mbus->ctx, PCI_CONF_DATA);
 	}
 	for (unsigned i = 0; i < pci_fab.nfns; i++) {
 		free(pci_fab.fns[i]->msix_table);
@@ -261,7 +257,7 @@ static void teardown(void)
 		free(pci_fab.fns[i]);
 	}
 	memset(&pci_fab.cfg, 0, sizeof(pci_fab.cfg));
-	memset(&pci_fab.host, 0, sizeof(pci_fab.host));
+	pci_fab.mbus = NULL;
 	memset(pci_fab.bus, 0, sizeof(pci_fab.bus));
 	memset(pci_fab.fns, 0, sizeof(pci_fab.fns));
 	memset(pci_fab.gsi_count, 0, sizeof(pci_fab.gsi_count));
@@ -275,39 +271,44 @@ static const struct pci_model_desc host_bridge_desc = {
 	.subsys_vendor = 0x1af4, .subsys_id = 0x1100, .class_code = 0x060000,
 };
 
-int pci_model_init(const struct pci_model_config *cfg, const struct pci_model_host *host)
+int pci_model_init(const struct pci_model_config *cfg, const struct model_bus *bus)
 {
 	int err;
 
-	if (!cfg || !host || !host->mem_write || !host->mem_read || !host->set_gsi)
+	if (!cfg || !model_bus_valid(bus))
 		return -EINVAL;
-	if (cfg->ecam_base && ((cfg->ecam_base & (ECAM_BUS_SIZE - 1)) || cfg->bus_end < cfg->bus_start))
+	if (cfg->ecam_base && ((cfg->ecam_base & (PCI_ECAM_BUS_SIZE - 1)) || cfg->bus_end < cfg->bus_start))
 		return -EINVAL;
 	if (cfg->mmio64_limit && cfg->mmio64_limit <= cfg->mmio64_base)
 		return -EINVAL;
 	pthread_mutex_lock(&pci_fab.lock);
 	teardown();
 	pci_fab.cfg = *cfg;
-	pci_fab.host = *host;
+	pci_fab.mbus = bus;
 	pci_fab.nbuses = 1;
 	pci_fab.inited = true;
 	if (cfg->ecam_base) {
-		err = sim_bus_mmio_register(cfg->ecam_base + (uint64_t)cfg->bus_start * ECAM_BUS_SIZE,
-		                            (uint64_t)(cfg->bus_end - cfg->bus_start + 1) * ECAM_BUS_SIZE,
-		                            ecam_read, ecam_write, NULL);
+		err = bus->mmio_claim(bus->ctx, cfg->ecam_base + (uint64_t)cfg->bus_start * PCI_ECAM_BUS_SIZE,
+		                      (uint64_t)(cfg->bus_end - cfg->bus_start + 1) * PCI_ECAM_BUS_SIZE,
+		                      ecam_read, ecam_write, NULL);
 		if (err)
 			goto out;
 		pci_fab.ecam_mapped = true;
 	}
 	if (cfg->legacy_ports) {
-		if ((err = sim_bus_pio_register(PORT_CONFIG_ADDRESS, 4, cf8_read, cf8_write, NULL)) != 0)
+		if ((err = bus->pio_claim(bus->ctx, PCI_CONF_ADDR, 4, cf8_read, cf8_write,
+		                          NULL)) != 0)
 			goto out;
-		if ((err = sim_bus_pio_register(PORT_CONFIG_DATA, 4, cfc_read, cfc_write, NULL)) != 0) {
-			sim_bus_pio_unregister(PORT_CONFIG_ADDRESS);
+		if ((err = bus->pio_claim(bus->ctx, PCI_CONF_DATA, 4, cfc_read, cfc_write,
+		                          NULL)) != 0) {
+			bus->pio_release(bus->ctx, PCI_CONF_ADDR);
 			goto out;
 		}
 		pci_fab.ports_mapped = true;
 	}
+	/* INTx# lines are wired-OR, active low and pulled up while idle (PCI 3.0 §2.2.6). */
+	for (unsigned g = 0; g < 8; g++)
+		bus->set_gsi(bus->ctx, PCI_MODEL_GSI_BASE + g, true);
 	pthread_mutex_unlock(&pci_fab.lock);
 	if ((err = pcim_add_fn(0, 0, 0, &host_bridge_desc, FN_HOST_BRIDGE, 0, NULL)) != 0)
 		return err;
@@ -351,13 +352,13 @@ static const char *desc_error(const struct pci_model_desc *d)
 	}
 	if (d->irq_pin > 4)
 		return "interrupt pin is 0..4";
-	if (d->msi && d->msi_multi_log2 > 5)
+	if (d->msi && d->msi_multi_log2 > PCI_MSI_MMC_MAX)
 		return "MSI offers at most 32 vectors (log2 5)";
 	if (d->msix) {
-		uint64_t tlen = (uint64_t)d->msix_table_size * MSIX_ENTRY_SIZE;
-		uint64_t plen = ((d->msix_table_size + 63u) / 64u) * 8u;
+		uint64_t tlen = (uint64_t)d->msix_table_size * PCI_MSIX_ENTRY_SIZE;
+		uint64_t plen = pci_msix_pba_bytes(d->msix_table_size);
 		const struct pci_model_bar_desc *tb, *pb;
-		if (d->msix_table_size < 1 || d->msix_table_size > 2048)
+		if (d->msix_table_size < 1 || d->msix_table_size > MSIX_MAX_ENTRIES)
 			return "MSI-X table size is 1..2048";
 		if (d->msix_table_bar > 5 || d->msix_pba_bar > 5)
 			return "MSI-X BIR is 0..5";
@@ -365,7 +366,7 @@ static const char *desc_error(const struct pci_model_desc *d)
 		pb = &d->bar[d->msix_pba_bar];
 		if (!tb->size || (tb->flags & PCI_MODEL_BAR_IO) || !pb->size || (pb->flags & PCI_MODEL_BAR_IO))
 			return "MSI-X table and PBA must be in implemented memory BARs";
-		if ((d->msix_table_off & 7) || (d->msix_pba_off & 7))
+		if ((d->msix_table_off & PCI_MSIX_BIR_MASK) || (d->msix_pba_off & PCI_MSIX_BIR_MASK))
 			return "MSI-X table and PBA offsets are QWORD aligned";
 		if (d->msix_table_off + tlen > tb->size || d->msix_pba_off + plen > pb->size)
 			return "MSI-X table or PBA runs past its BAR";
@@ -401,15 +402,15 @@ int pcim_add_fn(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct pci_mod
 	f->dev = dev;
 	f->fn = fn;
 	if (d->msix) {
-		f->msix_table = calloc(d->msix_table_size, MSIX_ENTRY_SIZE);
-		f->msix_pba = calloc((d->msix_table_size + 63u) / 64u, sizeof(uint64_t));
+		f->msix_table = calloc(d->msix_table_size, PCI_MSIX_ENTRY_SIZE);
+		f->msix_pba = calloc(pci_msix_pba_bytes(d->msix_table_size), 1);
 		if (!f->msix_table || !f->msix_pba) {
 			err = -ENOMEM;
 			goto out_free;
 		}
 		/* Vector Control Mask Bit is 1 after reset (PCIe 4.0 §7.7.2.4). */
 		for (unsigned i = 0; i < d->msix_table_size; i++)
-			f->msix_table[4 * i + 3] = MSIX_ENTRY_CTRL_MASKED;
+			f->msix_table[(size_t)i * MSIX_ENTRY_DW + MSIX_ENT_CTRL] = MSIX_ENT_CTRL_MASK;
 	}
 	pthread_mutex_lock(&pci_fab.lock);
 	if (!pci_fab.inited) {
@@ -450,7 +451,7 @@ int pcim_add_fn(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct pci_mod
 			multi |= b->slot[dev][i] != NULL;
 		for (unsigned i = 0; i < 8 && multi; i++)
 			if (b->slot[dev][i])
-				b->slot[dev][i]->cfg[CFG_HEADER_TYPE] |= HDR_MULTIFUNCTION;
+				b->slot[dev][i]->cfg[PCI_HEADER_TYPE] |= PCI_HEADER_MULTIFN;
 	}
 	pthread_mutex_unlock(&pci_fab.lock);
 	if (out)
@@ -489,7 +490,7 @@ bool pci_model_bus_master(const struct pci_model_fn *f)
 	bool on;
 
 	pthread_mutex_lock(&pci_fab.lock);
-	on = !f->vanished && (cfg_get(f->cfg, CFG_COMMAND, 2) & CMD_MASTER);
+	on = !f->vanished && (cfg_get(f->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MASTER);
 	pthread_mutex_unlock(&pci_fab.lock);
 	return on;
 }
@@ -500,7 +501,7 @@ static uint8_t busnum_of(unsigned bus_index)
 {
 	const struct pci_model_fn *br = bus_index ? pci_fab.bus[bus_index].bridge : NULL;
 
-	return br ? br->cfg[CFG_SECONDARY_BUS] : 0;
+	return br ? br->cfg[PCI_SECONDARY_BUS] : 0;
 }
 
 uint16_t pci_model_rid(const struct pci_model_fn *f)
@@ -508,21 +509,21 @@ uint16_t pci_model_rid(const struct pci_model_fn *f)
 	uint16_t rid;
 
 	pthread_mutex_lock(&pci_fab.lock);
-	rid = (uint16_t)(busnum_of(f->bus_index) << 8 | (f->dev & 31) << 3 | (f->fn & 7));
+	rid = pci_requester_id(busnum_of(f->bus_index), f->dev, f->fn);
 	pthread_mutex_unlock(&pci_fab.lock);
 	return rid;
 }
 
 static int dma(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len, bool write)
 {
-	struct pci_model_host h;
+	const struct model_bus *b;
 	uint16_t rid;
 	bool master;
 
 	pthread_mutex_lock(&pci_fab.lock);
-	master = !f->vanished && (cfg_get(f->cfg, CFG_COMMAND, 2) & CMD_MASTER);
-	rid = (uint16_t)(busnum_of(f->bus_index) << 8 | (f->dev & 31) << 3 | (f->fn & 7));
-	h = pci_fab.host;
+	master = !f->vanished && (cfg_get(f->cfg, PCI_COMMAND, 2) & PCI_COMMAND_MASTER);
+	rid = pci_requester_id(busnum_of(f->bus_index), f->dev, f->fn);
+	b = pci_fab.mbus;
 	if (!master)
 		pcim_log(f, "DMA %s of %u bytes at 0x%llx not issued: Bus Master Enable is 0",
 		         write ? "write" : "read", len, (unsigned long long)addr);
@@ -532,13 +533,7 @@ static int dma(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len, b
 	if (!len)
 		return 0;
 	/* Outside the fabric lock: the IOMMU may raise a fault event (an MSI). */
-	if (h.dma)
-		return h.dma(rid, addr, buf, len, write);
-	if (write)
-		h.mem_write(addr, buf, len);
-	else
-		h.mem_read(addr, buf, len);
-	return 0;
+	return b->dma(b->ctx, rid, addr, buf, len, write);
 }
 
 int pci_model_dma_read(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len)
@@ -554,7 +549,7 @@ int pci_model_dma_write(struct pci_model_fn *f, uint64_t addr, const void *buf, 
 void pci_model_signal_error(struct pci_model_fn *f, uint16_t bits)
 {
 	pthread_mutex_lock(&pci_fab.lock);
-	cfg_put(f->cfg, CFG_STATUS, 2, cfg_get(f->cfg, CFG_STATUS, 2) | (bits & STS_RW1C));
+	cfg_put(f->cfg, PCI_STATUS, 2, cfg_get(f->cfg, PCI_STATUS, 2) | (bits & PCI_STATUS_ERR_BITS));
 	pthread_mutex_unlock(&pci_fab.lock);
 }
 
@@ -564,7 +559,7 @@ void pci_model_signal_error(struct pci_model_fn *f, uint16_t bits)
 static void dump_fn(FILE *fp, unsigned busnum, const struct pci_model_fn *f)
 {
 	fprintf(fp, "0000:%02x:%02x.%x %s\n", busnum, f->dev, f->fn, f->d.name ? f->d.name : "");
-	for (unsigned off = 0; off < CFG_SPACE; off += 16) {
+	for (unsigned off = 0; off < PCI_ECAM_CFG_SIZE; off += 16) {
 		fprintf(fp, "%02x:", off);
 		for (unsigned i = 0; i < 16; i++)
 			fprintf(fp, " %02x", f->cfg[off + i]);
@@ -596,8 +591,8 @@ static void dump_bus(FILE *fp, unsigned bus_index, unsigned busnum, unsigned dep
 			unsigned sec;
 			if (!f || f->kind != FN_BRIDGE || f->vanished)
 				continue;
-			sec = f->cfg[CFG_SECONDARY_BUS];
-			if (sec > busnum && sec <= f->cfg[CFG_SUBORDINATE_BUS])
+			sec = f->cfg[PCI_SECONDARY_BUS];
+			if (sec > busnum && sec <= f->cfg[PCI_SUBORDINATE_BUS])
 				dump_bus(fp, f->sec_index, sec, depth + 1);
 		}
 	}

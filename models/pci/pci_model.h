@@ -11,22 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* What the model needs from its host (the simulator): memory for DMA and MSI
- * writes, INTx lines, logging. */
-struct pci_model_host {
-	/* A memory write by a device (MSI/MSI-X messages: addr 0xFEExxxxx, 4 bytes).
-	 * The host routes MSI writes to the LAPIC model. */
-	void (*mem_write)(uint64_t addr, const void *buf, unsigned len);
-	void (*mem_read)(uint64_t addr, void *buf, unsigned len);
-	/* A DMA by requester ID rid (bus << 8 | dev << 3 | fn), through the IOMMU when
-	 * there is one: 0, or -EFAULT when any part was blocked (fault recorded) or
-	 * missed RAM; a read's buffer is filled either way (blocked parts read zeros,
-	 * parts outside RAM all ones). NULL: DMA goes to mem_read/mem_write untranslated. */
-	int (*dma)(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write);
-	/* INTx: level of GSI gsi (from the swizzled pin and the firmware's routing). */
-	void (*set_gsi)(uint32_t gsi, bool level);
-	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-};
+struct model_bus;
 
 #define PCI_MODEL_BAR_IO 1u
 #define PCI_MODEL_BAR_MEM64 2u
@@ -85,7 +70,12 @@ struct pci_model_config {
 	uint64_t mmio64_base, mmio64_limit;
 };
 
-int pci_model_init(const struct pci_model_config *cfg, const struct pci_model_host *host);
+/* Build the fabric on bus (kept: it must outlive the fabric), tearing down any previous
+ * one: claim the ECAM window and 0xCF8/0xCFC, drive the idle INTx lines (GSI 16..23)
+ * high; BARs are claimed and released as software programs them. Device DMA goes to
+ * bus->dma with the function's requester ID, MSI/MSI-X messages to bus->msi, INTx to
+ * bus->set_gsi (active low, PCI 3.0 §2.2.6). 0 or -errno (-EINVAL, a claim's error). */
+int pci_model_init(const struct pci_model_config *cfg, const struct model_bus *bus);
 /* Add a bridge below parent_bus (0 = root complex) at slot dev; returns its secondary
  * bus number (assigned by pci_model_firmware) or -errno. */
 int pci_model_add_bridge(uint8_t parent_bus_index, uint8_t dev);
@@ -110,8 +100,8 @@ bool pci_model_bus_master(const struct pci_model_fn *f);
 /* The function's requester ID as the bus numbers are programmed now. */
 uint16_t pci_model_rid(const struct pci_model_fn *f);
 /* A device's DMA (not for MSI messages: those go through pci_model_irq_raise), with
- * its requester ID, through host->dma. 0; -EACCES when Bus Master Enable is off
- * (nothing moves, a read's buffer is left as is); -EFAULT as host->dma. */
+ * its requester ID, through the bus's dma. 0; -EACCES when Bus Master Enable is off
+ * (nothing moves, a read's buffer is left as is); -EFAULT as the bus's dma. */
 int pci_model_dma_read(struct pci_model_fn *f, uint64_t addr, void *buf, unsigned len);
 int pci_model_dma_write(struct pci_model_fn *f, uint64_t addr, const void *buf, unsigned len);
 /* The device records an error event in its Status register: bits among 8 and

@@ -43,7 +43,7 @@ void pci_model_insts_clear(struct pci_model_insts *r, void (*release)(void *inst
 	pthread_mutex_unlock(&r->lock);
 }
 
-void pci_model_inst_vlog(const struct pci_model_host *host, const char *name, unsigned *logged,
+void pci_model_inst_vlog(const struct model_bus *bus, const char *name, unsigned *logged,
 			 unsigned budget, const char *fmt, va_list ap)
 {
 	char msg[256];
@@ -51,9 +51,9 @@ void pci_model_inst_vlog(const struct pci_model_host *host, const char *name, un
 	if (*logged > budget)
 		return;
 	if ((*logged)++ == budget) {
-		host->log("%s: too many errors, not logging more", name);
+		bus->log(bus->ctx, "%s: too many errors, not logging more", name);
 		return;
 	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	host->log("%s: %s", name, msg);
+	bus->log(bus->ctx, "%s: %s", name, msg);
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 
+#include "bus.h"
 #include "pci/pci_model.h"
 
 struct pci_model_insts {
@@ -31,9 +32,9 @@ void *pci_model_insts_get(struct pci_model_insts *r, unsigned idx);
 /* Forget every instance, release(inst) on each in order of adds. */
 void pci_model_insts_clear(struct pci_model_insts *r, void (*release)(void *inst));
 
-/* Log "name: message" through host->log, at most `budget` lines per instance (*logged
+/* Log "name: message" through bus->log, at most `budget` lines per instance (*logged
  * counts them; one more line says the rest are dropped). Caller serialises *logged. */
-void pci_model_inst_vlog(const struct pci_model_host *host, const char *name, unsigned *logged,
+void pci_model_inst_vlog(const struct model_bus *bus, const char *name, unsigned *logged,
 			 unsigned budget, const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 
 #endif /* DOPPEL_MODELS_PCI_MODEL_INSTS_H */

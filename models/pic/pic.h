@@ -10,10 +10,14 @@
 
 #include <stdint.h>
 
-#define PIC_MASTER_PORT 0x20u
-#define PIC_SLAVE_PORT 0xA0u
+#include <hw/x86/pic.h>       /* PIC1_CMD, PIC2_CMD and the command words */
 
-void pic_model_init(void);
+struct model_bus;
+
+/* Reset both chips and claim ports 0x20-0x21 and 0xA0-0xA1 on bus (kept; it must
+ * outlive the model), releasing a previous init's; byte accesses only (wider:
+ * bus->fatal). 0, -EINVAL, or a claim's error. */
+int pic_model_init(const struct model_bus *bus);
 /* chip 0 master, 1 slave; offset 0 (command) or 1 (data); byte accesses. */
 uint8_t pic_model_read(unsigned chip, unsigned offset);
 void pic_model_write(unsigned chip, unsigned offset, uint8_t value);

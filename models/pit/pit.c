@@ -5,26 +5,19 @@
  * reading twice shows time passing. Modes 1, 4, 5 and BCD counting are not modelled
  * and end the run with a message rather than count wrongly.
  */
+#include "bus.h"
 #include "pit/pit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
-#define CW_SC(cw) (((cw) >> 6) & 3u)
-#define CW_RW(cw) (((cw) >> 4) & 3u)        /* 0 latch, 1 LSB, 2 MSB, 3 LSB then MSB */
-#define CW_MODE(cw) (((cw) >> 1) & 7u)
-#define CW_BCD 1u
-#define RB_NO_COUNT (1u << 5)               /* read-back: 0 = latch count */
-#define RB_NO_STATUS (1u << 4)              /* read-back: 0 = latch status */
-#define ST_OUT (1u << 7)
-#define ST_NULL (1u << 6)
-
-#define P61_GATE2 (1u << 0)
-#define P61_SPEAKER (1u << 1)
-#define P61_RW_MASK 0x0Fu
-#define P61_REFRESH (1u << 4)               /* toggles every 15.085 us */
-#define P61_OUT2 (1u << 5)
+/* Control-word fields as numbers: counter 0-3 (3: read-back), read/write 0-3 (0:
+ * latch), mode 0-7. */
+static unsigned cw_sc(uint8_t cw) { return (cw & PIT_CMD_SC_MASK) >> PIT_CMD_SC_SHIFT; }
+static unsigned cw_rw(uint8_t cw) { return (cw & PIT_CMD_RW_MASK) >> PIT_CMD_RW_SHIFT; }
+static unsigned cw_mode(uint8_t cw) { return (cw & PIT_CMD_MODE_MASK) >> PIT_CMD_MODE_SHIFT; }
 
 struct channel {
 	unsigned mode, rw;
@@ -48,8 +41,65 @@ static uint64_t irq0_edges;         /* channel 0 rising edges already reported *
 static bool changed;                /* channel 0 reprogrammed: tell the host */
 static uint8_t port61;
 
-void pit_model_init(const struct pit_host *h)
+static const struct model_bus *bus;     /* where the ports are claimed */
+
+/* The 8254 and port 0x61 are 8 bits wide: a wider access is a kernel bug. */
+static void size_check(const char *dev, unsigned port, unsigned size)
 {
+	if (size != 1)
+		host.fatal("%u-byte port access to the %s at 0x%x: it is an 8-bit device", size, dev,
+		           port);
+}
+
+static uint64_t bus_pit_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	size_check("PIT", PIT_CH0 + (unsigned)off, size);
+	return pit_model_read((unsigned)off);
+}
+
+static void bus_pit_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	size_check("PIT", PIT_CH0 + (unsigned)off, size);
+	pit_model_write((unsigned)off, (uint8_t)v);
+}
+
+static uint64_t bus_p61_read(void *ctx, uint64_t off, unsigned size)
+{
+	(void)ctx;
+	(void)off;
+	size_check("port 0x61 register", PIT_PORT_B, size);
+	return pit_model_port61_read();
+}
+
+static void bus_p61_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
+{
+	(void)ctx;
+	(void)off;
+	size_check("port 0x61 register", PIT_PORT_B, size);
+	pit_model_port61_write((uint8_t)v);
+}
+
+int pit_model_init(const struct pit_host *h, const struct model_bus *b)
+{
+	int err;
+
+	if (!h || !h->now_ns || !h->fatal || !model_bus_valid(b))
+		return -EINVAL;
+	if (bus) {                      /* a previous init's ports (errors: a reset fake bus) */
+		bus->pio_release(bus->ctx, PIT_CH0);
+		bus->pio_release(bus->ctx, PIT_PORT_B);
+		bus = NULL;
+	}
+	if ((err = b->pio_claim(b->ctx, PIT_CH0, PIT_PORT_COUNT, bus_pit_read, bus_pit_write,
+	                        NULL)) != 0)
+		return err;
+	if ((err = b->pio_claim(b->ctx, PIT_PORT_B, 1, bus_p61_read, bus_p61_write, NULL)) != 0) {
+		b->pio_release(b->ctx, PIT_CH0);
+		return err;
+	}
+	bus = b;
 	host = *h;
 	memset(ch, 0, sizeof(ch));
 	ch[0].gate = ch[1].gate = true;     /* wired high on a PC */
@@ -57,6 +107,7 @@ void pit_model_init(const struct pit_host *h)
 	port61 = 0;
 	irq0_edges = 0;
 	changed = false;
+	return 0;
 }
 
 static uint64_t ticks(struct channel *c)
@@ -109,8 +160,8 @@ static bool out_now(struct channel *c)
 static uint8_t status_of(struct channel *c, unsigned idx)
 {
 	(void)idx;
-	return (uint8_t)((out_now(c) ? ST_OUT : 0) | (c->loaded ? 0 : ST_NULL) | (c->rw << 4) |
-	                 (c->mode << 1));
+	return (uint8_t)((out_now(c) ? PIT_ST_OUT : 0) | (c->loaded ? 0 : PIT_ST_NULL) |
+	                 (c->rw << PIT_CMD_RW_SHIFT) | (c->mode << PIT_CMD_MODE_SHIFT));
 }
 
 static void set_gate(struct channel *c, bool gate)
@@ -129,18 +180,18 @@ static void set_gate(struct channel *c, bool gate)
 
 static void control_word(uint8_t cw)
 {
-	unsigned sc = CW_SC(cw);
+	unsigned sc = cw_sc(cw);
 
 	if (sc == 3) {                  /* read-back command */
 		for (unsigned i = 0; i < 3; i++) {
 			struct channel *c = &ch[i];
-			if (!(cw & (2u << i)))
+			if (!(cw & PIT_RB_CNT(i)))
 				continue;
-			if (!(cw & RB_NO_STATUS) && !c->status_latched) {
+			if (!(cw & PIT_RB_NO_STATUS) && !c->status_latched) {
 				c->latched_status = status_of(c, i);
 				c->status_latched = true;
 			}
-			if (!(cw & RB_NO_COUNT) && !c->count_latched) {
+			if (!(cw & PIT_RB_NO_COUNT) && !c->count_latched) {
 				c->latched_count = count_now(c);
 				c->count_latched = true;
 				c->latched_msb_next = false;
@@ -149,7 +200,7 @@ static void control_word(uint8_t cw)
 		return;
 	}
 	struct channel *c = &ch[sc];
-	if (CW_RW(cw) == 0) {           /* counter latch command */
+	if (cw_rw(cw) == 0) {           /* counter latch command */
 		if (!c->count_latched) {
 			c->latched_count = count_now(c);
 			c->count_latched = true;
@@ -157,16 +208,16 @@ static void control_word(uint8_t cw)
 		}
 		return;
 	}
-	if (cw & CW_BCD)
+	if (cw & PIT_CMD_BCD)
 		host.fatal("PIT control word 0x%02x: BCD counting is not modelled", cw);
-	unsigned mode = CW_MODE(cw);
+	unsigned mode = cw_mode(cw);
 	if (mode >= 6)
 		mode -= 4;                  /* 110b, 111b are modes 2 and 3 */
 	if (mode == 1 || mode == 4 || mode == 5)
 		host.fatal("PIT control word 0x%02x: mode %u is not modelled (modes 0, 2, 3 are)",
 		           cw, mode);
 	c->mode = mode;
-	c->rw = CW_RW(cw);
+	c->rw = cw_rw(cw);
 	c->programmed = true;
 	c->loaded = false;
 	c->write_msb_next = c->read_msb_next = false;
@@ -316,11 +367,11 @@ uint8_t pit_model_port61_read(void)
 	uint8_t v;
 
 	pthread_mutex_lock(&lock);
-	v = (uint8_t)(port61 & P61_RW_MASK);
-	if ((host.now_ns() / 15085u) & 1u)
-		v |= P61_REFRESH;
+	v = (uint8_t)(port61 & PIT_B_RW_MASK);
+	if ((host.now_ns() / PIT_B_REFRESH_TOGGLE_NS) & 1u)
+		v |= PIT_B_REFRESH;
 	if (out_now(&ch[2]))
-		v |= P61_OUT2;
+		v |= PIT_B_OUT2;
 	pthread_mutex_unlock(&lock);
 	return v;
 }
@@ -328,7 +379,7 @@ uint8_t pit_model_port61_read(void)
 void pit_model_port61_write(uint8_t value)
 {
 	pthread_mutex_lock(&lock);
-	port61 = (uint8_t)(value & P61_RW_MASK);
-	set_gate(&ch[2], value & P61_GATE2);
+	port61 = (uint8_t)(value & PIT_B_RW_MASK);
+	set_gate(&ch[2], value & PIT_B_GATE2);
 	pthread_mutex_unlock(&lock);
 }

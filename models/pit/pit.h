@@ -10,10 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define PIT_HZ 1193182ull
-#define PIT_PORT_BASE 0x40u         /* 0x40-0x42 counters, 0x43 control word */
-#define PIT_PORT_COUNT 4u
-#define PIT_PORT_61 0x61u           /* NMI status and control register */
+#include <hw/x86/pit.h>       /* ports, control word, PIT_HZ */
 
 struct pit_host {
 	uint64_t (*now_ns)(void);
@@ -24,8 +21,13 @@ struct pit_host {
 
 #define PIT_NEVER UINT64_MAX
 
-void pit_model_init(const struct pit_host *host);
-/* offset 0..3 from PIT_PORT_BASE; 1-byte accesses only (the 8254 is 8 bits wide). */
+struct model_bus;
+
+/* Reset the PIT and claim ports 0x40-0x43 and 0x61 on bus (kept; it must outlive
+ * the model), releasing a previous init's; byte accesses only (wider: host->fatal).
+ * 0, -EINVAL, or a claim's error. */
+int pit_model_init(const struct pit_host *host, const struct model_bus *bus);
+/* offset 0..3 from PIT_CH0; 1-byte accesses only (the 8254 is 8 bits wide). */
 uint8_t pit_model_read(unsigned offset);
 void pit_model_write(unsigned offset, uint8_t value);
 uint8_t pit_model_port61_read(void);

@@ -19,7 +19,7 @@
 
 struct testdev_fn {
 	pthread_mutex_t lock;
-	struct pci_model_host host;
+	const struct model_bus *bus;
 	struct pci_model_desc desc;
 	struct pci_model_fn *fn;
 	unsigned vectors;               /* offered: 32 (MSI) or 2048 (MSI-X) */
@@ -41,7 +41,7 @@ static void tlog(struct testdev_fn *t, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	pci_model_inst_vlog(&t->host, t->name, &t->logged, TESTDEV_LOG_BUDGET, fmt, ap);
+	pci_model_inst_vlog(t->bus, t->name, &t->logged, TESTDEV_LOG_BUDGET, fmt, ap);
 	va_end(ap);
 }
 
@@ -87,11 +87,11 @@ static void td_write(void *ctx, unsigned bar, uint64_t off, unsigned size, uint6
 	pthread_mutex_unlock(&t->lock);
 }
 
-static void fn_init(struct testdev_fn *t, const struct pci_model_host *host, unsigned fn,
+static void fn_init(struct testdev_fn *t, const struct model_bus *bus, unsigned fn,
 		    uint8_t bus_index, uint8_t dev)
 {
 	pthread_mutex_init(&t->lock, NULL);
-	t->host = *host;
+	t->bus = bus;
 	snprintf(t->name, sizeof(t->name), "testdev@b%u:%02x.%u", bus_index, dev, fn);
 	t->desc = (struct pci_model_desc){
 		.name = fn ? "testdev-msix" : "testdev-msi",
@@ -135,18 +135,18 @@ static int attach(void *inst, unsigned idx)
 	return err;
 }
 
-int testdev_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host)
+int testdev_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus)
 {
 	struct testdev *d;
 	int err;
 
-	if (!host || !host->log)
+	if (!model_bus_valid(bus))
 		return -EINVAL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return -ENOMEM;
 	for (unsigned fn = 0; fn < 2; fn++)
-		fn_init(&d->f[fn], host, fn, bus_index, dev);
+		fn_init(&d->f[fn], bus, fn, bus_index, dev);
 	d->bus_index = bus_index;
 	d->dev = dev;
 	err = pci_model_insts_add(&insts, d, attach);

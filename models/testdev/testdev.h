@@ -14,7 +14,8 @@
 #include "pci/pci_model.h"
 
 /* Add both functions at bus index bus_index, slot dev (fn 0 MSI, pin A; fn 1
- * MSI-X, pin B). host is copied. 0 or -errno (pci_model_add's, -ENOMEM, -ENOSPC). */
-int testdev_model_add(uint8_t bus_index, uint8_t dev, const struct pci_model_host *host);
+ * MSI-X, pin B), logging through bus (kept: it must outlive them). 0 or -errno (pci_model_add's, -ENOMEM, -ENOSPC). */
+struct model_bus;
+int testdev_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus);
 
 #endif /* DOPPEL_MODELS_TESTDEV_H */

@@ -1,10 +1,10 @@
 /*
- * vtd.c — model of one Intel VT-d DMA-remapping unit (VT-d spec rev 3.x): the
- * register page (§10.4), legacy-mode translation through root, context and
- * second-level tables (§3.4, §9.1, §9.3, §9.8), a context cache and an IOTLB that
- * serve what they hold until software invalidates it (§6.1, §6.5), primary fault
- * recording and the fault event (§7.1, §7.3), queued invalidation (§6.5.2).
- * Everything runs inside the MMIO or DMA call that causes it (no threads).
+ * vtd.c — model of an Intel VT-d DMA-remapping unit (VT-d spec rev 3.x), one
+ * struct vtd_model per unit: the register page (§10.4), legacy-mode translation
+ * through root, context and second-level tables (§3.4, §9.1, §9.3, §9.8), a context
+ * cache and an IOTLB that serve what they hold until software invalidates it (§6.1,
+ * §6.5), primary fault recording and the fault event (§7.1, §7.3), queued
+ * invalidation (§6.5.2). Everything runs inside the MMIO or DMA call that causes it.
  */
 #include "vtd/vtd.h"
 #include "vtd/vtd_model.h"
@@ -15,9 +15,10 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "../../sim/bus.h"
+#include "bus.h"
 
 #define CTX_CACHE_SIZE 64u          /* context-cache entries (direct mapped by source id) */
 #define IOTLB_SIZE 512u             /* IOTLB entries (direct mapped by domain and page) */
@@ -52,11 +53,11 @@ struct walk {
 	uint64_t pa;
 };
 
-static struct vtd {
+struct vtd_model {
 	pthread_mutex_t lock;
 	bool built;
 	struct vtd_config cfg;
-	struct vtd_host host;
+	const struct model_bus *bus;
 	uint64_t cap, ecap;
 	uint32_t gsts;
 	uint64_t rtaddr, root_active;   /* RTADDR as written / as latched by SRTP */
@@ -72,13 +73,13 @@ static struct vtd {
 	unsigned logs, fault_logs, stale_logs;
 	struct { uint64_t addr; uint32_t data; } out[MAX_MSIS];
 	unsigned nout;
-} vt = { .lock = PTHREAD_MUTEX_INITIALIZER };
+};
 
 /* ---- helpers ------------------------------------------------------------------------ */
 
-static void vlog_budget(unsigned *used, unsigned budget, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void vlog_budget(unsigned *used, unsigned budget, const char *fmt, ...)
+static void vlog_budget(struct vtd_model *vt, unsigned *used, unsigned budget, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void vlog_budget(struct vtd_model *vt, unsigned *used, unsigned budget, const char *fmt, ...)
 {
 	char msg[320];
 	va_list ap;
@@ -86,102 +87,102 @@ static void vlog_budget(unsigned *used, unsigned budget, const char *fmt, ...)
 	if (*used > budget)
 		return;
 	if ((*used)++ == budget) {
-		vt.host.log("vtd: further lines of this kind are not logged");
+		vt->bus->log(vt->bus->ctx, "vtd: further lines of this kind are not logged");
 		return;
 	}
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	vt.host.log("vtd: %s", msg);
+	vt->bus->log(vt->bus->ctx, "vtd: %s", msg);
 }
-#define vlog(...) vlog_budget(&vt.logs, LOG_BUDGET, __VA_ARGS__)
+#define vlog(...) vlog_budget(vt, &vt->logs, LOG_BUDGET, __VA_ARGS__)
 
 /* Interrupt messages leave after the lock is dropped (the LAPIC model has its own). */
-static void queue_msi(uint64_t addr, uint32_t data)
+static void queue_msi(struct vtd_model *vt, uint64_t addr, uint32_t data)
 {
-	if (vt.nout == MAX_MSIS) {
+	if (vt->nout == MAX_MSIS) {
 		vlog("interrupt message to 0x%llx dropped: too many in one access (model bug)",
 		     (unsigned long long)addr);
 		return;
 	}
-	vt.out[vt.nout].addr = addr;
-	vt.out[vt.nout++].data = data;
+	vt->out[vt->nout].addr = addr;
+	vt->out[vt->nout++].data = data;
 }
 
-static void unlock_and_send(void)
+static void unlock_and_send(struct vtd_model *vt)
 {
 	struct { uint64_t addr; uint32_t data; } out[MAX_MSIS];
-	unsigned n = vt.nout;
+	unsigned n = vt->nout;
 
-	memcpy(out, vt.out, sizeof(out));
-	vt.nout = 0;
-	pthread_mutex_unlock(&vt.lock);
+	memcpy(out, vt->out, sizeof(out));
+	vt->nout = 0;
+	pthread_mutex_unlock(&vt->lock);
 	for (unsigned i = 0; i < n; i++)
-		vt.host.msi(out[i].addr, out[i].data);
+		vt->bus->msi(vt->bus->ctx, out[i].addr, out[i].data);
 }
 
 /* ---- fault events (§7.3) ------------------------------------------------------------ */
 
 /* Conditions that keep a fault event pending: PPF (any F bit), PFO, IQE, ICE, ITE. */
-static bool fault_conditions(void)
+static bool fault_conditions(struct vtd_model *vt)
 {
-	return (vt.frcd_hi & VTD_FRCD_HI_F) ||
-	       (vt.fsts & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE));
+	return (vt->frcd_hi & VTD_FRCD_HI_F) ||
+	       (vt->fsts & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE));
 }
 
-static void fault_event(void)
+static void fault_event(struct vtd_model *vt)
 {
-	if (vt.fectl & VTD_FECTL_IM) {
-		vt.fectl |= VTD_FECTL_IP;       /* sent when software unmasks */
+	if (vt->fectl & VTD_FECTL_IM) {
+		vt->fectl |= VTD_FECTL_IP;       /* sent when software unmasks */
 		return;
 	}
-	vt.fectl &= ~VTD_FECTL_IP;
-	vt.st.fault_msis++;
-	queue_msi((uint64_t)vt.feuaddr << 32 | vt.feaddr, vt.fedata);
+	vt->fectl &= ~VTD_FECTL_IP;
+	vt->st.fault_msis++;
+	queue_msi(vt, (uint64_t)vt->feuaddr << 32 | vt->feaddr, vt->fedata);
 }
 
 /* Software serviced every condition: a masked pending event is dropped (§7.3.1). */
-static void fault_event_recheck(void)
+static void fault_event_recheck(struct vtd_model *vt)
 {
-	if ((vt.fectl & VTD_FECTL_IP) && !fault_conditions())
-		vt.fectl &= ~VTD_FECTL_IP;
+	if ((vt->fectl & VTD_FECTL_IP) && !fault_conditions(vt))
+		vt->fectl &= ~VTD_FECTL_IP;
 }
 
-static void set_fsts_error(uint32_t bit)
+static void set_fsts_error(struct vtd_model *vt, uint32_t bit)
 {
-	bool had = fault_conditions();
+	bool had = fault_conditions(vt);
 
-	vt.fsts |= bit;
+	vt->fsts |= bit;
 	if (!had)
-		fault_event();
+		fault_event(vt);
 }
 
-static void record_fault(uint16_t sid, uint64_t iova, uint8_t reason, bool write, bool fpd)
+static void record_fault(struct vtd_model *vt, uint16_t sid, uint64_t iova, uint8_t reason, bool write, bool fpd)
 {
 	bool had;
 
-	vt.st.faults++;
+	vt->st.faults++;
 	if (fpd)
 		return;                         /* context entry's FPD: not recorded (§9.3) */
-	if (vt.frcd_hi & VTD_FRCD_HI_F) {
+	if (vt->frcd_hi & VTD_FRCD_HI_F) {
 		/* The one recording register (NFR = 0) is full: overflow (§7.1.3). */
-		vt.fsts |= VTD_FSTS_PFO;
-		vt.st.overflows++;
-		vlog_budget(&vt.fault_logs, EVENT_LOG_BUDGET, "fault overflow (FSTS.PFO): sid 0x%04x "
+		vt->fsts |= VTD_FSTS_PFO;
+		vt->st.overflows++;
+		vlog_budget(vt, &vt->fault_logs, EVENT_LOG_BUDGET, "fault overflow (FSTS.PFO): sid 0x%04x "
 		            "addr 0x%llx reason 0x%02x %s not recorded", sid, (unsigned long long)iova,
 		            reason, write ? "write" : "read");
 		return;
 	}
-	had = fault_conditions();
-	vt.frcd_lo = iova & ~0xFFFull;
-	vt.frcd_hi = VTD_FRCD_HI_F | (write ? 0 : VTD_FRCD_HI_T) |
+	had = fault_conditions(vt);
+	vt->frcd_lo = iova & ~0xFFFull;
+	vt->frcd_hi = VTD_FRCD_HI_F | (write ? 0 : VTD_FRCD_HI_T) |
 	             (uint64_t)reason << VTD_FRCD_HI_FR_SHIFT | sid;
-	vt.st.faults_recorded++;
-	vlog_budget(&vt.fault_logs, EVENT_LOG_BUDGET, "fault recorded: sid 0x%04x addr 0x%llx "
+	vt->st.faults_recorded++;
+	vlog_budget(vt, &vt->fault_logs, EVENT_LOG_BUDGET, "fault recorded: sid 0x%04x addr 0x%llx "
 	            "reason 0x%02x %s", sid, (unsigned long long)(iova & ~0xFFFull), reason,
 	            write ? "write" : "read");
 	if (!had)
-		fault_event();
+		fault_event(vt);
 }
 
 /* ---- translation (§3.4, §9) --------------------------------------------------------- */
@@ -198,26 +199,26 @@ static unsigned tlb_slot(uint16_t did, uint64_t page)
 	return (unsigned)(h >> 40) % IOTLB_SIZE;
 }
 
-static bool mem_rd(uint64_t pa, void *buf, unsigned len)
+static bool mem_rd(struct vtd_model *vt, uint64_t pa, void *buf, unsigned len)
 {
-	return vt.host.mem_read(pa, buf, len) == 0;
+	return vt->bus->mem_read(vt->bus->ctx, pa, buf, len) == 0;
 }
 
 /* Fetch the context entry of sid from the tables (no cache). 0 or a fault reason. */
-static uint8_t ctx_fetch(uint16_t sid, struct ctx_ent *out)
+static uint8_t ctx_fetch(struct vtd_model *vt, uint16_t sid, struct ctx_ent *out)
 {
 	uint64_t re[2], ce[2];
 	unsigned aw, tt;
 
-	if (!vt.root_set || (vt.root_active >> VTD_RTADDR_TTM_SHIFT & 3))
+	if (!vt->root_set || (vt->root_active >> VTD_RTADDR_TTM_SHIFT & 3))
 		return VTD_FR_ROOT_TABLE;       /* no legacy-mode root table latched */
-	if (!mem_rd((vt.root_active & ~0xFFFull) + (uint64_t)(sid >> 8) * 16, re, 16))
+	if (!mem_rd(vt, (vt->root_active & ~0xFFFull) + (uint64_t)(sid >> 8) * 16, re, 16))
 		return VTD_FR_ROOT_TABLE;
 	if (!(re[0] & VTD_ROOT_P))
 		return VTD_FR_ROOT_NOT_PRESENT;
 	if ((re[0] & VTD_ROOT_LO_RSVD) || (re[0] & ~VTD_SL_ADDR & ~0xFFFull) || re[1])
 		return VTD_FR_ROOT_RSVD;
-	if (!mem_rd((re[0] & VTD_SL_ADDR) + (uint64_t)(sid & 0xFF) * 16, ce, 16))
+	if (!mem_rd(vt, (re[0] & VTD_SL_ADDR) + (uint64_t)(sid & 0xFF) * 16, ce, 16))
 		return VTD_FR_CTX_TABLE;
 	if (!(ce[0] & VTD_CTX_P))
 		return VTD_FR_CTX_NOT_PRESENT;
@@ -237,12 +238,12 @@ static uint8_t ctx_fetch(uint16_t sid, struct ctx_ent *out)
 		     "which this unit does not offer", sid, tt);
 		return VTD_FR_CTX_INV;
 	}
-	if (!((vt.cap >> VTD_CAP_SAGAW_SHIFT) & (1ull << aw))) {
+	if (!((vt->cap >> VTD_CAP_SAGAW_SHIFT) & (1ull << aw))) {
 		vlog("context entry of sid 0x%04x: AW %u is not in SAGAW 0x%llx", sid, aw,
-		     (unsigned long long)((vt.cap >> VTD_CAP_SAGAW_SHIFT) & 0x1F));
+		     (unsigned long long)((vt->cap >> VTD_CAP_SAGAW_SHIFT) & 0x1F));
 		return VTD_FR_CTX_INV;
 	}
-	if (vt.cfg.caching_mode && out->did == 0) {
+	if (vt->cfg.caching_mode && out->did == 0) {
 		vlog("context entry of sid 0x%04x: domain id 0 is reserved when CAP.CM = 1", sid);
 		return VTD_FR_CTX_INV;
 	}
@@ -251,7 +252,7 @@ static uint8_t ctx_fetch(uint16_t sid, struct ctx_ent *out)
 
 /* Walk the second-level tables for iova (§3.6): the AND of R/W over every level.
  * perm 0 = not present. Never touches the caches or the fault record. */
-static struct walk sl_walk(const struct ctx_ent *c, uint64_t iova)
+static struct walk sl_walk(struct vtd_model *vt, const struct ctx_ent *c, uint64_t iova)
 {
 	struct walk w = { .perm = VTD_SL_R | VTD_SL_W };
 	uint64_t table = c->slpt, pte;
@@ -259,7 +260,7 @@ static struct walk sl_walk(const struct ctx_ent *c, uint64_t iova)
 	for (unsigned lvl = c->levels; lvl >= 1; lvl--) {
 		unsigned idx = (unsigned)(iova >> (12 + 9 * (lvl - 1))) & 511;
 
-		if (!mem_rd(table + idx * 8ull, &pte, 8)) {
+		if (!mem_rd(vt, table + idx * 8ull, &pte, 8)) {
 			w.reason = VTD_FR_SL_FETCH;
 			return w;
 		}
@@ -281,9 +282,9 @@ static struct walk sl_walk(const struct ctx_ent *c, uint64_t iova)
 
 /* Translate one page-contained access. 0 and *pa, or a fault reason; *fpd tells
  * whether the context entry suppresses recording. */
-static uint8_t translate(uint16_t sid, uint64_t iova, bool write, uint64_t *pa, bool *fpd)
+static uint8_t translate(struct vtd_model *vt, uint16_t sid, uint64_t iova, bool write, uint64_t *pa, bool *fpd)
 {
-	struct ctx_ent *cc = &vt.ctx[ctx_slot(sid)], c = { .valid = false };
+	struct ctx_ent *cc = &vt->ctx[ctx_slot(sid)], c = { .valid = false };
 	struct tlb_ent *t;
 	struct walk w;
 	uint64_t page = iova >> 12;
@@ -292,9 +293,9 @@ static uint8_t translate(uint16_t sid, uint64_t iova, bool write, uint64_t *pa, 
 	*fpd = false;
 	if (cc->valid && cc->sid == sid) {
 		c = *cc;
-		vt.st.ctx_hits++;
+		vt->st.ctx_hits++;
 	} else {
-		reason = ctx_fetch(sid, &c);
+		reason = ctx_fetch(vt, sid, &c);
 		if (reason)
 			return reason;              /* FPD counts only for a valid entry */
 		*cc = c;                        /* only present, valid entries are cached */
@@ -302,14 +303,14 @@ static uint8_t translate(uint16_t sid, uint64_t iova, bool write, uint64_t *pa, 
 	*fpd = c.fpd;
 	if (iova >> (c.levels == 3 ? 39 : 48))
 		return VTD_FR_BEYOND_AW;
-	t = &vt.tlb[tlb_slot(c.did, page)];
+	t = &vt->tlb[tlb_slot(c.did, page)];
 	if (t->valid && t->did == c.did && t->page == page) {
-		vt.st.iotlb_hits++;
+		vt->st.iotlb_hits++;
 		/* Check only: is what the IOTLB serves still what the tables say? */
-		w = sl_walk(&c, iova);
+		w = sl_walk(vt, &c, iova);
 		if (w.reason || w.perm != t->perm || (w.perm && w.pa != t->pa)) {
-			vt.st.stale_iotlb_hits++;
-			vlog_budget(&vt.stale_logs, EVENT_LOG_BUDGET, "stale IOTLB translation used: "
+			vt->st.stale_iotlb_hits++;
+			vlog_budget(vt, &vt->stale_logs, EVENT_LOG_BUDGET, "stale IOTLB translation used: "
 			            "sid 0x%04x iova 0x%llx (domain %u: IOTLB pa 0x%llx perm %u, tables %s "
 			            "pa 0x%llx perm %u)", sid, (unsigned long long)(page << 12), c.did,
 			            (unsigned long long)t->pa, t->perm, w.reason ? "fault" : "now",
@@ -317,12 +318,12 @@ static uint8_t translate(uint16_t sid, uint64_t iova, bool write, uint64_t *pa, 
 		}
 		w = (struct walk){ .perm = t->perm, .pa = t->pa };
 	} else {
-		vt.st.iotlb_misses++;
-		w = sl_walk(&c, iova);
+		vt->st.iotlb_misses++;
+		w = sl_walk(vt, &c, iova);
 		if (w.reason)
 			return w.reason;
 		/* Not-present entries are cached only in caching mode (CAP.CM, §6.1). */
-		if (w.perm || vt.cfg.caching_mode)
+		if (w.perm || vt->cfg.caching_mode)
 			*t = (struct tlb_ent){ .valid = true, .did = c.did, .perm = w.perm,
 			                       .page = page, .pa = w.pa };
 	}
@@ -332,21 +333,19 @@ static uint8_t translate(uint16_t sid, uint64_t iova, bool write, uint64_t *pa, 
 	return 0;
 }
 
-int vtd_model_dma(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write)
+int vtd_model_dma(struct vtd_model *vt, uint16_t rid, uint64_t addr, void *buf, unsigned len,
+                  bool write)
 {
 	uint8_t *p = buf;
 	unsigned done = 0;
 	int rc = 0;
 
-	pthread_mutex_lock(&vt.lock);
-	if (!vt.built || !(vt.gsts & VTD_GCMD_TE)) {
-		struct vtd_host h = vt.host;
-		bool built = vt.built;
+	pthread_mutex_lock(&vt->lock);
+	if (!(vt->gsts & VTD_GCMD_TE)) {
+		const struct model_bus *b = vt->bus;
 
-		pthread_mutex_unlock(&vt.lock);
-		if (!built)
-			return -ENODEV;
-		return write ? h.mem_write(addr, buf, len) : h.mem_read(addr, buf, len);
+		pthread_mutex_unlock(&vt->lock);
+		return write ? b->mem_write(b->ctx, addr, buf, len) : b->mem_read(b->ctx, addr, buf, len);
 	}
 	while (done < len) {
 		uint64_t iova = addr + done, pa;
@@ -356,34 +355,35 @@ int vtd_model_dma(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool wri
 
 		if (chunk > len - done)
 			chunk = len - done;
-		vt.st.translations++;
-		reason = translate(rid, iova, write, &pa, &fpd);
+		vt->st.translations++;
+		reason = translate(vt, rid, iova, write, &pa, &fpd);
 		if (reason) {
 			/* One fault per request; the rest of it is not performed either:
 			 * reads see zeros, writes vanish (as QEMU's unassigned memory). */
-			record_fault(rid, iova, reason, write, fpd);
+			record_fault(vt, rid, iova, reason, write, fpd);
 			if (!write)
 				memset(p + done, 0, len - done);
 			rc = -EFAULT;
 			break;
 		}
-		if ((write ? vt.host.mem_write(pa, p + done, chunk) : vt.host.mem_read(pa, p + done, chunk)))
+		if ((write ? vt->bus->mem_write(vt->bus->ctx, pa, p + done, chunk) :
+		     vt->bus->mem_read(vt->bus->ctx, pa, p + done, chunk)))
 			rc = -EFAULT;
 		done += chunk;
 	}
-	unlock_and_send();
+	unlock_and_send(vt);
 	return rc;
 }
 
 /* ---- invalidation (§6.5) ------------------------------------------------------------ */
 
-static void ctx_invalidate(unsigned gran, uint16_t did, uint16_t sid, unsigned fm)
+static void ctx_invalidate(struct vtd_model *vt, unsigned gran, uint16_t did, uint16_t sid, unsigned fm)
 {
 	/* FM: 0 none, 1..3 mask function bits 2, 2:1, 2:0 of the source id (§10.4.7). */
 	uint16_t mask = (uint16_t)~((fm == 0) ? 0 : fm == 1 ? 4 : fm == 2 ? 6 : 7);
 
 	for (unsigned i = 0; i < CTX_CACHE_SIZE; i++) {
-		struct ctx_ent *c = &vt.ctx[i];
+		struct ctx_ent *c = &vt->ctx[i];
 		if (!c->valid)
 			continue;
 		if (gran == VTD_GRAN_GLOBAL || (gran == VTD_GRAN_DOMAIN && c->did == did) ||
@@ -393,7 +393,7 @@ static void ctx_invalidate(unsigned gran, uint16_t did, uint16_t sid, unsigned f
 }
 
 /* Returns the granularity actually done. */
-static unsigned iotlb_invalidate(unsigned gran, uint16_t did, uint64_t addr, unsigned am)
+static unsigned iotlb_invalidate(struct vtd_model *vt, unsigned gran, uint16_t did, uint64_t addr, unsigned am)
 {
 	uint64_t first = 0, n = 0;
 
@@ -408,7 +408,7 @@ static unsigned iotlb_invalidate(unsigned gran, uint16_t did, uint64_t addr, uns
 		}
 	}
 	for (unsigned i = 0; i < IOTLB_SIZE; i++) {
-		struct tlb_ent *t = &vt.tlb[i];
+		struct tlb_ent *t = &vt->tlb[i];
 		if (!t->valid)
 			continue;
 		if (gran == VTD_GRAN_GLOBAL || (gran == VTD_GRAN_DOMAIN && t->did == did) ||
@@ -418,17 +418,17 @@ static unsigned iotlb_invalidate(unsigned gran, uint16_t did, uint64_t addr, uns
 	return gran;
 }
 
-static void ccmd_write(uint64_t v)
+static void ccmd_write(struct vtd_model *vt, uint64_t v)
 {
 	unsigned gran = (unsigned)(v >> VTD_CCMD_CIRG_SHIFT) & 3;
 
-	vt.ccmd = v & ~(VTD_CCMD_ICC | 3ull << VTD_CCMD_CAIG_SHIFT);
+	vt->ccmd = v & ~(VTD_CCMD_ICC | 3ull << VTD_CCMD_CAIG_SHIFT);
 	if (!(v & VTD_CCMD_ICC))
 		return;
-	if (vt.gsts & VTD_GCMD_QIE) {
+	if (vt->gsts & VTD_GCMD_QIE) {
 		/* As QEMU: register-based invalidation is ignored while QI is on; the
 		 * ICC bit clears with CAIG = 0 (not performed) so nobody spins. */
-		vt.st.inval_reg_ignored++;
+		vt->st.inval_reg_ignored++;
 		vlog("context-cache invalidation through CCMD ignored: queued invalidation is enabled");
 		return;
 	}
@@ -436,21 +436,21 @@ static void ccmd_write(uint64_t v)
 		vlog("CCMD invalidation with CIRG 0 (reserved): not performed");
 		return;
 	}
-	ctx_invalidate(gran, (uint16_t)v, (uint16_t)(v >> VTD_CCMD_SID_SHIFT),
+	ctx_invalidate(vt, gran, (uint16_t)v, (uint16_t)(v >> VTD_CCMD_SID_SHIFT),
 	               (unsigned)(v >> VTD_CCMD_FM_SHIFT) & 3);
-	vt.st.inval_reg++;
-	vt.ccmd |= (uint64_t)gran << VTD_CCMD_CAIG_SHIFT;
+	vt->st.inval_reg++;
+	vt->ccmd |= (uint64_t)gran << VTD_CCMD_CAIG_SHIFT;
 }
 
-static void iotlb_reg_write(uint64_t v)
+static void iotlb_reg_write(struct vtd_model *vt, uint64_t v)
 {
 	unsigned gran = (unsigned)(v >> VTD_IOTLB_IIRG_SHIFT) & 3;
 
-	vt.iotlb_reg = v & ~(VTD_IOTLB_IVT | 3ull << VTD_IOTLB_IAIG_SHIFT);
+	vt->iotlb_reg = v & ~(VTD_IOTLB_IVT | 3ull << VTD_IOTLB_IAIG_SHIFT);
 	if (!(v & VTD_IOTLB_IVT))
 		return;
-	if (vt.gsts & VTD_GCMD_QIE) {
-		vt.st.inval_reg_ignored++;
+	if (vt->gsts & VTD_GCMD_QIE) {
+		vt->st.inval_reg_ignored++;
 		vlog("IOTLB invalidation through IOTLB_REG ignored: queued invalidation is enabled");
 		return;
 	}
@@ -458,161 +458,161 @@ static void iotlb_reg_write(uint64_t v)
 		vlog("IOTLB_REG invalidation with IIRG 0 (reserved): not performed");
 		return;
 	}
-	gran = iotlb_invalidate(gran, (uint16_t)(v >> VTD_IOTLB_DID_SHIFT), vt.iva & ~0xFFFull,
-	                        (unsigned)(vt.iva & VTD_IVA_AM_MASK));
-	vt.st.inval_reg++;
-	vt.iotlb_reg |= (uint64_t)gran << VTD_IOTLB_IAIG_SHIFT;
+	gran = iotlb_invalidate(vt, gran, (uint16_t)(v >> VTD_IOTLB_DID_SHIFT), vt->iva & ~0xFFFull,
+	                        (unsigned)(vt->iva & VTD_IVA_AM_MASK));
+	vt->st.inval_reg++;
+	vt->iotlb_reg |= (uint64_t)gran << VTD_IOTLB_IAIG_SHIFT;
 }
 
-static unsigned qi_entries(void)
+static unsigned qi_entries(struct vtd_model *vt)
 {
-	return 256u << (vt.iqa & VTD_IQA_QS_MASK);
+	return 256u << (vt->iqa & VTD_IQA_QS_MASK);
 }
 
-static void qi_error(const char *why, uint64_t d0, uint64_t d1)
+static void qi_error(struct vtd_model *vt, const char *why, uint64_t d0, uint64_t d1)
 {
 	vlog("invalidation queue error (FSTS.IQE) at head 0x%llx: %s (descriptor 0x%016llx "
-	     "0x%016llx)", (unsigned long long)vt.iqh, why, (unsigned long long)d1,
+	     "0x%016llx)", (unsigned long long)vt->iqh, why, (unsigned long long)d1,
 	     (unsigned long long)d0);
-	set_fsts_error(VTD_FSTS_IQE);
+	set_fsts_error(vt, VTD_FSTS_IQE);
 }
 
 /* One descriptor; false (IQE raised) when it is invalid. */
-static bool qi_one(uint64_t d0, uint64_t d1)
+static bool qi_one(struct vtd_model *vt, uint64_t d0, uint64_t d1)
 {
 	unsigned type = (unsigned)(d0 & 0xF), gran = (unsigned)(d0 >> VTD_INV_G_SHIFT) & 3;
 
 	if (d0 & (7ull << 9)) {
-		qi_error("type bits 11:9 set (256-bit descriptor types need scalable mode)", d0, d1);
+		qi_error(vt, "type bits 11:9 set (256-bit descriptor types need scalable mode)", d0, d1);
 		return false;
 	}
 	switch (type) {
 	case VTD_INV_CC:
 		if ((d0 & 0xFFC0ull) || (d0 >> 50) || d1 || gran == 0) {
-			qi_error("context-cache descriptor with reserved bits or granularity 0", d0, d1);
+			qi_error(vt, "context-cache descriptor with reserved bits or granularity 0", d0, d1);
 			return false;
 		}
-		ctx_invalidate(gran, (uint16_t)(d0 >> VTD_INV_DID_SHIFT),
+		ctx_invalidate(vt, gran, (uint16_t)(d0 >> VTD_INV_DID_SHIFT),
 		               (uint16_t)(d0 >> VTD_INV_CC_SID_SHIFT), (unsigned)(d0 >> VTD_INV_CC_FM_SHIFT) & 3);
 		break;
 	case VTD_INV_IOTLB:
 		if ((d0 & 0xFF00ull) || (d0 >> 32) || (d1 & 0xF80ull) || gran == 0) {
-			qi_error("IOTLB descriptor with reserved bits or granularity 0", d0, d1);
+			qi_error(vt, "IOTLB descriptor with reserved bits or granularity 0", d0, d1);
 			return false;
 		}
-		iotlb_invalidate(gran, (uint16_t)(d0 >> VTD_INV_DID_SHIFT), d1 & ~0xFFFull,
+		iotlb_invalidate(vt, gran, (uint16_t)(d0 >> VTD_INV_DID_SHIFT), d1 & ~0xFFFull,
 		                 (unsigned)(d1 & VTD_INV_IOTLB_AM_MASK));
 		break;
 	case VTD_INV_WAIT:
 		if ((d0 & 0xFFFFFF80ull) || (d1 & 3)) {
-			qi_error("wait descriptor with reserved bits", d0, d1);
+			qi_error(vt, "wait descriptor with reserved bits", d0, d1);
 			return false;
 		}
 		if (d0 & VTD_INV_WAIT_SW) {
 			uint32_t data = (uint32_t)(d0 >> VTD_INV_WAIT_DATA_SHIFT);
-			if (vt.host.mem_write(d1 & ~3ull, &data, 4))
+			if (vt->bus->mem_write(vt->bus->ctx, d1 & ~3ull, &data, 4))
 				vlog("wait descriptor status write to 0x%llx: not RAM",
 				     (unsigned long long)(d1 & ~3ull));
 		}
-		if ((d0 & VTD_INV_WAIT_IF) && !(vt.ics & VTD_ICS_IWC)) {
-			vt.ics |= VTD_ICS_IWC;
-			if (vt.iectl & VTD_IECTL_IM) {
-				vt.iectl |= VTD_IECTL_IP;
+		if ((d0 & VTD_INV_WAIT_IF) && !(vt->ics & VTD_ICS_IWC)) {
+			vt->ics |= VTD_ICS_IWC;
+			if (vt->iectl & VTD_IECTL_IM) {
+				vt->iectl |= VTD_IECTL_IP;
 			} else {
-				vt.st.inval_msis++;
-				queue_msi((uint64_t)vt.ieuaddr << 32 | vt.ieaddr, vt.iedata);
+				vt->st.inval_msis++;
+				queue_msi(vt, (uint64_t)vt->ieuaddr << 32 | vt->ieaddr, vt->iedata);
 			}
 		}
 		break;
 	default:
-		qi_error(type == 3 ? "device-TLB invalidation needs ECAP.DT" :
+		qi_error(vt, type == 3 ? "device-TLB invalidation needs ECAP.DT" :
 		         type == 4 ? "interrupt-entry-cache invalidation needs ECAP.IR" :
 		         "unknown descriptor type", d0, d1);
 		return false;
 	}
-	vt.st.inval_qi++;
+	vt->st.inval_qi++;
 	return true;
 }
 
-static void qi_run(void)
+static void qi_run(struct vtd_model *vt)
 {
-	unsigned n = qi_entries();
+	unsigned n = qi_entries(vt);
 
-	if (!(vt.gsts & VTD_GCMD_QIE) || (vt.fsts & VTD_FSTS_IQE))
+	if (!(vt->gsts & VTD_GCMD_QIE) || (vt->fsts & VTD_FSTS_IQE))
 		return;
-	if (vt.iqa & VTD_IQA_DW) {
-		qi_error("IQA.DW = 1 (256-bit descriptors) needs scalable mode", 0, 0);
+	if (vt->iqa & VTD_IQA_DW) {
+		qi_error(vt, "IQA.DW = 1 (256-bit descriptors) needs scalable mode", 0, 0);
 		return;
 	}
-	if ((vt.iqt >> 4) >= n) {
-		qi_error("tail beyond the queue size", 0, 0);
+	if ((vt->iqt >> 4) >= n) {
+		qi_error(vt, "tail beyond the queue size", 0, 0);
 		return;
 	}
-	while (vt.iqh != vt.iqt) {
-		uint64_t d[2], at = (vt.iqa & ~0xFFFull) + vt.iqh;
+	while (vt->iqh != vt->iqt) {
+		uint64_t d[2], at = (vt->iqa & ~0xFFFull) + vt->iqh;
 
-		if (!mem_rd(at, d, 16)) {
-			qi_error("descriptor fetch outside RAM", 0, 0);
+		if (!mem_rd(vt, at, d, 16)) {
+			qi_error(vt, "descriptor fetch outside RAM", 0, 0);
 			return;
 		}
-		if (!qi_one(d[0], d[1]))
+		if (!qi_one(vt, d[0], d[1]))
 			return;
-		vt.iqh = (((vt.iqh >> 4) + 1) % n) << 4;
+		vt->iqh = (((vt->iqh >> 4) + 1) % n) << 4;
 	}
 }
 
 /* ---- GCMD (§10.4.4) ----------------------------------------------------------------- */
 
-static void gcmd_write(uint32_t v)
+static void gcmd_write(struct vtd_model *vt, uint32_t v)
 {
 	uint32_t persist = VTD_GCMD_TE | VTD_GCMD_QIE, dropped;
 
 	if (v & (VTD_GCMD_SFL | VTD_GCMD_EAFL | VTD_GCMD_IRE | VTD_GCMD_SIRTP | VTD_GCMD_CFI))
 		vlog("GCMD 0x%08x: SFL/EAFL/IRE/SIRTP/CFI are not offered by CAP/ECAP (ignored)", v);
 	/* A write sets every persistent bit from the value: bits left out turn off. */
-	dropped = vt.gsts & persist & ~v;
-	if (dropped && ((v & (VTD_GCMD_SRTP | VTD_GCMD_WBF)) || (v & persist & ~vt.gsts)))
+	dropped = vt->gsts & persist & ~v;
+	if (dropped && ((v & (VTD_GCMD_SRTP | VTD_GCMD_WBF)) || (v & persist & ~vt->gsts)))
 		vlog("GCMD 0x%08x turns off %s%s while setting other bits: write GSTS | bit", v,
 		     dropped & VTD_GCMD_TE ? "TE " : "", dropped & VTD_GCMD_QIE ? "QIE" : "");
 	if (v & VTD_GCMD_WBF)
 		vlog("GCMD.WBF written but CAP.RWBF = 0: ignored");
 	if (v & VTD_GCMD_SRTP) {
-		vt.root_active = vt.rtaddr;
-		vt.root_set = true;
-		vt.gsts |= VTD_GCMD_SRTP;       /* RTPS */
-		if (vt.rtaddr >> VTD_RTADDR_TTM_SHIFT & 3)
+		vt->root_active = vt->rtaddr;
+		vt->root_set = true;
+		vt->gsts |= VTD_GCMD_SRTP;       /* RTPS */
+		if (vt->rtaddr >> VTD_RTADDR_TTM_SHIFT & 3)
 			vlog("root table pointer 0x%llx with TTM %llu: only legacy mode (00) is "
-			     "offered; every DMA will fault", (unsigned long long)vt.rtaddr,
-			     (unsigned long long)(vt.rtaddr >> VTD_RTADDR_TTM_SHIFT & 3));
+			     "offered; every DMA will fault", (unsigned long long)vt->rtaddr,
+			     (unsigned long long)(vt->rtaddr >> VTD_RTADDR_TTM_SHIFT & 3));
 	}
-	if ((v & VTD_GCMD_QIE) && !(vt.gsts & VTD_GCMD_QIE)) {
-		if (!(vt.ecap & VTD_ECAP_QI)) {
+	if ((v & VTD_GCMD_QIE) && !(vt->gsts & VTD_GCMD_QIE)) {
+		if (!(vt->ecap & VTD_ECAP_QI)) {
 			vlog("GCMD.QIE set but ECAP.QI = 0: ignored");
 		} else {
-			vt.gsts |= VTD_GCMD_QIE;
-			vt.iqh = 0;
-			if (vt.iqt)
+			vt->gsts |= VTD_GCMD_QIE;
+			vt->iqh = 0;
+			if (vt->iqt)
 				vlog("queued invalidation enabled with IQT 0x%llx (software sets IQT 0 "
-				     "first): processing from 0", (unsigned long long)vt.iqt);
-			qi_run();
+				     "first): processing from 0", (unsigned long long)vt->iqt);
+			qi_run(vt);
 		}
-	} else if (!(v & VTD_GCMD_QIE) && (vt.gsts & VTD_GCMD_QIE)) {
-		if (vt.iqh != vt.iqt)
+	} else if (!(v & VTD_GCMD_QIE) && (vt->gsts & VTD_GCMD_QIE)) {
+		if (vt->iqh != vt->iqt)
 			vlog("queued invalidation disabled with IQH 0x%llx != IQT 0x%llx",
-			     (unsigned long long)vt.iqh, (unsigned long long)vt.iqt);
-		vt.gsts &= ~VTD_GCMD_QIE;
-		vt.iqh = 0;
+			     (unsigned long long)vt->iqh, (unsigned long long)vt->iqt);
+		vt->gsts &= ~VTD_GCMD_QIE;
+		vt->iqh = 0;
 	}
-	if ((v & VTD_GCMD_TE) && !(vt.gsts & VTD_GCMD_TE)) {
-		if (!vt.root_set)
+	if ((v & VTD_GCMD_TE) && !(vt->gsts & VTD_GCMD_TE)) {
+		if (!vt->root_set)
 			vlog("translation enabled before a root table pointer was set: every DMA "
 			     "faults (reason 0x08)");
-		vt.gsts |= VTD_GCMD_TE;
-		vt.host.log("vtd: translation enabled (root table 0x%llx)",
-		            (unsigned long long)vt.root_active);
-	} else if (!(v & VTD_GCMD_TE) && (vt.gsts & VTD_GCMD_TE)) {
-		vt.gsts &= ~VTD_GCMD_TE;
-		vt.host.log("vtd: translation disabled");
+		vt->gsts |= VTD_GCMD_TE;
+		vt->bus->log(vt->bus->ctx, "vtd: translation enabled (root table 0x%llx)",
+		            (unsigned long long)vt->root_active);
+	} else if (!(v & VTD_GCMD_TE) && (vt->gsts & VTD_GCMD_TE)) {
+		vt->gsts &= ~VTD_GCMD_TE;
+		vt->bus->log(vt->bus->ctx, "vtd: translation disabled");
 	}
 }
 
@@ -641,266 +641,260 @@ static bool is32(uint64_t off)
 	return false;
 }
 
-static uint64_t rd64(uint64_t off)
+static uint64_t rd64(struct vtd_model *vt, uint64_t off)
 {
 	switch (off) {
-	case VTD_REG_CAP: return vt.cap;
-	case VTD_REG_ECAP: return vt.ecap;
-	case VTD_REG_RTADDR: return vt.rtaddr;
-	case VTD_REG_CCMD: return vt.ccmd;
-	case VTD_REG_IQH: return vt.iqh;
-	case VTD_REG_IQT: return vt.iqt;
-	case VTD_REG_IQA: return vt.iqa;
-	case IOTLB_BASE + VTD_IOTLB_IVA: return vt.iva;
-	case IOTLB_BASE + VTD_IOTLB_CMD: return vt.iotlb_reg;
-	case FRCD_BASE: return vt.frcd_lo;
-	default: return vt.frcd_hi;
+	case VTD_REG_CAP: return vt->cap;
+	case VTD_REG_ECAP: return vt->ecap;
+	case VTD_REG_RTADDR: return vt->rtaddr;
+	case VTD_REG_CCMD: return vt->ccmd;
+	case VTD_REG_IQH: return vt->iqh;
+	case VTD_REG_IQT: return vt->iqt;
+	case VTD_REG_IQA: return vt->iqa;
+	case IOTLB_BASE + VTD_IOTLB_IVA: return vt->iva;
+	case IOTLB_BASE + VTD_IOTLB_CMD: return vt->iotlb_reg;
+	case FRCD_BASE: return vt->frcd_lo;
+	default: return vt->frcd_hi;
 	}
 }
 
-static uint32_t rd32(uint64_t off)
+static uint32_t rd32(struct vtd_model *vt, uint64_t off)
 {
 	switch (off) {
 	case VTD_REG_VER: return 0x10;  /* 1.0 */
 	case VTD_REG_GCMD: return 0;    /* write-only */
-	case VTD_REG_GSTS: return vt.gsts;
+	case VTD_REG_GSTS: return vt->gsts;
 	case VTD_REG_FSTS:              /* PPF mirrors the F bit; FRI is 0 (one register) */
-		return vt.fsts | ((vt.frcd_hi & VTD_FRCD_HI_F) ? VTD_FSTS_PPF : 0);
-	case VTD_REG_FECTL: return vt.fectl;
-	case VTD_REG_FEDATA: return vt.fedata;
-	case VTD_REG_FEADDR: return vt.feaddr;
-	case VTD_REG_FEUADDR: return vt.feuaddr;
-	case VTD_REG_ICS: return vt.ics;
-	case VTD_REG_IECTL: return vt.iectl;
-	case VTD_REG_IEDATA: return vt.iedata;
-	case VTD_REG_IEADDR: return vt.ieaddr;
-	default: return vt.ieuaddr;
+		return vt->fsts | ((vt->frcd_hi & VTD_FRCD_HI_F) ? VTD_FSTS_PPF : 0);
+	case VTD_REG_FECTL: return vt->fectl;
+	case VTD_REG_FEDATA: return vt->fedata;
+	case VTD_REG_FEADDR: return vt->feaddr;
+	case VTD_REG_FEUADDR: return vt->feuaddr;
+	case VTD_REG_ICS: return vt->ics;
+	case VTD_REG_IECTL: return vt->iectl;
+	case VTD_REG_IEDATA: return vt->iedata;
+	case VTD_REG_IEADDR: return vt->ieaddr;
+	default: return vt->ieuaddr;
 	}
 }
 
 /* v: the register's new 64-bit image; hi: the upper half was written. */
-static void wr64(uint64_t off, uint64_t v, bool hi)
+static void wr64(struct vtd_model *vt, uint64_t off, uint64_t v, bool hi)
 {
 	switch (off) {
 	case VTD_REG_CAP: case VTD_REG_ECAP: case VTD_REG_IQH: case FRCD_BASE:
-		vt.st.bad_access++;
+		vt->st.bad_access++;
 		vlog("write 0x%llx to read-only register 0x%03llx ignored", (unsigned long long)v,
 		     (unsigned long long)off);
 		break;
 	case VTD_REG_RTADDR:
-		vt.rtaddr = v & ~0x3FFull;
+		vt->rtaddr = v & ~0x3FFull;
 		break;
 	case VTD_REG_CCMD:
 		if (hi)
-			ccmd_write(v);
+			ccmd_write(vt, v);
 		else
-			vt.ccmd = (vt.ccmd & ~0xFFFFFFFFull) | (v & 0xFFFFFFFFull);
+			vt->ccmd = (vt->ccmd & ~0xFFFFFFFFull) | (v & 0xFFFFFFFFull);
 		break;
 	case IOTLB_BASE + VTD_IOTLB_CMD:
 		if (hi)
-			iotlb_reg_write(v);
+			iotlb_reg_write(vt, v);
 		else
-			vt.iotlb_reg = (vt.iotlb_reg & ~0xFFFFFFFFull) | (v & 0xFFFFFFFFull);
+			vt->iotlb_reg = (vt->iotlb_reg & ~0xFFFFFFFFull) | (v & 0xFFFFFFFFull);
 		break;
 	case IOTLB_BASE + VTD_IOTLB_IVA:
-		vt.iva = v & ~0xF80ull;
+		vt->iva = v & ~0xF80ull;
 		break;
 	case VTD_REG_IQA:
-		if (vt.gsts & VTD_GCMD_QIE)
+		if (vt->gsts & VTD_GCMD_QIE)
 			vlog("IQA written while queued invalidation is enabled");
-		vt.iqa = v & (~0xFFFull | VTD_IQA_DW | VTD_IQA_QS_MASK);
+		vt->iqa = v & (~0xFFFull | VTD_IQA_DW | VTD_IQA_QS_MASK);
 		break;
 	case VTD_REG_IQT:
 		if (v & ~VTD_IQ_QPTR_MASK)
 			vlog("IQT 0x%llx: bits outside 18:4 are reserved", (unsigned long long)v);
-		vt.iqt = v & VTD_IQ_QPTR_MASK;
-		qi_run();
+		vt->iqt = v & VTD_IQ_QPTR_MASK;
+		qi_run(vt);
 		break;
 	default:                            /* FRCD upper half: F is RW1C, the rest RO */
 		if (hi && (v & VTD_FRCD_HI_F)) {
-			vt.frcd_hi &= ~VTD_FRCD_HI_F;
-			fault_event_recheck();
+			vt->frcd_hi &= ~VTD_FRCD_HI_F;
+			fault_event_recheck(vt);
 		}
 		break;
 	}
 }
 
-static void wr32(uint64_t off, uint32_t v)
+static void wr32(struct vtd_model *vt, uint64_t off, uint32_t v)
 {
 	switch (off) {
 	case VTD_REG_VER: case VTD_REG_GSTS:
-		vt.st.bad_access++;
+		vt->st.bad_access++;
 		vlog("write 0x%x to read-only register 0x%03llx ignored", v, (unsigned long long)off);
 		break;
 	case VTD_REG_GCMD:
-		gcmd_write(v);
+		gcmd_write(vt, v);
 		break;
 	case VTD_REG_FSTS: {
-		bool iqe = vt.fsts & VTD_FSTS_IQE;
-		vt.fsts &= ~(v & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE));
-		fault_event_recheck();
-		if (iqe && !(vt.fsts & VTD_FSTS_IQE))
-			qi_run();                   /* fetching resumes at IQH */
+		bool iqe = vt->fsts & VTD_FSTS_IQE;
+		vt->fsts &= ~(v & (VTD_FSTS_PFO | VTD_FSTS_IQE | VTD_FSTS_ICE | VTD_FSTS_ITE));
+		fault_event_recheck(vt);
+		if (iqe && !(vt->fsts & VTD_FSTS_IQE))
+			qi_run(vt);                   /* fetching resumes at IQH */
 		break;
 	}
 	case VTD_REG_FECTL:
-		vt.fectl = (vt.fectl & VTD_FECTL_IP) | (v & VTD_FECTL_IM);
-		if (!(v & VTD_FECTL_IM) && (vt.fectl & VTD_FECTL_IP))
-			fault_event();
+		vt->fectl = (vt->fectl & VTD_FECTL_IP) | (v & VTD_FECTL_IM);
+		if (!(v & VTD_FECTL_IM) && (vt->fectl & VTD_FECTL_IP))
+			fault_event(vt);
 		break;
-	case VTD_REG_FEDATA: vt.fedata = v; break;
-	case VTD_REG_FEADDR: vt.feaddr = v & ~3u; break;
-	case VTD_REG_FEUADDR: vt.feuaddr = v; break;
+	case VTD_REG_FEDATA: vt->fedata = v; break;
+	case VTD_REG_FEADDR: vt->feaddr = v & ~3u; break;
+	case VTD_REG_FEUADDR: vt->feuaddr = v; break;
 	case VTD_REG_ICS:
-		vt.ics &= ~(v & VTD_ICS_IWC);
-		if (!(vt.ics & VTD_ICS_IWC))
-			vt.iectl &= ~VTD_IECTL_IP;
+		vt->ics &= ~(v & VTD_ICS_IWC);
+		if (!(vt->ics & VTD_ICS_IWC))
+			vt->iectl &= ~VTD_IECTL_IP;
 		break;
 	case VTD_REG_IECTL:
-		vt.iectl = (vt.iectl & VTD_IECTL_IP) | (v & VTD_IECTL_IM);
-		if (!(v & VTD_IECTL_IM) && (vt.iectl & VTD_IECTL_IP)) {
-			vt.iectl &= ~VTD_IECTL_IP;
-			vt.st.inval_msis++;
-			queue_msi((uint64_t)vt.ieuaddr << 32 | vt.ieaddr, vt.iedata);
+		vt->iectl = (vt->iectl & VTD_IECTL_IP) | (v & VTD_IECTL_IM);
+		if (!(v & VTD_IECTL_IM) && (vt->iectl & VTD_IECTL_IP)) {
+			vt->iectl &= ~VTD_IECTL_IP;
+			vt->st.inval_msis++;
+			queue_msi(vt, (uint64_t)vt->ieuaddr << 32 | vt->ieaddr, vt->iedata);
 		}
 		break;
-	case VTD_REG_IEDATA: vt.iedata = v; break;
-	case VTD_REG_IEADDR: vt.ieaddr = v & ~3u; break;
-	default: vt.ieuaddr = v; break;
+	case VTD_REG_IEDATA: vt->iedata = v; break;
+	case VTD_REG_IEADDR: vt->ieaddr = v & ~3u; break;
+	default: vt->ieuaddr = v; break;
 	}
 }
 
-static void bad(const char *what, uint64_t off, unsigned size)
+static void bad(struct vtd_model *vt, const char *what, uint64_t off, unsigned size)
 {
-	vt.st.bad_access++;
+	vt->st.bad_access++;
 	vlog("%s of %u bytes at offset 0x%03llx: not a register access §10.4 allows "
 	     "(32-bit registers as DWORDs, 64-bit ones as DWORDs or QWORDs)", what, size,
 	     (unsigned long long)off);
 }
 
-uint64_t vtd_model_mmio_read(uint64_t off, unsigned size)
+static uint64_t mmio_read(struct vtd_model *vt, uint64_t off, unsigned size)
 {
 	uint64_t v = ~0ull;
 
-	pthread_mutex_lock(&vt.lock);
+	pthread_mutex_lock(&vt->lock);
 	if (size == 8 && is64(off))
-		v = rd64(off);
+		v = rd64(vt, off);
 	else if (size == 4 && !(off & 3) && is64(off & ~7ull))
-		v = (uint32_t)(rd64(off & ~7ull) >> ((off & 4) * 8));
+		v = (uint32_t)(rd64(vt, off & ~7ull) >> ((off & 4) * 8));
 	else if (size == 4 && is32(off))
-		v = rd32(off);
+		v = rd32(vt, off);
 	else if ((size == 4 || size == 8) && !(off & (size - 1)) && off < VTD_REG_SIZE)
 		v = 0;                          /* reserved register: reads 0 */
 	else
-		bad("read", off, size);
-	pthread_mutex_unlock(&vt.lock);
+		bad(vt, "read", off, size);
+	pthread_mutex_unlock(&vt->lock);
 	return v;
 }
 
-void vtd_model_mmio_write(uint64_t off, unsigned size, uint64_t v)
+static void mmio_write(struct vtd_model *vt, uint64_t off, unsigned size, uint64_t v)
 {
-	pthread_mutex_lock(&vt.lock);
+	pthread_mutex_lock(&vt->lock);
 	if (size == 8 && is64(off)) {
-		wr64(off, v, true);
+		wr64(vt, off, v, true);
 	} else if (size == 4 && !(off & 3) && is64(off & ~7ull)) {
 		uint64_t base = off & ~7ull, cur, img;
 		unsigned sh = (unsigned)(off & 4) * 8;
 
 		/* The other half as stored (no read side effects exist here). */
-		cur = base == VTD_REG_CCMD ? vt.ccmd : base == IOTLB_BASE + VTD_IOTLB_CMD ? vt.iotlb_reg : rd64(base);
+		cur = base == VTD_REG_CCMD ? vt->ccmd : base == IOTLB_BASE + VTD_IOTLB_CMD ? vt->iotlb_reg : rd64(vt, base);
 		img = (cur & ~(0xFFFFFFFFull << sh)) | ((v & 0xFFFFFFFFull) << sh);
-		wr64(base, img, sh != 0);
+		wr64(vt, base, img, sh != 0);
 	} else if (size == 4 && is32(off)) {
-		wr32(off, (uint32_t)v);
+		wr32(vt, off, (uint32_t)v);
 	} else if ((size == 4 || size == 8) && !(off & (size - 1)) && off < VTD_REG_SIZE) {
-		vt.st.bad_access++;
+		vt->st.bad_access++;
 		vlog("write 0x%llx to reserved offset 0x%03llx ignored", (unsigned long long)v,
 		     (unsigned long long)off);
 	} else {
-		bad("write", off, size);
+		bad(vt, "write", off, size);
 	}
-	unlock_and_send();
+	unlock_and_send(vt);
 }
 
 static uint64_t bus_read(void *ctx, uint64_t off, unsigned size)
 {
-	(void)ctx;
-	return vtd_model_mmio_read(off, size);
+	struct vtd_model *vt = ctx;
+
+	return mmio_read(vt, off, size);
 }
 
 static void bus_write(void *ctx, uint64_t off, unsigned size, uint64_t v)
 {
-	(void)ctx;
-	vtd_model_mmio_write(off, size, v);
+	struct vtd_model *vt = ctx;
+
+	mmio_write(vt, off, size, v);
 }
 
 /* ---- life cycle --------------------------------------------------------------------- */
 
-void vtd_model_reset(void)
+void vtd_model_destroy(struct vtd_model *vt)
 {
-	pthread_mutex_lock(&vt.lock);
-	if (vt.built)
-		sim_bus_mmio_unregister(vt.cfg.base);
-	memset((char *)&vt + sizeof(vt.lock), 0, sizeof(vt) - sizeof(vt.lock));
-	pthread_mutex_unlock(&vt.lock);
+	if (!vt)
+		return;
+	if (vt->built)
+		vt->bus->mmio_release(vt->bus->ctx, vt->cfg.base);
+	pthread_mutex_destroy(&vt->lock);
+	free(vt);
 }
 
-int vtd_model_init(const struct vtd_config *cfg, const struct vtd_host *host)
+int vtd_model_create(const struct vtd_config *cfg, const struct model_bus *bus,
+                     struct vtd_model **out)
 {
+	struct vtd_model *vt;
 	int err;
 
-	if (!cfg || !host || !host->mem_read || !host->mem_write || !host->msi || !host->log)
+	if (!cfg || !out || !model_bus_valid(bus))
 		return -EINVAL;
-	vtd_model_reset();
-	pthread_mutex_lock(&vt.lock);
-	vt.cfg = *cfg;
-	if (!vt.cfg.base)
-		vt.cfg.base = VTD_MODEL_BASE;
-	if (vt.cfg.base & 0xFFF) {
+	vt = calloc(1, sizeof(*vt));
+	if (!vt)
+		return -ENOMEM;
+	pthread_mutex_init(&vt->lock, NULL);
+	vt->cfg = *cfg;
+	if (!vt->cfg.base)
+		vt->cfg.base = VTD_MODEL_BASE;
+	if (vt->cfg.base & 0xFFF) {
 		err = -EINVAL;
-		goto out;
+		goto out_free;
 	}
-	vt.host = *host;
-	vt.cap = (uint64_t)ND << VTD_CAP_ND_SHIFT |
-	         (cfg->caching_mode ? VTD_CAP_CM : 0) |
-	         (VTD_SAGAW_39 | VTD_SAGAW_48) << VTD_CAP_SAGAW_SHIFT |
-	         47ull << VTD_CAP_MGAW_SHIFT |
-	         (uint64_t)(FRCD_BASE / 16) << VTD_CAP_FRO_SHIFT |
-	         VTD_CAP_PSI |
-	         0ull << VTD_CAP_NFR_SHIFT |    /* one fault recording register */
-	         (uint64_t)MAMV << VTD_CAP_MAMV_SHIFT;
-	vt.ecap = (cfg->no_qi ? 0 : VTD_ECAP_QI) |
-	          (uint64_t)(IOTLB_BASE / 16) << VTD_ECAP_IRO_SHIFT;
-	vt.fectl = VTD_FECTL_IM;            /* reset values: events masked (§10.4.10) */
-	vt.iectl = VTD_IECTL_IM;
-	err = sim_bus_mmio_register(vt.cfg.base, VTD_REG_SIZE, bus_read, bus_write, NULL);
+	vt->bus = bus;
+	vt->cap = (uint64_t)ND << VTD_CAP_ND_SHIFT |
+	          (cfg->caching_mode ? VTD_CAP_CM : 0) |
+	          (VTD_SAGAW_39 | VTD_SAGAW_48) << VTD_CAP_SAGAW_SHIFT |
+	          47ull << VTD_CAP_MGAW_SHIFT |
+	          (uint64_t)(FRCD_BASE / 16) << VTD_CAP_FRO_SHIFT |
+	          VTD_CAP_PSI |
+	          0ull << VTD_CAP_NFR_SHIFT |    /* one fault recording register */
+	          (uint64_t)MAMV << VTD_CAP_MAMV_SHIFT;
+	vt->ecap = (cfg->no_qi ? 0 : VTD_ECAP_QI) |
+	           (uint64_t)(IOTLB_BASE / 16) << VTD_ECAP_IRO_SHIFT;
+	vt->fectl = VTD_FECTL_IM;           /* reset values: events masked (§10.4.10) */
+	vt->iectl = VTD_IECTL_IM;
+	err = bus->mmio_claim(bus->ctx, vt->cfg.base, VTD_REG_SIZE, bus_read, bus_write, vt);
 	if (err)
-		goto out;
-	vt.built = true;
-out:
-	pthread_mutex_unlock(&vt.lock);
+		goto out_free;
+	vt->built = true;
+	*out = vt;
+	return 0;
+out_free:
+	pthread_mutex_destroy(&vt->lock);
+	free(vt);
 	return err;
 }
 
-int vtd_model_stats(struct vtd_model_stats *out)
+void vtd_model_stats(struct vtd_model *vt, struct vtd_model_stats *out)
 {
-	int err = -ENOENT;
-
-	pthread_mutex_lock(&vt.lock);
-	if (vt.built) {
-		*out = vt.st;
-		err = 0;
-	}
-	pthread_mutex_unlock(&vt.lock);
-	return err;
-}
-
-int vtd_model_present(void)
-{
-	int on;
-
-	pthread_mutex_lock(&vt.lock);
-	on = vt.built;
-	pthread_mutex_unlock(&vt.lock);
-	return on;
+	pthread_mutex_lock(&vt->lock);
+	*out = vt->st;
+	pthread_mutex_unlock(&vt->lock);
 }

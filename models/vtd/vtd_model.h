@@ -1,6 +1,6 @@
 /*
  * vtd_model.h — test-only view of the VT-d model (models/vtd/vtd.c): counters the
- * sim prints at exit and tests assert on, and teardown. Drivers never see this.
+ * sim prints at exit and tests assert on. Drivers never see this.
  */
 #ifndef DOPPEL_MODELS_VTD_MODEL_H
 #define DOPPEL_MODELS_VTD_MODEL_H
@@ -20,10 +20,8 @@ struct vtd_model_stats {
 	uint64_t bad_access;        /* register accesses of a wrong size/offset */
 };
 
-/* 0 and *out, or -ENOENT when no unit was built. */
-int vtd_model_stats(struct vtd_model_stats *out);
-/* Unclaim the register page and forget the unit (unit tests; safe without one). */
-void vtd_model_reset(void);
-/* Is a unit built? (the sim's DMA routing) */
-int vtd_model_present(void);
+struct vtd_model;
+
+/* The unit's counters. Any thread. */
+void vtd_model_stats(struct vtd_model *vt, struct vtd_model_stats *out);
 #endif

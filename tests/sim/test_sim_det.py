@@ -39,7 +39,7 @@ SUBSYSTEMS = [
 # (case, scheduler, budget): seeds 1..budget must contain a failing one. Budgets are
 # 2.5-20x the first failing seed measured with these schedulers (random walk on
 # 2 CPUs; PCT depth 3 for the vector case): lost_update 13, check_then_act 30,
-# aba 156, tlb_no_wait 8, vector_wrong_cpu 1.
+# aba 58 (six push/pop rounds), tlb_no_wait 8, vector_wrong_cpu 1.
 RACY = [
     ("lost_update", "random", 100),
     ("check_then_act", "random", 150),

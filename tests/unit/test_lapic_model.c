@@ -1,6 +1,6 @@
 /*
  * test_lapic_model.c — CMocka tests of the sim's platform models on their own
- * clock: the local APIC (Intel SDM Vol. 3A ch. 10: INIT-before-SIPI and the INIT
+ * clock: the local APIC (Intel SDM Vol. 3A ch. 11: INIT-before-SIPI and the INIT
  * settle time, x2APIC transitions and #GP rules, fixed IPIs with TPR/ISR priority,
  * ESR write-then-read, delivery status, the timer's three modes), the TLB model
  * (a shootdown that skips a CPU leaves it reading the old page), the PIT and the
@@ -16,17 +16,22 @@
 
 #include <cmocka.h>
 
+#include <hw/x86/ioapic.h>
+#include <hw/x86/lapic.h>
+#include <hw/x86/pit.h>
+#include "fake_bus.h"
+
 #include "ioapic/ioapic.h"
 #include "ioapic/ioapic_model.h"
 #include "lapic/lapic.h"
 #include "lapic/lapic_model.h"
-#include "lapic/lapic_regs.h"
 #include "pit/pit.h"
 #include "tlb/tlb_model.h"
 
 /* ---- a host with a hand-driven clock ------------------------------------------- */
 
 static uint64_t now;                /* ns */
+static struct fake_bus fb;           /* the models claim their ranges here */
 static jmp_buf fatal_jmp;
 static bool expect_fatal;
 static char fatal_msg[512];
@@ -85,35 +90,36 @@ static int setup(void **state)
 	now = 1000;
 	started_cpu = -1;
 	kicks = 0;
-	assert_int_equal(lapic_model_init(&c, &host), 0);
-	ioapic_model_init(0, 0, &ih);
+	fake_bus_init(&fb, 0);
+	assert_int_equal(lapic_model_init(&c, &host, &fb.bus), 0);
+	assert_int_equal(ioapic_model_init(0, 0, 0xFEC00000ull, &ih, &fb.bus), 0);
 	return 0;
 }
 
 /* Software-enable cpu's LAPIC in xAPIC mode with spurious vector 0xFF. */
 static void xapic_on(unsigned cpu)
 {
-	lapic_model_mmio_write(cpu, LAPIC_SVR, 4, LAPIC_SVR_ENABLE | 0xFF);
+	lapic_model_mmio_write(cpu, APIC_SVR, 4, APIC_SVR_ENABLE | 0xFF);
 }
 
 static void x2apic_on(unsigned cpu)
 {
-	lapic_model_msr_write(cpu, MSR_IA32_APIC_BASE, 0xFEE00000ull | APIC_BASE_EN | APIC_BASE_EXTD);
-	lapic_model_msr_write(cpu, 0x80F, LAPIC_SVR_ENABLE | 0xFF);
+	lapic_model_msr_write(cpu, MSR_IA32_APIC_BASE, APIC_BASE_ADDR_RESET | APIC_BASE_EN | APIC_BASE_EXTD);
+	lapic_model_msr_write(cpu, 0x80F, APIC_SVR_ENABLE | 0xFF);
 }
 
 static void send_xapic(unsigned from, uint32_t lo, uint8_t dest)
 {
-	lapic_model_mmio_write(from, LAPIC_ICR_HI, 4, (uint32_t)dest << 24);
-	lapic_model_mmio_write(from, LAPIC_ICR_LO, 4, lo);
+	lapic_model_mmio_write(from, APIC_ICR_HI, 4, (uint32_t)dest << 24);
+	lapic_model_mmio_write(from, APIC_ICR_LO, 4, lo);
 	now += 2000;                    /* past the delivery-status window */
 }
 
 static void start_cpu(unsigned cpu)
 {
-	send_xapic(0, (LAPIC_DM_INIT << 8) | LAPIC_ICR_ASSERT, (uint8_t)cpu);
+	send_xapic(0, APIC_ICR_DM_INIT | APIC_ICR_LEVEL_ASSERT, (uint8_t)cpu);
 	now += 10000000;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, (uint8_t)cpu);
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, (uint8_t)cpu);
 	assert_int_equal(started_cpu, (int)cpu);
 	started_cpu = -1;
 }
@@ -125,7 +131,7 @@ static void test_sipi_without_init_is_ignored(void **state)
 	struct lapic_model_stats s;
 
 	(void)state;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 1);
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 1);
 	assert_int_equal(started_cpu, -1);
 	lapic_model_stats(&s);
 	assert_int_equal(s.sipis_ignored, 1);
@@ -134,14 +140,14 @@ static void test_sipi_without_init_is_ignored(void **state)
 static void test_sipi_right_after_init_is_ignored(void **state)
 {
 	(void)state;
-	send_xapic(0, (LAPIC_DM_INIT << 8) | LAPIC_ICR_ASSERT, 1);
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 1);      /* no 10 ms wait (seed bug K39) */
+	send_xapic(0, APIC_ICR_DM_INIT | APIC_ICR_LEVEL_ASSERT, 1);
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 1);      /* no 10 ms wait (seed bug K39) */
 	assert_int_equal(started_cpu, -1);
 	now += 200000;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 1);      /* 200 us later: still too early */
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 1);      /* 200 us later: still too early */
 	assert_int_equal(started_cpu, -1);
 	now += 10000000;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 1);      /* it was still waiting for one */
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 1);      /* it was still waiting for one */
 	assert_int_equal(started_cpu, 1);
 	assert_int_equal(started_vector, 0x08);
 }
@@ -152,7 +158,7 @@ static void test_init_sipi_sipi_starts_once(void **state)
 
 	(void)state;
 	start_cpu(2);
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 2);      /* the second SIPI: ignored quietly */
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 2);      /* the second SIPI: ignored quietly */
 	assert_int_equal(started_cpu, -1);
 	lapic_model_stats(&s);
 	assert_int_equal(s.sipis_accepted, 1);
@@ -163,12 +169,12 @@ static void test_ignore_first_sipi_needs_the_second(void **state)
 {
 	(void)state;
 	assert_int_equal(lapic_model_fault_ignore_first_sipi(3), 0);
-	send_xapic(0, (LAPIC_DM_INIT << 8) | LAPIC_ICR_ASSERT, 3);
+	send_xapic(0, APIC_ICR_DM_INIT | APIC_ICR_LEVEL_ASSERT, 3);
 	now += 10000000;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 3);
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 3);
 	assert_int_equal(started_cpu, -1);                  /* a kernel without a 2nd SIPI (K46) loses it */
 	now += 200000;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 3);
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 3);
 	assert_int_equal(started_cpu, 3);
 }
 
@@ -177,23 +183,23 @@ static void test_esr_send_error_latches_on_esr_write(void **state)
 	(void)state;
 	xapic_on(0);
 	assert_int_equal(lapic_model_fault_esr_send_error(1), 0);
-	lapic_model_mmio_write(0, LAPIC_ESR, 4, 0);
-	send_xapic(0, (LAPIC_DM_INIT << 8) | LAPIC_ICR_ASSERT, 1);
+	lapic_model_mmio_write(0, APIC_ESR, 4, 0);
+	send_xapic(0, APIC_ICR_DM_INIT | APIC_ICR_LEVEL_ASSERT, 1);
 	now += 10000000;
-	send_xapic(0, (LAPIC_DM_SIPI << 8) | 0x08, 1);
+	send_xapic(0, APIC_ICR_DM_STARTUP | 0x08, 1);
 	assert_int_equal(started_cpu, -1);
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_ESR, 4), 0);  /* not latched yet */
-	lapic_model_mmio_write(0, LAPIC_ESR, 4, 0);
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_ESR, 4), LAPIC_ESR_SEND_ACCEPT);
-	lapic_model_mmio_write(0, LAPIC_ESR, 4, 0);
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_ESR, 4), 0);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_ESR, 4), 0);  /* not latched yet */
+	lapic_model_mmio_write(0, APIC_ESR, 4, 0);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_ESR, 4), APIC_ESR_SEND_ACCEPT);
+	lapic_model_mmio_write(0, APIC_ESR, 4, 0);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_ESR, 4), 0);
 }
 
 static void test_init_to_running_cpu_is_fatal(void **state)
 {
 	(void)state;
 	start_cpu(1);
-	ASSERT_FATAL(send_xapic(0, (LAPIC_DM_INIT << 8) | LAPIC_ICR_ASSERT, 1), "running");
+	ASSERT_FATAL(send_xapic(0, APIC_ICR_DM_INIT | APIC_ICR_LEVEL_ASSERT, 1), "running");
 }
 
 /* ---- x2APIC rules ----------------------------------------------------------------- */
@@ -201,17 +207,17 @@ static void test_init_to_running_cpu_is_fatal(void **state)
 static void test_x2apic_transitions(void **state)
 {
 	(void)state;
-	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE, 0xFEE00000ull | APIC_BASE_EXTD),
+	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE, APIC_BASE_ADDR_RESET | APIC_BASE_EXTD),
 	             "invalid state");
 	ASSERT_FATAL(lapic_model_msr_read(0, 0x802), "not in x2APIC mode");
 	x2apic_on(0);
 	assert_int_equal(lapic_model_msr_read(0, 0x802), 0);
-	ASSERT_FATAL(lapic_model_mmio_read(0, LAPIC_ID, 4), "x2APIC mode");
-	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE, 0xFEE00000ull | APIC_BASE_EN),
+	ASSERT_FATAL(lapic_model_mmio_read(0, APIC_ID, 4), "x2APIC mode");
+	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE, APIC_BASE_ADDR_RESET | APIC_BASE_EN),
 	             "x2APIC to xAPIC");
-	lapic_model_msr_write(0, MSR_IA32_APIC_BASE, 0xFEE00000ull);     /* disable: legal */
+	lapic_model_msr_write(0, MSR_IA32_APIC_BASE, APIC_BASE_ADDR_RESET);     /* disable: legal */
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE,
-	                                   0xFEE00000ull | APIC_BASE_EN | APIC_BASE_EXTD),
+	                                   APIC_BASE_ADDR_RESET | APIC_BASE_EN | APIC_BASE_EXTD),
 	             "disabled to x2APIC");
 }
 
@@ -220,36 +226,36 @@ static void test_x2apic_gp_rules(void **state)
 	(void)state;
 	x2apic_on(0);
 	ASSERT_FATAL(lapic_model_msr_write(0, 0x828, 1), "non-zero");          /* ESR */
-	ASSERT_FATAL(lapic_model_msr_write(0, 0x80B, 1), "non-zero");          /* EOI */
-	ASSERT_FATAL(lapic_model_msr_read(0, 0x80B), "write-only");
+	ASSERT_FATAL(lapic_model_msr_write(0, APIC_X2_MSR(APIC_EOI), 1), "non-zero");          /* EOI */
+	ASSERT_FATAL(lapic_model_msr_read(0, APIC_X2_MSR(APIC_EOI)), "write-only");
 	ASSERT_FATAL(lapic_model_msr_read(0, 0x831), "reserved");
 	ASSERT_FATAL(lapic_model_msr_read(0, 0x80E), "reserved");              /* no DFR */
 	ASSERT_FATAL(lapic_model_msr_write(0, 0x802, 5), "read-only");         /* ID */
 	ASSERT_FATAL(lapic_model_msr_write(0, 0x808, 0x100), "reserved bits"); /* TPR */
 	ASSERT_FATAL(lapic_model_msr_write(0, 0x808, 1ull << 32), "63:32");
-	ASSERT_FATAL(lapic_model_msr_write(0, MSR_X2APIC_ICR, LAPIC_ICR_PENDING | 0x40), "reserved");
+	ASSERT_FATAL(lapic_model_msr_write(0, APIC_X2_MSR(APIC_ICR_LO), APIC_ICR_BUSY | 0x40), "reserved");
 	assert_int_equal(lapic_model_msr_read(0, 0x80D), 1);                   /* LDR of ID 0 */
 }
 
 static void test_xapic_access_rules(void **state)
 {
 	(void)state;
-	ASSERT_FATAL(lapic_model_mmio_read(0, LAPIC_TPR + 4, 4), "16-byte");
-	ASSERT_FATAL(lapic_model_mmio_read(0, LAPIC_TPR, 1), "32 bits");
-	ASSERT_FATAL(lapic_model_mmio_write(0, LAPIC_VERSION, 4, 0), "read-only");
+	ASSERT_FATAL(lapic_model_mmio_read(0, APIC_TPR + 4, 4), "16-byte");
+	ASSERT_FATAL(lapic_model_mmio_read(0, APIC_TPR, 1), "32 bits");
+	ASSERT_FATAL(lapic_model_mmio_write(0, APIC_VERSION, 4, 0), "read-only");
 	ASSERT_FATAL(lapic_model_mmio_read(0, 0x3F0, 4), "reserved");
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_VERSION, 4) & 0xFF, 0x14);
-	assert_int_equal((lapic_model_mmio_read(0, LAPIC_VERSION, 4) >> 16) & 0xFF, 6);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_VERSION, 4) & 0xFF, 0x14);
+	assert_int_equal((lapic_model_mmio_read(0, APIC_VERSION, 4) >> 16) & 0xFF, 6);
 }
 
 static void test_lvt_stays_masked_while_software_disabled(void **state)
 {
 	(void)state;
-	lapic_model_mmio_write(0, LAPIC_LVT_ERROR, 4, 0xFE);           /* SVR still disabled */
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_LVT_ERROR, 4), LAPIC_LVT_MASKED | 0xFE);
+	lapic_model_mmio_write(0, APIC_LVT_ERROR, 4, 0xFE);           /* SVR still disabled */
+	assert_int_equal(lapic_model_mmio_read(0, APIC_LVT_ERROR, 4), APIC_LVT_MASKED | 0xFE);
 	xapic_on(0);
-	lapic_model_mmio_write(0, LAPIC_LVT_ERROR, 4, 0xFE);
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_LVT_ERROR, 4), 0xFE);
+	lapic_model_mmio_write(0, APIC_LVT_ERROR, 4, 0xFE);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_LVT_ERROR, 4), 0xFE);
 }
 
 /* ---- delivery ------------------------------------------------------------------------ */
@@ -265,13 +271,13 @@ static void test_fixed_ipi_priority_tpr_eoi(void **state)
 	assert_true(lapic_model_deliverable(1));
 	assert_int_equal(lapic_model_accept(1), 0x62);      /* highest first */
 	assert_int_equal(lapic_model_accept(1), -1);        /* 0x51: class 5 below in-service 6 */
-	lapic_model_mmio_write(1, LAPIC_EOI, 4, 0);
-	lapic_model_mmio_write(1, LAPIC_TPR, 4, 0x50);
+	lapic_model_mmio_write(1, APIC_EOI, 4, 0);
+	lapic_model_mmio_write(1, APIC_TPR, 4, 0x50);
 	assert_int_equal(lapic_model_accept(1), -1);        /* TPR class 5 holds 0x51 back */
-	lapic_model_mmio_write(1, LAPIC_TPR, 4, 0);
+	lapic_model_mmio_write(1, APIC_TPR, 4, 0);
 	assert_int_equal(lapic_model_accept(1), 0x51);
-	assert_int_equal(lapic_model_mmio_read(1, LAPIC_ISR0 + 0x20, 4), 1u << (0x51 - 64));
-	lapic_model_mmio_write(1, LAPIC_EOI, 4, 0);
+	assert_int_equal(lapic_model_mmio_read(1, APIC_ISR0 + 0x20, 4), 1u << (0x51 - 64));
+	lapic_model_mmio_write(1, APIC_EOI, 4, 0);
 	assert_int_equal(lapic_model_accept(1), -1);
 }
 
@@ -296,16 +302,16 @@ static void test_shorthands_and_illegal_vector(void **state)
 	start_cpu(2);
 	for (unsigned c = 0; c < 3; c++)
 		xapic_on(c);
-	send_xapic(0, 0x45 | (LAPIC_SH_OTHERS << 18), 0);
+	send_xapic(0, 0x45 | APIC_ICR_SH_ALL_BUT_SELF, 0);
 	assert_int_equal(lapic_model_accept(0), -1);
 	assert_int_equal(lapic_model_accept(1), 0x45);
 	assert_int_equal(lapic_model_accept(2), 0x45);
-	send_xapic(0, 0x46 | (LAPIC_SH_SELF << 18), 0);
+	send_xapic(0, 0x46 | APIC_ICR_SH_SELF, 0);
 	assert_int_equal(lapic_model_accept(0), 0x46);
 	send_xapic(0, 0x05, 1);                             /* vectors 0-15 are illegal */
-	lapic_model_mmio_write(0, LAPIC_ESR, 4, 0);
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_ESR, 4), LAPIC_ESR_SEND_ILLEGAL);
-	ASSERT_FATAL(send_xapic(0, (LAPIC_DM_INIT << 8) | LAPIC_ICR_ASSERT | (LAPIC_SH_SELF << 18), 0),
+	lapic_model_mmio_write(0, APIC_ESR, 4, 0);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_ESR, 4), APIC_ESR_SEND_ILLEGAL_VEC);
+	ASSERT_FATAL(send_xapic(0, APIC_ICR_DM_INIT | APIC_ICR_LEVEL_ASSERT | APIC_ICR_SH_SELF, 0),
 	             "illegal combination");
 }
 
@@ -314,12 +320,12 @@ static void test_delivery_status_and_icr_while_busy(void **state)
 	(void)state;
 	start_cpu(1);
 	xapic_on(1);
-	lapic_model_mmio_write(0, LAPIC_ICR_HI, 4, 1u << 24);
-	lapic_model_mmio_write(0, LAPIC_ICR_LO, 4, 0x40);
-	assert_true(lapic_model_mmio_read(0, LAPIC_ICR_LO, 4) & LAPIC_ICR_PENDING);
-	ASSERT_FATAL(lapic_model_mmio_write(0, LAPIC_ICR_LO, 4, 0x41), "still pending");
+	lapic_model_mmio_write(0, APIC_ICR_HI, 4, 1u << 24);
+	lapic_model_mmio_write(0, APIC_ICR_LO, 4, 0x40);
+	assert_true(lapic_model_mmio_read(0, APIC_ICR_LO, 4) & APIC_ICR_BUSY);
+	ASSERT_FATAL(lapic_model_mmio_write(0, APIC_ICR_LO, 4, 0x41), "still pending");
 	now += 2000;
-	assert_false(lapic_model_mmio_read(0, LAPIC_ICR_LO, 4) & LAPIC_ICR_PENDING);
+	assert_false(lapic_model_mmio_read(0, APIC_ICR_LO, 4) & APIC_ICR_BUSY);
 }
 
 static void test_spurious_storm_after_enable(void **state)
@@ -329,11 +335,11 @@ static void test_spurious_storm_after_enable(void **state)
 	(void)state;
 	assert_int_equal(lapic_model_fault_spurious_storm(0, 3), 0);
 	assert_int_equal(lapic_model_accept(0), -1);        /* not before the LAPIC is on */
-	lapic_model_mmio_write(0, LAPIC_SVR, 4, LAPIC_SVR_ENABLE | 0xEF);
+	lapic_model_mmio_write(0, APIC_SVR, 4, APIC_SVR_ENABLE | 0xEF);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(lapic_model_accept(0), 0xEF);
 	assert_int_equal(lapic_model_accept(0), -1);
-	lapic_model_mmio_write(0, LAPIC_EOI, 4, 0);         /* an EOI for a spurious: counted */
+	lapic_model_mmio_write(0, APIC_EOI, 4, 0);         /* an EOI for a spurious: counted */
 	lapic_model_stats(&s);
 	assert_int_equal(s.spurious, 3);
 	assert_int_equal(s.eoi_without_isr, 1);
@@ -345,29 +351,29 @@ static void test_timer_oneshot_and_periodic(void **state)
 {
 	(void)state;
 	xapic_on(0);
-	lapic_model_mmio_write(0, LAPIC_TIMER_DCR, 4, 0xB);                /* divide by 1 */
-	lapic_model_mmio_write(0, LAPIC_LVT_TIMER, 4, 0x30);
-	lapic_model_mmio_write(0, LAPIC_TIMER_ICR, 4, 1000);               /* 10 us at 100 MHz */
+	lapic_model_mmio_write(0, APIC_TIMER_DCR, 4, 0xB);                /* divide by 1 */
+	lapic_model_mmio_write(0, APIC_LVT_TIMER, 4, 0x30);
+	lapic_model_mmio_write(0, APIC_TIMER_ICR, 4, 1000);               /* 10 us at 100 MHz */
 	now += 5000;
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_TIMER_CCR, 4), 500);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_TIMER_CCR, 4), 500);
 	assert_int_equal(lapic_model_accept(0), -1);
 	assert_int_equal(lapic_model_next_event_ns(0), now + 5000);
 	now += 5000;
 	assert_int_equal(lapic_model_accept(0), 0x30);
-	lapic_model_mmio_write(0, LAPIC_EOI, 4, 0);
+	lapic_model_mmio_write(0, APIC_EOI, 4, 0);
 	now += 100000;
 	assert_int_equal(lapic_model_accept(0), -1);                       /* one-shot: once */
-	assert_int_equal(lapic_model_mmio_read(0, LAPIC_TIMER_CCR, 4), 0);
+	assert_int_equal(lapic_model_mmio_read(0, APIC_TIMER_CCR, 4), 0);
 
-	lapic_model_mmio_write(0, LAPIC_LVT_TIMER, 4, 0x30 | (LAPIC_TIMER_PERIODIC << 17));
-	lapic_model_mmio_write(0, LAPIC_TIMER_DCR, 4, 0x3);                /* divide by 16 */
-	lapic_model_mmio_write(0, LAPIC_TIMER_ICR, 4, 100);                /* 16 us */
+	lapic_model_mmio_write(0, APIC_LVT_TIMER, 4, 0x30 | APIC_LVT_TIMER_PERIODIC);
+	lapic_model_mmio_write(0, APIC_TIMER_DCR, 4, 0x3);                /* divide by 16 */
+	lapic_model_mmio_write(0, APIC_TIMER_ICR, 4, 100);                /* 16 us */
 	for (int i = 0; i < 3; i++) {
 		now += 16000;
 		assert_int_equal(lapic_model_accept(0), 0x30);
-		lapic_model_mmio_write(0, LAPIC_EOI, 4, 0);
+		lapic_model_mmio_write(0, APIC_EOI, 4, 0);
 	}
-	ASSERT_FATAL(lapic_model_mmio_write(0, LAPIC_LVT_TIMER, 4, 0x30 | (3u << 17)), "reserved");
+	ASSERT_FATAL(lapic_model_mmio_write(0, APIC_LVT_TIMER, 4, 0x30 | APIC_LVT_TIMER_MODE_MASK), "reserved");
 }
 
 static void test_timer_tsc_deadline(void **state)
@@ -376,7 +382,7 @@ static void test_timer_tsc_deadline(void **state)
 	x2apic_on(0);
 	lapic_model_msr_write(0, MSR_IA32_TSC_DEADLINE, h_tsc() + 100);    /* ignored: wrong mode */
 	assert_int_equal(lapic_model_msr_read(0, MSR_IA32_TSC_DEADLINE), 0);
-	lapic_model_msr_write(0, 0x832, 0x31 | (LAPIC_TIMER_TSC_DEADLINE << 17));
+	lapic_model_msr_write(0, APIC_X2_MSR(APIC_LVT_TIMER), 0x31 | APIC_LVT_TIMER_DEADLINE);
 	lapic_model_msr_write(0, MSR_IA32_TSC_DEADLINE, h_tsc() + 2000);   /* 1 us */
 	assert_int_equal(lapic_model_accept(0), -1);
 	now += 1000;
@@ -392,56 +398,56 @@ static void test_no_tsc_deadline_cpuid_means_gp(void **state)
 	};
 
 	(void)state;
-	assert_int_equal(lapic_model_init(&c, &host), 0);
+	assert_int_equal(lapic_model_init(&c, &host, &fb.bus), 0);
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_TSC_DEADLINE, 1), "TSC-deadline");
 	ASSERT_FATAL(lapic_model_msr_write(0, MSR_IA32_APIC_BASE,
-	                                   0xFEE00000ull | APIC_BASE_EN | APIC_BASE_EXTD), "EXTD");
+	                                   APIC_BASE_ADDR_RESET | APIC_BASE_EN | APIC_BASE_EXTD), "EXTD");
 	xapic_on(0);
-	ASSERT_FATAL(lapic_model_mmio_write(0, LAPIC_LVT_TIMER, 4, 0x30 | (2u << 17)), "CPUID");
+	ASSERT_FATAL(lapic_model_mmio_write(0, APIC_LVT_TIMER, 4, 0x30 | APIC_LVT_TIMER_DEADLINE), "CPUID");
 }
 
 /* ---- I/O APIC --------------------------------------------------------------------- */
 
 static void ioapic_w(uint32_t reg, uint32_t v)
 {
-	ioapic_model_mmio_write(0x00, 4, reg);
-	ioapic_model_mmio_write(0x10, 4, v);
+	ioapic_model_mmio_write(IOAPIC_REGSEL, 4, reg);
+	ioapic_model_mmio_write(IOAPIC_WIN, 4, v);
 }
 
 static uint32_t ioapic_r(uint32_t reg)
 {
-	ioapic_model_mmio_write(0x00, 4, reg);
-	return (uint32_t)ioapic_model_mmio_read(0x10, 4);
+	ioapic_model_mmio_write(IOAPIC_REGSEL, 4, reg);
+	return (uint32_t)ioapic_model_mmio_read(IOAPIC_WIN, 4);
 }
 
 static void test_ioapic_routes_edge_and_level(void **state)
 {
 	(void)state;
 	xapic_on(0);
-	assert_int_equal(ioapic_r(0x01), 0x11 | (23u << 16));
-	assert_true(ioapic_r(0x10 + 2 * 5) & (1u << 16));                  /* masked at reset */
+	assert_int_equal(ioapic_r(IOAPIC_REG_VER), IOAPIC_VER_82093AA | (23u << IOAPIC_VER_MAX_REDIR_SHIFT));
+	assert_true(ioapic_r(IOAPIC_REG_REDTBL(5)) & IOAPIC_RTE_MASKED);                  /* masked at reset */
 	assert_int_equal(ioapic_model_set_line(5, true), 0);
 	assert_int_equal(lapic_model_accept(0), -1);                        /* masked: nothing */
 	ioapic_model_set_line(5, false);
-	ioapic_w(0x11 + 2 * 5, 0);                                          /* dest APIC ID 0 */
-	ioapic_w(0x10 + 2 * 5, 0x55);                                       /* edge, unmasked */
+	ioapic_w(IOAPIC_REG_REDTBL(5) + 1, 0);                                          /* dest APIC ID 0 */
+	ioapic_w(IOAPIC_REG_REDTBL(5), 0x55);                                       /* edge, unmasked */
 	ioapic_model_set_line(5, true);
 	assert_int_equal(lapic_model_accept(0), 0x55);
-	lapic_model_mmio_write(0, LAPIC_EOI, 4, 0);
+	lapic_model_mmio_write(0, APIC_EOI, 4, 0);
 	ioapic_model_set_line(5, true);                                     /* no new edge */
 	assert_int_equal(lapic_model_accept(0), -1);
 
-	ioapic_w(0x10 + 2 * 6, 0x56 | (1u << 15));                          /* level */
+	ioapic_w(IOAPIC_REG_REDTBL(6), 0x56 | IOAPIC_RTE_LEVEL);                          /* level */
 	ioapic_model_set_line(6, true);
 	assert_int_equal(lapic_model_accept(0), 0x56);
-	assert_true(ioapic_r(0x10 + 2 * 6) & (1u << 14));                  /* remote IRR */
-	lapic_model_mmio_write(0, LAPIC_EOI, 4, 0);                         /* still asserted: again */
+	assert_true(ioapic_r(IOAPIC_REG_REDTBL(6)) & IOAPIC_RTE_REMOTE_IRR);                  /* remote IRR */
+	lapic_model_mmio_write(0, APIC_EOI, 4, 0);                         /* still asserted: again */
 	assert_int_equal(lapic_model_accept(0), 0x56);
 	ioapic_model_set_line(6, false);
-	lapic_model_mmio_write(0, LAPIC_EOI, 4, 0);
-	assert_false(ioapic_r(0x10 + 2 * 6) & (1u << 14));
+	lapic_model_mmio_write(0, APIC_EOI, 4, 0);
+	assert_false(ioapic_r(IOAPIC_REG_REDTBL(6)) & IOAPIC_RTE_REMOTE_IRR);
 	assert_int_equal(lapic_model_accept(0), -1);
-	ASSERT_FATAL(ioapic_w(0x01, 0), "read-only");
+	ASSERT_FATAL(ioapic_w(IOAPIC_REG_VER, 0), "read-only");
 	ASSERT_FATAL(ioapic_model_mmio_read(0x04, 4), "dword");
 }
 
@@ -506,21 +512,42 @@ static void test_pit_channel2_calibration_sequence(void **state)
 	uint8_t lo, hi;
 
 	(void)state;
-	pit_model_init(&ph);
-	pit_model_port61_write((pit_model_port61_read() & ~0x02) | 0x01);   /* gate on, speaker off */
-	pit_model_write(3, 0xB0);           /* channel 2, lobyte/hibyte, mode 0, binary */
-	pit_model_write(2, (uint8_t)latch);
-	pit_model_write(2, (uint8_t)(latch >> 8));
-	assert_false(pit_model_port61_read() & 0x20);
+	assert_int_equal(pit_model_init(&ph, &fb.bus), 0);
+	pit_model_port61_write((pit_model_port61_read() & ~PIT_B_SPEAKER) | PIT_B_GATE2);   /* gate on, speaker off */
+	pit_model_write(PIT_CMD - PIT_CH0, PIT_CMD_CH2 | PIT_CMD_LOHI | PIT_CMD_MODE0);
+	pit_model_write(PIT_CH2 - PIT_CH0, (uint8_t)latch);
+	pit_model_write(PIT_CH2 - PIT_CH0, (uint8_t)(latch >> 8));
+	assert_false(pit_model_port61_read() & PIT_B_OUT2);
 	now += 5000000;
-	pit_model_write(3, 0x80);           /* latch channel 2 */
-	lo = pit_model_read(2);
-	hi = pit_model_read(2);
+	pit_model_write(PIT_CMD - PIT_CH0, PIT_CMD_CH2 | PIT_CMD_LATCH);
+	lo = pit_model_read(PIT_CH2 - PIT_CH0);
+	hi = pit_model_read(PIT_CH2 - PIT_CH0);
 	assert_in_range((uint16_t)(lo | hi << 8), latch / 2 - 2, latch / 2 + 2);
-	assert_false(pit_model_port61_read() & 0x20);
+	assert_false(pit_model_port61_read() & PIT_B_OUT2);
 	now += 5000000 + 1000;
-	assert_true(pit_model_port61_read() & 0x20);                        /* OUT2 high */
-	ASSERT_FATAL(pit_model_write(3, 0xB3), "BCD");
+	assert_true(pit_model_port61_read() & PIT_B_OUT2);                        /* OUT2 high */
+	assert_true(fake_bus_pio_read(&fb, PIT_PORT_B, 1) & PIT_B_OUT2);          /* the claimed port */
+	ASSERT_FATAL(fake_bus_pio_read(&fb, PIT_CH0, 2), "8-bit device");
+	ASSERT_FATAL(pit_model_write(PIT_CMD - PIT_CH0, PIT_CMD_CH2 | PIT_CMD_LOHI | PIT_CMD_MODE3 | PIT_CMD_BCD), "BCD");
+}
+
+/* ---- attachment: the models' own claims on the bus ------------------------------------- */
+
+/* One page, one MSR range for every CPU: the bus says which CPU accesses. */
+static void test_lapic_banked_by_accessing_cpu(void **state)
+{
+	(void)state;
+	fb.cpu = 2;
+	assert_int_equal(fake_bus_mmio_read(&fb, 0xFEE00000ull + APIC_ID, 4), 2u << 24);
+	assert_false(fake_bus_rdmsr(&fb, MSR_IA32_APIC_BASE) & APIC_BASE_BSP);
+	fb.cpu = 0;
+	assert_int_equal(fake_bus_mmio_read(&fb, 0xFEE00000ull + APIC_ID, 4), 0);
+	assert_true(fake_bus_rdmsr(&fb, MSR_IA32_APIC_BASE) & APIC_BASE_BSP);
+	fb.cpu = -1;
+	ASSERT_FATAL(fake_bus_mmio_read(&fb, 0xFEE00000ull + APIC_ID, 4), "not a simulated CPU");
+	/* The I/O APIC claimed its window too, and a second LAPIC page there is refused. */
+	assert_true(fake_bus_mmio_claimed(&fb, 0xFEC00000ull, IOAPIC_MMIO_LEN));
+	assert_int_equal(fake_bus_claims(&fb), 5);     /* page, 3 MSR ranges, I/O APIC */
 }
 
 int main(void)
@@ -547,6 +574,7 @@ int main(void)
 		cmocka_unit_test_setup(test_ioapic_routes_edge_and_level, setup),
 		cmocka_unit_test(test_tlb_shootdown_skipping_a_cpu_is_caught),
 		cmocka_unit_test_setup(test_pit_channel2_calibration_sequence, setup),
+		cmocka_unit_test_setup(test_lapic_banked_by_accessing_cpu, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,10 @@
 #include "../../kernel/pci/pci_internal.h"
 #include "fake_hal.h"
 
+#include <hw/pci/caps.h>
+#include <hw/pci/config.h>
+#include <hw/pci/msi.h>
+
 static uint8_t cfg[4096];
 static struct pci_cap caps[PCI_MAX_CAPS];
 static struct pci_bar bars[6];
@@ -42,22 +46,22 @@ static void img(uint8_t header_type, uint8_t first)
 {
 	memset(cfg, 0, sizeof cfg);
 	memset(bars, 0, sizeof bars);
-	put32(0x00, 0x56781234);
-	put16(0x06, first ? 0x0010 : 0);
-	cfg[0x0E] = header_type;
-	cfg[header_type == 2 ? 0x14 : 0x34] = first;
+	put32(PCI_VENDOR_ID, 0x56781234);
+	put16(PCI_STATUS, first ? PCI_STATUS_CAP_LIST : 0);
+	cfg[PCI_HEADER_TYPE] = header_type;
+	cfg[header_type == PCI_HEADER_CARDBUS ? PCI_CB_CAP_PTR : PCI_CAP_PTR] = first;
 	fake_hal_console_reset();
 }
 
 static void cap(unsigned off, uint8_t id, uint8_t next)
 {
-	cfg[off] = id;
-	cfg[off + 1] = next;
+	cfg[off + PCI_CAP_LIST_ID] = id;
+	cfg[off + PCI_CAP_LIST_NEXT] = next;
 }
 
 static void ecap(unsigned off, uint16_t id, uint8_t ver, uint16_t next)
 {
-	put32(off, (uint32_t)id | (uint32_t)ver << 16 | (uint32_t)next << 20);
+	put32(off, (uint32_t)id | (uint32_t)ver << PCI_EXT_CAP_VER_SHIFT | (uint32_t)next << PCI_EXT_CAP_NEXT_SHIFT);
 }
 
 static unsigned parse(size_t len, const char **err)
@@ -79,15 +83,16 @@ static void test_clean_list_with_extended(void **state)
 {
 	(void)state;
 	img(0, 0x40);
-	cap(0x40, 0x01, 0x50);
-	cap(0x50, 0x05, 0x70);
-	cap(0x70, 0x10, 0x00);
-	ecap(0x100, 0x0001, 2, 0x140);
-	ecap(0x140, 0x0003, 1, 0);
+	cap(0x40, PCI_CAP_ID_PM, 0x50);
+	cap(0x50, PCI_CAP_ID_MSI, 0x70);
+	cap(0x70, PCI_CAP_ID_EXP, 0x00);
+	ecap(0x100, PCI_EXT_CAP_ID_AER, 2, 0x140);
+	ecap(0x140, PCI_EXT_CAP_ID_DSN, 1, 0);
 	const char *err = "unset";
 	assert_int_equal(parse(4096, &err), 5);
 	assert_null(err);
-	const uint16_t ids[] = { 0x01, 0x05, 0x10, 0x0001, 0x0003 }, offs[] = { 0x40, 0x50, 0x70, 0x100, 0x140 };
+	const uint16_t ids[] = { PCI_CAP_ID_PM, PCI_CAP_ID_MSI, PCI_CAP_ID_EXP, PCI_EXT_CAP_ID_AER,
+				 PCI_EXT_CAP_ID_DSN }, offs[] = { 0x40, 0x50, 0x70, 0x100, 0x140 };
 	for (unsigned i = 0; i < 5; i++) {
 		assert_int_equal(caps[i].id, ids[i]);
 		assert_int_equal(caps[i].off, offs[i]);
@@ -104,8 +109,8 @@ static void test_status_bit_clear_means_no_list(void **state)
 {
 	(void)state;
 	img(0, 0x40);
-	cap(0x40, 0x05, 0);
-	put16(0x06, 0);
+	cap(0x40, PCI_CAP_ID_MSI, 0);
+	put16(PCI_STATUS, 0);
 	const char *err = "unset";
 	assert_int_equal(parse(256, &err), 0);
 	assert_null(err);
@@ -115,13 +120,13 @@ static void test_loop(void **state)
 {
 	(void)state;
 	img(0, 0x40);
-	cap(0x40, 0x01, 0x50);
-	cap(0x50, 0x05, 0x40);
+	cap(0x40, PCI_CAP_ID_PM, 0x50);
+	cap(0x50, PCI_CAP_ID_MSI, 0x40);
 	const char *err = 0;
 	assert_int_equal(parse(256, &err), 2);
 	expect_err(err, "capability loop at 0x40");
 	img(0, 0x60);                           /* a capability pointing at itself */
-	cap(0x60, 0x09, 0x60);
+	cap(0x60, PCI_CAP_ID_VNDR, 0x60);
 	assert_int_equal(parse(256, &err), 1);
 	expect_err(err, "capability loop at 0x60");
 }
@@ -134,7 +139,7 @@ static void test_pointer_into_header(void **state)
 	assert_int_equal(parse(256, &err), 0);
 	expect_err(err, "0x20 at 0x34 points into the header");
 	img(0, 0x40);                           /* later in the list */
-	cap(0x40, 0x01, 0x3C);
+	cap(0x40, PCI_CAP_ID_PM, 0x3C);
 	assert_int_equal(parse(256, &err), 1);
 	expect_err(err, "points into the header");
 }
@@ -144,12 +149,12 @@ static void test_pointer_beyond_image_and_0xfc(void **state)
 	(void)state;
 	const char *err = 0;
 	img(0, 0x80);                           /* a 128-byte image cannot hold it */
-	cap(0x80, 0x05, 0);
+	cap(0x80, PCI_CAP_ID_MSI, 0);
 	assert_int_equal(parse(128, &err), 0);
 	expect_err(err, "beyond the 128-byte config image");
 	/* 0xFF masks to 0xFC, the last capability slot: valid. */
 	img(0, 0xFF);
-	cap(0xFC, 0x09, 0x00);
+	cap(0xFC, PCI_CAP_ID_VNDR, 0x00);
 	assert_int_equal(parse(256, &err), 1);
 	assert_null(err);
 	assert_int_equal(caps[0].off, 0xFC);
@@ -159,22 +164,22 @@ static void test_misaligned_pointers_masked(void **state)
 {
 	(void)state;
 	img(0, 0x43);
-	cap(0x40, 0x01, 0x51);
-	cap(0x50, 0x11, 0x00);
+	cap(0x40, PCI_CAP_ID_PM, 0x51);
+	cap(0x50, PCI_CAP_ID_MSIX, 0x00);
 	const char *err = "unset";
 	assert_int_equal(parse(256, &err), 2);
 	assert_null(err);
 	assert_int_equal(caps[0].off, 0x40);
 	assert_int_equal(caps[1].off, 0x50);
-	assert_int_equal(caps[1].id, 0x11);
+	assert_int_equal(caps[1].id, PCI_CAP_ID_MSIX);
 }
 
 static void test_cardbus_pointer_at_0x14(void **state)
 {
 	(void)state;
 	img(2, 0x80);
-	cfg[0x34] = 0x20;                       /* would point into the header on type 0 */
-	cap(0x80, 0x01, 0);
+	cfg[PCI_CAP_PTR] = 0x20;                /* would point into the header on type 0 */
+	cap(0x80, PCI_CAP_ID_PM, 0);
 	const char *err = "unset";
 	assert_int_equal(parse(256, &err), 1);
 	assert_null(err);
@@ -186,12 +191,12 @@ static void test_48_caps_and_overflow(void **state)
 	(void)state;
 	img(0, 0x40);
 	for (unsigned off = 0x40; off <= 0xFC; off += 4)
-		cap(off, 0x09, (uint8_t)(off == 0xFC ? 0 : off + 4));
+		cap(off, PCI_CAP_ID_VNDR, (uint8_t)(off == 0xFC ? 0 : off + 4));
 	const char *err = "unset";
 	assert_int_equal(parse(256, &err), 48);
 	assert_null(err);
 	/* One more, extended: the table holds 48. */
-	ecap(0x100, 0x000B, 1, 0);
+	ecap(0x100, PCI_EXT_CAP_ID_VNDR, 1, 0);
 	assert_int_equal(parse(4096, &err), 48);
 	expect_err(err, "more than 48 capabilities");
 	/* A smaller table stops early with a reason, never overruns. */
@@ -206,8 +211,8 @@ static void test_ext_loop(void **state)
 {
 	(void)state;
 	img(0, 0);
-	ecap(0x100, 0x0001, 1, 0x180);
-	ecap(0x180, 0x0003, 1, 0x100);
+	ecap(0x100, PCI_EXT_CAP_ID_AER, 1, 0x180);
+	ecap(0x180, PCI_EXT_CAP_ID_DSN, 1, 0x100);
 	const char *err = 0;
 	assert_int_equal(parse(4096, &err), 2);
 	expect_err(err, "extended capability loop at 0x100");
@@ -217,7 +222,7 @@ static void test_ext_next_below_0x100(void **state)
 {
 	(void)state;
 	img(0, 0);
-	ecap(0x100, 0x0001, 1, 0x0F0);
+	ecap(0x100, PCI_EXT_CAP_ID_AER, 1, 0x0F0);
 	const char *err = 0;
 	assert_int_equal(parse(4096, &err), 1);
 	expect_err(err, "next pointer 0x0f0 at 0x100 is below 0x100");
@@ -228,16 +233,16 @@ static void test_ext_end_markers_and_short_image(void **state)
 	(void)state;
 	const char *err = "unset";
 	img(0, 0);
-	put32(0x100, 0xFFFFFFFF);               /* what a function without ext space reads */
+	put32(PCI_EXT_CAP_START, 0xFFFFFFFF);             /* what a function without ext space reads */
 	assert_int_equal(parse(4096, &err), 0);
 	assert_null(err);
 	img(0, 0);
-	ecap(0x100, 0x0001, 1, 0x200);
+	ecap(0x100, PCI_EXT_CAP_ID_AER, 1, 0x200);
 	put32(0x200, 0);                        /* a zero header ends the list */
 	assert_int_equal(parse(4096, &err), 1);
 	assert_null(err);
 	/* Next pointer past a 512-byte image. */
-	ecap(0x100, 0x0001, 1, 0x200);
+	ecap(0x100, PCI_EXT_CAP_ID_AER, 1, 0x200);
 	assert_int_equal(parse(512, &err), 1);
 	expect_err(err, "beyond the 512-byte config image");
 	/* Too short to hold a header at all. */
@@ -262,8 +267,8 @@ static void test_msi_variants(void **state)
 {
 	(void)state;
 	img(0, 0x50);
-	cap(0x50, 0x05, 0);
-	put16(0x52, 0x0000);                    /* 32-bit, 1 vector, no masking */
+	cap(0x50, PCI_CAP_ID_MSI, 0);
+	put16(0x50 + PCI_MSI_CTRL, 0);          /* 32-bit, 1 vector, no masking */
 	assert_null(decode(256));
 	assert_true(msi.present);
 	assert_false(msi.is64);
@@ -272,18 +277,18 @@ static void test_msi_variants(void **state)
 	assert_int_equal(msi.multi_cap_log2, 0);
 	assert_false(msix.present);
 
-	put16(0x52, (5u << 1) | (1u << 7) | (1u << 8));  /* 32 vectors, 64-bit, maskable */
+	put16(0x50 + PCI_MSI_CTRL, 5u << PCI_MSI_CTRL_MMC_SHIFT | PCI_MSI_CTRL_64BIT | PCI_MSI_CTRL_MASKABLE);
 	assert_null(decode(256));
 	assert_true(msi.present && msi.is64 && msi.maskable);
 	assert_int_equal(msi.multi_cap_log2, 5);
 
-	put16(0x52, 3u << 1 | 1u << 8);          /* 8 vectors, 32-bit, maskable */
+	put16(0x50 + PCI_MSI_CTRL, 3u << PCI_MSI_CTRL_MMC_SHIFT | PCI_MSI_CTRL_MASKABLE);  /* 8, 32-bit */
 	assert_null(decode(256));
 	assert_false(msi.is64);
 	assert_true(msi.maskable);
 	assert_int_equal(msi.multi_cap_log2, 3);
 
-	put16(0x52, 6u << 1);                   /* Multiple Message Capable 110b: reserved */
+	put16(0x50 + PCI_MSI_CTRL, 6u << PCI_MSI_CTRL_MMC_SHIFT);  /* Multiple Message Capable 110b: reserved */
 	expect_err(decode(256), "Multiple Message Capable 6 is reserved");
 	assert_false(msi.present);
 }
@@ -292,11 +297,11 @@ static void test_msi_runs_past_config_space(void **state)
 {
 	(void)state;
 	img(0, 0xF0);
-	cap(0xF0, 0x05, 0);
-	put16(0xF2, (1u << 7) | (1u << 8));     /* 24 bytes from 0xF0: past 0x100 */
+	cap(0xF0, PCI_CAP_ID_MSI, 0);
+	put16(0xF0 + PCI_MSI_CTRL, PCI_MSI_CTRL_64BIT | PCI_MSI_CTRL_MASKABLE);  /* 24 bytes: past 0x100 */
 	expect_err(decode(4096), "runs past the config image");
 	assert_false(msi.present);
-	put16(0xF2, 0);                         /* 10 bytes fit */
+	put16(0xF0 + PCI_MSI_CTRL, 0);          /* 10 bytes fit */
 	assert_null(decode(4096));
 	assert_true(msi.present);
 }
@@ -310,10 +315,10 @@ static void msix_img(unsigned entries, unsigned tbir, uint32_t toff, unsigned pb
 	memcpy(keep, bars, sizeof keep);        /* the BARs stay as the test set them */
 	img(0, 0x40);
 	memcpy(bars, keep, sizeof keep);
-	cap(0x40, 0x11, 0);
-	put16(0x42, (uint16_t)(entries - 1));
-	put32(0x44, toff | tbir);
-	put32(0x48, poff | pbir);
+	cap(0x40, PCI_CAP_ID_MSIX, 0);
+	put16(0x40 + PCI_MSIX_CTRL, (uint16_t)(entries - 1));
+	put32(0x40 + PCI_MSIX_TABLE, toff | tbir);
+	put32(0x40 + PCI_MSIX_PBA, poff | pbir);
 }
 
 static void test_msix_valid(void **state)

@@ -17,7 +17,8 @@
 
 #include <cmocka.h>
 
-#include "../../sim/bus.h"
+#include <hw/pci/config.h>
+#include "fake_bus.h"
 #include "edu/edu.h"
 #include "edu/edu_model.h"
 #include <hw/dev/edu.h>
@@ -28,200 +29,21 @@
 #include "testdev/testdev.h"
 #include "testdev/testdev_model.h"
 
-/* ---- a fake sim bus: the ranges the fabric claims, and accesses to them ------------ */
-
-struct range {
-	bool used;
-	uint64_t base, len;
-	sim_bus_read_fn rd;
-	sim_bus_write_fn wr;
-	void *ctx;
-};
-
-#define NRANGES 64
-static struct range mmio[NRANGES], pio[NRANGES];
-
-static int range_add(struct range *t, uint64_t base, uint64_t len, sim_bus_read_fn rd,
-		     sim_bus_write_fn wr, void *ctx)
-{
-	struct range *free_slot = NULL;
-
-	if (!len || !rd || !wr)
-		return -EINVAL;
-	for (unsigned i = 0; i < NRANGES; i++) {
-		if (!t[i].used) {
-			if (!free_slot)
-				free_slot = &t[i];
-			continue;
-		}
-		if (base < t[i].base + t[i].len && t[i].base < base + len)
-			return -EBUSY;
-	}
-	if (!free_slot)
-		return -ENOSPC;
-	*free_slot = (struct range){ true, base, len, rd, wr, ctx };
-	return 0;
-}
-
-static int range_del(struct range *t, uint64_t base)
-{
-	for (unsigned i = 0; i < NRANGES; i++)
-		if (t[i].used && t[i].base == base) {
-			t[i].used = false;
-			return 0;
-		}
-	return -ENOENT;
-}
-
-int sim_bus_mmio_register(uint64_t base, uint64_t len, sim_bus_read_fn rd, sim_bus_write_fn wr,
-			  void *ctx)
-{
-	return range_add(mmio, base, len, rd, wr, ctx);
-}
-int sim_bus_mmio_unregister(uint64_t base) { return range_del(mmio, base); }
-int sim_bus_pio_register(uint16_t base, uint32_t len, sim_bus_read_fn rd, sim_bus_write_fn wr,
-			 void *ctx)
-{
-	return range_add(pio, base, len, rd, wr, ctx);
-}
-int sim_bus_pio_unregister(uint16_t base) { return range_del(pio, base); }
-
-static struct range *lookup(uint64_t addr, unsigned size)
-{
-	for (unsigned i = 0; i < NRANGES; i++)
-		if (mmio[i].used && addr >= mmio[i].base && addr + size <= mmio[i].base + mmio[i].len)
-			return &mmio[i];
-	return NULL;
-}
-
-static uint64_t rd(uint64_t addr, unsigned size)
-{
-	struct range *r = lookup(addr, size);
-
-	if (!r)
-		fail_msg("MMIO read at 0x%llx: nothing claims it", (unsigned long long)addr);
-	return r->rd(r->ctx, addr - r->base, size);
-}
-
-static void wr(uint64_t addr, unsigned size, uint64_t v)
-{
-	struct range *r = lookup(addr, size);
-
-	if (!r)
-		fail_msg("MMIO write at 0x%llx: nothing claims it", (unsigned long long)addr);
-	r->wr(r->ctx, addr - r->base, size, v);
-}
-
-/* ---- a fake host: RAM, MSI messages, GSI levels, the log --------------------------- */
+/* ---- the fake bus: claimed ranges, RAM, MSI messages, GSI levels, DMA, the log --------- */
 
 #define RAM_SIZE (4u << 20)
-#define MSI_MAX 64
 
-struct msi_msg {
-	uint64_t addr;
-	uint32_t data;
-};
+static struct fake_bus fb;
 
-static uint8_t *ram;
-static struct msi_msg msis[MSI_MAX];
-static unsigned nmsi;
-static bool gsi_level[24];
-static unsigned gsi_changes;
-static unsigned bad_mem;                /* device accesses outside RAM and the MSI window */
-static unsigned ram_writes;
-static char logbuf[32768];
-static size_t loglen;
-
-static void h_mem_write(uint64_t addr, const void *buf, unsigned len)
-{
-	if (addr >= 0xFEE00000ull && addr < 0xFEF00000ull) {
-		assert_int_equal(len, 4);
-		if (nmsi < MSI_MAX) {
-			msis[nmsi].addr = addr;
-			memcpy(&msis[nmsi].data, buf, 4);
-		}
-		nmsi++;
-		return;
-	}
-	if (addr >= RAM_SIZE || len > RAM_SIZE - addr) {
-		bad_mem++;
-		return;
-	}
-	ram_writes++;
-	memcpy(ram + addr, buf, len);
-}
-
-static void h_mem_read(uint64_t addr, void *buf, unsigned len)
-{
-	if (addr >= RAM_SIZE || len > RAM_SIZE - addr) {
-		bad_mem++;
-		memset(buf, 0xff, len);
-		return;
-	}
-	memcpy(buf, ram + addr, len);
-}
-
-static void h_set_gsi(uint32_t gsi, bool level)
-{
-	assert_true(gsi < 24);
-	gsi_level[gsi] = level;
-	gsi_changes++;
-}
-
-static void h_log(const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	n = snprintf(logbuf + loglen, sizeof(logbuf) - loglen, "%s\n", line);
-	if (n > 0)
-		loglen = strlen(logbuf);
-	if (getenv("DOPPEL_TEST_VERBOSE"))
-		fprintf(stderr, "log: %s\n", line);
-}
-
-static bool logged(const char *needle)
-{
-	return strstr(logbuf, needle) != NULL;
-}
-
-/* DMA with a requester ID (the IOMMU's input): recorded; dma_block makes it fail the
- * way a VT-d fault does (reads give zeros, writes vanish, -EFAULT). */
-static uint16_t last_rid;
-static unsigned ndma;
-static bool dma_block;
-
-static int h_dma(uint16_t rid, uint64_t addr, void *buf, unsigned len, bool write)
-{
-	last_rid = rid;
-	ndma++;
-	if (dma_block) {
-		if (!write)
-			memset(buf, 0, len);
-		return -EFAULT;
-	}
-	if (write)
-		h_mem_write(addr, buf, len);
-	else
-		h_mem_read(addr, buf, len);
-	return 0;
-}
-
-static const struct pci_model_host host = {
-	.mem_write = h_mem_write, .mem_read = h_mem_read, .dma = h_dma, .set_gsi = h_set_gsi,
-	.log = h_log,
-};
+static uint64_t rd(uint64_t addr, unsigned size) { return fake_bus_mmio_read(&fb, addr, size); }
+static void wr(uint64_t addr, unsigned size, uint64_t v) { fake_bus_mmio_write(&fb, addr, size, v); }
+static bool logged(const char *needle) { return fake_bus_logged(&fb, needle); }
+/* INTx# is active low: an asserted GSI is a low input. */
+static bool gsi_asserted(unsigned gsi) { return !fb.gsi_high[gsi]; }
 
 /* ---- the machine: ECAM at 0xB0000000, firmware-assigned like SeaBIOS -------------------- */
 
 #define ECAM 0xB0000000ull
-#define CMD_MEM 0x2u
-#define CMD_MASTER 0x4u
-#define CMD_INTX_OFF 0x400u
 
 struct bdf {
 	unsigned bus, dev, fn;
@@ -266,7 +88,7 @@ static uint64_t bar_addr(struct bdf b, unsigned i)
 
 static void set_command(struct bdf b, uint16_t set, uint16_t clear)
 {
-	cfg_wr(b, 0x04, 2, (cfg_rd(b, 0x04, 2) | set) & ~clear);
+	cfg_wr(b, PCI_COMMAND, 2, (cfg_rd(b, PCI_COMMAND, 2) | set) & ~clear);
 }
 
 static int setup(void **state)
@@ -277,25 +99,16 @@ static int setup(void **state)
 	int sec;
 
 	(void)state;
-	memset(mmio, 0, sizeof(mmio));
-	memset(pio, 0, sizeof(pio));
-	ram = calloc(1, RAM_SIZE);
-	assert_non_null(ram);
-	nmsi = gsi_changes = bad_mem = ram_writes = ndma = 0;
-	last_rid = 0xFFFF;
-	dma_block = false;
-	memset(gsi_level, 0, sizeof(gsi_level));
-	loglen = 0;
-	logbuf[0] = '\0';
+	fake_bus_init(&fb, RAM_SIZE);
 	edu_model_reset();
 	nvme_model_reset();
 	testdev_model_reset();
-	assert_int_equal(pci_model_init(&cfg, &host), 0);
-	assert_int_equal(edu_model_add(0, 2, &host), 0);
-	assert_int_equal(nvme_model_add(0, 3, &host), 0);
+	assert_int_equal(pci_model_init(&cfg, &fb.bus), 0);
+	assert_int_equal(edu_model_add(0, 2, &fb.bus), 0);
+	assert_int_equal(nvme_model_add(0, 3, &fb.bus), 0);
 	sec = pci_model_add_bridge(0, 4);
 	assert_true(sec > 0);
-	assert_int_equal(testdev_model_add((uint8_t)sec, 0, &host), 0);
+	assert_int_equal(testdev_model_add((uint8_t)sec, 0, &fb.bus), 0);
 	assert_int_equal(pci_model_firmware(0xC0000000ull, 0xFEBFFFFFull, 0xC000, 0xFFFF), 0);
 	/* The bridge's secondary bus number, as firmware numbered it. */
 	td0 = (struct bdf){ cfg_rd((struct bdf){ 0, 4, 0 }, 0x19, 1), 0, 0 };
@@ -304,15 +117,16 @@ static int setup(void **state)
 	assert_int_equal(cfg_rd(nvme_bdf, 0, 4), 0x00101b36u);
 	assert_int_equal(cfg_rd(td0, 0, 4), 0xd0e01234u);
 	assert_int_equal(cfg_rd(td1, 0, 4), 0xd0e11234u);
+	assert_int_equal(fb.nmsi, 0);
+	fb.gsi_changes = 0;                 /* the fabric pulled its idle lines up */
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	(void)state;
-	assert_int_equal(bad_mem, 0);
-	free(ram);
-	ram = NULL;
+	assert_int_equal(fb.bad_mem, 0);
+	fake_bus_fini(&fb);
 	return 0;
 }
 
@@ -320,7 +134,7 @@ static int teardown(void **state)
 
 static uint64_t edu_bar(void)
 {
-	set_command(edu_bdf, CMD_MEM | CMD_MASTER, 0);
+	set_command(edu_bdf, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	return bar_addr(edu_bdf, 0);
 }
 
@@ -386,26 +200,26 @@ static void test_instances_and_log_limit(void **state)
 	unsigned lines = 0;
 
 	(void)state;
-	assert_int_equal(edu_model_add(0, 5, &host), 0);
+	assert_int_equal(edu_model_add(0, 5, &fb.bus), 0);
 	assert_int_equal(edu_model_stats(1, &s), 0);
 	assert_int_equal(s.bad_access, 0);
 	assert_int_equal(edu_model_stats(2, &s), -ENOENT);
 	assert_int_equal(nvme_model_stats(0, &ns), 0);
 	assert_int_equal(nvme_model_stats(1, &ns), -ENOENT);
-	assert_true(edu_model_add(0, 2, &host) < 0);                /* slot taken: not kept */
+	assert_true(edu_model_add(0, 2, &fb.bus) < 0);                /* slot taken: not kept */
 	assert_int_equal(edu_model_stats(2, &s), -ENOENT);
 	for (unsigned slot = 6; slot < 12; slot++)
-		assert_int_equal(edu_model_add(0, (uint8_t)slot, &host), 0);
-	assert_int_equal(edu_model_add(0, 12, &host), -ENOSPC);    /* 8 instances at most */
+		assert_int_equal(edu_model_add(0, (uint8_t)slot, &fb.bus), 0);
+	assert_int_equal(edu_model_add(0, 12, &fb.bus), -ENOSPC);    /* 8 instances at most */
 	assert_int_equal(edu_model_stats(7, &s), 0);
 	assert_int_equal(edu_model_stats(8, &s), -ENOENT);
 	/* 100 misuses of instance 0: 64 lines, one saying the rest are dropped, then quiet. */
-	loglen = 0;
-	logbuf[0] = '\0';
+	fb.loglen = 0;
+	fb.log[0] = '\0';
 	for (unsigned i = 0; i < 100; i++)
 		rd(b + EDU_REG_ID, 2);
 	assert_int_equal(edu_stats().bad_access, 100);
-	for (const char *p = logbuf; (p = strstr(p, "edu@b0:02: ")); p++)
+	for (const char *p = fb.log; (p = strstr(p, "edu@b0:02: ")); p++)
 		lines++;
 	assert_int_equal(lines, 65);
 	assert_true(logged("edu@b0:02: too many errors, not logging more"));
@@ -420,12 +234,12 @@ static void test_edu_irq_intx(void **state)
 	assert_true(gsi >= 16 && gsi < 24);
 	wr(b + EDU_REG_IRQ_RAISE, 4, 0x5);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), 0x5);
-	assert_true(gsi_level[gsi]);
+	assert_true(gsi_asserted(gsi));
 	assert_int_equal(cfg_rd(edu_bdf, 0x06, 2) & 0x8, 0x8);        /* Interrupt Status */
 	wr(b + EDU_REG_IRQ_ACK, 4, 0x1);
-	assert_true(gsi_level[gsi]);                                  /* 0x4 still set */
+	assert_true(gsi_asserted(gsi));                                  /* 0x4 still set */
 	wr(b + EDU_REG_IRQ_ACK, 4, 0x4);
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), 0);
 	/* Factorial with the interrupt bit: raises status bit 0. */
 	wr(b + EDU_REG_STATUS, 4, EDU_STATUS_IRQFACT | EDU_STATUS_COMPUTING);
@@ -433,10 +247,10 @@ static void test_edu_irq_intx(void **state)
 	wr(b + EDU_REG_FACT, 4, 4);
 	assert_int_equal(rd(b + EDU_REG_FACT, 4), 24);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), EDU_IRQ_FACT);
-	assert_true(gsi_level[gsi]);
-	assert_int_equal(nmsi, 0);
+	assert_true(gsi_asserted(gsi));
+	assert_int_equal(fb.nmsi, 0);
 	wr(b + EDU_REG_IRQ_ACK, 4, EDU_IRQ_FACT);
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 }
 
 static void test_edu_irq_msi(void **state)
@@ -451,19 +265,19 @@ static void test_edu_irq_msi(void **state)
 	cfg_wr(edu_bdf, cap + 12, 2, 0x4041);
 	cfg_wr(edu_bdf, cap + 2, 2, cfg_rd(edu_bdf, cap + 2, 2) | 1);
 	wr(b + EDU_REG_IRQ_RAISE, 4, 0x10);
-	assert_int_equal(nmsi, 1);
-	assert_int_equal(msis[0].addr, 0xFEE01000u);
-	assert_int_equal(msis[0].data, 0x4041);
-	assert_false(gsi_level[gsi]);
-	assert_int_equal(gsi_changes, 0);
+	assert_int_equal(fb.nmsi, 1);
+	assert_int_equal(fb.msis[0].addr, 0xFEE01000u);
+	assert_int_equal(fb.msis[0].data, 0x4041);
+	assert_false(gsi_asserted(gsi));
+	assert_int_equal(fb.gsi_changes, 0);
 	assert_int_equal(edu_stats().irq_raised, 1);
 	/* The status must still be acknowledged; a second raise sends again. */
 	wr(b + EDU_REG_IRQ_RAISE, 4, 0x20);
-	assert_int_equal(nmsi, 2);
+	assert_int_equal(fb.nmsi, 2);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), 0x30);
 	wr(b + EDU_REG_IRQ_ACK, 4, 0x30);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), 0);
-	assert_int_equal(nmsi, 2);
+	assert_int_equal(fb.nmsi, 2);
 }
 
 static void edu_dma(uint64_t b, uint64_t src, uint64_t dst, uint64_t cnt, uint32_t cmd)
@@ -485,18 +299,18 @@ static void test_edu_dma(void **state)
 
 	(void)state;
 	for (unsigned i = 0; i < 100; i++)
-		ram[0x1000 + i] = (uint8_t)(i * 7 + 1);
+		fb.ram[0x1000 + i] = (uint8_t)(i * 7 + 1);
 	/* RAM -> device buffer at 0x40000 + 0x10. */
 	edu_dma(b, 0x1000, EDU_BUF_ADDR + 0x10, 100, EDU_CMD_START);
 	assert_int_equal(edu_model_buffer(0, 0x10, buf, 100), 0);
-	assert_memory_equal(buf, ram + 0x1000, 100);
-	assert_false(gsi_level[gsi]);
+	assert_memory_equal(buf, fb.ram + 0x1000, 100);
+	assert_false(gsi_asserted(gsi));
 	/* Buffer -> RAM with the completion interrupt 0x100. */
 	edu_dma(b, EDU_BUF_ADDR + 0x10, 0x3000, 100,
 		EDU_CMD_START | EDU_CMD_TO_RAM | EDU_CMD_IRQ);
-	assert_memory_equal(ram + 0x3000, ram + 0x1000, 100);
+	assert_memory_equal(fb.ram + 0x3000, fb.ram + 0x1000, 100);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), EDU_IRQ_DMA);
-	assert_true(gsi_level[gsi]);
+	assert_true(gsi_asserted(gsi));
 	wr(b + EDU_REG_IRQ_ACK, 4, EDU_IRQ_DMA);
 	s = edu_stats();
 	assert_int_equal(s.dma_done, 2);
@@ -511,11 +325,11 @@ static void test_edu_dma_rid_and_blocked(void **state)
 	struct edu_model_stats s;
 
 	(void)state;
-	memset(ram + 0x1000, 0x5A, 64);
+	memset(fb.ram + 0x1000, 0x5A, 64);
 	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START);
-	assert_int_equal(ndma, 1);
-	assert_int_equal(last_rid, 0x0010);                         /* 00:02.0 */
-	dma_block = true;
+	assert_int_equal(fb.ndma, 1);
+	assert_int_equal(fb.last_rid, 0x0010);                         /* 00:02.0 */
+	fb.dma_block = true;
 	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START | EDU_CMD_IRQ);
 	assert_int_equal(edu_model_buffer(0, 0, buf, 64), 0);
 	assert_int_equal(buf[0], 0);                                /* zeros, not 0x5A */
@@ -525,9 +339,9 @@ static void test_edu_dma_rid_and_blocked(void **state)
 	assert_int_equal(s.dma_done, 2);
 	assert_true(logged("blocked or outside RAM"));
 	/* Bus mastering off: no DMA reaches the host at all. */
-	set_command(edu_bdf, 0, CMD_MASTER);
+	set_command(edu_bdf, 0, PCI_COMMAND_MASTER);
 	edu_dma(b, 0x1000, EDU_BUF_ADDR, 64, EDU_CMD_START);
-	assert_int_equal(ndma, 2);
+	assert_int_equal(fb.ndma, 2);
 }
 
 static void test_edu_dma_refused(void **state)
@@ -537,8 +351,8 @@ static void test_edu_dma_refused(void **state)
 	struct edu_model_stats s;
 
 	(void)state;
-	memset(ram + 0x5000, 0xAB, 0x200);
-	writes = ram_writes;
+	memset(fb.ram + 0x5000, 0xAB, 0x200);
+	writes = fb.ram_writes;
 	/* Past the end of the 4 KiB buffer. */
 	edu_dma(b, EDU_BUF_ADDR + 0xF00, 0x5000, 0x200, EDU_CMD_START | EDU_CMD_TO_RAM |
 		EDU_CMD_IRQ);
@@ -552,17 +366,17 @@ static void test_edu_dma_refused(void **state)
 	s = edu_stats();
 	assert_int_equal(s.dma_refused, 5);
 	assert_int_equal(s.dma_done, 0);
-	assert_int_equal(ram_writes, writes);
-	assert_int_equal(ram[0x5000], 0xAB);
+	assert_int_equal(fb.ram_writes, writes);
+	assert_int_equal(fb.ram[0x5000], 0xAB);
 	assert_int_equal(rd(b + EDU_REG_IRQ_STATUS, 4), 0);          /* no completion irq */
 	assert_true(logged("DMA refused"));
 	/* Bus mastering off: dropped, RAM untouched. */
-	set_command(edu_bdf, 0, CMD_MASTER);
+	set_command(edu_bdf, 0, PCI_COMMAND_MASTER);
 	edu_dma(b, EDU_BUF_ADDR, 0x5000, 16, EDU_CMD_START | EDU_CMD_TO_RAM);
 	s = edu_stats();
 	assert_int_equal(s.dma_no_master, 1);
 	assert_int_equal(s.dma_done, 0);
-	assert_int_equal(ram_writes, writes);
+	assert_int_equal(fb.ram_writes, writes);
 	assert_true(logged("bus mastering is off"));
 }
 
@@ -585,7 +399,7 @@ static struct nvme_model_stats nvme_stats(void)
 
 static uint64_t nvme_bar(void)
 {
-	set_command(nvme_bdf, CMD_MEM | CMD_MASTER, 0);
+	set_command(nvme_bdf, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	nb = bar_addr(nvme_bdf, 0);
 	assert_int_equal(cfg_rd(nvme_bdf, 0x10, 4) & 0x6, 0x4);     /* 64-bit BAR */
 	return nb;
@@ -611,7 +425,7 @@ static struct nvme_sqe sqe(uint8_t opc, uint16_t cid, uint64_t prp1, uint32_t cd
 static void submit(const struct nvme_sqe *cmds, unsigned n, uint16_t sqs)
 {
 	for (unsigned i = 0; i < n; i++) {
-		memcpy(ram + ASQ + (size_t)sq_tail * 64, &cmds[i], 64);
+		memcpy(fb.ram + ASQ + (size_t)sq_tail * 64, &cmds[i], 64);
 		sq_tail = (uint16_t)((sq_tail + 1) % sqs);
 	}
 	wr(nb + NVME_REG_DBS, 4, sq_tail);
@@ -621,7 +435,7 @@ static struct nvme_cqe cqe_at(unsigned slot)
 {
 	struct nvme_cqe e;
 
-	memcpy(&e, ram + ACQ + (size_t)slot * 16, 16);
+	memcpy(&e, fb.ram + ACQ + (size_t)slot * 16, 16);
 	return e;
 }
 
@@ -712,8 +526,8 @@ static void test_nvme_identify_msix(void **state)
 {
 	struct nvme_sqe c[3];
 	struct nvme_cqe e;
-	const struct nvme_id_ctrl *id = (const void *)(ram + DATA);
-	const struct nvme_id_ns *ns = (const void *)(ram + DATA + 0x1000);
+	const struct nvme_id_ctrl *id = (const void *)(fb.ram + DATA);
+	const struct nvme_id_ns *ns = (const void *)(fb.ram + DATA + 0x1000);
 	unsigned gsi = cfg_rd(nvme_bdf, 0x3C, 1);
 
 	(void)state;
@@ -734,10 +548,10 @@ static void test_nvme_identify_msix(void **state)
 	assert_int_equal(id->cqes, 0x44);
 	assert_int_equal(id->nn, 1);
 	assert_int_equal(id->ver, 0x00010400);
-	assert_int_equal(nmsi, 1);
-	assert_int_equal(msis[0].addr, 0xFEE02000u);
-	assert_int_equal(msis[0].data, 0x45);
-	assert_false(gsi_level[gsi]);
+	assert_int_equal(fb.nmsi, 1);
+	assert_int_equal(fb.msis[0].addr, 0xFEE02000u);
+	assert_int_equal(fb.msis[0].data, 0x45);
+	assert_false(gsi_asserted(gsi));
 	cq_consume(1);
 	/* Namespace 1, then a namespace that does not exist, then an unknown opcode. */
 	c[0] = sqe(NVME_ADM_IDENTIFY, 2, DATA + 0x1000, NVME_CNS_NS);
@@ -755,7 +569,7 @@ static void test_nvme_identify_msix(void **state)
 	assert_int_equal(cqe_at(3).status,
 			 NVME_SC_INVALID_OPCODE << 1 | NVME_STATUS_DNR | NVME_STATUS_P);
 	assert_int_equal(cqe_at(3).sq_head, 4);
-	assert_int_equal(nmsi, 2);                                    /* one per doorbell batch */
+	assert_int_equal(fb.nmsi, 2);                                    /* one per doorbell batch */
 	assert_int_equal(nvme_stats().errors, 2);
 }
 
@@ -771,11 +585,11 @@ static void test_nvme_masked_vector_pba(void **state)
 	submit(&c, 1, 4);
 	assert_int_equal(cqe_at(0).status, NVME_STATUS_P);
 	assert_int_equal(cqe_at(0).dw0, 63u << 16 | 63u);
-	assert_int_equal(nmsi, 0);
+	assert_int_equal(fb.nmsi, 0);
 	assert_int_equal(rd(nb + 0x3000, 4) & 1, 1);                  /* pending */
 	wr(nb + 0x200C, 4, 0);                                        /* unmask: delivered */
-	assert_int_equal(nmsi, 1);
-	assert_int_equal(msis[0].data, 0x46);
+	assert_int_equal(fb.nmsi, 1);
+	assert_int_equal(fb.msis[0].data, 0x46);
 	assert_int_equal(rd(nb + 0x3000, 4) & 1, 0);
 	/* The function mask holds it back the same way. */
 	cq_consume(1);
@@ -784,9 +598,9 @@ static void test_nvme_masked_vector_pba(void **state)
 	c.cdw11 = 3u << 16 | 1u;
 	submit(&c, 1, 4);
 	assert_int_equal(cqe_at(1).dw0, 3u << 16 | 1u);
-	assert_int_equal(nmsi, 1);
+	assert_int_equal(fb.nmsi, 1);
 	cfg_wr(nvme_bdf, find_cap(nvme_bdf, 0x11) + 2, 2, 0x8000);
-	assert_int_equal(nmsi, 2);
+	assert_int_equal(fb.nmsi, 2);
 }
 
 static void test_nvme_cq_wrap_phase(void **state)
@@ -832,7 +646,7 @@ static void test_nvme_strict_errors(void **state)
 {
 	struct nvme_sqe c[2];
 	struct nvme_model_stats s;
-	const struct nvme_id_ctrl *id = (const void *)(ram + DATA + 0x800);
+	const struct nvme_id_ctrl *id = (const void *)(fb.ram + DATA + 0x800);
 
 	(void)state;
 	nvme_bar();
@@ -847,19 +661,19 @@ static void test_nvme_strict_errors(void **state)
 			 NVME_SC_PRP_OFFSET_INVALID << 1 | NVME_STATUS_DNR | NVME_STATUS_P);
 	assert_int_equal(cqe_at(1).status,
 			 NVME_SC_PRP_OFFSET_INVALID << 1 | NVME_STATUS_DNR | NVME_STATUS_P);
-	assert_int_equal(ram[DATA + 0x800], 0);                       /* nothing written */
+	assert_int_equal(fb.ram[DATA + 0x800], 0);                       /* nothing written */
 	/* A good PRP2: the structure is split over two pages. */
-	memset(ram + DATA + 0x1000, 0xEE, 0x1000);
-	memset(ram + 0x30000, 0xEE, 0x1000);
+	memset(fb.ram + DATA + 0x1000, 0xEE, 0x1000);
+	memset(fb.ram + 0x30000, 0xEE, 0x1000);
 	c[0] = sqe(NVME_ADM_IDENTIFY, 3, DATA + 0x800, NVME_CNS_CTRL);
 	c[0].prp2 = 0x30000;
 	submit(c, 1, 8);
 	assert_int_equal(cqe_at(2).status, NVME_STATUS_P);
 	assert_int_equal(id->vid, 0x1b36);
-	assert_int_equal(ram[DATA + 0x1000], 0xEE);                   /* PRP1's page ends */
-	assert_int_equal(ram[0x30000], 0);                            /* byte 2048 on: PRP2 */
-	assert_int_equal(ram[0x307FF], 0);
-	assert_int_equal(ram[0x30800], 0xEE);                         /* 4096 bytes in all */
+	assert_int_equal(fb.ram[DATA + 0x1000], 0xEE);                   /* PRP1's page ends */
+	assert_int_equal(fb.ram[0x30000], 0);                            /* byte 2048 on: PRP2 */
+	assert_int_equal(fb.ram[0x307FF], 0);
+	assert_int_equal(fb.ram[0x30800], 0xEE);                         /* 4096 bytes in all */
 	/* Fused and SGL commands are refused. */
 	c[0] = sqe(NVME_ADM_IDENTIFY, 4, DATA, NVME_CNS_CTRL);
 	c[0].flags = 0x40;
@@ -878,7 +692,7 @@ static void test_nvme_strict_errors(void **state)
 	assert_true(logged("beyond the queue size"));
 	assert_true(logged("passes the tail"));
 	/* Bus mastering off: the SQE fetch fails, the controller reports a fatal status. */
-	set_command(nvme_bdf, 0, CMD_MASTER);
+	set_command(nvme_bdf, 0, PCI_COMMAND_MASTER);
 	c[0] = sqe(NVME_ADM_GET_FEATURES, 9, 0, NVME_FEAT_NUM_QUEUES);
 	submit(c, 1, 8);
 	s = nvme_stats();
@@ -900,32 +714,60 @@ static void test_nvme_intx(void **state)
 	nvme_bar();                              /* MSI-X stays off: INTx */
 	nvme_enable(4, 4);
 	submit(&c, 1, 4);
-	assert_true(gsi_level[gsi]);
-	assert_int_equal(nmsi, 0);
+	assert_true(gsi_asserted(gsi));
+	assert_int_equal(fb.nmsi, 0);
 	cq_consume(1);                           /* all consumed: deasserted */
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 	/* INTMS masks the pin; INTMC with entries pending asserts it again. */
 	wr(nb + NVME_REG_INTMS, 4, 1);
 	assert_int_equal(rd(nb + NVME_REG_INTMC, 4), 1);
 	c.cid = 2;
 	submit(&c, 1, 4);
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 	assert_int_equal(cqe_at(1).cid, 2);
 	wr(nb + NVME_REG_INTMC, 4, 1);
-	assert_true(gsi_level[gsi]);
+	assert_true(gsi_asserted(gsi));
 	wr(nb + NVME_REG_INTMS, 4, 1);
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 	wr(nb + NVME_REG_INTMC, 4, 1);
-	assert_true(gsi_level[gsi]);
+	assert_true(gsi_asserted(gsi));
 	cq_consume(1);
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 	/* A reset deasserts a line left high. */
 	c.cid = 3;
 	submit(&c, 1, 4);
-	assert_true(gsi_level[gsi]);
+	assert_true(gsi_asserted(gsi));
 	wr(nb + NVME_REG_CC, 4, 0);
-	assert_false(gsi_level[gsi]);
+	assert_false(gsi_asserted(gsi));
 	assert_int_equal(nvme_stats().intms, 0);
+}
+
+/* Two controllers on one fabric: their registers, state and faults are their own. */
+static void test_nvme_two_controllers_are_independent(void **state)
+{
+	struct bdf n2 = { 0, 5, 0 };
+	struct nvme_model_stats s0, s1;
+	uint64_t b2 = 0xE0000000ull;        /* a free spot in the hole, assigned by hand */
+
+	(void)state;
+	assert_int_equal(nvme_model_add(0, 5, &fb.bus), 0);
+	assert_int_equal(cfg_rd(n2, 0, 4), 0x00101b36u);
+	cfg_wr(n2, 0x10, 4, (uint32_t)b2);
+	cfg_wr(n2, 0x14, 4, 0);
+	set_command(n2, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
+	assert_int_equal(bar_addr(n2, 0), b2);
+	nvme_bar();
+	assert_true(nb != b2);
+	nvme_enable(4, 4);                                          /* controller 0 ready */
+	assert_int_equal(rd(b2 + NVME_REG_CSTS, 4) & NVME_CSTS_RDY, 0); /* controller 1 not */
+	assert_int_equal(nvme_model_fault_cfs(1), 0);
+	assert_true(rd(b2 + NVME_REG_CSTS, 4) & NVME_CSTS_CFS);
+	assert_false(rd(nb + NVME_REG_CSTS, 4) & NVME_CSTS_CFS);
+	assert_int_equal(nvme_model_stats(0, &s0), 0);
+	assert_int_equal(nvme_model_stats(1, &s1), 0);
+	assert_int_equal(s0.enables, 1);
+	assert_int_equal(s1.enables, 0);
+	assert_int_equal(nvme_model_stats(2, &s1), -ENOENT);
 }
 
 /* ---- testdev --------------------------------------------------------------------------------- */
@@ -952,7 +794,7 @@ static void test_testdev_msi_multi(void **state)
 	assert_int_equal(ctrl >> 1 & 7, 5);                           /* 32 vectors capable */
 	assert_true(ctrl & 0x80);                                     /* 64-bit */
 	assert_true(ctrl & 0x100);                                    /* per-vector masking */
-	set_command(td0, CMD_MEM | CMD_MASTER, 0);
+	set_command(td0, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	b = bar_addr(td0, 0);
 	cfg_wr(td0, cap + 4, 4, 0xFEE03000u);
 	cfg_wr(td0, cap + 8, 4, 0);
@@ -961,26 +803,26 @@ static void test_testdev_msi_multi(void **state)
 	wr(b + TESTDEV_REG_RAISE, 4, 7);
 	wr(b + TESTDEV_REG_RAISE, 4, 31);
 	wr(b + TESTDEV_REG_RAISE, 4, 32);                             /* not offered */
-	assert_int_equal(nmsi, 2);
-	assert_int_equal(msis[0].addr, 0xFEE03000u);
-	assert_int_equal(msis[0].data, 0x67);
-	assert_int_equal(msis[1].data, 0x7F);
+	assert_int_equal(fb.nmsi, 2);
+	assert_int_equal(fb.msis[0].addr, 0xFEE03000u);
+	assert_int_equal(fb.msis[0].data, 0x67);
+	assert_int_equal(fb.msis[1].data, 0x7F);
 	assert_int_equal(td_stats(0).bad_vector, 1);
 	assert_true(logged("only 32 offered"));
 	/* Mask vector 3: pending, then delivered on unmask. */
 	cfg_wr(td0, cap + 0x10, 4, 1u << 3);
 	wr(b + TESTDEV_REG_RAISE, 4, 3);
-	assert_int_equal(nmsi, 2);
+	assert_int_equal(fb.nmsi, 2);
 	assert_int_equal(cfg_rd(td0, cap + 0x14, 4), 1u << 3);
 	assert_int_equal(rd(b + TESTDEV_REG_COUNT, 4), 2);
 	cfg_wr(td0, cap + 0x10, 4, 0);
-	assert_int_equal(nmsi, 3);
-	assert_int_equal(msis[2].data, 0x63);
+	assert_int_equal(fb.nmsi, 3);
+	assert_int_equal(fb.msis[2].data, 0x63);
 	assert_int_equal(td_stats(0).quiet, 1);
 	/* Fewer enabled vectors: the low bits of data carry a smaller index. */
 	cfg_wr(td0, cap + 2, 2, 2u << 4 | 1u);                        /* 4 enabled */
 	wr(b + TESTDEV_REG_RAISE, 4, 2);
-	assert_int_equal(msis[3].data, 0x62);
+	assert_int_equal(fb.msis[3].data, 0x62);
 	/* Strict access sizes. */
 	assert_int_equal(rd(b + TESTDEV_REG_COUNT, 2), 0xFFFF);
 	assert_int_equal(td_stats(0).bad_access, 1);
@@ -998,7 +840,7 @@ static void test_testdev_msix(void **state)
 	assert_int_equal(cfg_rd(td1, cap + 4, 4), 0x0 | 2);           /* table BAR2 + 0 */
 	assert_int_equal(cfg_rd(td1, cap + 8, 4), 0x8000 | 2);        /* PBA BAR2 + 0x8000 */
 	assert_int_equal(cfg_rd(td1, 0x18, 4) & 0x6, 0x4);           /* BAR2 64-bit */
-	set_command(td1, CMD_MEM | CMD_MASTER, 0);
+	set_command(td1, PCI_COMMAND_MEM | PCI_COMMAND_MASTER, 0);
 	b0 = bar_addr(td1, 0);
 	b2 = bar_addr(td1, 2);
 	wr(b2 + 2047 * 16, 4, 0xFEE04000u);
@@ -1012,15 +854,15 @@ static void test_testdev_msix(void **state)
 	wr(b0 + TESTDEV_REG_RAISE, 4, 2047);
 	wr(b0 + TESTDEV_REG_RAISE, 4, 5);
 	wr(b0 + TESTDEV_REG_RAISE, 4, 2048);                          /* not offered */
-	assert_int_equal(nmsi, 2);
-	assert_int_equal(msis[0].addr, 0xFEE04000u);
-	assert_int_equal(msis[0].data, 0x77);
-	assert_int_equal(msis[1].addr, 0xFEE05000u);
-	assert_int_equal(msis[1].data, 0x45);
+	assert_int_equal(fb.nmsi, 2);
+	assert_int_equal(fb.msis[0].addr, 0xFEE04000u);
+	assert_int_equal(fb.msis[0].data, 0x77);
+	assert_int_equal(fb.msis[1].addr, 0xFEE05000u);
+	assert_int_equal(fb.msis[1].data, 0x45);
 	assert_int_equal(td_stats(1).bad_vector, 1);
 	/* Entry 6 is still masked (reset state): its PBA bit is set. */
 	wr(b0 + TESTDEV_REG_RAISE, 4, 6);
-	assert_int_equal(nmsi, 2);
+	assert_int_equal(fb.nmsi, 2);
 	assert_int_equal(rd(b2 + 0x8000, 8) & (1u << 6), 1u << 6);
 	assert_int_equal(rd(b0 + TESTDEV_REG_COUNT, 4), 2);
 	/* Function 0 saw none of this. */
@@ -1036,23 +878,23 @@ static void test_testdev_intx(void **state)
 	assert_int_equal(cfg_rd(td0, 0x3D, 1), 1);                    /* INTA */
 	assert_int_equal(cfg_rd(td1, 0x3D, 1), 2);                    /* INTB */
 	assert_int_not_equal(g0, g1);
-	set_command(td0, CMD_MEM, 0);
-	set_command(td1, CMD_MEM, 0);
+	set_command(td0, PCI_COMMAND_MEM, 0);
+	set_command(td1, PCI_COMMAND_MEM, 0);
 	b0 = bar_addr(td0, 0);
 	b1 = bar_addr(td1, 0);
 	wr(b0 + TESTDEV_REG_RAISE, 4, 0);
-	assert_true(gsi_level[g0]);
-	assert_false(gsi_level[g1]);
+	assert_true(gsi_asserted(g0));
+	assert_false(gsi_asserted(g1));
 	wr(b1 + TESTDEV_REG_RAISE, 4, 9);
-	assert_true(gsi_level[g1]);
+	assert_true(gsi_asserted(g1));
 	wr(b0 + TESTDEV_REG_LOWER, 4, 0);
-	assert_false(gsi_level[g0]);
-	assert_true(gsi_level[g1]);
+	assert_false(gsi_asserted(g0));
+	assert_true(gsi_asserted(g1));
 	/* Interrupt Disable holds the line low. */
-	set_command(td1, CMD_INTX_OFF, 0);
-	assert_false(gsi_level[g1]);
+	set_command(td1, PCI_COMMAND_INTX_DISABLE, 0);
+	assert_false(gsi_asserted(g1));
 	assert_int_equal(rd(b1 + TESTDEV_REG_COUNT, 4), 1);
-	assert_int_equal(nmsi, 0);
+	assert_int_equal(fb.nmsi, 0);
 }
 
 int main(void)
@@ -1072,6 +914,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nvme_cq_wrap_phase, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_strict_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nvme_intx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nvme_two_controllers_are_independent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_testdev_msi_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_testdev_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_testdev_intx, setup, teardown),

@@ -17,78 +17,21 @@
 
 #include <cmocka.h>
 
-#include "../../sim/bus.h"
+#include "fake_bus.h"
 #include "vtd/vtd.h"
 #include "vtd/vtd_model.h"
 
 #include <hw/iommu/vtd.h>
 
-/* ---- fake bus and host ------------------------------------------------------------ */
-
-static uint64_t claimed_base, claimed_len;
-
-int sim_bus_mmio_register(uint64_t base, uint64_t len, sim_bus_read_fn rd, sim_bus_write_fn wr,
-                          void *ctx)
-{
-	(void)rd; (void)wr; (void)ctx;
-	if (claimed_len)
-		return -EBUSY;
-	claimed_base = base;
-	claimed_len = len;
-	return 0;
-}
-
-int sim_bus_mmio_unregister(uint64_t base)
-{
-	if (!claimed_len || base != claimed_base)
-		return -ENOENT;
-	claimed_len = 0;
-	return 0;
-}
+/* ---- the fake bus: RAM for the tables, recorded interrupt messages ------------------- */
 
 #define MEM_SIZE (16u << 20)
-static uint8_t *mem;
-static struct { uint64_t addr; uint32_t data; } msis[32];
-static unsigned nmsis, nlogs;
-static char last_log[512];
+static struct fake_bus fb;
+static struct vtd_model *vt;            /* the unit most tests drive */
+static uint64_t cur_base = VTD_MODEL_BASE;   /* whose registers rd/wr reach */
 
-static int h_read(uint64_t pa, void *buf, unsigned len)
-{
-	if (pa >= MEM_SIZE || len > MEM_SIZE - pa) {
-		memset(buf, 0xFF, len);
-		return -EFAULT;
-	}
-	memcpy(buf, mem + pa, len);
-	return 0;
-}
-static int h_write(uint64_t pa, const void *buf, unsigned len)
-{
-	if (pa >= MEM_SIZE || len > MEM_SIZE - pa)
-		return -EFAULT;
-	memcpy(mem + pa, buf, len);
-	return 0;
-}
-static void h_msi(uint64_t addr, uint32_t data)
-{
-	if (nmsis < 32) {
-		msis[nmsis].addr = addr;
-		msis[nmsis].data = data;
-	}
-	nmsis++;
-}
-static void h_log(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(last_log, sizeof(last_log), fmt, ap);
-	va_end(ap);
-	nlogs++;
-}
-static const struct vtd_host host = { .mem_read = h_read, .mem_write = h_write, .msi = h_msi,
-                                      .log = h_log };
-
-static uint64_t rd(uint64_t off, unsigned size) { return vtd_model_mmio_read(off, size); }
-static void wr(uint64_t off, unsigned size, uint64_t v) { vtd_model_mmio_write(off, size, v); }
+static uint64_t rd(uint64_t off, unsigned size) { return fake_bus_mmio_read(&fb, cur_base + off, size); }
+static void wr(uint64_t off, unsigned size, uint64_t v) { fake_bus_mmio_write(&fb, cur_base + off, size, v); }
 static uint32_t gsts(void) { return (uint32_t)rd(VTD_REG_GSTS, 4); }
 /* The IOTLB registers and the fault recording register, where ECAP.IRO and CAP.FRO
  * say the model put them. */
@@ -98,8 +41,17 @@ static uint64_t frcd_reg(void) { return VTD_FRCD_REG(rd(VTD_REG_CAP, 8), 0); }
 static struct vtd_model_stats stats(void)
 {
 	struct vtd_model_stats s;
-	assert_int_equal(vtd_model_stats(&s), 0);
+	vtd_model_stats(vt, &s);
 	return s;
+}
+
+/* Replace the unit under test with a fresh one built from c at VTD_MODEL_BASE. */
+static void rebuild(const struct vtd_config *c)
+{
+	vtd_model_destroy(vt);
+	vt = NULL;
+	cur_base = VTD_MODEL_BASE;
+	assert_int_equal(vtd_model_create(c, &fb.bus, &vt), 0);
 }
 
 /* ---- tables in fake memory ----------------------------------------------------------- */
@@ -115,12 +67,12 @@ static uint64_t alloc_table(void)
 {
 	uint64_t t = next_table;
 	next_table += 0x1000;
-	memset(mem + t, 0, 0x1000);
+	memset(fb.ram + t, 0, 0x1000);
 	return t;
 }
 
-static void put64(uint64_t pa, uint64_t v) { memcpy(mem + pa, &v, 8); }
-static uint64_t get64(uint64_t pa) { uint64_t v; memcpy(&v, mem + pa, 8); return v; }
+static void put64(uint64_t pa, uint64_t v) { memcpy(fb.ram + pa, &v, 8); }
+static uint64_t get64(uint64_t pa) { uint64_t v; memcpy(&v, fb.ram + pa, 8); return v; }
 
 /* Context entry for bus-0 devfn: domain did, aw 1 (3-level) or 2 (4-level). Returns
  * the top-level table. */
@@ -158,11 +110,13 @@ static void unit(bool cm, bool no_qi)
 {
 	struct vtd_config c = { .caching_mode = cm, .no_qi = no_qi };
 
-	memset(mem, 0, MEM_SIZE);
+	memset(fb.ram, 0, MEM_SIZE);
 	next_table = 0x100000;
-	nmsis = nlogs = 0;
-	assert_int_equal(vtd_model_init(&c, &host), 0);
-	memset(mem + ROOT, 0, 0x2000);
+	fb.nmsi = fb.nlogs = 0;
+	fb.loglen = 0;
+	fb.log[0] = '\0';
+	rebuild(&c);
+	memset(fb.ram + ROOT, 0, 0x2000);
 	put64(ROOT, CTX_BUS0 | VTD_ROOT_P);
 	wr(VTD_REG_RTADDR, 8, ROOT);
 	wr(VTD_REG_GCMD, 4, VTD_GCMD_SRTP);
@@ -208,8 +162,8 @@ static void test_caps(void **state)
 	uint64_t cap, ecap;
 
 	(void)state;
-	assert_int_equal(claimed_base, VTD_MODEL_BASE);
-	assert_int_equal(claimed_len, 0x1000);
+	assert_true(fake_bus_mmio_claimed(&fb, VTD_MODEL_BASE, 0x1000));
+	assert_false(fake_bus_mmio_claimed(&fb, VTD_MODEL_BASE + 0x1000, 1));
 	assert_int_equal(rd(VTD_REG_VER, 4), 0x10);
 	cap = rd(VTD_REG_CAP, 8);
 	assert_int_equal((cap >> VTD_CAP_SAGAW_SHIFT) & 0x1F, VTD_SAGAW_39 | VTD_SAGAW_48);
@@ -235,7 +189,7 @@ static void test_caps(void **state)
 	(void)rd(VTD_REG_GSTS, 2);
 	assert_int_equal(stats().bad_access, 1);
 
-	assert_int_equal(vtd_model_init(&c, &host), 0);
+	rebuild(&c);
 	assert_true(rd(VTD_REG_CAP, 8) & VTD_CAP_CM);
 	assert_false(rd(VTD_REG_ECAP, 8) & VTD_ECAP_QI);
 }
@@ -268,7 +222,7 @@ static void test_qie_needs_ecap(void **state)
 	struct vtd_config c = { .no_qi = true };
 
 	(void)state;
-	assert_int_equal(vtd_model_init(&c, &host), 0);
+	rebuild(&c);
 	wr(VTD_REG_GCMD, 4, VTD_GCMD_QIE);
 	assert_false(gsts() & VTD_GCMD_QIE);
 }
@@ -281,8 +235,8 @@ static void test_passthrough_when_te_off(void **state)
 
 	(void)state;
 	wr(VTD_REG_GCMD, 4, gsts() & ~VTD_GCMD_TE);
-	assert_int_equal(vtd_model_dma(0x10, 0x200000, &v, 4, true), 0);
-	memcpy(&got, mem + 0x200000, 4);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x200000, &v, 4, true), 0);
+	memcpy(&got, fb.ram + 0x200000, 4);
 	assert_int_equal(got, v);
 	assert_int_equal(stats().translations, 0);
 }
@@ -296,32 +250,32 @@ static void test_walk_permissions(void **state)
 	map(top3, 3, 0x5000, 0x300000, VTD_SL_R | VTD_SL_W);
 	map(top3, 3, 0x6000, 0x301000, VTD_SL_R);
 	memset(buf, 0xA5, sizeof(buf));
-	assert_int_equal(vtd_model_dma(0x10, 0x5010, buf, 16, true), 0);
-	assert_memory_equal(mem + 0x300010, buf, 16);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5010, buf, 16, true), 0);
+	assert_memory_equal(fb.ram + 0x300010, buf, 16);
 	/* A read across the page boundary, two translations. */
-	memset(mem + 0x300FF0, 1, 16);
-	memset(mem + 0x301000, 2, 16);
-	assert_int_equal(vtd_model_dma(0x10, 0x5FF0, back, 0x20, false), 0);
+	memset(fb.ram + 0x300FF0, 1, 16);
+	memset(fb.ram + 0x301000, 2, 16);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5FF0, back, 0x20, false), 0);
 	assert_int_equal(back[0], 1);
 	assert_int_equal(back[0x1F], 2);
-	assert_int_equal(nmsis, 0);
+	assert_int_equal(fb.nmsi, 0);
 	/* A write across it: the first page lands, the read-only second faults 0x05. */
-	assert_int_equal(vtd_model_dma(0x10, 0x5FF0, buf, 0x20, true), -EFAULT);
-	assert_memory_equal(mem + 0x300FF0, buf, 16);
-	assert_int_equal(mem[0x301000], 2);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5FF0, buf, 0x20, true), -EFAULT);
+	assert_memory_equal(fb.ram + 0x300FF0, buf, 16);
+	assert_int_equal(fb.ram[0x301000], 2);
 	expect_fault(0x10, 0x6000, VTD_FR_WRITE, true);
-	assert_int_equal(nmsis, 1);
-	assert_int_equal(msis[0].addr, FE_ADDR);
-	assert_int_equal(msis[0].data, FE_DATA);
+	assert_int_equal(fb.nmsi, 1);
+	assert_int_equal(fb.msis[0].addr, FE_ADDR);
+	assert_int_equal(fb.msis[0].data, FE_DATA);
 	frcd_clear();
 	assert_false(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PPF);
 	/* 4-level domain: an IOVA above 4 GiB. */
 	map(top4, 4, 0x8000000000ull, 0x302000, VTD_SL_R | VTD_SL_W);
-	mem[0x302004] = 0x77;
-	assert_int_equal(vtd_model_dma(0x18, 0x8000000004ull, back, 1, false), 0);
+	fb.ram[0x302004] = 0x77;
+	assert_int_equal(vtd_model_dma(vt, 0x18, 0x8000000004ull, back, 1, false), 0);
 	assert_int_equal(back[0], 0x77);
 	/* ... which a 3-level domain cannot address: 0x04. */
-	assert_int_equal(vtd_model_dma(0x10, 0x8000000000ull, back, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x8000000000ull, back, 1, false), -EFAULT);
 	expect_fault(0x10, 0x8000000000ull, VTD_FR_BEYOND_AW, false);
 }
 
@@ -374,16 +328,16 @@ static void test_fault_reasons(void **state)
 	put64(ROOT + 7 * 16 + 8, 1);                                   /* reserved upper half */
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct reason_case *c = &cases[i];
-		unsigned before = nmsis;
+		unsigned before = fb.nmsi;
 
 		print_message("case: %s\n", c->name);
 		memset(buf, 0x5A, sizeof(buf));
-		assert_int_equal(vtd_model_dma(c->sid, c->iova, buf, sizeof(buf), c->write), -EFAULT);
+		assert_int_equal(vtd_model_dma(vt, c->sid, c->iova, buf, sizeof(buf), c->write), -EFAULT);
 		expect_fault(c->sid, c->iova, c->reason, c->write);
 		if (!c->write)
 			assert_int_equal(buf[0], 0);    /* a blocked read gives zeros */
-		assert_int_equal(nmsis, before + 1);
-		assert_int_equal(msis[before].data, FE_DATA);
+		assert_int_equal(fb.nmsi, before + 1);
+		assert_int_equal(fb.msis[before].data, FE_DATA);
 		frcd_clear();
 	}
 	assert_int_equal(stats().faults, sizeof(cases) / sizeof(cases[0]));
@@ -391,7 +345,7 @@ static void test_fault_reasons(void **state)
 	wr(VTD_REG_RTADDR, 8, 0x40000000000ull);
 	wr(VTD_REG_GCMD, 4, gsts() | VTD_GCMD_SRTP);
 	ctx_global();
-	assert_int_equal(vtd_model_dma(0x0800, 0, buf, 4, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x0800, 0, buf, 4, false), -EFAULT);
 	expect_fault(0x0800, 0, VTD_FR_ROOT_TABLE, false);
 }
 
@@ -402,9 +356,9 @@ static void test_fpd_suppresses_recording(void **state)
 	(void)state;
 	put64(CTX_BUS0 + 0x40 * 16 + 8, 9ull << 8 | 1);
 	put64(CTX_BUS0 + 0x40 * 16, alloc_table() | VTD_CTX_FPD | VTD_CTX_P);
-	assert_int_equal(vtd_model_dma(0x40, 0x1000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x40, 0x1000, &b, 1, false), -EFAULT);
 	assert_false(frcd_hi() & VTD_FRCD_HI_F);
-	assert_int_equal(nmsis, 0);
+	assert_int_equal(fb.nmsi, 0);
 	assert_int_equal(stats().faults, 1);
 }
 
@@ -414,21 +368,21 @@ static void test_fault_event_masked_then_unmasked(void **state)
 
 	(void)state;
 	wr(VTD_REG_FECTL, 4, VTD_FECTL_IM);
-	assert_int_equal(vtd_model_dma(0x0028, 0x1000, &b, 1, false), -EFAULT);
-	assert_int_equal(nmsis, 0);
+	assert_int_equal(vtd_model_dma(vt, 0x0028, 0x1000, &b, 1, false), -EFAULT);
+	assert_int_equal(fb.nmsi, 0);
 	assert_true(rd(VTD_REG_FECTL, 4) & VTD_FECTL_IP);
 	wr(VTD_REG_FECTL, 4, 0);                        /* unmask: the pending event goes out */
-	assert_int_equal(nmsis, 1);
+	assert_int_equal(fb.nmsi, 1);
 	assert_false(rd(VTD_REG_FECTL, 4) & VTD_FECTL_IP);
 	/* Serviced while masked: IP drops and unmasking sends nothing. */
 	frcd_clear();
 	wr(VTD_REG_FECTL, 4, VTD_FECTL_IM);
-	assert_int_equal(vtd_model_dma(0x0028, 0x1000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x0028, 0x1000, &b, 1, false), -EFAULT);
 	assert_true(rd(VTD_REG_FECTL, 4) & VTD_FECTL_IP);
 	frcd_clear();
 	assert_false(rd(VTD_REG_FECTL, 4) & VTD_FECTL_IP);
 	wr(VTD_REG_FECTL, 4, 0);
-	assert_int_equal(nmsis, 1);
+	assert_int_equal(fb.nmsi, 1);
 }
 
 static void test_pfo_when_record_full(void **state)
@@ -436,19 +390,19 @@ static void test_pfo_when_record_full(void **state)
 	uint8_t b;
 
 	(void)state;
-	assert_int_equal(vtd_model_dma(0x0028, 0x1000, &b, 1, false), -EFAULT);
-	assert_int_equal(vtd_model_dma(0x0029, 0x2000, &b, 1, true), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x0028, 0x1000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x0029, 0x2000, &b, 1, true), -EFAULT);
 	expect_fault(0x0028, 0x1000, VTD_FR_CTX_NOT_PRESENT, false);      /* the first is kept */
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PFO);
-	assert_int_equal(nmsis, 1);                             /* one event */
+	assert_int_equal(fb.nmsi, 1);                             /* one event */
 	assert_int_equal(stats().overflows, 1);
 	wr(VTD_REG_FSTS, 4, VTD_FSTS_PFO);                      /* RW1C */
 	assert_false(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PFO);
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PPF);        /* RO: follows F */
 	frcd_clear();
-	assert_int_equal(vtd_model_dma(0x0029, 0x2000, &b, 1, true), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x0029, 0x2000, &b, 1, true), -EFAULT);
 	expect_fault(0x0029, 0x2000, VTD_FR_CTX_NOT_PRESENT, true);
-	assert_int_equal(nmsis, 2);
+	assert_int_equal(fb.nmsi, 2);
 }
 
 /* ---- caches and invalidation ------------------------------------------------------------ */
@@ -456,7 +410,7 @@ static void test_pfo_when_record_full(void **state)
 static uint8_t read_byte(uint16_t sid, uint64_t iova)
 {
 	uint8_t b = 0xEE;
-	assert_int_equal(vtd_model_dma(sid, iova, &b, 1, false), 0);
+	assert_int_equal(vtd_model_dma(vt, sid, iova, &b, 1, false), 0);
 	return b;
 }
 
@@ -516,8 +470,8 @@ static void stale_until(enum inval how)
 
 	if (how >= INV_QI_PAGE)
 		qi_on();
-	mem[0x300000] = 1;
-	mem[0x310000] = 2;
+	fb.ram[0x300000] = 1;
+	fb.ram[0x310000] = 2;
 	map(top, 3, 0x5000, 0x300000, VTD_SL_R | VTD_SL_W);
 	map(top, 3, 0x6000, 0x320000, VTD_SL_R | VTD_SL_W);
 	assert_int_equal(read_byte(0x10, 0x5000), 1);
@@ -527,7 +481,7 @@ static void stale_until(enum inval how)
 	put64(slot, 0x310000 | VTD_SL_R | VTD_SL_W);
 	assert_int_equal(read_byte(0x10, 0x5000), 1);
 	assert_int_equal(stats().stale_iotlb_hits, 1);
-	assert_non_null(strstr(last_log, "stale IOTLB translation used: sid 0x0010 iova 0x5000"));
+	assert_true(fake_bus_logged(&fb, "stale IOTLB translation used: sid 0x0010 iova 0x5000"));
 	/* Invalidating another domain or another page changes nothing. */
 	if (how == INV_PAGE || how == INV_QI_PAGE)
 		invalidate(how, 3, 0x6000);
@@ -545,7 +499,7 @@ static void stale_until(enum inval how)
 	invalidate(how, 3, 0x5000);
 	{
 		uint8_t b;
-		assert_int_equal(vtd_model_dma(0x10, 0x5000, &b, 1, false), -EFAULT);
+		assert_int_equal(vtd_model_dma(vt, 0x10, 0x5000, &b, 1, false), -EFAULT);
 		expect_fault(0x10, 0x5000, VTD_FR_READ, false);
 	}
 }
@@ -563,7 +517,7 @@ static void test_context_cache_until_invalidated(void **state)
 
 	(void)state;
 	map(top, 3, 0x5000, 0x300000, VTD_SL_R);
-	mem[0x300000] = 9;
+	fb.ram[0x300000] = 9;
 	assert_int_equal(read_byte(0x10, 0x5000), 9);
 	put64(CTX_BUS0 + 0x10 * 16, 0);                 /* context entry removed */
 	assert_int_equal(read_byte(0x10, 0x5000), 9);   /* the cached one still serves */
@@ -576,7 +530,7 @@ static void test_context_cache_until_invalidated(void **state)
 	assert_false(rd(VTD_REG_CCMD, 8) & VTD_CCMD_ICC);
 	assert_int_equal(rd(VTD_REG_CCMD, 8) >> VTD_CCMD_CAIG_SHIFT & 3, VTD_GRAN_DEVICE);
 	iotlb_global();
-	assert_int_equal(vtd_model_dma(0x10, 0x5000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5000, &b, 1, false), -EFAULT);
 	expect_fault(0x10, 0x5000, VTD_FR_CTX_NOT_PRESENT, false);
 	assert_int_equal(stats().inval_reg, 3);
 }
@@ -587,10 +541,10 @@ static void test_cm0_does_not_cache_not_present(void **state)
 	uint8_t b;
 
 	(void)state;
-	assert_int_equal(vtd_model_dma(0x10, 0x5000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5000, &b, 1, false), -EFAULT);
 	frcd_clear();
 	map(top, 3, 0x5000, 0x300000, VTD_SL_R);
-	mem[0x300000] = 4;
+	fb.ram[0x300000] = 4;
 	assert_int_equal(read_byte(0x10, 0x5000), 4);   /* no invalidation needed */
 	assert_int_equal(stats().stale_iotlb_hits, 0);
 }
@@ -602,12 +556,12 @@ static void test_cm1_caches_not_present(void **state)
 
 	(void)state;
 	assert_true(rd(VTD_REG_CAP, 8) & VTD_CAP_CM);
-	assert_int_equal(vtd_model_dma(0x10, 0x5000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5000, &b, 1, false), -EFAULT);
 	frcd_clear();
 	map(top, 3, 0x5000, 0x300000, VTD_SL_R);
-	mem[0x300000] = 4;
+	fb.ram[0x300000] = 4;
 	/* The cached not-present entry still answers: invalidate after map. */
-	assert_int_equal(vtd_model_dma(0x10, 0x5000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x10, 0x5000, &b, 1, false), -EFAULT);
 	expect_fault(0x10, 0x5000, VTD_FR_READ, false);
 	assert_int_equal(stats().stale_iotlb_hits, 1);
 	frcd_clear();
@@ -615,7 +569,7 @@ static void test_cm1_caches_not_present(void **state)
 	assert_int_equal(read_byte(0x10, 0x5000), 4);
 	/* Domain id 0 is reserved in caching mode. */
 	ctx_set(0x18, 0, 1);
-	assert_int_equal(vtd_model_dma(0x18, 0x5000, &b, 1, false), -EFAULT);
+	assert_int_equal(vtd_model_dma(vt, 0x18, 0x5000, &b, 1, false), -EFAULT);
 	expect_fault(0x18, 0x5000, VTD_FR_CTX_INV, false);
 }
 
@@ -630,30 +584,30 @@ static void test_qi_wait_and_errors(void **state)
 	wr(VTD_REG_IECTL, 4, 0);
 	/* Wait with status write. */
 	qi_submit(VTD_INV_WAIT | VTD_INV_WAIT_SW | 0xABCDull << VTD_INV_WAIT_DATA_SHIFT, 0x50000);
-	memcpy(&status, mem + 0x50000, 4);
+	memcpy(&status, fb.ram + 0x50000, 4);
 	assert_int_equal(status, 0xABCD);
 	assert_int_equal(rd(VTD_REG_IQH, 8), 0x10);
-	assert_int_equal(nmsis, 0);
+	assert_int_equal(fb.nmsi, 0);
 	/* Wait with interrupt: ICS.IWC and the completion event. */
 	qi_submit(VTD_INV_WAIT | VTD_INV_WAIT_IF, 0);
 	assert_int_equal(rd(VTD_REG_ICS, 4), VTD_ICS_IWC);
-	assert_int_equal(nmsis, 1);
-	assert_int_equal(msis[0].data, 0x52);
+	assert_int_equal(fb.nmsi, 1);
+	assert_int_equal(fb.msis[0].data, 0x52);
 	wr(VTD_REG_ICS, 4, VTD_ICS_IWC);
 	assert_int_equal(rd(VTD_REG_ICS, 4), 0);
 	/* An invalid descriptor: IQE, the head stays on it, a fault event. */
 	qi_submit(7, 0);
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_IQE);
 	assert_int_equal(rd(VTD_REG_IQH, 8), 0x20);
-	assert_int_equal(nmsis, 2);
-	assert_int_equal(msis[1].data, FE_DATA);
+	assert_int_equal(fb.nmsi, 2);
+	assert_int_equal(fb.msis[1].data, FE_DATA);
 	/* Reserved bits in a context-cache descriptor: the same. Fix the bad one
 	 * first (replace it by a wait) and clear IQE: fetching resumes. */
 	put64(IQ_BASE + 0x20, VTD_INV_WAIT | VTD_INV_WAIT_SW | 7ull << VTD_INV_WAIT_DATA_SHIFT);
 	put64(IQ_BASE + 0x28, 0x50000);
 	wr(VTD_REG_FSTS, 4, VTD_FSTS_IQE);
 	assert_int_equal(rd(VTD_REG_IQH, 8), 0x30);
-	memcpy(&status, mem + 0x50000, 4);
+	memcpy(&status, fb.ram + 0x50000, 4);
 	assert_int_equal(status, 7);
 	qi_submit(VTD_INV_CC | (uint64_t)VTD_GRAN_GLOBAL << VTD_INV_G_SHIFT | 1ull << 60, 0);
 	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_IQE);
@@ -667,8 +621,8 @@ static void test_register_inval_ignored_with_qi(void **state)
 	(void)state;
 	qi_on();
 	map(top, 3, 0x5000, 0x300000, VTD_SL_R);
-	mem[0x300000] = 1;
-	mem[0x310000] = 2;
+	fb.ram[0x300000] = 1;
+	fb.ram[0x310000] = 2;
 	assert_int_equal(read_byte(0x10, 0x5000), 1);
 	put64(leaf_slot(top, 3, 0x5000), 0x310000 | VTD_SL_R);
 	iotlb_global();                                 /* ignored: QI is on */
@@ -683,18 +637,92 @@ static void test_register_inval_ignored_with_qi(void **state)
 	assert_int_equal(read_byte(0x10, 0x5000), 2);
 }
 
+/* ---- several units ---------------------------------------------------------------------- */
+
+#define VTD_B_BASE (VTD_MODEL_BASE + 0x1000)
+#define ROOT_B 0x3000ull
+#define CTX_B 0x4000ull
+
+static uint8_t dma_byte(struct vtd_model *u, uint16_t sid, uint64_t iova)
+{
+	uint8_t b = 0xEE;
+	assert_int_equal(vtd_model_dma(u, sid, iova, &b, 1, false), 0);
+	return b;
+}
+
+/* Two units on one bus keep their own registers, tables, caches and fault state. */
+static void test_two_units_are_independent(void **state)
+{
+	struct vtd_config ca = { .base = VTD_MODEL_BASE }, cb = { .base = VTD_B_BASE };
+	struct vtd_model *b = NULL, *dup = NULL;
+	struct vtd_model_stats sa, sb;
+	uint64_t top_a = ctx_set(0x10, 1, 1), top_b = alloc_table();
+	uint8_t v = 0;
+
+	(void)state;
+	assert_int_equal(vtd_model_create(&ca, &fb.bus, &dup), -EBUSY);    /* page taken */
+	assert_null(dup);
+	assert_int_equal(vtd_model_create(&cb, &fb.bus, &b), 0);
+	/* B: its own root table; sid 0x10 in domain 7, iova 0x5000 -> 0x310000 read-only. */
+	put64(ROOT_B, CTX_B | VTD_ROOT_P);
+	put64(CTX_B + 0x10 * 16 + 8, (uint64_t)7 << VTD_CTX_DID_SHIFT | 1);
+	put64(CTX_B + 0x10 * 16, top_b | VTD_CTX_P);
+	map(top_b, 3, 0x5000, 0x310000, VTD_SL_R);
+	cur_base = VTD_B_BASE;
+	assert_int_equal(gsts() & VTD_GCMD_TE, 0);                         /* B is at reset */
+	wr(VTD_REG_RTADDR, 8, ROOT_B);
+	wr(VTD_REG_GCMD, 4, VTD_GCMD_SRTP);
+	wr(VTD_REG_FEDATA, 4, FE_DATA + 1);
+	wr(VTD_REG_FEADDR, 4, FE_ADDR);
+	wr(VTD_REG_FECTL, 4, 0);
+	wr(VTD_REG_GCMD, 4, gsts() | VTD_GCMD_TE);
+	assert_true(gsts() & VTD_GCMD_TE);
+	/* A (the set-up unit): the same sid and iova lead elsewhere. */
+	map(top_a, 3, 0x5000, 0x300000, VTD_SL_R);
+	fb.ram[0x300000] = 1;
+	fb.ram[0x310000] = 2;
+	assert_int_equal(dma_byte(vt, 0x10, 0x5000), 1);
+	assert_int_equal(dma_byte(b, 0x10, 0x5000), 2);
+	/* A fault in B (a write to its read-only page): B's record, status and event only. */
+	assert_int_equal(vtd_model_dma(b, 0x10, 0x5000, &v, 1, true), -EFAULT);
+	assert_true(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PPF);
+	expect_fault(0x10, 0x5000, VTD_FR_WRITE, true);
+	assert_int_equal(fb.nmsi, 1);
+	assert_int_equal(fb.msis[0].data, FE_DATA + 1);
+	cur_base = VTD_MODEL_BASE;
+	assert_false(rd(VTD_REG_FSTS, 4) & VTD_FSTS_PPF);
+	assert_false(frcd_hi() & VTD_FRCD_HI_F);
+	vtd_model_stats(vt, &sa);
+	vtd_model_stats(b, &sb);
+	assert_int_equal(sa.faults, 0);
+	assert_int_equal(sb.faults, 1);
+	assert_int_equal(sa.translations, 1);
+	assert_int_equal(sb.translations, 2);
+	/* A's translation off: A passes DMA through, B still translates. */
+	wr(VTD_REG_GCMD, 4, gsts() & ~VTD_GCMD_TE);
+	assert_false(gsts() & VTD_GCMD_TE);
+	assert_int_equal(dma_byte(vt, 0x10, 0x310000), 2);
+	assert_int_equal(dma_byte(b, 0x10, 0x5000), 2);
+	/* Destroying B releases its page and nothing else. */
+	vtd_model_destroy(b);
+	assert_false(fake_bus_mmio_claimed(&fb, VTD_B_BASE, VTD_REG_SIZE));
+	assert_true(fake_bus_mmio_claimed(&fb, VTD_MODEL_BASE, VTD_REG_SIZE));
+}
+
 static int group_setup(void **state)
 {
 	(void)state;
-	mem = calloc(1, MEM_SIZE);
-	return mem ? 0 : -1;
+	fake_bus_init(&fb, MEM_SIZE);
+	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	vtd_model_reset();
-	free(mem);
+	vtd_model_destroy(vt);
+	vt = NULL;
+	assert_int_equal(fake_bus_claims(&fb), 0);  /* the unit released its page */
+	fake_bus_fini(&fb);
 	return 0;
 }
 
@@ -720,6 +748,7 @@ int main(void)
 		cmocka_unit_test_setup(test_cm1_caches_not_present, setup_cm),
 		cmocka_unit_test_setup(test_qi_wait_and_errors, setup),
 		cmocka_unit_test_setup(test_register_inval_ignored_with_qi, setup),
+		cmocka_unit_test_setup(test_two_units_are_independent, setup),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -13,13 +13,6 @@
 #define PTE_TABLE    (X86_PTE_P | X86_PTE_RW)
 #define COM1         0x3F8
 #define DEBUG_EXIT   0xF4
-#define MSR_EFER     0xC0000080
-#define EFER_LME     (1 << 8)
-#define CR0_PE       (1 << 0)
-#define CR0_WP       (1 << 16)
-#define CR0_PG       (1 << 31)
-#define CR4_PAE      (1 << 5)
-#define CPUID_LM     (1 << 29)   /* CPUID 0x80000001 EDX, SDM Vol. 2A CPUID */
 
 	.cfi_sections .debug_frame
 	.section .note.GNU-stack, "", @progbits   /* no executable stack */
@@ -57,13 +50,13 @@ _start:
 
 	/* Long mode needs CPUID leaf 0x80000001 EDX bit 29 (SDM Vol. 3A §9.8.5). Every
 	 * CPU GRUB runs on has CPUID itself, so EFLAGS.ID is not probed. */
-	mov $0x80000000, %eax
+	mov $CPUID_LEAF_EXT_MAX, %eax
 	cpuid
-	cmp $0x80000001, %eax
+	cmp $CPUID_LEAF_EXT_FEATURES, %eax
 	jb .Lno_long_mode
-	mov $0x80000001, %eax
+	mov $CPUID_LEAF_EXT_FEATURES, %eax
 	cpuid
-	test $CPUID_LM, %edx
+	test $CPUID_80000001_EDX_LM, %edx
 	jz .Lno_long_mode
 
 	/* Zero .bss (boot stack, page tables, all zero-initialised C data). Nothing on

@@ -11,6 +11,8 @@
 #include "hal/hal.h"
 #include "x86.h"
 
+#include <hw/x86/pic.h>
+
 _Static_assert(offsetof(struct x86_cpu, index) == X86_CPU_INDEX_OFFSET, "hal_cpu_index");
 _Static_assert(offsetof(struct x86_cpu, self) == 0, "x86_this_cpu");
 _Static_assert(offsetof(struct x86_cpu, stack_top) == X86_CPU_STACK_TOP_OFFSET, "trampoline.S");
@@ -37,12 +39,7 @@ _Static_assert(sizeof(struct x86_desc_ptr) == 10, "SDM Vol. 3A Figure 3-11");
 #define GDT_KCODE  0x00AF9A000000FFFFull /* L = 1, P, DPL 0, execute/read */
 #define GDT_KDATA  0x00CF92000000FFFFull /* P, DPL 0, read/write */
 #define TSS_TYPE_AVAILABLE 0x9ull      /* 64-bit TSS (available), §3.5 Table 3-2 */
-#define RFLAGS_IF  (1ul << 9)
 
-#define PIC1_CMD  0x20
-#define PIC1_DATA 0x21
-#define PIC2_CMD  0xA0
-#define PIC2_DATA 0xA1
 #define PIC_VECTOR_BASE 0x20           /* IRQ 0–15 -> vectors 32–47 if ever unmasked */
 
 static struct x86_idt_gate x86_idt[256] __attribute__((aligned(16)));
@@ -131,14 +128,14 @@ static void io_wait(void)
  * masquerading as #NM or a reserved exception. */
 static void pic_disable(void)
 {
-	x86_outb(PIC1_CMD, 0x11);  io_wait();   /* ICW1: init, ICW4 follows */
-	x86_outb(PIC2_CMD, 0x11);  io_wait();
+	x86_outb(PIC1_CMD, PIC_ICW1_INIT | PIC_ICW1_IC4); io_wait(); /* ICW1 */
+	x86_outb(PIC2_CMD, PIC_ICW1_INIT | PIC_ICW1_IC4); io_wait();
 	x86_outb(PIC1_DATA, PIC_VECTOR_BASE);     io_wait(); /* ICW2: vector base */
 	x86_outb(PIC2_DATA, PIC_VECTOR_BASE + 8); io_wait();
-	x86_outb(PIC1_DATA, 0x04); io_wait();   /* ICW3: slave on IR2 */
-	x86_outb(PIC2_DATA, 0x02); io_wait();   /* ICW3: slave identity 2 */
-	x86_outb(PIC1_DATA, 0x01); io_wait();   /* ICW4: 8086 mode */
-	x86_outb(PIC2_DATA, 0x01); io_wait();
+	x86_outb(PIC1_DATA, 1u << PIC_CASCADE_IRQ); io_wait(); /* ICW3: slave on IR2 */
+	x86_outb(PIC2_DATA, PIC_CASCADE_IRQ); io_wait();      /* ICW3: slave identity 2 */
+	x86_outb(PIC1_DATA, PIC_ICW4_8086); io_wait();
+	x86_outb(PIC2_DATA, PIC_ICW4_8086); io_wait();
 	x86_outb(PIC1_DATA, 0xFF);              /* OCW1: mask all */
 	x86_outb(PIC2_DATA, 0xFF);
 }

@@ -19,13 +19,6 @@
 #define PAGE           4096ull
 #define TRAMP_LOW      0x1000ull       /* never page 0 (real-mode IVT) */
 #define TRAMP_HIGH     0xA0000ull      /* legacy video memory and ROMs above */
-#define MSR_EFER       0xC0000080
-#define EFER_LME       (1u << 8)
-#define EFER_NXE       (1u << 11)
-#define CR0_PE         (1u << 0)
-#define CR0_PG         (1u << 31)
-#define CR4_PAE        (1u << 5)
-#define CR4_PCIDE      (1u << 17)      /* may only be set once in IA-32e mode */
 #define PTE_TABLE      (X86_PTE_P | X86_PTE_RW)
 #define GDT_CODE32     0x00CF9A000000FFFFull /* base 0, 4 GiB, D = 1, execute/read */
 #define GDT_DATA       0x00CF92000000FFFFull /* base 0, 4 GiB, read/write */

@@ -8,9 +8,6 @@
  */
 #include "x86.h"
 
-#define MSR_EFER 0xC0000080
-#define CR0_PE   (1 << 0)
-
 	.cfi_sections .debug_frame
 	.section .note.GNU-stack, "", @progbits   /* no executable stack */
 
@@ -87,24 +84,24 @@ x86_ap_entry64:
 	mov x86_ap_kernel_cr3(%rip), %rax
 	mov %rax, %cr3
 
-	/* APIC ID (SDM Vol. 3A §10.4.6, §10.12.8.1): CPUID leaf 0xB EDX is the 32-bit
+	/* APIC ID (SDM Vol. 3A §11.4.6, §11.12.8.1): CPUID leaf 0xB EDX is the 32-bit
 	 * x2APIC ID when leaf 0xB exists and reports a level (EBX[15:0] != 0); else
 	 * the 8-bit initial APIC ID in CPUID.1:EBX[31:24]. Both are what the MADT
 	 * lists, in xAPIC and in x2APIC mode. */
-	xor %eax, %eax
+	mov $CPUID_LEAF_VENDOR, %eax
 	cpuid
-	cmp $0xB, %eax
+	cmp $CPUID_LEAF_TOPOLOGY, %eax
 	jb 1f
-	mov $0xB, %eax
+	mov $CPUID_LEAF_TOPOLOGY, %eax
 	xor %ecx, %ecx
 	cpuid
-	test $0xFFFF, %ebx
+	test $CPUID_B_EBX_LEVEL_CPUS, %ebx
 	jz 1f
 	mov %edx, %r8d
 	jmp 2f
-1:	mov $1, %eax
+1:	mov $CPUID_LEAF_FEATURES, %eax
 	cpuid
-	shr $24, %ebx
+	shr $CPUID_1_EBX_APIC_ID_SHIFT, %ebx
 	mov %ebx, %r8d
 
 2:	mov x86_ap_slots(%rip), %rsi     /* direct-map address of the slot array */

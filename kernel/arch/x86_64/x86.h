@@ -2,11 +2,15 @@
  * x86.h — private declarations of the x86_64 platform (kernel/arch/x86_64/ only):
  * address-space layout, control-register and port helpers, the trap frame that
  * the entry stubs build, and the functions the arch files call on one another.
- * Register and bit numbers: Intel SDM Vol. 3A, December 2022 numbering (ch. 2
- * control registers, ch. 4 paging, ch. 6 interrupts, ch. 7 TSS); AMD APM Vol. 2.
+ * Register and bit numbers come from <hw/x86/...> (SDM, edition in hw/README.md);
+ * the trap frame and TSS layouts: SDM Vol. 3A §6.14.2, §7.7; AMD APM Vol. 2.
  */
 #ifndef DOPPEL_ARCH_X86_H
 #define DOPPEL_ARCH_X86_H
+
+#include <hw/x86/cpu.h>     /* CR0/CR4/RFLAGS and page-table-entry bits */
+#include <hw/x86/cpuid.h>
+#include <hw/x86/msr.h>
 
 /* ---- address-space layout (shared with boot.S and linker.ld) ---------------- */
 
@@ -27,13 +31,6 @@
 #define X86_SEL_KCODE 0x08                     /* GDT layout, see cpu.c */
 #define X86_SEL_KDATA 0x10
 #define X86_SEL_TSS   0x18
-
-/* Page-table entry bits, SDM Vol. 3A §4.5 Table 4-15..4-20 */
-#define X86_PTE_P   0x001 /* present */
-#define X86_PTE_RW  0x002 /* writable */
-#define X86_PTE_PWT 0x008 /* write-through; with PCD: PAT entry 3 = UC at reset */
-#define X86_PTE_PCD 0x010 /* cache disable */
-#define X86_PTE_PS  0x080 /* 2 MiB page in a PD entry */
 
 /*
  * AP start-up trampoline (trampoline.S, smp.c; docs/image.md "AP start-up"): one
@@ -190,8 +187,6 @@ static inline __attribute__((noreturn)) void x86_halt_forever(void)
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
-
-#define X86_MSR_GS_BASE 0xC0000101 /* IA32_GS_BASE, SDM Vol. 4 Table 2-2 */
 
 /* ---- early console (console.c): usable before and without the kernel's printf -- */
 

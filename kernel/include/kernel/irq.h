@@ -20,6 +20,12 @@
 #define VEC_APIC_ERROR 0xFE
 #define VEC_SPURIOUS 0xFF
 
+/* The handler of a fixed system vector (VEC_TIMER, VEC_CALL, VEC_TLB, VEC_RUN),
+ * installed by the subsystem that owns it (time, cross-calls) before it can fire;
+ * the same on every CPU. A system vector with no handler counts as unhandled. */
+typedef void (*irq_system_fn)(void);
+void irq_set_system_handler(uint8_t vector, irq_system_fn fn);
+
 /* ---- the allocator core: one bitmap, pure (unit-tested on the host) ---------------- */
 
 #define VEC_WORDS 4

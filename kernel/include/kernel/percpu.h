@@ -54,6 +54,7 @@ struct percpu {
 	uint64_t state;             /* enum cpu_state, atomic */
 	struct vec_space vecs;      /* its vector allocator */
 	struct irq_slot *handlers;  /* [VEC_NALLOC], allocated by irq_cpu_prepare */
+	uint32_t irq_ready;         /* 1 once its LAPIC is set up: it can take interrupts */
 	uint64_t irq_total, irq_spurious, irq_error, irq_unhandled, irq_eoi;
 	uint32_t last_esr;
 	uint32_t esr_pending;       /* ESR bits the error interrupt read, not yet collected */

@@ -46,11 +46,13 @@ int smp_call(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg,
  * benchmarks). Same returns as smp_call. */
 int smp_run_parallel(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg,
 		     uint64_t timeout_us, unsigned *failed_cpu);
-/* The same over an explicit channel (XCALL_TLB is used by kernel/mm/tlb.c). */
+/* The same over an explicit channel (XCALL_TLB is used by kernel/smp/tlb.c). */
 int xcall_run(enum xcall_chan ch, const struct cpumask *targets, void (*fn)(uint64_t),
 	      uint64_t arg, uint64_t timeout_us, unsigned *failed_cpu);
 /* Carry out the requests waiting for the calling CPU on channel ch (IPI handler). */
 void xcall_handle(enum xcall_chan ch);
 /* Serve every channel's waiting requests (busy-wait loops call it). */
 void xcall_poll(void);
+/* Hand the cross-call vectors to the interrupt layer (kmain, before any IPI). */
+void xcall_init(void);
 #endif

@@ -1,8 +1,8 @@
-/* smp_testutil.h — helpers shared by the interrupt/SMP ktest suites and the
- * benchmarks (kernel/apic, kernel/time, kernel/smp, kernel/mm): bounded waits,
- * running on one CPU, a barrier for parallel runs, a per-CPU random stream. */
-#ifndef SMP_TESTUTIL_H
-#define SMP_TESTUTIL_H
+/* ktest_smp.h — helpers for test code only (kernel/smp/smp_testutil.c), shared by
+ * the ktest suites and benchmarks of every folder: bounded waits, running on one
+ * CPU, a barrier for parallel runs, a per-CPU random stream. Not in image-release. */
+#ifndef KERNEL_KTEST_SMP_H
+#define KERNEL_KTEST_SMP_H
 #include <stdbool.h>
 #include <stdint.h>
 #include <kernel/cpumask.h>

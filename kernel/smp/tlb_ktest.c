@@ -13,7 +13,7 @@
 #include <kernel/smp.h>
 #include <kernel/time.h>
 #include <kernel/tlb.h>
-#include "../smp/smp_testutil.h"
+#include <kernel/ktest_smp.h>
 
 #define TAG(page, gen) (0xD0BB1E0000000000ull | ((uint64_t)(page) << 16) | (gen))
 
