@@ -1,7 +1,7 @@
 /*
  * pic.h — the PC's 8259A pair: I/O ports, the initialization command words
  * ICW1–ICW4 and the operation command words OCW1–OCW3. Intel 8259A datasheet,
- * "Programming the 8259A" (the edition is not yet listed in hw/README.md).
+ * "Programming the 8259A" (edition in hw/README.md).
  */
 #ifndef DOPPEL_HW_X86_PIC_H
 #define DOPPEL_HW_X86_PIC_H
