@@ -19,6 +19,7 @@ from harness.paths import ARTIFACTS_DIR, REPO_ROOT, BuildError, Builder
 from harness.report import assert_ktap_passed
 from harness.targets import QemuTarget, RunResult, SimTarget, TargetConfigError
 from harness.targets.qemu import ACCELS, FIRMWARES
+from harness.targets.sim import in_service_at_exit
 
 __all__ = ["assert_ktap_passed", "sanitize_nodeid", "repro_options"]
 
@@ -57,6 +58,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "sanitizer_errors_expected: a sanitizer report in a "
                             "run does not by itself fail this test")
+    config.addinivalue_line("markers", "in_service_expected: a sim run that ends with an "
+                            "interrupt still in service (no EOI) does not by itself fail this test")
     seed = config.getoption("--doppel-seed", None)
     worker = getattr(config, "workerinput", None)
     if worker is not None and "doppel_seed" in worker:
@@ -232,6 +235,16 @@ def pytest_runtest_makereport(item, call):
             rep.outcome = "failed"
             rep.longrepr = (f"{dirty[0].label}: sanitizer errors in the console:\n  "
                             + "\n  ".join(dirty[0].sanitizer_errors[:5]))
+    if rep.when == "call" and rep.passed and not item.get_closest_marker("in_service_expected"):
+        # An interrupt never EOI'd blocks its priority class on that CPU for good.
+        # Only runs that ended normally: a panic may stop a CPU inside a handler.
+        for r in runs:
+            stuck = in_service_at_exit(r.lines) if r.target == "sim" and r.status in (0, 1) else []
+            if stuck:
+                rep.outcome = "failed"
+                rep.longrepr = (f"{r.label}: interrupts left in service at exit (accepted, never "
+                                "EOI'd):\n  " + "\n  ".join(stuck))
+                break
     if rep.when == "call" and rep.failed and runs:
         opts = repro_options(item.config)
         for name, text in report.failure_sections(runs, item.nodeid, opts):

@@ -23,6 +23,20 @@ SIM_EXIT_NOTES = {
 }
 _SEED = re.compile(r"^sim: seed=(\d+|0x[0-9a-fA-F]+)\b")
 _REPLAY = re.compile(r"^sim: replay: (.*)$")
+# The LAPIC model's exit report of vectors accepted but never EOI'd (sim/devices.c).
+_IN_SERVICE = re.compile(r"^sim: stats lapic in_service_at_exit: cpu=(\d+) vectors=(\S+)$")
+
+
+def in_service_at_exit(lines: Sequence[str]) -> list[str]:
+    """'CPU n: vectors 0x..' for each CPU whose LAPIC still had vectors in service
+    (no EOI) when the machine ended; empty when every interrupt was acknowledged."""
+    out = []
+    for ln in lines:
+        m = _IN_SERVICE.match(ln)
+        if m:
+            out.append(f"CPU {m.group(1)}: vector(s) {m.group(2).replace(',', ', ')}")
+    return out
+
 
 
 class SimTarget(Target):

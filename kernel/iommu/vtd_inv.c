@@ -100,12 +100,10 @@ int vtd_inv_iotlb(struct vtd_unit *u, unsigned gran, unsigned did, uint64_t addr
  * else domain-selective. */
 int vtd_inv_range(struct vtd_unit *u, unsigned did, uint64_t iova, uint64_t len)
 {
-	uint64_t first = iova >> 12, last = (iova + len - 1) >> 12;
-	unsigned am = 0;
-	while ((first >> am) != (last >> am))
-		am++;
+	uint64_t addr;
+	unsigned am = vtd_psi_block(iova, len, &addr);
 	if ((u->cap & VTD_CAP_PSI) && am <= VTD_CAP_MAMV(u->cap))
-		return vtd_inv_iotlb(u, VTD_GRAN_DEVICE, did, (first >> am) << (12 + am), am);
+		return vtd_inv_iotlb(u, VTD_GRAN_DEVICE, did, addr, am);
 	return vtd_inv_iotlb(u, VTD_GRAN_DOMAIN, did, 0, 0);
 }
 

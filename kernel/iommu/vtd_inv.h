@@ -69,6 +69,19 @@ int vtd_inv_iotlb(struct vtd_unit *u, unsigned gran, unsigned did, uint64_t addr
 /* [iova, iova+len) of domain did: page-selective over the smallest aligned
  * power-of-two block covering it when CAP.PSI and MAMV allow, else domain-wide. */
 int vtd_inv_range(struct vtd_unit *u, unsigned did, uint64_t iova, uint64_t len);
+/* The page-selective block for [iova, iova+len), len > 0: the smallest naturally
+ * aligned block of 2^AM pages holding every page the range touches (ADDR aligned
+ * to 2^AM pages, §6.5.2.3, §10.4.8.1). Returns AM; *addr gets the block's first
+ * byte. Pure: vtd_inv_range's arithmetic, tested alone. */
+static inline unsigned vtd_psi_block(uint64_t iova, uint64_t len, uint64_t *addr)
+{
+	uint64_t first = iova >> 12, last = (iova + len - 1) >> 12;
+	unsigned am = 0;
+	while ((first >> am) != (last >> am))
+		am++;
+	*addr = am >= 52 ? 0 : (first >> am) << (12 + am);
+	return am;
+}
 /* Queued invalidation on (queue page and status word made on first use, IQA,
  * GCMD.QIE) or off; u->qi follows. 0, -ENOMEM, -ETIMEDOUT. */
 int vtd_qi_enable(struct vtd_unit *u);

@@ -495,7 +495,8 @@ int lapic_model_accept(unsigned cpu)
 	if (v < 0 || ((uint32_t)v & 0xF0) <= (ppr(l) & 0xF0))
 		return -1;                  /* nothing, or held back by TPR / in-service */
 	atomic_fetch_and(&l->irr[v >> 5], ~(1u << (v & 31)));
-	l->isr[v >> 5] |= 1u << (v & 31);
+	/* atomic: lapic_model_in_service reads it from the exit report's thread */
+	__atomic_fetch_or(&l->isr[v >> 5], 1u << (v & 31), __ATOMIC_RELAXED);
 	atomic_store(&l->hint, true);   /* more may be waiting behind it */
 	return v;
 }
@@ -533,10 +534,20 @@ static void do_eoi(struct lapic *l)
 		COUNT(eoi_without_isr);
 		return;
 	}
-	l->isr[v >> 5] &= ~(1u << (v & 31));
+	__atomic_fetch_and(&l->isr[v >> 5], ~(1u << (v & 31)), __ATOMIC_RELAXED);
 	atomic_store(&l->hint, true);
 	if ((atomic_load(&l->tmr[v >> 5]) & (1u << (v & 31))) && host.eoi_broadcast)
 		host.eoi_broadcast((uint8_t)v);
+}
+
+unsigned lapic_model_in_service(unsigned cpu, uint32_t out[8])
+{
+	unsigned n = 0;
+	for (unsigned w = 0; w < 8; w++) {
+		out[w] = cpu < ncpus ? __atomic_load_n(&lapics[cpu].isr[w], __ATOMIC_RELAXED) : 0;
+		n += (unsigned)__builtin_popcount(out[w]);
+	}
+	return n;
 }
 
 /* ---- inter-processor messages (§11.6) --------------------------------------------- */

@@ -31,5 +31,8 @@ struct lapic_model_stats {
 };
 /* Sum over every LAPIC. Any thread. */
 void lapic_model_stats(struct lapic_model_stats *out);
+/* The vectors in service on cpu (ISR, §10.8.4: accepted, no EOI yet) as 8 words
+ * of 32 bits into out; returns how many. Any thread (the exit report). */
+unsigned lapic_model_in_service(unsigned cpu, uint32_t out[8]);
 
 #endif /* DOPPEL_MODELS_LAPIC_MODEL_H */
