@@ -1,7 +1,7 @@
 /*
  * tlb.c — TLB shootdown by IPI (docs/smp.md). The initiator packs the range into
  * one 64-bit word that travels in its cross-call request on the TLB channel
- * (kernel/apic/ipi.c), so a target reads start and count in one load and two
+ * (kernel/smp/xcall.c), so a target reads start and count in one load and two
  * initiators never share a range slot (seed K3: a torn start/count flushed the
  * wrong pages). The initiator flushes locally and waits for every target.
  */
