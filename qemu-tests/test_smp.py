@@ -25,32 +25,13 @@ KVM_TIMEOUT_S = 300          # nested KVM: SeaBIOS and GRUB alone take ~50 s
 
 
 # Every case of these suites must run (must_run), but for those one CPU cannot run
-# (ONE_CPU_SKIPS: no AP to watch start, no second CPU to send to).
-SUITE_CASES = {
-    "apic": ("apic_mode_matches_cpuid", "apic_enabled_on_every_cpu", "apic_bsp_listed_in_madt",
-             "apic_esr_read_clears", "apic_self_ipi_and_eoi", "apic_spurious_gets_no_eoi",
-             "apic_icr_encodings", "ioapic_all_masked_at_start", "ioapic_overrides_honoured",
-             "ioapic_route_unroute_affinity", "ioapic_pit_interrupt_delivered"),
-    "timer": ("timer_tsc_calibrated", "timer_tsc_matches_pit", "timer_mode_matches_cpuid",
-              "timer_tick_on_every_cpu", "timer_udelay_waits"),
-    "smp": ("smp_started_cpus_accounted", "smp_index_and_apic_id_per_cpu", "smp_init_sipi_sequence",
-            "smp_numa_node_before_online", "smp_online_mask_consistent", "smp_room_for_256_cpus"),
-    "ipi": ("ipi_fixed_to_each_cpu", "ipi_all_but_self", "ipi_self", "ipi_call_runs_on_set",
-            "ipi_call_timeout_names_cpu", "ipi_stress_concurrent_calls"),
-    "tlb": ("tlb_range_encoding", "tlb_remap_seen_by_every_cpu", "tlb_initiator_waits_for_all",
-            "tlb_concurrent_shootdowns", "tlb_stress"),
-    "vectors": ("vectors_per_cpu_bitmaps", "vectors_aligned_blocks", "vectors_exhaustion_is_enospc",
-                "vectors_freed_on_owning_cpu", "vectors_double_free_rejected",
-                "vectors_concurrent_alloc_free", "vectors_affinity_move", "vectors_free_after_boot"),
-}
-ONE_CPU_SKIPS = {"smp.smp_init_sipi_sequence", "ipi.ipi_all_but_self", "ipi.ipi_call_timeout_names_cpu",
-                 "vectors.vectors_per_cpu_bitmaps", "vectors.vectors_freed_on_owning_cpu",
-                 "vectors.vectors_affinity_move"}
+# (harness/suites.py).
+from harness.suites import smp_must_run  # noqa: E402
+
 
 
 def must_run(suites, cpus: int) -> list[str]:
-    return [f"{s}.{c}" for s in suites for c in SUITE_CASES[s]
-            if cpus > 1 or f"{s}.{c}" not in ONE_CPU_SKIPS]
+    return smp_must_run(suites, cpus)
 
 
 def pytest_generate_tests(metafunc):

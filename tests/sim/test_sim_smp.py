@@ -40,30 +40,16 @@ def assert_booted(r, status: int = 0) -> None:
     assert r.status == status, f"{r.label}: kernel status {r.status_text}, expected {status}"
 
 
-# Every case of the suites these tests run; each must run (must_run) unless the
-# test's CPU count makes it skip: with one CPU there is no AP to watch start
-# (smp_init_sipi_sequence) and no second CPU to send to (ONE_CPU_SKIPS).
-SUITE_CASES = {
-    "smp": ("smp_started_cpus_accounted", "smp_index_and_apic_id_per_cpu", "smp_init_sipi_sequence",
-            "smp_numa_node_before_online", "smp_online_mask_consistent", "smp_room_for_256_cpus"),
-    "ipi": ("ipi_fixed_to_each_cpu", "ipi_all_but_self", "ipi_self", "ipi_call_runs_on_set",
-            "ipi_call_timeout_names_cpu", "ipi_stress_concurrent_calls"),
-    "tlb": ("tlb_range_encoding", "tlb_remap_seen_by_every_cpu", "tlb_initiator_waits_for_all",
-            "tlb_concurrent_shootdowns", "tlb_stress"),
-    "vectors": ("vectors_per_cpu_bitmaps", "vectors_aligned_blocks", "vectors_exhaustion_is_enospc",
-                "vectors_freed_on_owning_cpu", "vectors_double_free_rejected",
-                "vectors_concurrent_alloc_free", "vectors_affinity_move", "vectors_free_after_boot"),
-}
-ONE_CPU_SKIPS = {"smp.smp_init_sipi_sequence", "ipi.ipi_all_but_self", "ipi.ipi_call_timeout_names_cpu",
-                 "vectors.vectors_per_cpu_bitmaps", "vectors.vectors_freed_on_owning_cpu",
-                 "vectors.vectors_affinity_move"}
+# Every case of the suites these tests run must run (must_run) unless the test's CPU
+# count makes it skip (harness/suites.py: ONE_CPU_SKIPS).
+from harness.suites import smp_must_run  # noqa: E402
+
 
 
 def assert_suites_ran(r, *suites: str, cpus: int) -> None:
     """Every case of these suites ran and passed (none skipped), but for the ones
     one CPU cannot run when `cpus` is 1: an absent or skipped case is a failure."""
-    must = [f"{s}.{c}" for s in suites for c in SUITE_CASES[s]]
-    assert_ktap_passed(r, must_run=[c for c in must if cpus > 1 or c not in ONE_CPU_SKIPS])
+    assert_ktap_passed(r, must_run=smp_must_run(suites, cpus))
 
 
 def failure_lines(r, apic_id: int) -> list[str]:
