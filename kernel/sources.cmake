@@ -43,6 +43,7 @@ set(DOPPEL_KLIB_SOURCES
   ${DOPPEL_KERNEL_DIR}/lib/string.c
   ${DOPPEL_KERNEL_DIR}/core/boot.c
   ${DOPPEL_KERNEL_DIR}/core/cmdline.c
+  ${DOPPEL_KERNEL_DIR}/core/console.c
   ${DOPPEL_KERNEL_DIR}/core/fault.c
   ${DOPPEL_KERNEL_DIR}/core/log.c
   ${DOPPEL_KERNEL_DIR}/core/panic.c

@@ -7,32 +7,20 @@
 #include <kernel/atomic.h>
 #include <kernel/log.h>
 #include <kernel/printf.h>
-#include <kernel/spinlock.h>
+#include <kernel/console.h>
 #include <kernel/string.h>
 
 #define LINE_MAX 512
 #define KLOG_RING 32
 
-/* Lock order: console_lock is a leaf; nothing is taken while holding it. */
-static struct spinlock console_lock = SPINLOCK_INIT("console");
+/* The ring and its index are guarded by the console lock (kernel/console.h), a leaf. */
 static char ring[KLOG_RING][160];
 static unsigned ring_next;
 static uint64_t nlog;
 
-static void console_emit(const char *buf, size_t len)
-{
-	spin_lock(&console_lock);
-	hal_console_write(buf, len);
-	spin_unlock(&console_lock);
-}
-
 int kvprintf(const char *fmt, va_list ap)
 {
-	char buf[LINE_MAX];
-	int n = kvsnprintf(buf, sizeof buf, fmt, ap);
-	size_t len = n < (int)sizeof buf ? (size_t)n : sizeof buf - 1;
-	console_emit(buf, len);
-	return n;
+	return console_vprintf(fmt, ap);
 }
 
 int kprintf(const char *fmt, ...)
@@ -53,13 +41,13 @@ void klog(const char *subsys, const char *fmt, ...)
 	kvsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	size_t len = kstrlen(buf);
-	spin_lock(&console_lock);
+	unsigned long f = console_lock();
 	kstrlcpy(ring[ring_next % KLOG_RING], buf, sizeof ring[0]);
 	ring_next++;
 	atomic_fetch_add64(&nlog, 1, MO_RELAXED);   /* read without the lock */
 	buf[len++] = '\n';
 	hal_console_write(buf, len);
-	spin_unlock(&console_lock);
+	console_unlock(f);
 }
 
 void kinfo(const char *key, const char *fmt, ...)
@@ -72,7 +60,7 @@ void kinfo(const char *key, const char *fmt, ...)
 	va_end(ap);
 	size_t len = kstrlen(buf);
 	buf[len++] = '\n';
-	console_emit(buf, len);
+	console_write(buf, len);
 }
 
 uint64_t klog_count(void)

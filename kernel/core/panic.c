@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <hal/hal.h>
 #include <kernel/atomic.h>
-#include <kernel/log.h>
+#include <kernel/console.h>
 #include <kernel/panic.h>
 #include <kernel/printf.h>
 
@@ -19,7 +19,7 @@ static uint32_t hold_on_end;        /* atomic: end=hold, set at boot by kmain */
  * QEMU's view over QMP and then quits QEMU. */
 static void __attribute__((noreturn)) hold_forever(int status)
 {
-	klog("doppel", "holding (end=hold)");
+	console_printf("doppel: holding (end=hold)\n");
 	hal_hold(status);
 }
 
@@ -33,7 +33,7 @@ void kernel_exit(int status)
 	/* A panic never holds: its end must reach the harness as it is. */
 	bool hold = atomic_load32(&hold_on_end, MO_RELAXED) && !atomic_load32(&panicking, MO_ACQUIRE);
 
-	kinfo("exit", "%d", status);
+	console_printf("doppel-info: exit=%d\n", status);
 	if (hold)
 		hold_forever(status);
 	hal_exit(status);
@@ -51,7 +51,7 @@ void panic(const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
-	kprintf("\nKERNEL PANIC on cpu %u: %s\n", hal_cpu_index(), buf);
+	console_printf("\nKERNEL PANIC on cpu %u: %s\n", hal_cpu_index(), buf);
 	hal_backtrace();
 	kernel_exit(KERNEL_EXIT_PANIC);
 }
