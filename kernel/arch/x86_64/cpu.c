@@ -17,24 +17,6 @@ _Static_assert(offsetof(struct x86_cpu, index) == X86_CPU_INDEX_OFFSET, "hal_cpu
 _Static_assert(offsetof(struct x86_cpu, self) == 0, "x86_this_cpu");
 _Static_assert(offsetof(struct x86_cpu, stack_top) == X86_CPU_STACK_TOP_OFFSET, "trampoline.S");
 
-/* 64-bit interrupt gate, SDM Vol. 3A §6.14.1 Figure 6-8. */
-struct x86_idt_gate {
-	uint16_t offset_lo;
-	uint16_t selector;
-	uint8_t ist;                       /* bits 2:0: IST slot, 0 = current stack */
-	uint8_t type_attr;                 /* P, DPL, type */
-	uint16_t offset_mid;
-	uint32_t offset_hi;
-	uint32_t rsvd0;
-};
-_Static_assert(sizeof(struct x86_idt_gate) == 16, "SDM Vol. 3A Figure 6-8");
-#define IDT_INTERRUPT_GATE 0x8E        /* P = 1, DPL = 0, type 0xE: clears IF */
-
-struct x86_desc_ptr {                  /* LGDT/LIDT operand, SDM Vol. 3A §3.5.1 */
-	uint16_t limit;
-	uint64_t base;
-} __attribute__((packed));
-_Static_assert(sizeof(struct x86_desc_ptr) == 10, "SDM Vol. 3A Figure 3-11");
 
 #define GDT_KCODE  0x00AF9A000000FFFFull /* L = 1, P, DPL 0, execute/read */
 #define GDT_KDATA  0x00CF92000000FFFFull /* P, DPL 0, read/write */
@@ -57,7 +39,7 @@ static void idt_build(void)
 		g->offset_mid = (uint16_t)(a >> 16);
 		g->offset_hi = (uint32_t)(a >> 32);
 		g->rsvd0 = 0;
-		g->type_attr = IDT_INTERRUPT_GATE;
+		g->type_attr = X86_GATE_INTERRUPT;
 	}
 	/* Exceptions that may arrive on a broken stack get a known-good one. */
 	x86_idt[8].ist = X86_IST_DF;

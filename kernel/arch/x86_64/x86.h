@@ -65,6 +65,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include <stdbool.h>
+#include <hw/x86/desc.h>       /* IDT gate, GDTR/IDTR operand, TSS */
 
 /*
  * What the entry stubs in entry.S leave on the stack, lowest address first:
@@ -81,17 +82,6 @@ struct x86_trap_frame {
 };
 _Static_assert(sizeof(struct x86_trap_frame) == 22 * 8, "entry.S frame layout");
 
-/* 64-bit TSS, SDM Vol. 3A §7.7 (Figure 7-11). Only RSP0-2 and the IST matter. */
-struct x86_tss {
-	uint32_t rsvd0;
-	uint64_t rsp[3];
-	uint64_t rsvd1;
-	uint64_t ist[7];                   /* IST1..IST7 */
-	uint64_t rsvd2;
-	uint16_t rsvd3;
-	uint16_t iopb;                     /* I/O bitmap offset; >= limit means none */
-} __attribute__((packed));
-_Static_assert(sizeof(struct x86_tss) == 104, "SDM Vol. 3A §7.7 64-bit TSS");
 
 /*
  * Per-CPU area, reached through the GS base (IA32_GS_BASE). `self` at %gs:0 gives
