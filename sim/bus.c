@@ -583,16 +583,22 @@ static int bus_current_cpu(void *bus)
 	return sim_cpu_slot();
 }
 
+/* A model's message, formatted once for sim_log / sim_fatal. */
+#define BUS_FORMAT(buf, fmt)                                                        \
+	do {                                                                        \
+		va_list ap_;                                                        \
+		va_start(ap_, fmt);                                                 \
+		vsnprintf(buf, sizeof(buf), fmt, ap_);                              \
+		va_end(ap_);                                                        \
+	} while (0)
+
 static void bus_log(void *bus, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void bus_log(void *bus, const char *fmt, ...)
 {
 	char buf[768];
-	va_list ap;
 
 	(void)bus;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
+	BUS_FORMAT(buf, fmt);
 	sim_log("%s", buf);
 }
 
@@ -601,12 +607,9 @@ static void bus_fatal(void *bus, const char *fmt, ...)
 static void bus_fatal(void *bus, const char *fmt, ...)
 {
 	char buf[768];
-	va_list ap;
 
 	(void)bus;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
+	BUS_FORMAT(buf, fmt);
 	sim_fatal("%s", buf);
 }
 
