@@ -14,6 +14,7 @@ file(GLOB DOPPEL_KERNEL_SOURCES CONFIGURE_DEPENDS
   ${DOPPEL_KERNEL_DIR}/pci/*.c
   ${DOPPEL_KERNEL_DIR}/iommu/*.c
   ${DOPPEL_KERNEL_DIR}/dma/*.c
+  ${DOPPEL_KERNEL_DIR}/block/*.c
   ${DOPPEL_KERNEL_DIR}/drivers/*/*.c)
 # Test code: ktest suites, benchmarks, their runner and helpers. Kernel code never
 # depends on it (kmain reaches it through run hooks, kernel/run_hook.h), so the
@@ -22,6 +23,7 @@ file(GLOB DOPPEL_KERNEL_TEST_SOURCES CONFIGURE_DEPENDS
   ${DOPPEL_KERNEL_DIR}/*/*_ktest.c
   ${DOPPEL_KERNEL_DIR}/*/*/*_ktest.c
   ${DOPPEL_KERNEL_DIR}/*/*_bench.c
+  ${DOPPEL_KERNEL_DIR}/*/*/*_bench.c
   ${DOPPEL_KERNEL_DIR}/ktest/*.c
   ${DOPPEL_KERNEL_DIR}/pci/msi_ktest_dev.c
   ${DOPPEL_KERNEL_DIR}/smp/smp_testutil.c)

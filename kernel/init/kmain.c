@@ -3,7 +3,8 @@
  * prints): HAL check → command line → page allocator → heap → ACPI (+ SRAT, MADT
  * checks) → LAPIC + time calibration → SMP bring-up → I/O APIC (docs/smp.md) →
  * PCI enumeration and its dump (docs/pci.md) → IOMMU (VT-d or identity, docs/iommu.md)
- * → in-kernel tests named by `ktest=`
+ * → drivers (kernel/include/kernel/driver.h) → in-kernel tests named by `ktest=`,
+ * the I/O workload named by `io=` (docs/block.md)
  * and benchmarks named by `bench=` (run hooks: an image may be built without
  * them, kernel/include/kernel/run_hook.h) → orderly exit with a status.
  */
@@ -12,6 +13,7 @@
 #include <kernel/apic.h>
 #include <kernel/boot.h>
 #include <kernel/cmdline.h>
+#include <kernel/driver.h>
 #include <kernel/heap.h>
 #include <kernel/iommu.h>
 #include <kernel/log.h>
@@ -57,6 +59,7 @@ extern const struct run_hook *const __stop_run_hooks[] __attribute__((weak));
 struct run_key { const char *key, *what; };
 static const struct run_key run_keys[] = {
 	{ "ktest", "tests" },
+	{ "io", "I/O workload" },
 	{ "bench", "benchmarks" },
 };
 
@@ -152,6 +155,7 @@ void kmain(struct boot_info *bi)
 	if (iommu_init() != 0)
 		klog("iommu", "continuing without DMA remapping");
 	iommu_dump();
+	drivers_probe_all();
 
 	/* Tests first, then benchmarks; the first failure is the status. */
 	int status = KERNEL_EXIT_PASS;
@@ -160,5 +164,6 @@ void kmain(struct boot_info *bi)
 		if (rc != KERNEL_EXIT_PASS && status == KERNEL_EXIT_PASS)
 			status = rc;
 	}
+	drivers_shutdown_all();
 	kernel_exit(status);
 }

@@ -91,6 +91,61 @@ static void __attribute__((noreturn)) ap_park(void)
 		hal_cpu_halt();
 }
 
+/* The AP's idle loop: run work smp_run_threads left, else halt. The check runs
+ * with interrupts off and hal_cpu_halt opens them only for the sleep (sti; hlt),
+ * so a wake-up IPI sent between the check and the halt is not lost. */
+static void __attribute__((noreturn)) ap_idle(struct percpu *c)
+{
+	hal_irq_disable();
+	for (;;) {
+		/* acquire: pairs with smp_run_threads' release of fn and arg */
+		uint64_t fn = atomic_xchg64(&c->idle_fn, 0, MO_ACQUIRE);
+		if (fn) {
+			uint64_t arg = atomic_load64(&c->idle_arg, MO_RELAXED);
+			hal_irq_enable();
+			((void (*)(uint64_t))(uintptr_t)fn)(arg);
+			hal_irq_disable();
+			/* release: the work's effects before the caller sees it done */
+			atomic_store32(&c->idle_done, 1, MO_RELEASE);
+			continue;
+		}
+		hal_cpu_halt();
+	}
+}
+
+int smp_run_threads(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg)
+{
+	unsigned self = hal_cpu_index();
+	struct cpumask on, to;
+	smp_online_mask(&on);
+	cpumask_and(&to, targets, &on);
+	bool here = cpumask_test(&to, self);
+	cpumask_unset(&to, self);
+	for_each_cpu(t, &to) {
+		struct percpu *c = percpu_of(t);
+		if (atomic_load64(&c->idle_fn, MO_ACQUIRE) != 0)
+			return -EBUSY;
+	}
+	for_each_cpu(t, &to) {
+		struct percpu *c = percpu_of(t);
+		atomic_store32(&c->idle_done, 0, MO_RELAXED);
+		atomic_store64(&c->idle_arg, arg, MO_RELAXED);
+		/* release: arg and the cleared done flag before the CPU can take fn */
+		atomic_store64(&c->idle_fn, (uint64_t)(uintptr_t)fn, MO_RELEASE);
+		ipi_send(t, VEC_RESCHED);
+	}
+	if (here)
+		fn(arg);
+	for_each_cpu(t, &to) {
+		/* acquire: pairs with the AP's release of idle_done */
+		while (!atomic_load32(&percpu_of(t)->idle_done, MO_ACQUIRE)) {
+			xcall_poll();
+			hal_cpu_relax();
+		}
+	}
+	return 0;
+}
+
 static void __attribute__((noreturn)) ap_entry(unsigned idx)
 {
 	if (idx >= HAL_MAX_CPUS)
@@ -112,9 +167,7 @@ static void __attribute__((noreturn)) ap_entry(unsigned idx)
 	c->boot.t_online = hal_rdtsc();
 	set_online(idx);
 	atomic_store64(&tsc_last_online, c->boot.t_online, MO_RELEASE);
-	hal_irq_enable();
-	for (;;)
-		hal_cpu_halt();
+	ap_idle(c);
 }
 
 /* Wait for the AP's online bit (set after it won the state CAS: seeing the state

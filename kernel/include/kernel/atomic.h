@@ -19,6 +19,7 @@ static inline void atomic_store32(uint32_t *p, uint32_t v, int mo) { hal_sched_p
 static inline uint64_t atomic_load64(const uint64_t *p, int mo) { hal_sched_point(); return __atomic_load_n(p, mo); }
 static inline void atomic_store64(uint64_t *p, uint64_t v, int mo) { hal_sched_point(); __atomic_store_n(p, v, mo); }
 static inline uint32_t atomic_xchg32(uint32_t *p, uint32_t v, int mo) { hal_sched_point(); return __atomic_exchange_n(p, v, mo); }
+static inline uint64_t atomic_xchg64(uint64_t *p, uint64_t v, int mo) { hal_sched_point(); return __atomic_exchange_n(p, v, mo); }
 static inline uint64_t atomic_fetch_add64(uint64_t *p, uint64_t v, int mo) { hal_sched_point(); return __atomic_fetch_add(p, v, mo); }
 static inline uint32_t atomic_fetch_add32(uint32_t *p, uint32_t v, int mo) { hal_sched_point(); return __atomic_fetch_add(p, v, mo); }
 static inline bool atomic_cas64(uint64_t *p, uint64_t *expected, uint64_t desired, int mo_ok, int mo_fail)
