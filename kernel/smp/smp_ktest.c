@@ -3,7 +3,7 @@
  * hal_cpu_index and APIC ID on each CPU, the INIT-SIPI-SIPI sequence as recorded
  * (seeds K39 delay, K40 ESR, K43 ICR bits, K46 second SIPI), the NUMA node
  * recorded before the online bit (seed K8), the online mask, and 256 CPU slots
- * (seed P16-3).
+ * (seed P16-3), and work run in thread context on every CPU (smp_run_threads).
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
@@ -130,6 +130,43 @@ static void smp_room_for_256_cpus(struct ktest *t)
 	KTEST_EXPECT(t, ACPI_MAX_CPUS >= 256);
 }
 
+/* smp_run_threads: every online CPU runs the work in thread context, where its own
+ * timer tick (vector 0xF0) still arrives while it halts — inside an IPI handler
+ * (priority class 0xF in service) the tick would be blocked and this would hang. */
+static uint32_t threads_ran[HAL_MAX_CPUS];
+
+static void threads_work(uint64_t want_ticks)
+{
+	unsigned cpu = hal_cpu_index();
+	uint64_t t0 = time_ticks(cpu), start = hal_rdtsc();
+	uint64_t limit = 2000ull * time_tsc_khz();          /* 2 s */
+	unsigned long flags = hal_irq_save();
+	while (time_ticks(cpu) - t0 < want_ticks && hal_rdtsc() - start < limit)
+		hal_cpu_halt();
+	hal_irq_restore(flags);
+	atomic_store32(&threads_ran[cpu], time_ticks(cpu) - t0 >= want_ticks ? 1 : 2, MO_RELEASE);
+}
+
+static void smp_run_threads_thread_context(struct ktest *t)
+{
+	struct cpumask m;
+	smp_online_mask(&m);
+	for (unsigned c = 0; c < HAL_MAX_CPUS; c++)
+		atomic_store32(&threads_ran[c], 0, MO_RELAXED);
+	KTEST_ASSERT(t, smp_run_threads(&m, threads_work, 3) == 0);
+	unsigned n = 0;
+	for_each_cpu(c, &m) {
+		uint32_t r = atomic_load32(&threads_ran[c], MO_ACQUIRE);
+		if (r != 1)
+			ktest_fail_at(t, __FILE__, __LINE__, "CPU %u: %s", c,
+				      r == 0 ? "never ran the work" : "took no timer tick within 2 s while halted");
+		n++;
+	}
+	KTEST_EXPECT_EQ(t, n, smp_online_count());
+	/* Twice in a row: the idle loop takes new work after finishing the last. */
+	KTEST_EXPECT_EQ(t, smp_run_threads(&m, threads_work, 1), 0);
+}
+
 static const struct ktest_case smp_cases[] = {
 	KTEST_CASE(smp_started_cpus_accounted),
 	KTEST_CASE(smp_index_and_apic_id_per_cpu),
@@ -137,5 +174,6 @@ static const struct ktest_case smp_cases[] = {
 	KTEST_CASE(smp_numa_node_before_online),
 	KTEST_CASE(smp_online_mask_consistent),
 	KTEST_CASE(smp_room_for_256_cpus),
+	KTEST_CASE(smp_run_threads_thread_context),
 };
 KTEST_SUITE(smp_suite, "smp", smp_cases);
