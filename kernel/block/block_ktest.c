@@ -43,7 +43,7 @@ struct memdev {
 	uint8_t *store;
 	enum md_mode mode;
 	bool err_on;
-	uint64_t err_lba;
+	uint64_t err_lba, err_count;    /* LBAs err_lba .. +err_count-1 fail (count 0: one) */
 	uint32_t busy_once;         /* atomic: refuse the next submit with busy */
 	uint32_t flip_once;         /* atomic: corrupt the next block read */
 	bool timeout_completes;     /* ops->timeout fails the part (driver recovery) */
@@ -65,7 +65,8 @@ static struct memdev *md_of(struct blk_dev *d)
 static void md_serve(struct memdev *m, struct blk_part *p)
 {
 	uint64_t at = p->lba * MD_BS;
-	if (m->err_on && p->op != BLK_OP_FLUSH && m->err_lba >= p->lba && m->err_lba < p->lba + p->nblocks) {
+	uint64_t err_end = m->err_lba + (m->err_count ? m->err_count : 1);
+	if (m->err_on && p->op != BLK_OP_FLUSH && m->err_lba < p->lba + p->nblocks && err_end > p->lba) {
 		blk_part_done(p, BLK_E_IO, MD_DEV_STATUS_MEDIA);
 		return;
 	}
@@ -443,6 +444,15 @@ static void block_error_carries_dev_status_and_lba(struct ktest *t)
 	blk_stats_get(&md.d, &s);
 	KTEST_EXPECT_EQ(t, s.errors[BLK_OP_READ], 1);
 	KTEST_EXPECT_EQ(t, s.inflight, 0);
+	/* Three failing parts (8.., 16.., 24..): the first to complete wins. The
+	 * device serves its pending parts last-in first: 24 first, then 16, 8. */
+	md.err_count = 20;
+	waiter_init(&w, BLK_OP_READ, 0, 32, &seg, 1);
+	KTEST_ASSERT(t, blk_submit(&md.d, &w.rq) == 0);
+	blk_wait(&md.d, &w.done);
+	KTEST_EXPECT_EQ(t, w.calls, 1);
+	KTEST_EXPECT_EQ(t, (uint32_t)w.rq.status, (uint32_t)BLK_E_IO);
+	KTEST_EXPECT_EQ(t, w.rq.err_lba, 24);
 	kfree(buf);
 	md_teardown(t);
 }
