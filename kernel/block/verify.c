@@ -271,6 +271,7 @@ static void cpu_phase(struct io_cpu *c, bool prefill)
 					issue(c, s, u, true, false);
 				} else if (choose(c, &u, &w)) {
 					issue(c, s, u, w, true);
+					more = !p->max_ops || c->timed_issued < p->max_ops;
 				}
 			}
 			any_busy |= s->busy;
