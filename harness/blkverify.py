@@ -12,7 +12,7 @@
 # The check: in the region [0, io.blocks) of the image, every block holding the magic
 # must have a valid checksum and its own LBA; a valid block with another seed is
 # foreign (another run, or a test's) and only counted. Blocks of this run's seed are
-# counted and XORed as blkv_mix(lba, gen); the count and the digest must equal the
+# counted and XORed as blkv_mix(lba, gen) = splitmix64(lba ^ splitmix64(gen)); the count and the digest must equal the
 # kernel's `stamped=` and `digest=` on its doppel-io line. The payload is checked
 # too: a block whose checksum holds but whose payload is not the one its header
 # implies was stamped wrongly by the kernel.
@@ -61,10 +61,10 @@ def payload_word(lba: int, seed: int, gen: int, i: int) -> int:
 
 
 def blkv_mix(lba: int, gen: int) -> int:
-    """One written block's share of the run digest (blkverify.h's blkv_mix): the
-    splitmix64 step of lba*golden ^ gen<<32. Must match the kernel's definition
-    (docs/block.md); the worked example in harness/tests/test_blkverify.py pins it."""
-    return splitmix64(((lba * GOLDEN) & M64) ^ ((gen << 32) & M64))
+    """One written block's share of the run digest (blkverify.h's blkv_mix):
+    splitmix64(lba ^ splitmix64(gen)). The worked example in
+    harness/tests/test_blkverify.py pins it."""
+    return splitmix64((lba & M64) ^ splitmix64(gen))
 
 
 def fnv1a32(data: bytes) -> int:
