@@ -1,6 +1,7 @@
 # test_nvme.py — the NVMe driver and the verified-I/O workload on QEMU's nvme (QEMU 7.2
 # hw/nvme), an implementation we did not write: the `nvme` ktest suite on SeaBIOS and
-# OVMF, -smp 1, 4 and 8, intel-iommu on and off, one and two controllers, every must-run
+# OVMF, -smp 1, 4 and 8, intel-iommu on and off, one and two controllers, interrupts and
+# polled queues (nvme.poll=1), every must-run
 # case of harness/suites.py passing; then one io=verify run whose disk image the host
 # checks afterwards (harness/blkverify.py), and a corrupted copy of that image the host
 # check must refuse. Four short suite boots and one 8 s workload keep TCG time modest.
@@ -13,7 +14,7 @@ import pytest
 
 from harness import blkverify
 from harness.plugin import assert_ktap_passed
-from harness.suites import NVME_CASES, NVME_TWO_CONTROLLER_CASES
+from harness.suites import NVME_CASES, NVME_POLL_CASES, NVME_TWO_CONTROLLER_CASES
 
 pytestmark = pytest.mark.qemu
 
@@ -24,13 +25,14 @@ class Config:
     smp: int
     iommu: bool
     controllers: int
+    poll: bool = False
 
 
 CONFIGS = {
     "seabios-smp1": Config("seabios", 1, False, 1),
     "seabios-smp4-iommu-2ctrl": Config("seabios", 4, True, 2),
     "ovmf-smp8-iommu": Config("ovmf", 8, True, 1),
-    "ovmf-smp4-2ctrl": Config("ovmf", 4, False, 2),
+    "ovmf-smp4-2ctrl-poll": Config("ovmf", 4, False, 2, poll=True),
 }
 
 
@@ -39,7 +41,8 @@ def must_run(c: Config) -> list[str]:
         pytest.fail("harness/suites.py NVME_CASES is empty: name the nvme suite's cases that "
                     "must run on QEMU (an empty list would let a suite that runs nothing pass)",
                     pytrace=False)
-    return list(NVME_CASES) + (list(NVME_TWO_CONTROLLER_CASES) if c.controllers > 1 else [])
+    return (list(NVME_CASES) + (list(NVME_TWO_CONTROLLER_CASES) if c.controllers > 1 else [])
+            + (list(NVME_POLL_CASES) if c.poll else []))
 
 
 @pytest.mark.parametrize("name", list(CONFIGS), ids=list(CONFIGS))
@@ -48,7 +51,7 @@ def test_nvme_suite_on_qemus_controller(qemu, name):
     cases = must_run(c)
     t = qemu(firmware=c.firmware, smp=c.smp, iommu=c.iommu, nvme=True, nvme_count=c.controllers,
              nvme_disk_size=64 << 20)
-    r = t.run(f"ktest=nvme expect.cpus={c.smp}")
+    r = t.run(f"ktest=nvme expect.cpus={c.smp}" + (" nvme.poll=1" if c.poll else ""))
     assert_ktap_passed(r, must_run=cases)
     devs = blkverify.parse_blk_lines(r.lines)
     want = [f"nvme{i}n1" for i in range(c.controllers)]
