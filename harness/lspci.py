@@ -46,7 +46,10 @@ def run_lspci(path: Path, timeout: float = 30.0) -> str:
     exe = lspci_path()
     if exe is None:
         raise LspciError("lspci not found: install pciutils (scripts/deps)")
-    p = subprocess.run([exe, "-F", str(path), "-vv", "-D"], capture_output=True, text=True,
+    # Names from pci.ids only: with udev installed, lspci would also take names from
+    # udev's hardware database, so the same file would decode differently per machine.
+    p = subprocess.run([exe, "-O", "hwdb.disable=1", "-F", str(path), "-vv", "-D"],
+                       capture_output=True, text=True,
                        timeout=timeout, stdin=subprocess.DEVNULL)
     if p.returncode != 0:
         raise LspciError(f"lspci -F {path} -vv -D exited {p.returncode}: {p.stderr.strip()[:300]}")

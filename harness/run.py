@@ -2,18 +2,24 @@
 # boot it in QEMU (q35, intel-iommu + NVMe + AHCI disks + edu by default) with every
 # ktest suite selected, and print a short summary: firmware, CPUs in the MADT, usable
 # memory, PCI devices, IOMMU and DMA policies (with QEMU's own fault trace beside the
-# kernel's fault lines), in-kernel test results, duration, kernel status and the log.
-# Exit code 0 iff the kernel reported status 0; 1 otherwise; 2 for bad options.
+# kernel's fault lines), in-kernel test results, the verified disk I/O workload on the
+# NVMe disk (io=verify) with the host's own check of the image afterwards
+# (harness/blkverify.py), duration, kernel status and the log.
+# Exit code 0 iff the kernel reported status 0 and the disk I/O was clean (no
+# mismatch, no error, the host check agrees); 1 otherwise; 2 for bad options.
 from __future__ import annotations
 
 import argparse
+import random
 import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
-from harness import iommu, pci, report
+from harness import blkverify, iommu, pci, report
 from harness.ktap import KtapTest, Status
 from harness.paths import BUILD_DIR, IMAGE_ISO, REPO_ROOT, BuildError, Builder, rel
 from harness.targets import QemuTarget, TargetConfigError
@@ -55,11 +61,43 @@ def _choice(name: str, allowed: tuple[str, ...]):
     return check
 
 
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _disk_size(text: str) -> int:
+    m = re.fullmatch(r"(\d+)([KMGT]?)(?:i?B)?", text.strip(), re.IGNORECASE)
+    n = int(m.group(1)) * _SIZE_UNITS[m.group(2).upper()] if m else 0
+    if not (1 << 20) <= n <= (1 << 40) or n % 4096:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a disk size from 1M to 1T in whole "
+                                         f"4 KiB (say 1G, 512M)")
+    return n
+
+
+def _io_seconds(text: str) -> int:
+    try:
+        n = int(text, 10)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 3600:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of seconds from 1 to 3600")
+    return n
+
+
 def _prop(text: str) -> tuple[str, str]:
     name, eq, value = text.partition("=")
     if not eq or not re.fullmatch(r"[a-z][a-z0-9\-]*", name) or not value or "," in value:
         raise argparse.ArgumentTypeError(f"'{text}' is not NAME=VALUE (an intel-iommu property)")
     return name, value
+
+
+def _io_seed(text: str) -> int:
+    try:
+        n = int(text, 0)
+    except ValueError:
+        n = -1
+    if not 0 < n < 1 << 64:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a seed from 1 to 2^64-1")
+    return n
 
 
 def iommu_props(args: argparse.Namespace) -> dict[str, str]:
@@ -90,18 +128,94 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                    help="intel-iommu caching-mode=on (not-present entries may be cached)")
     p.add_argument("--iommu-prop", action="append", default=[], type=_prop, metavar="NAME=VALUE",
                    help="another intel-iommu property (repeatable), e.g. aw-bits=48")
+    p.add_argument("--disk-size", type=_disk_size, default=1 << 30, metavar="SIZE",
+                   help="size of the NVMe disk's fresh sparse raw image (default 1G)")
+    p.add_argument("--io-seconds", type=_io_seconds, default=10, metavar="S",
+                   help="seconds of the verified disk I/O workload (default 10)")
+    p.add_argument("--io-seed", type=_io_seed, default=None, metavar="N",
+                   help="io.seed of the workload (default: random, printed)")
+    p.add_argument("--no-io", action="store_true",
+                   help="leave the verified disk I/O workload (io=verify) out")
     p.add_argument("--no-deps", action="store_true", help="skip the scripts/deps package check")
     p.add_argument("--no-build", action="store_true", help="use the image already built")
     p.add_argument("-v", "--verbose", action="store_true", help="show the console as it runs")
     return p.parse_args(argv)
 
 
-def kernel_cmdline(smp: int, user: str) -> str:
-    """Default words, with any key the user gives replacing the default's."""
+IO_DEV = "nvme0n1"
+
+
+def io_words(seconds: int, seed: int) -> list[str]:
+    """The verified workload of the main job (common contract of the io= run key)."""
+    return ["io=verify", f"io.dev={IO_DEV}", f"io.seconds={seconds}", "io.qd=8", "io.bs=4k",
+            "io.mix=randrw", f"io.seed={seed}"]
+
+
+def kernel_cmdline(smp: int, user: str, io: Optional[list[str]] = None) -> str:
+    """Default words (ktest, then the io workload), with any key the user gives
+    replacing the default's."""
     user_words = user.split()
     user_keys = {w.split("=", 1)[0] for w in user_words}
-    defaults = [w for w in ("ktest=*", f"expect.cpus={smp}") if w.split("=", 1)[0] not in user_keys]
+    defaults = [w for w in ("ktest=*", f"expect.cpus={smp}", *(io or ()))
+                if w.split("=", 1)[0] not in user_keys]
     return " ".join(defaults + user_words)
+
+
+def cmdline_value(cmdline: str, key: str) -> Optional[str]:
+    """The value of the last `key=value` word (the kernel takes the last one)."""
+    val = None
+    for w in cmdline.split():
+        k, eq, v = w.partition("=")
+        if eq and k == key:
+            val = v
+    return val
+
+
+@dataclass
+class DiskIo:
+    """What the disk I/O row says, and whether it is clean."""
+    row: list[str]
+    ok: bool
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def disk_io(r, cmdline: str, images: dict[str, Path]) -> DiskIo:
+    """The `disk I/O` row: the kernel's doppel-io line for the device and the host
+    check of its image. Clean iff the line is there with 0 mismatches and 0 errors
+    and the host check agrees."""
+    dev = cmdline_value(cmdline, "io.dev") or IO_DEV
+    blocks_word = cmdline_value(cmdline, "io.blocks")
+    try:
+        io_blocks = int(blocks_word, 0) if blocks_word is not None else None
+    except ValueError:
+        io_blocks = None
+    results, errors = blkverify.parse_io_lines(r.lines)
+    mine = [x for x in results if x.dev == dev]
+    if not mine:
+        why = f"no doppel-io line for {dev}" + (f" ({errors[0]})" if errors else "")
+        said = [ln for ln in r.lines if ln.startswith(("io:", "blk:"))][:3]
+        return DiskIo([why + (": " + " | ".join(said) if said else "")], False)
+    io = mine[-1]
+    first = (f"{dev}: written {_mib(io.bytes_written)}, read {_mib(io.bytes_read)}, "
+             f"verified {io.verified}, {io.iops} IOPS on {io.cpus} CPUs in {io.seconds} s, "
+             f"mismatches {io.mismatches}, errors {io.errors}")
+    rows = [first]
+    ok = io.mismatches == 0 and io.errors == 0
+    for ln in blkverify.mismatch_lines(r.lines)[:3]:
+        rows.append(ln)
+    if dev not in images:
+        rows.append(f"host check: not run (no image file for {dev})")
+        return DiskIo(rows, False)
+    checked = blkverify.check_run(r.lines, {dev: images[dev]}, io_blocks).get(dev)
+    if isinstance(checked, str):
+        rows.append(f"host check: not run ({checked})")
+        return DiskIo(rows, False)
+    rows.append(f"host check: {checked.verdict()} [seed {io.seed}, {checked.region_blocks} blocks of "
+                f"{checked.bs} bytes scanned in {checked.seconds:.1f} s]")
+    return DiskIo(rows, ok and checked.agree)
 
 
 def new_artifact_dir():
@@ -120,7 +234,7 @@ def new_artifact_dir():
     return d
 
 
-def summary(r, args, cmdline: str) -> str:
+def summary(r, args, cmdline: str, dio: Optional[DiskIo] = None) -> str:
     k = r.ktap
     suites, cases = k.suite_counts(), k.counts()
     cpus = r.fact("acpi.cpus", "unknown")
@@ -148,6 +262,7 @@ def summary(r, args, cmdline: str) -> str:
         *iommu_rows(r),
         ("in-kernel tests", f"{suites.total} suites: {suites}"),
         ("", f"{cases.total} cases: {cases}"),
+        *([("disk I/O", dio.row[0])] + [("", x) for x in dio.row[1:]] if dio else []),
         ("duration", f"{r.duration:.1f} s" + (" (timed out)" if r.timed_out else "")),
         ("kernel status", status),
         ("console log", rel(r.console_log)),
@@ -199,15 +314,23 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 1
     art = new_artifact_dir()
-    cmdline = kernel_cmdline(args.smp, args.cmdline)
     on = not args.no_devices
+    with_io = on and not args.no_io
+    seed = args.io_seed if args.io_seed is not None else random.getrandbits(63) or 1
+    cmdline = kernel_cmdline(args.smp, args.cmdline, io_words(args.io_seconds, seed) if with_io else None)
+    if with_io:
+        print(f"{PROG}: disk I/O workload io.seed={cmdline_value(cmdline, 'io.seed')} on a "
+              f"{args.disk_size >> 20} MiB NVMe image", flush=True)
+    timeout = args.timeout
+    if timeout is None and with_io:
+        timeout = (60.0 if args.accel == "kvm" else 120.0) + args.io_seconds
     try:
         target = QemuTarget(art, firmware=args.firmware, smp=args.smp, mem=args.mem,
                             accel=args.accel, iommu=on, nvme=on, ahci=on,
                             iommu_props=iommu_props(args) if on else None,
                             trace=iommu.TRACE_EVENTS if on else (),
                             devices=MAIN_DEVICES if on else (),
-                            iso=bdir / IMAGE_ISO, timeout=args.timeout,
+                            iso=bdir / IMAGE_ISO, timeout=timeout, nvme_disk_size=args.disk_size,
                             echo=sys.stdout if args.verbose else None)
         target.prepare()
     except TargetConfigError as e:
@@ -221,10 +344,14 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     print(f"{PROG}: booting {target.label} (console: {rel(art / 'console.log')})", flush=True)
     r = target.run(cmdline, on_result=progress)
-    print(f"\nDoppel run summary\n{summary(r, args, cmdline)}")
+    dio = disk_io(r, cmdline, target.nvme_images) if with_io else None
+    print(f"\nDoppel run summary\n{summary(r, args, cmdline, dio)}")
     ok = r.status == 0
     if ok and r.ktap.status is Status.NO_TESTS:
         print(f"{PROG}: note: no in-kernel tests ran")
+    if dio is not None and not dio.ok:
+        print(f"{PROG}: disk I/O not clean: {dio.row[-1] if len(dio.row) > 1 else dio.row[0]}")
+        ok = False
     return 0 if ok else 1
 
 

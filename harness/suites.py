@@ -31,3 +31,17 @@ def smp_must_run(suites, cpus: int) -> list[str]:
     """Every case of the given suites that must run on a machine with `cpus` CPUs."""
     return [f"{s}.{c}" for s in suites for c in SMP_SUITE_CASES[s]
             if cpus > 1 or f"{s}.{c}" not in ONE_CPU_SKIPS]
+
+# The cases of the kernel's `nvme` ktest suite (kernel/drivers/nvme/nvme_ktest.c) that
+# must run and pass on QEMU's nvme (qemu-tests/test_nvme.py), as "nvme.<case>". An
+# empty list makes those tests fail and say so (it must never pass as "nothing to run").
+NVME_CASES: list[str] = [f"nvme.{c}" for c in (
+    "nvme_controller_up", "nvme_identify_fields_sane", "nvme_every_queue_created",
+    "nvme_rw_verify_each_cpu_queue", "nvme_prp_list_io_up_to_mdts", "nvme_flush_completes",
+    "nvme_write_zeroes_reads_zeros", "nvme_dsm_deallocate", "nvme_lba_out_of_range_status",
+    "nvme_cid_table_drops_unknown_duplicate_stale", "nvme_reset_with_io_in_flight",
+    "nvme_shutdown_sets_shst", "conformance")]
+# Runs only when booted with nvme.poll=1 (skips otherwise, saying so).
+NVME_POLL_CASES: list[str] = ["nvme.nvme_polled_mode"]
+# Cases that need a second controller (run only in the two-controller configurations).
+NVME_TWO_CONTROLLER_CASES: list[str] = []

@@ -8,6 +8,9 @@
 # target reads QEMU's own view of the machine over QMP before quitting it.
 # intel-iommu takes properties (caching-mode=on, ...); QEMU trace events can be
 # written to qemu-trace.log in the artifact folder (the VT-d fault oracle, docs/iommu.md).
+# NVMe: nvme_count controllers with nvme_ns namespaces each, every namespace a fresh
+# sparse raw image (nvme_disk_size bytes) whose path is kept in nvme_images under the
+# kernel's device name (nvme<C>n<N>), for the host check after the run.
 from __future__ import annotations
 
 import fcntl
@@ -31,6 +34,8 @@ KVM_GET_API_VERSION = 0xAE00   # _IO(KVMIO, 0x00), linux/kvm.h
 UNIX_PATH_MAX = 107            # sun_path is 108 bytes including the NUL
 HOLD_WORD = "end=hold"
 HOLD_LINE = "doppel: holding (end=hold)"   # kernel/core/panic.c, docs/protocol.md
+NVME_MAX_CONTROLLERS = 8      # plenty for tests; q35's root bus has room for them
+NVME_MAX_NS = 8
 QMP_TIMEOUT = 20.0             # per QMP reply; "info pci" on a busy TCG host takes < 1 s
 
 HoldCallback = Callable[[QmpClient, RunResult], None]
@@ -73,7 +78,9 @@ class QemuTarget(Target):
                  cpu: Optional[str] = None, iso: Optional[Path] = None,
                  preset: str = "image", qemu: str = "qemu-system-x86_64", monitor: Sequence[str] = (),
                  on_hold: Optional[HoldCallback] = None, qmp_timeout: float = QMP_TIMEOUT,
-                 iommu_props: Optional[dict[str, str]] = None, trace: Sequence[str] = (), **kw):
+                 iommu_props: Optional[dict[str, str]] = None, trace: Sequence[str] = (),
+                 nvme_count: int = 1, nvme_ns: int = 1, nvme_disk_size: Optional[int] = None,
+                 nvme_props: Optional[dict[str, str]] = None, **kw):
         if firmware not in FIRMWARES:
             raise TargetConfigError(f"firmware '{firmware}' is not one of: {', '.join(FIRMWARES)}")
         if preset not in IMAGE_PRESETS:
@@ -82,11 +89,25 @@ class QemuTarget(Target):
             raise TargetConfigError(f"accel '{accel}' is not one of: {', '.join(ACCELS)}")
         if not isinstance(smp, int) or not 1 <= smp <= 288:
             raise TargetConfigError(f"smp {smp!r} is not a CPU count from 1 to 288 (q35's limit)")
+        if not isinstance(nvme_count, int) or not 1 <= nvme_count <= NVME_MAX_CONTROLLERS:
+            raise TargetConfigError(f"nvme_count {nvme_count!r} is not from 1 to {NVME_MAX_CONTROLLERS}")
+        if not isinstance(nvme_ns, int) or not 1 <= nvme_ns <= NVME_MAX_NS:
+            raise TargetConfigError(f"nvme_ns {nvme_ns!r} is not from 1 to {NVME_MAX_NS}")
+        nsize = disk_size if nvme_disk_size is None else nvme_disk_size
+        if not isinstance(nsize, int) or nsize < 1 << 20 or nsize % 4096:
+            raise TargetConfigError(f"NVMe disk size {nsize!r} is not a multiple of 4 KiB of at least 1 MiB")
+        for k, v in (nvme_props or {}).items():
+            if not re.fullmatch(r"[a-z][a-z0-9_\-]*", k) or "," in str(v):
+                raise TargetConfigError(f"nvme property {k}={v!r} is not a plain name=value")
         if accel == "kvm" and kw.get("timeout") is None:
             kw["timeout"] = 60.0
         super().__init__(artifact_dir, **kw)
         self.firmware, self.smp, self.mem, self.accel = firmware, smp, mem, accel
         self.iommu, self.nvme, self.ahci, self.disk_size = iommu, nvme, ahci, disk_size
+        self.nvme_count, self.nvme_ns, self.nvme_disk_size = nvme_count, nvme_ns, nsize
+        self.nvme_props = dict(nvme_props or {})   # e.g. {"max_ioqpairs": "2", "mdts": "5"}
+        # Kernel device name (nvme0n1, ...) -> its image file, filled when the command is built.
+        self.nvme_images: dict[str, Path] = {}
         # intel-iommu properties, e.g. {"caching-mode": "on"} (QEMU 7.2 hw/i386/intel_iommu.c)
         self.iommu_props = dict(iommu_props or {})
         if self.iommu_props and not iommu:
@@ -115,7 +136,9 @@ class QemuTarget(Target):
     @property
     def label(self) -> str:
         iommu = "intel-iommu" + "".join(f",{k}={v}" for k, v in self.iommu_props.items())
-        devs = [d for d, on in ((iommu, self.iommu), ("nvme", self.nvme), ("ahci", self.ahci)) if on]
+        nvme = "nvme" + (f"x{self.nvme_count}" if self.nvme_count > 1 else "") + \
+            (f"(ns={self.nvme_ns})" if self.nvme_ns > 1 else "")
+        devs = [d for d, on in ((iommu, self.iommu), (nvme, self.nvme), ("ahci", self.ahci)) if on]
         return (f"qemu {self.firmware} smp={self.smp} mem={self.mem} {self.accel}"
                 + (f" +{'+'.join(devs)}" if devs else "")
                 + (f" [{self.preset}]" if self.preset != "image" else ""))
@@ -154,12 +177,37 @@ class QemuTarget(Target):
         elif not self.iso.exists():
             raise TargetConfigError(f"image {self.iso} does not exist")
 
-    def _disk(self, name: str) -> Path:
+    def _disk(self, name: str, size: Optional[int] = None) -> Path:
         """A fresh sparse raw disk image in the artifact folder."""
         p = self.artifact_dir.resolve() / name
         with open(p, "wb") as f:
-            f.truncate(self.disk_size)
+            f.truncate(self.disk_size if size is None else size)
         return p
+
+    def nvme_args(self) -> list[str]:
+        """Controllers nvme0.. (serial doppel<C>) in PCI order, so the kernel names
+        controller C's namespace N nvme<C>n<N>. One namespace: the controller's own
+        drive= (namespace 1); several: one nvme-ns device per namespace on its bus
+        (QEMU 7.2 hw/nvme/ns.c), nsid 1..K."""
+        out: list[str] = []
+        self.nvme_images = {}
+        props = "".join(f",{k}={v}" for k, v in self.nvme_props.items())
+        for c in range(self.nvme_count):
+            first = "nvme.img" if c == 0 else f"nvme{c}.img"
+            if self.nvme_ns == 1:
+                img = self._disk(first, self.nvme_disk_size)
+                self.nvme_images[f"nvme{c}n1"] = img
+                drv = "nvm0" if c == 0 else f"nvm{c}"
+                out += ["-drive", f"file={img},if=none,id={drv},format=raw",
+                        "-device", f"nvme,id=nvme{c},serial=doppel{c},drive={drv}{props}"]
+                continue
+            out += ["-device", f"nvme,id=nvme{c},serial=doppel{c}{props}"]
+            for n in range(1, self.nvme_ns + 1):
+                img = self._disk(f"nvme{c}n{n}.img", self.nvme_disk_size)
+                self.nvme_images[f"nvme{c}n{n}"] = img
+                out += ["-drive", f"file={img},if=none,id=nvm{c}n{n},format=raw",
+                        "-device", f"nvme-ns,drive=nvm{c}n{n},bus=nvme{c},nsid={n}"]
+        return out
 
     def command(self, cmdline: str) -> list[str]:
         art = self.artifact_dir.resolve()
@@ -192,9 +240,7 @@ class QemuTarget(Target):
         cmd += ["-drive", f"file={self.iso},if=none,id=cd0,media=cdrom,readonly=on,format=raw",
                 "-device", "ide-cd,drive=cd0,bus=ide.2,bootindex=0"]
         if self.nvme:
-            img = self._disk("nvme.img")
-            cmd += ["-drive", f"file={img},if=none,id=nvm0,format=raw",
-                    "-device", "nvme,serial=doppel0,drive=nvm0"]
+            cmd += self.nvme_args()
         if self.ahci:
             img = self._disk("sata.img")
             cmd += ["-device", "ich9-ahci,id=ahci1",

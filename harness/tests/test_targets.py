@@ -132,13 +132,47 @@ def test_qemu_command_for_the_main_job(tmp_path, iso):
     assert "-no-reboot" in cmd and cmd[cmd.index("-vga") + 1] == "none"
     assert "isa-debug-exit,iobase=0xf4,iosize=0x04" in cmd
     assert "name=opt/doppel/cmdline,string=ktest=acpi,,pmm expect.cpus=4" in cmd
-    assert "nvme,serial=doppel0,drive=nvm0" in cmd and "ide-hd,drive=sata0,bus=ahci1.0" in cmd
+    assert "nvme,id=nvme0,serial=doppel0,drive=nvm0" in cmd and "ide-hd,drive=sata0,bus=ahci1.0" in cmd
     assert cmd[cmd.index("-serial") + 1] == "chardev:ser0"
     assert any(a.startswith("unix:") and a.endswith("qmp.sock,server=on,wait=off") for a in cmd)
     art = tmp_path / "art"
     assert (art / "nvme.img").stat().st_size == 1 << 20 and (art / "sata.img").exists()
     assert (art / "OVMF_VARS_4M.fd").stat().st_size > 0
     assert any("readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd" in a for a in cmd)
+
+
+def test_qemu_nvme_controllers_and_namespaces(tmp_path, iso):
+    art = tmp_path / "art"
+    art.mkdir()
+    t = QemuTarget(art, iso=iso, nvme=True, nvme_count=2, nvme_ns=2, nvme_disk_size=2 << 20,
+                   nvme_props={"max_ioqpairs": "2"})
+    cmd = t.command("")
+    devs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-device" and "nvme" in cmd[i + 1]]
+    assert devs == ["nvme,id=nvme0,serial=doppel0,max_ioqpairs=2",
+                    "nvme-ns,drive=nvm0n1,bus=nvme0,nsid=1", "nvme-ns,drive=nvm0n2,bus=nvme0,nsid=2",
+                    "nvme,id=nvme1,serial=doppel1,max_ioqpairs=2",
+                    "nvme-ns,drive=nvm1n1,bus=nvme1,nsid=1", "nvme-ns,drive=nvm1n2,bus=nvme1,nsid=2"]
+    assert sorted(t.nvme_images) == ["nvme0n1", "nvme0n2", "nvme1n1", "nvme1n2"]
+    for name, img in t.nvme_images.items():
+        assert img == (art / f"{name}.img").resolve() and img.stat().st_size == 2 << 20
+        assert f"file={img},if=none,id=nvm{name[4:]},format=raw" in cmd
+    assert "+nvmex2(ns=2)" in t.label
+    one = QemuTarget(tmp_path / "one", iso=iso, nvme=True, nvme_disk_size=1 << 30)
+    (tmp_path / "one").mkdir()
+    one.command("")
+    assert one.nvme_images == {"nvme0n1": (tmp_path / "one" / "nvme.img").resolve()}
+    assert one.nvme_images["nvme0n1"].stat().st_size == 1 << 30
+    assert one.nvme_images["nvme0n1"].stat().st_blocks == 0          # sparse
+
+
+@pytest.mark.parametrize("kw, why", [
+    ({"nvme_count": 0}, "nvme_count 0"), ({"nvme_ns": 9}, "nvme_ns 9"),
+    ({"nvme_disk_size": 1000}, "NVMe disk size 1000"),
+    ({"nvme_props": {"mdts": "1,x"}}, "nvme property mdts"),
+])
+def test_qemu_nvme_bad_options_are_named(kw, why):
+    with pytest.raises(TargetConfigError, match=why):
+        QemuTarget("unused", nvme=True, **kw)
 
 
 def test_qemu_exit_codes():

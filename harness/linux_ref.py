@@ -1,0 +1,385 @@
+# linux_ref.py — Linux beside us (`scripts/bench --linux`, docs/bench.md): boot
+# Debian's own kernel (/boot/vmlinuz-*) in the very QEMU configuration our NVMe
+# benchmarks use (q35, TCG, -smp 4, the same memory, a fresh sparse raw image on
+# -device nvme, optionally intel-iommu with `intel_iommu=on`) from an initramfs that
+# holds busybox, fio with its shared libraries, and the nvme modules with their
+# dependencies; /init runs fio on /dev/nvme0n1 (libaio, direct) and prints fio's JSON
+# between markers, then powers off. The initramfs (cpio newc, gzip) is built here in
+# Python and cached under build/linux-ref/. Packages: linux-image-amd64, fio,
+# busybox-static (installed with apt-get when missing and we are root).
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence
+
+from harness.paths import BUILD_DIR
+from harness.targets.base import RunResult
+from harness.targets.qemu import QemuTarget, TargetConfigError
+
+PACKAGES = ("linux-image-amd64", "fio", "busybox-static")
+FIO = Path("/usr/bin/fio")
+BUSYBOX = Path("/bin/busybox")
+CACHE_DIR = BUILD_DIR / "linux-ref"
+BEGIN, END = "=== doppel-linux-ref: fio begin ===", "=== doppel-linux-ref: fio end ==="
+INFO = "doppel-linux-ref:"
+MODULES = ("nvme",)          # their dependencies come from modules.dep
+
+
+class LinuxRefError(RuntimeError):
+    """Why Linux cannot be run beside us on this machine."""
+
+
+# ----------------------------------------------------------------- fio jobs
+
+@dataclass(frozen=True)
+class FioJob:
+    """One fio job standing for one of our benchmark cases."""
+    bench: str      # our bench name (nvme_randread_4k_qd32_iops, ...)
+    rw: str         # randread | randwrite | read
+    bs: str
+    iodepth: int
+    unit: str       # "iops" or "MB/s"
+
+    @property
+    def spec(self) -> str:
+        return f"{self.rw}:{self.bs}:{self.iodepth}"
+
+
+# The Linux counterpart of each NVMe benchmark case (common contract's bench names).
+JOBS = {j.bench: j for j in (
+    FioJob("nvme_randread_4k_qd1_iops", "randread", "4k", 1, "iops"),
+    FioJob("nvme_randread_4k_qd32_iops", "randread", "4k", 32, "iops"),
+    FioJob("nvme_randwrite_4k_qd32_iops", "randwrite", "4k", 32, "iops"),
+    FioJob("nvme_seqread_128k_mbps", "read", "128k", 32, "MB/s"),
+)}
+REFERENCE_JOB = "nvme_randread_4k_qd32_iops"   # the issue's figure: randread 4k QD32, one job
+
+# /init: busybox applets, modules, then fio with the jobs given on the kernel command
+# line (ref.jobs=rw:bs:qd,... ref.runtime=S), JSON between markers, power off.
+INIT = r"""#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin:/usr/bin
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu/ceph
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+say() { echo "doppel-linux-ref: $*"; }
+JOBS=randread:4k:32
+RUNTIME=30
+for w in $(cat /proc/cmdline); do
+  case "$w" in
+    ref.jobs=*) JOBS="${w#ref.jobs=}" ;;
+    ref.runtime=*) RUNTIME="${w#ref.runtime=}" ;;
+  esac
+done
+say "kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
+for m in $(cat /modules.order); do
+  insmod "/lib/modules/$m" || say "insmod $m failed"
+done
+n=0
+while [ ! -b /dev/nvme0n1 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+if [ ! -b /dev/nvme0n1 ]; then
+  say "error: no /dev/nvme0n1 after 30 s"
+  dmesg | tail -30
+  poweroff -f
+fi
+say "nvme0n1 hw_queues=$(ls /sys/block/nvme0n1/mq | wc -l) iommu_groups=$(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l) lbs=$(cat /sys/block/nvme0n1/queue/logical_block_size)"
+dmesg | grep -E "DMAR: Intel|DMAR: IOMMU enabled|iommu: Default domain" | sed 's/^/doppel-linux-ref: dmesg: /'
+set -- --output-format=json --output=/tmp/fio.json --filename=/dev/nvme0n1 --ioengine=libaio \
+  --direct=1 --numjobs=1 --time_based --runtime="$RUNTIME" --group_reporting
+i=0
+for j in $(echo "$JOBS" | tr , ' '); do
+  rw="${j%%:*}"; r="${j#*:}"; bs="${r%%:*}"; qd="${r#*:}"
+  set -- "$@" --name="job$i" --rw="$rw" --bs="$bs" --iodepth="$qd" --stonewall
+  i=$((i + 1))
+done
+say "fio $*"
+fio "$@" || say "error: fio exited $?"
+echo "=== doppel-linux-ref: fio begin ==="
+cat /tmp/fio.json
+echo "=== doppel-linux-ref: fio end ==="
+poweroff -f
+"""
+
+
+# ---------------------------------------------------------------- packages
+
+def missing_packages() -> list[str]:
+    out = []
+    for p in PACKAGES:
+        r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True)
+        if r.returncode != 0 or "install ok installed" not in r.stdout:
+            out.append(p)
+    return out
+
+
+def ensure_packages(log=print) -> None:
+    """Install the missing packages when root; otherwise LinuxRefError with the command."""
+    missing = missing_packages()
+    if not missing:
+        return
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing]
+    if os.geteuid() != 0:
+        raise LinuxRefError(f"missing packages {' '.join(missing)}; as root run: apt-get update && "
+                            + " ".join(cmd))
+    log(f"installing {' '.join(missing)} for the Linux reference (apt-get update; {' '.join(cmd)})")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for c in (["apt-get", "update", "-q"], cmd):
+        r = subprocess.run(c, env=env, stdin=subprocess.DEVNULL)
+        if r.returncode != 0:
+            raise LinuxRefError(f"'{' '.join(c)}' failed (exit {r.returncode})")
+    still = missing_packages()
+    if still:
+        raise LinuxRefError(f"still missing after apt-get: {' '.join(still)}")
+
+
+def _version_key(v: str) -> list:
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", v)]
+
+
+def find_kernel(boot: Path = Path("/boot"), modroot: Path = Path("/lib/modules")) -> tuple[Path, Path]:
+    """The newest /boot/vmlinuz-<ver> that has /lib/modules/<ver>/modules.dep."""
+    cands = []
+    for k in boot.glob("vmlinuz-*"):
+        ver = k.name[len("vmlinuz-"):]
+        if (modroot / ver / "modules.dep").exists():
+            cands.append((ver, k))
+    if not cands:
+        raise LinuxRefError(f"no {boot}/vmlinuz-<version> with {modroot}/<version>/modules.dep "
+                            f"(install linux-image-amd64)")
+    ver, k = max(cands, key=lambda c: _version_key(c[0]))
+    return k, modroot / ver
+
+
+def module_load_order(modules_dep: str, wanted: Sequence[str]) -> list[str]:
+    """Module paths (relative to the modules folder) in load order: each module's
+    dependencies first. modules.dep lists a module's dependencies so that the last
+    must be loaded first."""
+    deps: dict[str, list[str]] = {}
+    for ln in modules_dep.splitlines():
+        mod, sep, rest = ln.partition(":")
+        if sep:
+            deps[mod.strip()] = rest.split()
+    by_name = {Path(m).name.split(".ko")[0].replace("_", "-"): m for m in deps}
+    order: list[str] = []
+    for w in wanted:
+        key = w.replace("_", "-")
+        if key not in by_name:
+            raise LinuxRefError(f"module {w} is not in modules.dep (built into the kernel, or absent)")
+        m = by_name[key]
+        for d in [*reversed(deps[m]), m]:
+            if d not in order:
+                order.append(d)
+    return order
+
+
+def shared_libraries(binary: Path) -> list[Path]:
+    """The shared libraries ldd resolves for a binary, the dynamic loader included."""
+    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise LinuxRefError(f"ldd {binary} failed: {out.stderr.strip() or out.stdout.strip()}")
+    libs = []
+    for ln in out.stdout.splitlines():
+        m = re.search(r"=>\s*(/\S+)", ln) or re.match(r"\s*(/\S+)\s+\(", ln)
+        if m:
+            libs.append(Path(m.group(1)))
+        elif "not found" in ln:
+            raise LinuxRefError(f"ldd {binary}: {ln.strip()}")
+    return libs
+
+
+# ------------------------------------------------------------------ cpio newc
+
+class Cpio:
+    """A cpio archive in the "new ASCII" (newc) format the kernel unpacks."""
+
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+        self.ino = 1
+        self.dirs: set[str] = set()
+
+    def _entry(self, name: str, mode: int, data: bytes = b"") -> None:
+        nb = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            self.ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nb), 0))
+        self.ino += 1
+        self.buf.write(hdr.encode() + nb)
+        self.buf.write(b"\0" * (-(110 + len(nb)) % 4))
+        self.buf.write(data)
+        self.buf.write(b"\0" * (-len(data) % 4))
+
+    def mkdir(self, path: str) -> None:
+        parts = path.strip("/").split("/")
+        for i in range(1, len(parts) + 1):
+            d = "/".join(parts[:i])
+            if d and d not in self.dirs:
+                self.dirs.add(d)
+                self._entry(d, stat.S_IFDIR | 0o755)
+
+    def file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+        path = path.strip("/")
+        if "/" in path:
+            self.mkdir(path.rsplit("/", 1)[0])
+        self._entry(path, stat.S_IFREG | mode, data)
+
+    def symlink(self, path: str, target: str) -> None:
+        path = path.strip("/")
+        if "/" in path:
+            self.mkdir(path.rsplit("/", 1)[0])
+        self._entry(path, stat.S_IFLNK | 0o777, target.encode())
+
+    def finish(self) -> bytes:
+        self._entry("TRAILER!!!", 0)
+        self.buf.write(b"\0" * (-self.buf.tell() % 512))
+        return self.buf.getvalue()
+
+
+def build_initramfs(moddir: Path, cache_dir: Path = CACHE_DIR, log=print) -> Path:
+    """The initramfs for this kernel version, built once and cached: the name
+    carries a hash of everything that goes in (init, binaries, modules)."""
+    order = module_load_order((moddir / "modules.dep").read_text(), MODULES)
+    libs = shared_libraries(FIO)
+    files = [BUSYBOX, FIO, *libs, *(moddir / m for m in order)]
+    for f in files:
+        if not f.exists():
+            raise LinuxRefError(f"{f} does not exist")
+    h = hashlib.sha256(INIT.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    out = cache_dir / f"initramfs-{moddir.name}-{h.hexdigest()[:12]}.cpio.gz"
+    if out.exists():
+        return out
+    log(f"building the Linux reference initramfs {out.name} (busybox, fio, {len(libs)} libraries, "
+        f"modules {' '.join(Path(m).stem for m in order)})")
+    c = Cpio()
+    for d in ("bin", "dev", "proc", "sys", "tmp", "usr/bin", "lib/modules"):
+        c.mkdir(d)
+    c.file("init", INIT.encode(), 0o755)
+    c.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
+    c.file("usr/bin/fio", FIO.read_bytes(), 0o755)
+    for lib in libs:            # each at the path ldd named (the loader at its /lib64 name)
+        c.file(str(lib), lib.resolve().read_bytes(), 0o755)
+    for m in order:
+        c.file(f"lib/modules/{m}", (moddir / m).read_bytes())
+    c.file("modules.order", ("\n".join(order) + "\n").encode())
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    with gzip.open(tmp, "wb", compresslevel=6) as f:
+        f.write(c.finish())
+    tmp.replace(out)
+    return out
+
+
+# ------------------------------------------------------------------- the run
+
+@dataclass
+class FioFigure:
+    bench: str
+    value: float
+    unit: str
+
+
+def parse_fio(lines: Sequence[str], jobs: Sequence[FioJob]) -> tuple[list[FioFigure], str]:
+    """Figures from fio's JSON between the markers, job i standing for jobs[i];
+    (figures, problem text or '')."""
+    try:
+        a, b = lines.index(BEGIN), lines.index(END)
+    except ValueError:
+        said = [ln for ln in lines if ln.startswith(INFO)][-3:]
+        return [], "no fio output between the markers" + (": " + " | ".join(said) if said else "")
+    text = "\n".join(lines[a + 1:b])
+    start = text.find("{")
+    try:
+        data = json.loads(text[start:]) if start >= 0 else None
+    except json.JSONDecodeError as e:
+        return [], f"fio's JSON does not parse: {e}"
+    if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
+        return [], "fio's JSON has no jobs"
+    if len(data["jobs"]) != len(jobs):
+        return [], f"fio reported {len(data['jobs'])} jobs, {len(jobs)} were asked for"
+    out = []
+    for job, res in zip(jobs, data["jobs"]):
+        side = res.get("write" if "write" in job.rw else "read", {})
+        if res.get("error"):
+            return out, f"fio job {job.spec} failed with error {res['error']}"
+        if job.unit == "iops":
+            out.append(FioFigure(job.bench, float(side.get("iops", 0.0)), "iops"))
+        else:
+            out.append(FioFigure(job.bench, float(side.get("bw_bytes", 0)) / 1e6, "MB/s"))
+    return out, ""
+
+
+class LinuxTarget(QemuTarget):
+    """QEMU exactly as QemuTarget builds the machine (q35, accel, -smp, -m, intel-iommu
+    first, the NVMe image), booting Debian's kernel and the fio initramfs."""
+    kind = "linux"
+
+    def __init__(self, artifact_dir, *, kernel: Path, initrd: Path, **kw):
+        kw.setdefault("nvme", True)
+        super().__init__(artifact_dir, **kw)
+        self.kernel, self.initrd = Path(kernel), Path(initrd)
+
+    @property
+    def label(self) -> str:
+        return "linux " + super().label.replace("qemu ", "", 1)
+
+    def prepare(self) -> None:
+        if shutil.which(self.qemu) is None:
+            raise TargetConfigError(f"{self.qemu} not found: install qemu-system-x86 (scripts/deps)")
+        for f in (self.kernel, self.initrd):
+            if not f.exists():
+                raise TargetConfigError(f"{f} does not exist")
+
+    def command(self, cmdline: str) -> list[str]:
+        cmd = [self.qemu, "-M", "q35", "-accel", self.accel, "-smp", str(self.smp), "-m", self.mem]
+        if self.cpu:
+            cmd += ["-cpu", self.cpu]
+        cmd += ["-display", "none", "-vga", "none", "-no-reboot", "-nodefaults"]
+        if self.iommu:
+            cmd += ["-device", ",".join(["intel-iommu"] + [f"{k}={v}" for k, v in self.iommu_props.items()])]
+        cmd += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]
+        cmd += self.nvme_args()
+        cmd += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", cmdline]
+        return cmd + self.extra_args
+
+    def decode_exit(self, code: int, facts: dict[str, str]) -> tuple[Optional[int], str]:
+        if code == 0:
+            return 0, ""          # poweroff -f
+        if code < 0:
+            return None, f"QEMU killed by signal {-code}"
+        return None, f"QEMU exited {code}"
+
+
+def linux_cmdline(jobs: Sequence[FioJob], runtime: int, iommu: bool) -> str:
+    words = ["console=ttyS0", "quiet", "loglevel=3", "panic=-1", "rdinit=/init",
+             f"ref.jobs={','.join(j.spec for j in jobs)}", f"ref.runtime={runtime}"]
+    if iommu:
+        words.append("intel_iommu=on")
+    return " ".join(words)
+
+
+def run_linux(artifact_dir: Path, jobs: Sequence[FioJob], runtime: int, *, iommu: bool,
+              kernel: Path, initrd: Path, smp: int = 4, mem: str = "512M",
+              disk_size: int = 1 << 30, timeout: Optional[float] = None
+              ) -> tuple[RunResult, list[FioFigure], str]:
+    """One boot of Linux running the jobs one after another; (run, figures, problem)."""
+    t = LinuxTarget(artifact_dir, kernel=kernel, initrd=initrd, smp=smp, mem=mem, iommu=iommu,
+                    nvme_disk_size=disk_size,
+                    timeout=timeout or 240.0 + runtime * len(jobs) * 1.5)
+    r = t.run(linux_cmdline(jobs, runtime, iommu))
+    figs, problem = parse_fio(r.lines, jobs)
+    if not problem and r.status != 0:
+        problem = f"QEMU ended with {r.status_text}"
+    return r, figs, problem

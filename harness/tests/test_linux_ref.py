@@ -1,0 +1,149 @@
+# test_linux_ref.py — the pieces of `scripts/bench --linux` that need no QEMU
+# (harness/linux_ref.py): module load order from modules.dep, the cpio newc writer
+# (read back by an independent reader written here from the format's definition),
+# fio's JSON between the markers, the kernel command line, and the QEMU command of
+# the Linux machine (same machine words as ours).
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from harness import linux_ref as L
+
+DEP = """kernel/drivers/nvme/host/nvme-core.ko: kernel/block/t10-pi.ko kernel/lib/crc64-rocksoft.ko kernel/lib/crc64.ko
+kernel/drivers/nvme/host/nvme.ko: kernel/drivers/nvme/host/nvme-core.ko kernel/block/t10-pi.ko kernel/lib/crc64-rocksoft.ko kernel/lib/crc64.ko
+kernel/block/t10-pi.ko: kernel/lib/crc64-rocksoft.ko kernel/lib/crc64.ko
+kernel/lib/crc64-rocksoft.ko: kernel/lib/crc64.ko
+kernel/lib/crc64.ko:
+kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko
+"""
+
+
+def test_modules_load_dependencies_first():
+    order = L.module_load_order(DEP, ["nvme"])
+    assert order == ["kernel/lib/crc64.ko", "kernel/lib/crc64-rocksoft.ko", "kernel/block/t10-pi.ko",
+                     "kernel/drivers/nvme/host/nvme-core.ko", "kernel/drivers/nvme/host/nvme.ko"]
+    assert L.module_load_order(DEP, ["nvme_core"])[-1] == "kernel/drivers/nvme/host/nvme-core.ko"
+    with pytest.raises(L.LinuxRefError, match="module virtio_blk is not in modules.dep"):
+        L.module_load_order(DEP, ["virtio_blk"])
+
+
+def _read_newc(data: bytes) -> dict[str, tuple[int, bytes]]:
+    """name -> (mode, data), read by the newc definition: "070701", 13 eight-digit hex
+    fields, the name (NUL-terminated), both padded to 4 bytes."""
+    out, off = {}, 0
+    while True:
+        assert data[off:off + 6] == b"070701", f"bad magic at {off}"
+        f = [int(data[off + 6 + 8 * i: off + 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = f[1], f[6], f[11]
+        name = data[off + 110: off + 110 + namesize - 1].decode()
+        off += 110 + namesize
+        off += -off % 4
+        body = data[off: off + size]
+        off += size
+        off += -off % 4
+        if name == "TRAILER!!!":
+            assert len(data) % 512 == 0
+            return out
+        out[name] = (mode, body)
+
+
+def test_cpio_newc_reads_back():
+    c = L.Cpio()
+    c.file("init", b"#!/bin/busybox sh\n", 0o755)
+    c.file("lib/modules/kernel/lib/crc64.ko", b"\x7fELF" + bytes(5))
+    c.symlink("bin/sh", "busybox")
+    entries = _read_newc(c.finish())
+    assert entries["init"] == (stat.S_IFREG | 0o755, b"#!/bin/busybox sh\n")
+    assert entries["lib/modules/kernel/lib/crc64.ko"][1] == b"\x7fELF" + bytes(5)
+    assert entries["bin/sh"] == (stat.S_IFLNK | 0o777, b"busybox")
+    for d in ("lib", "lib/modules", "lib/modules/kernel", "lib/modules/kernel/lib", "bin"):
+        assert stat.S_ISDIR(entries[d][0]), d
+    # parents come before their children
+    names = list(entries)
+    assert names.index("lib/modules") < names.index("lib/modules/kernel/lib/crc64.ko")
+
+
+def _fio_json(*jobs) -> str:
+    return json.dumps({"fio version": "fio-3.33", "jobs": [
+        {"jobname": f"job{i}", "error": 0, "read": r, "write": w} for i, (r, w) in enumerate(jobs)]},
+        indent=2)
+
+
+def test_fio_json_between_markers():
+    jobs = [L.JOBS["nvme_randread_4k_qd32_iops"], L.JOBS["nvme_randwrite_4k_qd32_iops"],
+            L.JOBS["nvme_seqread_128k_mbps"]]
+    text = _fio_json(({"iops": 9100.5, "bw_bytes": 1}, {"iops": 0}),
+                     ({"iops": 0}, {"iops": 4321.0, "bw_bytes": 2}),
+                     ({"iops": 2000, "bw_bytes": 262_144_000}, {"iops": 0}))
+    lines = ["[    1.0] nvme nvme0: 4/0/0 default/read/poll queues", L.BEGIN,
+             *text.splitlines(), L.END, "reboot: Power down"]
+    figs, problem = L.parse_fio(lines, jobs)
+    assert problem == ""
+    assert [(f.bench, f.value, f.unit) for f in figs] == [
+        ("nvme_randread_4k_qd32_iops", 9100.5, "iops"), ("nvme_randwrite_4k_qd32_iops", 4321.0, "iops"),
+        ("nvme_seqread_128k_mbps", 262.144, "MB/s")]
+
+
+@pytest.mark.parametrize("lines, why", [
+    (["doppel-linux-ref: error: no /dev/nvme0n1 after 30 s"],
+     "no fio output between the markers: doppel-linux-ref: error: no /dev/nvme0n1"),
+    ([L.BEGIN, "{ not json", L.END], "fio's JSON does not parse"),
+    ([L.BEGIN, _fio_json(), L.END], "fio reported 0 jobs, 1 were asked for"),
+])
+def test_fio_problems_are_named(lines, why):
+    figs, problem = L.parse_fio(lines, [L.JOBS[L.REFERENCE_JOB]])
+    assert figs == [] and why in problem
+
+
+def test_reference_job_is_the_issues_fio_run():
+    j = L.JOBS[L.REFERENCE_JOB]
+    assert (j.rw, j.bs, j.iodepth) == ("randread", "4k", 32)
+    line = L.linux_cmdline([j], 30, iommu=True)
+    assert "ref.jobs=randread:4k:32" in line and "ref.runtime=30" in line
+    assert "intel_iommu=on" in line and "console=ttyS0" in line
+    assert "intel_iommu" not in L.linux_cmdline([j], 30, iommu=False)
+    for word in ("--ioengine=libaio", "--direct=1", "--numjobs=1", "--time_based",
+                 "--output-format=json", "--filename=/dev/nvme0n1"):
+        assert word in L.INIT
+
+
+def test_linux_machine_is_ours(tmp_path):
+    k, i = tmp_path / "vmlinuz", tmp_path / "initrd"
+    k.write_bytes(b"k")
+    i.write_bytes(b"i")
+    art = tmp_path / "art"
+    art.mkdir()
+    t = L.LinuxTarget(art, kernel=k, initrd=i, smp=4, iommu=True, nvme_disk_size=1 << 30)
+    cmd = t.command(L.linux_cmdline([L.JOBS[L.REFERENCE_JOB]], 30, True))
+    assert cmd[:9] == ["qemu-system-x86_64", "-M", "q35", "-accel", "tcg", "-smp", "4", "-m", "512M"]
+    devs = [cmd[n + 1] for n, a in enumerate(cmd) if a == "-device"]
+    assert devs == ["intel-iommu", "nvme,id=nvme0,serial=doppel0,drive=nvm0"]
+    assert t.nvme_images["nvme0n1"].stat().st_size == 1 << 30
+    assert cmd[cmd.index("-kernel") + 1] == str(k) and cmd[cmd.index("-initrd") + 1] == str(i)
+    assert t.decode_exit(0, {}) == (0, "") and t.decode_exit(1, {})[0] is None
+
+
+def test_missing_packages_are_refused_with_the_command(monkeypatch):
+    monkeypatch.setattr(L, "missing_packages", lambda: ["fio"])
+    monkeypatch.setattr(L.os, "geteuid", lambda: 1000)
+    with pytest.raises(L.LinuxRefError, match=r"missing packages fio; as root run: apt-get update && "
+                                              r"apt-get install -y -q --no-install-recommends fio"):
+        L.ensure_packages()
+
+
+def test_find_kernel_takes_the_newest_with_modules(tmp_path):
+    boot, mods = tmp_path / "boot", tmp_path / "modules"
+    for v in ("6.1.0-9-amd64", "6.1.0-10-amd64", "6.1.0-11-amd64"):
+        boot.mkdir(exist_ok=True)
+        (boot / f"vmlinuz-{v}").write_bytes(b"")
+        if v != "6.1.0-11-amd64":            # no modules for the newest: skipped
+            (mods / v).mkdir(parents=True)
+            (mods / v / "modules.dep").write_text("")
+    k, m = L.find_kernel(boot, mods)
+    assert k.name == "vmlinuz-6.1.0-10-amd64" and m == mods / "6.1.0-10-amd64"
+    with pytest.raises(L.LinuxRefError, match="no .*vmlinuz-<version>"):
+        L.find_kernel(tmp_path / "nothing", mods)
