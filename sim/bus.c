@@ -613,6 +613,18 @@ static void bus_fatal(void *bus, const char *fmt, ...)
 	sim_fatal("%s", buf);
 }
 
+static uint64_t bus_now_ns(void *bus)
+{
+	(void)bus;
+	return sim_time_ns();
+}
+
+static bool bus_fault_site(void *bus, const char *site)
+{
+	(void)bus;
+	return hal_fault_inject(site);     /* the kernel's seeded sites (sim/fault.c) */
+}
+
 static const struct model_bus sim_bus = {
 	.version = MODEL_BUS_VERSION,
 	.mmio_claim = bus_mmio_claim,
@@ -627,6 +639,8 @@ static const struct model_bus sim_bus = {
 	.mem_write = bus_mem_write,
 	.msi = bus_msi,
 	.set_gsi = bus_set_gsi,
+	.now_ns = bus_now_ns,
+	.fault_site = bus_fault_site,
 	.log = bus_log,
 	.fatal = bus_fatal,
 };
