@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MODEL_BUS_VERSION 1     /* a model built against another layout refuses the bus */
+#define MODEL_BUS_VERSION 2     /* a model built against another layout refuses the bus */
 
 /* ---- callbacks a model registers ------------------------------------------------ */
 
@@ -78,6 +78,14 @@ struct model_bus {
 	 * its line's polarity. 0, or -EINVAL when the machine has no such input. */
 	int (*set_gsi)(void *bus, uint32_t gsi, bool high);
 
+	/* -- time and faults -- */
+	/* The machine's clock in nanoseconds since it started (virtual in a deterministic
+	 * run): what a model times its own delays by. Any thread. */
+	uint64_t (*now_ns)(void *bus);
+	/* Should the fault site named site (e.g. "nvme.media_error") fire now? Decided by
+	 * the same seeded machinery as the kernel's fault sites. Any thread. */
+	bool (*fault_site)(void *bus, const char *site);
+
 	/* -- diagnostics -- */
 	/* One log line (no newline). Models rate-limit their own lines. */
 	void (*log)(void *bus, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -93,7 +101,7 @@ static inline bool model_bus_valid(const struct model_bus *b)
 	return b && b->version == MODEL_BUS_VERSION && b->mmio_claim && b->mmio_release &&
 	       b->pio_claim && b->pio_release && b->msr_claim && b->msr_release &&
 	       b->current_cpu && b->dma && b->mem_read && b->mem_write && b->msi && b->set_gsi &&
-	       b->log && b->fatal;
+	       b->now_ns && b->fault_site && b->log && b->fatal;
 }
 
 #endif /* DOPPEL_MODELS_BUS_H */

@@ -535,6 +535,27 @@ static int ram_access(const char *who, uint64_t pa, void *buf, unsigned len, boo
 			memset(buf, 0xFF, len);
 		return -EFAULT;
 	}
+	if ((len == 2 || len == 4 || len == 8) && (pa & (len - 1)) == 0) {
+		/* A naturally aligned word moves in one access, as on a PCIe link: with device
+		 * threads a CPU may poll it at the same time (an NVMe phase tag), and the
+		 * release/acquire pairs with the CPU's own atomics so that what the device
+		 * wrote before it is seen after it. */
+		uint8_t *p = sim_mem_base() + pa;
+		uint16_t v2;
+		uint32_t v4;
+		uint64_t v8;
+
+		if (write) {
+			if (len == 2) { memcpy(&v2, buf, 2); __atomic_store_n((uint16_t *)p, v2, __ATOMIC_RELEASE); }
+			if (len == 4) { memcpy(&v4, buf, 4); __atomic_store_n((uint32_t *)p, v4, __ATOMIC_RELEASE); }
+			if (len == 8) { memcpy(&v8, buf, 8); __atomic_store_n((uint64_t *)p, v8, __ATOMIC_RELEASE); }
+		} else {
+			if (len == 2) { v2 = __atomic_load_n((uint16_t *)p, __ATOMIC_ACQUIRE); memcpy(buf, &v2, 2); }
+			if (len == 4) { v4 = __atomic_load_n((uint32_t *)p, __ATOMIC_ACQUIRE); memcpy(buf, &v4, 4); }
+			if (len == 8) { v8 = __atomic_load_n((uint64_t *)p, __ATOMIC_ACQUIRE); memcpy(buf, &v8, 8); }
+		}
+		return 0;
+	}
 	if (write)
 		memcpy(sim_mem_base() + pa, buf, len);
 	else
@@ -613,6 +634,18 @@ static void bus_fatal(void *bus, const char *fmt, ...)
 	sim_fatal("%s", buf);
 }
 
+static uint64_t bus_now_ns(void *bus)
+{
+	(void)bus;
+	return sim_time_ns();
+}
+
+static bool bus_fault_site(void *bus, const char *site)
+{
+	(void)bus;
+	return hal_fault_inject(site);     /* the kernel's seeded sites (sim/fault.c) */
+}
+
 static const struct model_bus sim_bus = {
 	.version = MODEL_BUS_VERSION,
 	.mmio_claim = bus_mmio_claim,
@@ -627,6 +660,8 @@ static const struct model_bus sim_bus = {
 	.mem_write = bus_mem_write,
 	.msi = bus_msi,
 	.set_gsi = bus_set_gsi,
+	.now_ns = bus_now_ns,
+	.fault_site = bus_fault_site,
 	.log = bus_log,
 	.fatal = bus_fatal,
 };

@@ -75,7 +75,7 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned current;            /* the slot holding the baton */
 static struct det_cpu *dc;
 static unsigned ncpu;
-static struct sim_rng sched_rng, irq_rng;
+static struct sim_rng sched_rng, irq_rng, dev_rng;
 static uint64_t vnow;
 static int64_t prio_floor;          /* relax pushes a spinner below this */
 static uint64_t change_at[PCT_MAX_DEPTH];
@@ -114,6 +114,7 @@ void sim_det_init(const struct sim_options *o, unsigned n)
 	current = 0;
 	sim_rng_stream(&sched_rng, "det.schedule");
 	sim_rng_stream(&irq_rng, "det.interrupts");
+	sim_rng_stream(&dev_rng, "det.devices");
 	if (o->sched_pct) {
 		/* Initial priorities: a random permutation of d .. d+n-1, all above the
 		 * d-1 change-point priorities 1 .. d-1 (PCT, Algorithm 1). */
@@ -230,6 +231,10 @@ static void schedule(unsigned me, enum det_reason why)
 				cand[n++] = s;
 		if (n)
 			break;
+		/* Every CPU halts: pending device work runs now (a doorbell is never left
+		 * unprocessed on a halted machine); then look again. */
+		if (sim_devices_run_pending())
+			continue;
 		/* Every CPU halts: jump to the next timer deadline or device event. */
 		for (unsigned s = 0; s < ncpu; s++) {
 			if (dc[s].state != CS_HALT)
@@ -308,6 +313,14 @@ void sim_det_enter(unsigned slot)
 void sim_det_cpu_started(unsigned slot)
 {
 	dc[slot].state = CS_RUN;
+}
+
+bool sim_det_coin(void)
+{
+	bool now = sim_rng_below(&dev_rng, 2) != 0;
+
+	hash_byte(now ? 0xD1 : 0xD0);
+	return now;
 }
 
 bool sim_det_deliver_now(void)

@@ -43,6 +43,9 @@ void sim_det_enter(unsigned slot);
 void sim_det_cpu_started(unsigned slot);
 /* Deliver a pending interrupt now (true) or let the CPU run on (a choice). */
 bool sim_det_deliver_now(void);
+/* A seeded coin for device models (does pending work run at this step?), drawn
+ * from its own stream and hashed into the trace. */
+bool sim_det_coin(void);
 /* Virtual nanoseconds since reset. */
 uint64_t sim_det_now(void);
 /* The kernel ended the machine with status: print or record the run's line. */

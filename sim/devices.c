@@ -24,6 +24,7 @@
 #include "acpi/acpi_gen.h"
 #include "edu/edu.h"
 #include "nvme/nvme.h"
+#include "nvme/nvme_model.h"
 #include "pci/pci_model.h"
 #include "testdev/testdev.h"
 #include "ioapic/ioapic.h"
@@ -119,11 +120,15 @@ static void irq0_start(void)
 	pthread_attr_destroy(&attr);
 }
 
-/* Deterministic mode has no device threads: the scheduler fires what is due. */
+/* Deterministic mode has no device threads: the scheduler fires what is due. NVMe
+ * work pending at a step runs there or later, as a seeded coin says (one command
+ * per step), so where a completion lands between CPU steps is part of the seed. */
 void sim_devices_engine_step(uint64_t now)
 {
 	uint64_t next = pit_model_irq0_next_ns();
 
+	if (nvme_model_has_work() && sim_det_coin())
+		nvme_model_step();
 	if (next == PIT_NEVER || now < next)
 		return;
 	if (pit_model_irq0_take(now)) {
@@ -132,11 +137,19 @@ void sim_devices_engine_step(uint64_t now)
 	}
 }
 
+bool sim_devices_run_pending(void)
+{
+	return nvme_model_step();
+}
+
 uint64_t sim_devices_next_event_ns(void)
 {
 	uint64_t next = pit_model_irq0_next_ns();
+	uint64_t nv = nvme_model_has_work() ? sim_time_ns() : nvme_model_next_event_ns();
 
-	return next == PIT_NEVER ? SIM_TIME_NEVER : next;
+	if (next == PIT_NEVER)
+		next = SIM_TIME_NEVER;
+	return nv < next ? nv : next;
 }
 
 /* ---- host callbacks --------------------------------------------------------------- */
@@ -199,6 +212,40 @@ static void vtd_init(const struct sim_options *o)
 	sim_bus_set_iommu(vtd);
 }
 
+/* --nvme: the controllers at 00:03.0, 00:05.0, 00:07.0, 00:08.0 (00:02 edu, 00:04
+ * the root port, 00:06 the shared-INTx edu stay free). */
+static void nvme_init(const struct sim_options *o, const struct model_bus *bus)
+{
+	static const uint8_t slots[SIM_MAX_NVME] = { 3, 5, 7, 8 };
+	struct nvme_model_config dflt = { .threaded = !o->det };
+
+	if (o->nvme_none)
+		return;
+	if (o->nnvme == 0) {
+		must(nvme_model_add_cfg(0, 3, &dflt, bus), "NVMe at 00:03.0");
+		return;
+	}
+	for (unsigned i = 0; i < o->nnvme; i++) {
+		const struct sim_nvme *n = &o->nvme[i];
+		struct nvme_model_config k = {
+			.path = n->path, .size = n->size, .ns = n->ns, .queues = n->queues,
+			.lbads = n->lbads, .threaded = !o->det,
+		};
+		int err = nvme_model_add_cfg(0, slots[i], &k, bus);
+
+		if (err && n->path) {
+			fprintf(stderr, "doppel-sim: --nvme %s: cannot open or size the file: %s\n",
+			        n->path, strerror(-err));
+			exit(SIM_EXIT_USAGE);
+		}
+		if (err) {
+			char what[48];
+			snprintf(what, sizeof(what), "NVMe at 00:%02x.0", slots[i]);
+			must(err, what);
+		}
+	}
+}
+
 static void pci_init(const struct sim_options *o)
 {
 	const struct model_bus *bus = sim_model_bus();
@@ -222,7 +269,7 @@ static void pci_init(const struct sim_options *o)
 	must(pci_model_init(&pc, bus), "PCI fabric model");
 	if (o->pci_set != SIM_PCI_NONE) {
 		must(edu_model_add(0, 2, bus), "edu at 00:02.0");
-		must(nvme_model_add(0, 3, bus), "NVMe at 00:03.0");
+		nvme_init(o, bus);
 		bus_nr = pci_model_add_bridge(0, 4);
 		must(bus_nr < 0 ? bus_nr : 0, "root port at 00:04.0");
 		must(testdev_model_add((uint8_t)bus_nr, 0, bus), "testdev behind the root port");
@@ -391,6 +438,35 @@ void sim_devices_report(void)
 		        (unsigned long long)v.iotlb_hits, (unsigned long long)v.inval_reg,
 		        (unsigned long long)v.inval_qi, (unsigned long long)v.inval_reg_ignored,
 		        (unsigned long long)v.fault_msis);
+	}
+	for (unsigned i = 0; ; i++) {
+		struct nvme_model_stats n;
+		uint64_t admin = 0, io = 0;
+
+		if (nvme_model_stats(i, &n) != 0)
+			break;
+		for (unsigned k = 0; k < 256; k++) {
+			admin += n.admin_ops[k];
+			io += n.io_ops[k];
+		}
+		sim_log("stats nvme%u: commands=%llu admin=%llu io=%llu reads=%llu writes=%llu "
+		        "flushes=%llu write_zeroes=%llu dsm=%llu bytes_read=%llu bytes_written=%llu "
+		        "errors=%llu io_errors=%llu aborted=%llu lost=%llu cqes=%llu irqs=%llu "
+		        "cq_full_waits=%llu bad_doorbell=%llu bad_access=%llu dma_blocked=%llu "
+		        "faults=%llu,%llu,%llu,%llu,%llu,%llu csts=0x%x", i,
+		        (unsigned long long)n.commands, (unsigned long long)admin,
+		        (unsigned long long)io, (unsigned long long)n.reads,
+		        (unsigned long long)n.writes, (unsigned long long)n.io_ops[0x00],
+		        (unsigned long long)n.io_ops[0x08], (unsigned long long)n.io_ops[0x09],
+		        (unsigned long long)n.bytes_read, (unsigned long long)n.bytes_written,
+		        (unsigned long long)n.errors, (unsigned long long)n.io_errors,
+		        (unsigned long long)n.aborted, (unsigned long long)n.lost,
+		        (unsigned long long)n.cqes_posted, (unsigned long long)n.irqs_raised,
+		        (unsigned long long)n.cq_full_waits, (unsigned long long)n.bad_doorbell,
+		        (unsigned long long)n.bad_access, (unsigned long long)n.dma_blocked,
+		        (unsigned long long)n.faults[0], (unsigned long long)n.faults[1],
+		        (unsigned long long)n.faults[2], (unsigned long long)n.faults[3],
+		        (unsigned long long)n.faults[4], (unsigned long long)n.faults[5], n.csts);
 	}
 	if (pci_dump_path) {
 		int err = pci_model_dump_config(pci_dump_path);

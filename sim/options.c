@@ -745,6 +745,119 @@ static void p_pci_dump_config(struct sim_options *o, const char *arg, struct par
 	o->pci_dump_path = arg;
 }
 
+/* --nvme FILE|mem[,size=S][,ns=K][,queues=Q][,lbads=9|12] | none */
+static uint64_t parse_nvme_size(const char *spec, const char *v)
+{
+	char num[32];
+	size_t len = strlen(v);
+	uint64_t n, mult = 1;
+
+	if (len == 0 || len >= sizeof(num))
+		goto bad;
+	memcpy(num, v, len + 1);
+	switch (num[len - 1]) {
+	case 'k': case 'K': mult = 1ull << 10; break;
+	case 'm': case 'M': mult = 1ull << 20; break;
+	case 'g': case 'G': mult = 1ull << 30; break;
+	case 't': case 'T': mult = 1ull << 40; break;
+	default: break;
+	}
+	if (mult != 1)
+		num[len - 1] = '\0';
+	if (parse_u64(num, &n) != 0 || n == 0 || n > SIM_NVME_SIZE_MAX / mult ||
+	    (n * mult) % 4096)
+		goto bad;
+	return n * mult;
+bad:
+	usage_error("--nvme: '%s': size '%s' is not a size with K/M/G/T suffix, 4K..1T, a "
+	            "multiple of 4K", spec, v);
+}
+
+static void p_nvme(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	struct sim_nvme n = { NULL, 64ull << 20, 1, 64, 9 };
+	const char *p = arg, *comma = strchr(arg, ',');
+	size_t first = comma ? (size_t)(comma - arg) : strlen(arg);
+
+	if (strcmp(arg, "none") == 0) {
+		if (o->nnvme)
+			usage_error("--nvme: 'none' with other --nvme controllers");
+		o->nvme_none = true;
+		return;
+	}
+	if (o->nvme_none)
+		usage_error("--nvme: '%s' after --nvme none", arg);
+	if (o->nnvme == SIM_MAX_NVME)
+		usage_error("--nvme: '%s': at most %u controllers", arg, SIM_MAX_NVME);
+	if (first == 0)
+		usage_error("--nvme: '%s': the first part must be a file name or 'mem'", arg);
+	if (!(first == 3 && strncmp(arg, "mem", 3) == 0)) {
+		n.path = strndup(arg, first);
+		if (!n.path)
+			usage_error("--nvme: '%s': out of memory", arg);
+	}
+	p = comma;
+	while (p && *p == ',') {
+		char part[64];
+		const char *end = strchr(p + 1, ',');
+		size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+		char *eq;
+		uint64_t v;
+
+		if (len == 0 || len >= sizeof(part))
+			usage_error("--nvme: '%s': empty or too long part after a comma", arg);
+		memcpy(part, p + 1, len);
+		part[len] = '\0';
+		eq = strchr(part, '=');
+		if (!eq)
+			usage_error("--nvme: '%s': part '%s' is not KEY=VALUE (size, ns, queues, lbads)",
+			            arg, part);
+		*eq = '\0';
+		if (strcmp(part, "size") == 0) {
+			n.size = parse_nvme_size(arg, eq + 1);
+		} else if (strcmp(part, "ns") == 0) {
+			if (parse_u64(eq + 1, &v) != 0 || v < 1 || v > 16)
+				usage_error("--nvme: '%s': ns '%s' is not a namespace count 1..16", arg,
+				            eq + 1);
+			n.ns = (unsigned)v;
+		} else if (strcmp(part, "queues") == 0) {
+			if (parse_u64(eq + 1, &v) != 0 || v < 1 || v > 64)
+				usage_error("--nvme: '%s': queues '%s' is not an I/O queue count 1..64",
+				            arg, eq + 1);
+			n.queues = (unsigned)v;
+		} else if (strcmp(part, "lbads") == 0) {
+			if (parse_u64(eq + 1, &v) != 0 || (v != 9 && v != 12))
+				usage_error("--nvme: '%s': lbads '%s' is not 9 (512 B) or 12 (4 KiB)",
+				            arg, eq + 1);
+			n.lbads = (unsigned)v;
+		} else {
+			usage_error("--nvme: '%s': unknown key '%s' (size, ns, queues, lbads)", arg,
+			            part);
+		}
+		p = end;
+	}
+	if ((n.size / n.ns) >> n.lbads == 0)
+		usage_error("--nvme: '%s': a namespace would be smaller than one block", arg);
+	o->nvme[o->nnvme++] = n;
+}
+static void r_nvme(const struct sim_options *o, struct replay *r)
+{
+	if (o->nvme_none) {
+		word(r, "--nvme");
+		word(r, "none");
+	}
+	for (unsigned i = 0; i < o->nnvme; i++) {
+		const struct sim_nvme *n = &o->nvme[i];
+		char spec[512];
+
+		snprintf(spec, sizeof(spec), "%s,size=%lluK,ns=%u,queues=%u,lbads=%u",
+		         n->path ? n->path : "mem", (unsigned long long)(n->size >> 10), n->ns,
+		         n->queues, n->lbads);
+		word(r, "--nvme");
+		word(r, spec);
+	}
+}
+
 static void p_iommu(struct sim_options *o, const char *arg, struct parse_state *st)
 {
 	if (strcmp(arg, "vtd") == 0)
@@ -849,6 +962,13 @@ static const struct sim_opt sim_opts[] = {
 	  0, NULL, r_no_mcfg },
 	{ "pci-dump-config", "FILE", p_pci_dump_config, "at exit, write every function's config space in\n"
 	  "lspci -xxxx format (for lspci -F FILE -vv)", 0, NULL, NULL },
+	{ "nvme", "SPEC", p_nvme, "an NVMe controller (repeatable, at most %llu; the first at\n"
+	  "00:03.0, then 00:05.0, 00:07.0, 00:08.0): FILE|mem[,size=S]\n"
+	  "[,ns=K][,queues=Q][,lbads=9|12]: backing file (created)\n"
+	  "or sparse memory, S bytes K/M/G/T split over K namespaces,\n"
+	  "Q I/O queue pairs, 512 B or 4 KiB blocks (default mem,\n"
+	  "size=64M,ns=1,queues=64,lbads=9); none: no NVMe at all",
+	  SIM_MAX_NVME, NULL, r_nvme },
 	{ "iommu", "vtd|none", p_iommu, "a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
 	  "none: device DMA reaches RAM untranslated (docs/iommu.md)", 0, NULL, r_iommu },
 	{ "vtd-caching-mode", NULL, p_vtd_cm, "VT-d CAP.CM = 1: not-present entries may be cached",

@@ -43,6 +43,8 @@ struct sim_fault {
 };
 #define SIM_MAX_FAULTS 16
 #define SIM_MAX_RMRR 4                  /* --dmar-rmrr: RMRRs in the DMAR */
+#define SIM_MAX_NVME 4                  /* --nvme: controllers */
+#define SIM_NVME_SIZE_MAX (1ull << 40)
 const char *sim_fault_name(enum sim_fault_kind k);
 
 struct sim_options {
@@ -99,6 +101,14 @@ struct sim_options {
 		uint8_t bus, dev, fn;
 	} rmrr[SIM_MAX_RMRR];
 	unsigned nrmrr;
+	/* --nvme SPEC (repeatable): NVMe controllers on the root bus (docs/sim.md) */
+	struct sim_nvme {
+		char *path;                 /* backing file, NULL: memory */
+		uint64_t size;              /* bytes over every namespace */
+		unsigned ns, queues, lbads;
+	} nvme[SIM_MAX_NVME];
+	unsigned nnvme;
+	bool nvme_none;                 /* --nvme none */
 };
 
 #define SIM_DET_MAX_STEPS_DEFAULT 50000000ull
@@ -203,6 +213,8 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids);
  * the time of the next one (SIM_TIME_NEVER if none). */
 void sim_devices_engine_step(uint64_t now);
 uint64_t sim_devices_next_event_ns(void);
+/* Every CPU halts: run one unit of pending device work now (no coin). True if any. */
+bool sim_devices_run_pending(void);
 /* Fault sites: set up from the options (after sim_rng_seed). */
 void sim_fault_init(const struct sim_options *o);
 /* Print the models' counters ("sim: lapic: ...") and bench figures, and write

@@ -2,8 +2,9 @@
  * nvme_ctrl.c — NVMe controller model, registers and bring-up (NVM Express 1.4
  * §3.1 controller registers, §7.6.1 initialization, §7.3.2 controller reset):
  * BAR0 decode, CC.EN 0->1 checks the admin queue setup (CSTS.RDY, else CSTS.CFS),
- * 1->0 resets, shutdown completes at once, INTMS/INTMC. Everything runs inside the
- * MMIO callback: the deterministic mode has no device threads.
+ * 1->0 resets (every I/O queue goes, outstanding commands are lost), shutdown
+ * completes at once, INTMS/INTMC; the instances, their worker threads (free mode)
+ * or the stepping entry points (deterministic mode, tests); the fault sites.
  */
 #include "nvme/nvme_int.h"
 #include "pci/pci_model_insts.h"
@@ -13,9 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NVME_MAX_INSTANCES 8u
 #define NVME_LOG_BUDGET 64u
+#define NVME_FAULT_LOG_BUDGET 4u    /* lines per fault site and instance */
 #define NVME_READY_TO 0x0Fu         /* 7.5 s to become ready (500 ms units) */
 
 PCI_MODEL_INSTS_DEFINE(insts, NVME_MAX_INSTANCES);
@@ -27,6 +30,40 @@ void nvme_log(struct nvme_ctrl *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	pci_model_inst_vlog(c->bus, c->name, &c->logged, NVME_LOG_BUDGET, fmt, ap);
 	va_end(ap);
+}
+
+void nvme_fatal(struct nvme_ctrl *c, const char *why)
+{
+	c->csts |= NVME_CSTS_CFS;
+	nvme_log(c, "controller fatal status (CSTS.CFS): %s", why);
+}
+
+static const char *const fault_names[NVME_FAULT_COUNT] = {
+	[NVME_FAULT_CMD_TIMEOUT] = "nvme.cmd_timeout",
+	[NVME_FAULT_CQE_DUPLICATE] = "nvme.cqe_duplicate",
+	[NVME_FAULT_CQE_WRONG_CID] = "nvme.cqe_wrong_cid",
+	[NVME_FAULT_CFS] = "nvme.cfs",
+	[NVME_FAULT_MEDIA_ERROR] = "nvme.media_error",
+	[NVME_FAULT_SLOW] = "nvme.slow",
+};
+
+const char *nvme_model_fault_name(enum nvme_model_fault f)
+{
+	return (unsigned)f < NVME_FAULT_COUNT ? fault_names[f] : "?";
+}
+
+bool nvme_fault(struct nvme_ctrl *c, enum nvme_model_fault f, uint16_t sqid, uint16_t cid)
+{
+	if (!c->bus->fault_site(c->bus->ctx, fault_names[f]))
+		return false;
+	c->st.faults[f]++;
+	if (c->fault_logged[f] < NVME_FAULT_LOG_BUDGET) {
+		c->fault_logged[f]++;
+		c->bus->log(c->bus->ctx, "%s: fault site %s fired on SQ %u cid %u%s", c->name,
+			    fault_names[f], sqid, cid,
+			    c->fault_logged[f] == NVME_FAULT_LOG_BUDGET ? " (not logging more)" : "");
+	}
+	return true;
 }
 
 static uint64_t cap_value(void)
@@ -233,6 +270,8 @@ static void nvme_write(void *ctx, unsigned bar, uint64_t off, unsigned size, uin
 		break;
 	case NVME_REG_CC:
 		cc_write(c, (uint32_t)v);
+		if (c->threaded)
+			pthread_cond_signal(&c->work);
 		break;
 	case NVME_REG_AQA:
 	case NVME_REG_ASQ: case NVME_REG_ASQ + 4:
@@ -262,6 +301,39 @@ out:
 
 /* ---- instances ----------------------------------------------------------------------- */
 
+static void *worker(void *arg)
+{
+	struct nvme_ctrl *c = arg;
+
+	pthread_mutex_lock(&c->lock);
+	while (!c->stop) {
+		uint64_t due;
+
+		if (nvme_step(c))
+			continue;
+		due = nvme_next_due(c);
+		if (due == UINT64_MAX) {
+			pthread_cond_wait(&c->work, &c->lock);
+		} else {
+			/* Held work falls due later: sleep until then (bus time is
+			 * CLOCK_MONOTONIC based in free mode) or until a doorbell. */
+			uint64_t now = c->bus->now_ns(c->bus->ctx), wait = due > now ? due - now : 0;
+			struct timespec ts;
+
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += (time_t)(wait / 1000000000ull);
+			ts.tv_nsec += (long)(wait % 1000000000ull);
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&c->work, &c->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
 static int attach(void *inst, unsigned idx)
 {
 	struct nvme_ctrl *c = inst;
@@ -270,21 +342,81 @@ static int attach(void *inst, unsigned idx)
 	return pci_model_add(c->bus_index, c->dev, 0, &c->desc, &c->fn);
 }
 
-int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus)
+static void destroy(struct nvme_ctrl *c)
 {
+	nvme_store_close(c);
+	pthread_cond_destroy(&c->work);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+static const char *config_error(const struct nvme_model_config *k)
+{
+	if (k->ns < 1 || k->ns > NVME_MODEL_NS_MAX)
+		return "namespaces outside 1..16";
+	if (k->queues < 1 || k->queues > NVME_MODEL_QUEUES_MAX)
+		return "queues outside 1..64";
+	if (k->lbads != 9 && k->lbads != 12)
+		return "block size not 512 or 4096 bytes";
+	if (k->mdts < 1 || k->mdts > NVME_MDTS_MAX)
+		return "MDTS outside 1..9";
+	if (k->size / k->ns >> k->lbads == 0)
+		return "a namespace smaller than one block";
+	return NULL;
+}
+
+int nvme_model_add_cfg(uint8_t bus_index, uint8_t dev, const struct nvme_model_config *cfg,
+		       const struct model_bus *bus)
+{
+	struct nvme_model_config k = cfg ? *cfg : (struct nvme_model_config){ 0 };
 	struct nvme_ctrl *c;
+	const char *why;
+	uint64_t per_ns;
+	pthread_condattr_t ca;
 	int err;
 
 	if (!model_bus_valid(bus))
 		return -EINVAL;
+	if (!k.size)
+		k.size = NVME_MODEL_NS_BYTES;
+	if (!k.ns)
+		k.ns = 1;
+	if (!k.queues)
+		k.queues = NVME_MODEL_QUEUES_DEFAULT;
+	if (!k.lbads)
+		k.lbads = 9;
+	if (!k.mdts)
+		k.mdts = NVME_MODEL_MDTS_DEFAULT;
+	why = config_error(&k);
+	if (why) {
+		bus->log(bus->ctx, "nvme@b%u:%02x: bad configuration: %s", bus_index, dev, why);
+		return -EINVAL;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->work, &ca);
+	pthread_condattr_destroy(&ca);
 	c->bus = bus;
 	c->bus_index = bus_index;
 	c->dev = dev;
+	c->queues = k.queues;
+	c->mdts = k.mdts;
+	c->lbads = k.lbads;
+	c->nn = k.ns;
+	per_ns = (k.size / k.ns) >> k.lbads;
+	for (unsigned i = 0; i < k.ns; i++)
+		c->ns[i] = (struct nvme_ns){ .blocks = per_ns, .off = (uint64_t)i * (per_ns << k.lbads) };
 	snprintf(c->name, sizeof(c->name), "nvme@b%u:%02x", bus_index, dev);
+	err = nvme_store_open(c, k.path, per_ns * k.ns << k.lbads);
+	if (err) {
+		c->store.fd = -1;
+		destroy(c);
+		return err;
+	}
 	c->desc = (struct pci_model_desc){
 		.name = "nvme",
 		.vendor = 0x1b36, .device = 0x0010,             /* QEMU's NVMe controller ids */
@@ -301,15 +433,92 @@ int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus)
 	nvme_admin_reset(c);
 	err = pci_model_insts_add(&insts, c, attach);
 	if (err) {
-		pthread_mutex_destroy(&c->lock);
-		free(c);
+		destroy(c);
+		return err;
 	}
-	return err;
+	if (k.threaded) {
+		pthread_mutex_lock(&c->lock);
+		c->threaded = pthread_create(&c->thread, NULL, worker, c) == 0;
+		pthread_mutex_unlock(&c->lock);
+		if (!c->threaded)
+			bus->fatal(bus->ctx, "%s: cannot create the worker thread", c->name);
+	}
+	return 0;
+}
+
+int nvme_model_add(uint8_t bus_index, uint8_t dev, const struct model_bus *bus)
+{
+	return nvme_model_add_cfg(bus_index, dev, NULL, bus);
 }
 
 static struct nvme_ctrl *inst(unsigned idx)
 {
 	return pci_model_insts_get(&insts, idx);
+}
+
+unsigned nvme_model_count(void)
+{
+	unsigned n = 0;
+
+	while (inst(n))
+		n++;
+	return n;
+}
+
+bool nvme_model_has_work(void)
+{
+	struct nvme_ctrl *c;
+	bool any = false;
+
+	for (unsigned i = 0; !any && (c = inst(i)) != NULL; i++) {
+		if (c->threaded)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		any = nvme_has_work(c);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return any;
+}
+
+bool nvme_model_step(void)
+{
+	static unsigned next;           /* round robin over instances */
+	unsigned n = nvme_model_count();
+
+	for (unsigned k = 0; k < n; k++) {
+		struct nvme_ctrl *c = inst((next + k) % n);
+		bool did;
+
+		if (!c || c->threaded)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		did = nvme_step(c);
+		pthread_mutex_unlock(&c->lock);
+		if (did) {
+			next = (next + k + 1) % n;
+			return true;
+		}
+	}
+	return false;
+}
+
+uint64_t nvme_model_next_event_ns(void)
+{
+	struct nvme_ctrl *c;
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned i = 0; (c = inst(i)) != NULL; i++) {
+		uint64_t t;
+
+		if (c->threaded)
+			continue;
+		pthread_mutex_lock(&c->lock);
+		t = nvme_next_due(c);
+		pthread_mutex_unlock(&c->lock);
+		if (t < next)
+			next = t;
+	}
+	return next;
 }
 
 int nvme_model_stats(unsigned idx, struct nvme_model_stats *out)
@@ -339,12 +548,39 @@ int nvme_model_fault_cfs(unsigned idx)
 	return 0;
 }
 
-static void release(void *inst)
+int nvme_model_ns_access(unsigned idx, uint32_t nsid, uint64_t lba, void *buf, uint32_t count,
+			 bool write)
 {
-	struct nvme_ctrl *c = inst;
+	struct nvme_ctrl *c = inst(idx);
+	const struct nvme_ns *ns;
+	int err;
 
-	pthread_mutex_destroy(&c->lock);
-	free(c);
+	if (!c || nsid == 0 || nsid > c->nn)
+		return -ENOENT;
+	ns = &c->ns[nsid - 1];
+	if (lba > ns->blocks || count > ns->blocks - lba)
+		return -ERANGE;
+	pthread_mutex_lock(&c->lock);
+	err = write ? nvme_store_write(c, ns->off + (lba << c->lbads), buf,
+				       (uint64_t)count << c->lbads)
+		    : nvme_store_read(c, ns->off + (lba << c->lbads), buf,
+				      (uint64_t)count << c->lbads);
+	pthread_mutex_unlock(&c->lock);
+	return err ? -EIO : 0;
+}
+
+static void release(void *p)
+{
+	struct nvme_ctrl *c = p;
+
+	if (c->threaded) {
+		pthread_mutex_lock(&c->lock);
+		c->stop = true;
+		pthread_cond_signal(&c->work);
+		pthread_mutex_unlock(&c->lock);
+		pthread_join(c->thread, NULL);
+	}
+	destroy(c);
 }
 
 void nvme_model_reset(void)

@@ -1,9 +1,12 @@
 /*
  * nvme_queue.c — NVMe controller model, queues (NVM Express 1.4 §4.1 queue
- * mechanics, §4.6 completion entries and the phase tag, §3.1.10-11 doorbells,
- * §4.3 PRPs, §7.5 interrupts): a tail doorbell runs the commands at once, each
- * completion is posted with the phase tag written last, and the vector is raised
- * unless INTMS masks it (MSI-X masking and the PBA are the fabric's).
+ * mechanics, §4.6 completion entries and the phase tag, §3.1.24-25 doorbells,
+ * §7.5 interrupts) and the work loop. A doorbell only records the new tail/head;
+ * the work is done one unit at a time by nvme_step (fetch and run one command, or
+ * post one held completion), from the controller's worker thread or the caller's
+ * stepping. A completion is posted with the phase tag written last, the CQ's vector
+ * is raised if IEN (MSI-X masking and the PBA are the fabric's); a full CQ stops
+ * fetching from its SQs until the host moves the head.
  */
 #include "nvme/nvme_int.h"
 
@@ -13,80 +16,34 @@
 #include <string.h>
 
 #define DB_STRIDE 4u                /* 4 << CAP.DSTRD, DSTRD = 0 */
+#define HELD_RESERVE 2u             /* a command may hold up to 2 completions */
 
-bool nvme_dma_read(struct nvme_ctrl *c, uint64_t addr, void *buf, unsigned len)
+static int dma(struct nvme_ctrl *c, uint64_t addr, void *buf, unsigned len, bool write)
 {
-	if (!pci_model_bus_master(c->fn)) {
+	int err = write ? pci_model_dma_write(c->fn, addr, buf, len)
+			: pci_model_dma_read(c->fn, addr, buf, len);
+
+	if (err == -EACCES) {
 		c->st.dma_no_master++;
-		nvme_log(c, "DMA read of 0x%llx+%u dropped: bus mastering is off",
-			 (unsigned long long)addr, len);
-		return false;
+		nvme_log(c, "DMA %s 0x%llx+%u dropped: bus mastering is off",
+			 write ? "write to" : "read of", (unsigned long long)addr, len);
+	} else if (err) {
+		err = -EFAULT;
+		c->st.dma_blocked++;
+		nvme_log(c, "DMA %s 0x%llx+%u blocked by the IOMMU or outside RAM",
+			 write ? "write to" : "read of", (unsigned long long)addr, len);
 	}
-	/* Blocked by the IOMMU (-EFAULT): the read gives zeros and the command goes on,
-	 * as on QEMU; the IOMMU's fault record is the only evidence. */
-	if (pci_model_dma_read(c->fn, addr, buf, len) == -EFAULT)
-		nvme_log(c, "DMA read of 0x%llx+%u blocked or outside RAM (the command goes on)",
-			 (unsigned long long)addr, len);
-	return true;
+	return err;
 }
 
-bool nvme_dma_write(struct nvme_ctrl *c, uint64_t addr, const void *buf, unsigned len)
+int nvme_dma_read(struct nvme_ctrl *c, uint64_t addr, void *buf, unsigned len)
 {
-	if (!pci_model_bus_master(c->fn)) {
-		c->st.dma_no_master++;
-		nvme_log(c, "DMA write to 0x%llx+%u dropped: bus mastering is off",
-			 (unsigned long long)addr, len);
-		return false;
-	}
-	if (pci_model_dma_write(c->fn, addr, buf, len) == -EFAULT)
-		nvme_log(c, "DMA write to 0x%llx+%u blocked or outside RAM (the command goes on)",
-			 (unsigned long long)addr, len);
-	return true;
+	return dma(c, addr, buf, len, false);
 }
 
-static void fatal(struct nvme_ctrl *c, const char *why)
+int nvme_dma_write(struct nvme_ctrl *c, uint64_t addr, const void *buf, unsigned len)
 {
-	c->csts |= NVME_CSTS_CFS;
-	nvme_log(c, "controller fatal status (CSTS.CFS): %s", why);
-}
-
-/* ---- PRPs (§4.3) ------------------------------------------------------------------------ */
-
-uint16_t nvme_prp_write(struct nvme_ctrl *c, uint64_t prp1, uint64_t prp2, const void *buf,
-			uint32_t len)
-{
-	uint32_t first = NVME_PAGE - (uint32_t)(prp1 & (NVME_PAGE - 1));
-
-	if (prp1 & 3) {
-		nvme_log(c, "PRP1 0x%llx is not dword aligned", (unsigned long long)prp1);
-		return NVME_SC_PRP_OFFSET_INVALID;
-	}
-	if (prp1 == 0) {
-		nvme_log(c, "PRP1 is 0");
-		return NVME_SC_INVALID_FIELD;
-	}
-	if (first > len)
-		first = len;
-	if (len - first > NVME_PAGE) {
-		/* A PRP list: not needed by any command the model offers yet. */
-		nvme_log(c, "transfer of %u bytes needs a PRP list (not supported yet)", len);
-		return NVME_SC_INVALID_FIELD;
-	}
-	if (len > first) {
-		if (prp2 & (NVME_PAGE - 1)) {
-			nvme_log(c, "PRP2 0x%llx has a non-zero offset", (unsigned long long)prp2);
-			return NVME_SC_PRP_OFFSET_INVALID;
-		}
-		if (prp2 == 0) {
-			nvme_log(c, "PRP2 is 0 but the transfer crosses a page");
-			return NVME_SC_INVALID_FIELD;
-		}
-	}
-	if (!nvme_dma_write(c, prp1, buf, first))
-		return NVME_SC_DATA_XFER_ERROR;
-	if (len > first && !nvme_dma_write(c, prp2, (const uint8_t *)buf + first, len - first))
-		return NVME_SC_DATA_XFER_ERROR;
-	return NVME_SC_SUCCESS;
+	return dma(c, addr, (void *)buf, len, true);
 }
 
 /* ---- interrupts (§7.5) ---------------------------------------------------------------- */
@@ -135,10 +92,21 @@ void nvme_irq_mask_changed(struct nvme_ctrl *c, uint32_t old_mask)
 
 /* ---- queues ----------------------------------------------------------------------------- */
 
+static unsigned sq_pending(const struct nvme_sq *sq)
+{
+	return sq->valid ? (unsigned)(sq->tail + sq->size - sq->head) % sq->size : 0;
+}
+
 void nvme_queues_reset(struct nvme_ctrl *c)
 {
+	for (unsigned q = 0; q < NVME_NQ; q++)
+		c->st.lost += sq_pending(&c->sq[q]);
+	c->st.lost += c->nheld;
 	memset(c->sq, 0, sizeof(c->sq));
 	memset(c->cq, 0, sizeof(c->cq));
+	memset(c->held, 0, sizeof(c->held));
+	memset(c->aborts, 0, sizeof(c->aborts));
+	c->nheld = 0;
 	pci_model_irq_lower(c->fn);
 }
 
@@ -160,9 +128,10 @@ static bool cq_full(const struct nvme_cq *cq)
 	return (uint16_t)((cq->tail + 1u) % cq->size) == cq->head;
 }
 
-static bool post_cqe(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t sqid, uint16_t cid,
-		     uint16_t status, uint32_t dw0)
+static bool post_cqe(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status,
+		     uint32_t dw0)
 {
+	struct nvme_cq *cq = &c->cq[c->sq[sqid].cqid];
 	uint64_t addr = cq->base + (uint64_t)cq->tail * sizeof(struct nvme_cqe);
 	uint16_t sc = status & 0xFFu, sct = status >> 8 & 7u;
 	struct nvme_cqe e = {
@@ -174,14 +143,14 @@ static bool post_cqe(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t sqid, uin
 
 	/* Publish the entry, then the status word holding the phase tag, so a host
 	 * polling the phase never sees a new tag over an old entry. */
-	if (!nvme_dma_write(c, addr, &e, offsetof(struct nvme_cqe, status))) {
-		fatal(c, "completion entry write failed");
+	if (nvme_dma_write(c, addr, &e, offsetof(struct nvme_cqe, status))) {
+		nvme_fatal(c, "completion entry write failed");
 		return false;
 	}
 	atomic_thread_fence(memory_order_release);  /* entry body before the phase tag */
-	if (!nvme_dma_write(c, addr + offsetof(struct nvme_cqe, status), &e.status,
-			    sizeof(e.status))) {
-		fatal(c, "completion entry write failed");
+	if (nvme_dma_write(c, addr + offsetof(struct nvme_cqe, status), &e.status,
+			   sizeof(e.status))) {
+		nvme_fatal(c, "completion entry write failed");
 		return false;
 	}
 	if (++cq->tail == cq->size) {
@@ -189,43 +158,255 @@ static bool post_cqe(struct nvme_ctrl *c, struct nvme_cq *cq, uint16_t sqid, uin
 		cq->phase = !cq->phase;
 	}
 	c->st.cqes_posted++;
-	if (status)
+	if (status) {
 		c->st.errors++;
+		if (sqid)
+			c->st.io_errors++;
+	}
+	if (status == NVME_SC_ABORT_REQUESTED)
+		c->st.aborted++;
+	if (cq->ien)
+		irq_raise(c, cq->iv);
 	return true;
 }
 
-/* Run the commands between head and tail of sq qid while the CQ has room. */
-static void sq_process(struct nvme_ctrl *c, uint16_t qid)
+static struct nvme_held *hold(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid,
+			      uint16_t status, uint32_t dw0, uint64_t due, bool lost)
+{
+	for (unsigned i = 0; i < NVME_HELD_MAX; i++) {
+		struct nvme_held *h = &c->held[i];
+
+		if (h->used)
+			continue;
+		*h = (struct nvme_held){ .used = true, .lost = lost, .due = due, .sqid = sqid,
+					 .cid = cid, .status = status, .dw0 = dw0,
+					 .seq = c->held_seq++ };
+		c->nheld++;
+		return h;
+	}
+	return NULL;        /* cannot happen: fetching stops HELD_RESERVE short of full */
+}
+
+/* Complete now if the CQ has room and nothing older waits for it, else hold. */
+static void complete(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid, uint16_t status,
+		     uint32_t dw0)
+{
+	uint16_t cqid = c->sq[sqid].cqid;
+
+	for (unsigned i = 0; i < NVME_HELD_MAX; i++) {
+		const struct nvme_held *h = &c->held[i];
+		if (h->used && !h->lost && h->due == 0 && c->sq[h->sqid].cqid == cqid)
+			goto later;
+	}
+	if (!cq_full(&c->cq[cqid])) {
+		post_cqe(c, sqid, cid, status, dw0);
+		return;
+	}
+later:
+	c->st.cq_full_waits++;
+	hold(c, sqid, cid, status, dw0, 0, false);
+}
+
+/* The oldest held completion that is due and has CQ room, or NULL. */
+static struct nvme_held *held_ready(struct nvme_ctrl *c, uint64_t now)
+{
+	struct nvme_held *best = NULL;
+
+	if (!c->nheld)
+		return NULL;
+	for (unsigned i = 0; i < NVME_HELD_MAX; i++) {
+		struct nvme_held *h = &c->held[i];
+
+		if (!h->used || h->lost || h->due > now || cq_full(&c->cq[c->sq[h->sqid].cqid]))
+			continue;
+		if (!best || h->seq < best->seq)
+			best = h;
+	}
+	return best;
+}
+
+uint64_t nvme_next_due(struct nvme_ctrl *c)
+{
+	uint64_t next = UINT64_MAX;
+
+	if (!nvme_ctrl_ready(c))
+		return next;
+	for (unsigned i = 0; c->nheld && i < NVME_HELD_MAX; i++) {
+		const struct nvme_held *h = &c->held[i];
+		if (h->used && !h->lost && h->due < next)
+			next = h->due;
+	}
+	return next;
+}
+
+/* The next SQ (round robin after the last served) with a command to fetch. */
+static int sq_ready(struct nvme_ctrl *c)
+{
+	if (c->nheld + HELD_RESERVE > NVME_HELD_MAX)
+		return -1;
+	for (unsigned i = 1; i <= NVME_NQ; i++) {
+		unsigned q = (c->rr + i) % NVME_NQ;
+		const struct nvme_sq *sq = &c->sq[q];
+
+		if (sq->valid && sq->head != sq->tail && !cq_full(&c->cq[sq->cqid]))
+			return (int)q;
+	}
+	return -1;
+}
+
+bool nvme_has_work(struct nvme_ctrl *c)
+{
+	if (!nvme_ctrl_ready(c))
+		return false;
+	return held_ready(c, c->bus->now_ns(c->bus->ctx)) || sq_ready(c) >= 0;
+}
+
+static bool abort_marked(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid)
+{
+	for (unsigned i = 0; i < NVME_ABORT_MAX; i++)
+		if (c->aborts[i].used && c->aborts[i].sqid == sqid && c->aborts[i].cid == cid) {
+			c->aborts[i].used = false;
+			return true;
+		}
+	return false;
+}
+
+static void run_io(struct nvme_ctrl *c, uint16_t qid, const struct nvme_sqe *cmd)
+{
+	uint16_t status, cid = cmd->cid;
+
+	c->st.io_ops[cmd->opc]++;
+	if (nvme_fault(c, NVME_FAULT_CFS, qid, cid)) {
+		nvme_fatal(c, "fault site nvme.cfs");
+		return;
+	}
+	if (nvme_fault(c, NVME_FAULT_CMD_TIMEOUT, qid, cid)) {
+		hold(c, qid, cid, 0, 0, UINT64_MAX, true);
+		return;
+	}
+	if (nvme_fault(c, NVME_FAULT_MEDIA_ERROR, qid, cid))
+		status = NVME_ST(NVME_SCT_MEDIA, NVME_SC_UNRECOVERED_READ);
+	else
+		status = nvme_io_exec(c, qid, cmd);
+	if (!nvme_ctrl_ready(c))
+		return;
+	if (nvme_fault(c, NVME_FAULT_CQE_WRONG_CID, qid, cid))
+		cid = cmd->cid == 0xFFFFu ? 0xFFFEu : 0xFFFFu;
+	if (nvme_fault(c, NVME_FAULT_SLOW, qid, cid)) {
+		hold(c, qid, cid, status, 0, c->bus->now_ns(c->bus->ctx) + NVME_SLOW_NS, false);
+		return;
+	}
+	complete(c, qid, cid, status, 0);
+	if (nvme_fault(c, NVME_FAULT_CQE_DUPLICATE, qid, cid))
+		complete(c, qid, cid, status, 0);
+}
+
+/* Fetch and run the command at the head of SQ qid. */
+static void fetch(struct nvme_ctrl *c, uint16_t qid)
 {
 	struct nvme_sq *sq = &c->sq[qid];
-	struct nvme_cq *cq = &c->cq[sq->cqid];
-	bool posted = false;
+	struct nvme_sqe cmd;
+	uint32_t dw0 = 0;
+	uint16_t status;
 
-	while (sq->head != sq->tail && nvme_ctrl_ready(c) && !cq_full(cq)) {
-		struct nvme_sqe cmd;
-		uint32_t dw0 = 0;
-		uint16_t status;
-
-		if (!nvme_dma_read(c, sq->base + (uint64_t)sq->head * sizeof(cmd), &cmd,
-				   sizeof(cmd))) {
-			fatal(c, "submission entry fetch failed");
-			break;
-		}
-		sq->head = (uint16_t)((sq->head + 1u) % sq->size);
-		c->st.commands++;
-		if (qid == 0) {
-			status = nvme_admin_exec(c, &cmd, &dw0);
-		} else {
-			nvme_log(c, "I/O command 0x%02x on SQ %u: no I/O commands yet", cmd.opc, qid);
-			status = NVME_SC_INVALID_OPCODE;
-		}
-		if (!post_cqe(c, cq, qid, cmd.cid, status, dw0))
-			break;
-		posted = true;
+	c->rr = qid;
+	if (nvme_dma_read(c, sq->base + (uint64_t)sq->head * sizeof(cmd), &cmd, sizeof(cmd))) {
+		nvme_fatal(c, "submission entry fetch failed");
+		return;
 	}
-	if (posted && cq->ien)
-		irq_raise(c, cq->iv);
+	sq->head = (uint16_t)((sq->head + 1u) % sq->size);
+	c->st.commands++;
+	if (abort_marked(c, qid, cmd.cid)) {
+		complete(c, qid, cmd.cid, NVME_SC_ABORT_REQUESTED, 0);
+		return;
+	}
+	if (qid != 0) {
+		run_io(c, qid, &cmd);
+		return;
+	}
+	c->st.admin_ops[cmd.opc]++;
+	status = nvme_admin_exec(c, &cmd, &dw0);
+	if (nvme_ctrl_ready(c) && c->sq[0].valid)
+		complete(c, 0, cmd.cid, status, dw0);
 }
+
+bool nvme_step(struct nvme_ctrl *c)
+{
+	struct nvme_held *h;
+	int q;
+
+	if (!nvme_ctrl_ready(c))
+		return false;
+	h = held_ready(c, c->bus->now_ns(c->bus->ctx));
+	if (h) {
+		struct nvme_held v = *h;
+
+		h->used = false;
+		c->nheld--;
+		post_cqe(c, v.sqid, v.cid, v.status, v.dw0);
+		return true;
+	}
+	q = sq_ready(c);
+	if (q < 0)
+		return false;
+	fetch(c, (uint16_t)q);
+	return true;
+}
+
+/* ---- Abort (§5.1) and SQ deletion ------------------------------------------------------- */
+
+bool nvme_abort(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid)
+{
+	struct nvme_sq *sq;
+
+	for (unsigned i = 0; c->nheld && i < NVME_HELD_MAX; i++) {
+		struct nvme_held *h = &c->held[i];
+
+		if (!h->used || h->sqid != sqid || h->cid != cid)
+			continue;
+		h->lost = false;
+		h->due = 0;
+		h->status = NVME_SC_ABORT_REQUESTED;
+		h->dw0 = 0;
+		return true;
+	}
+	if (sqid >= NVME_NQ || !c->sq[sqid].valid)
+		return false;
+	sq = &c->sq[sqid];
+	for (uint16_t i = sq->head; i != sq->tail; i = (uint16_t)((i + 1u) % sq->size)) {
+		struct nvme_sqe e;
+
+		if (nvme_dma_read(c, sq->base + (uint64_t)i * sizeof(e), &e, sizeof(e)))
+			return false;
+		if (e.cid != cid)
+			continue;
+		for (unsigned k = 0; k < NVME_ABORT_MAX; k++)
+			if (!c->aborts[k].used) {
+				c->aborts[k].used = true;
+				c->aborts[k].sqid = sqid;
+				c->aborts[k].cid = cid;
+				return true;
+			}
+		return false;
+	}
+	return false;
+}
+
+void nvme_sq_drop(struct nvme_ctrl *c, uint16_t sqid)
+{
+	c->st.lost += sq_pending(&c->sq[sqid]);
+	for (unsigned i = 0; c->nheld && i < NVME_HELD_MAX; i++)
+		if (c->held[i].used && c->held[i].sqid == sqid) {
+			c->held[i].used = false;
+			c->nheld--;
+			c->st.lost++;
+		}
+	for (unsigned k = 0; k < NVME_ABORT_MAX; k++)
+		if (c->aborts[k].sqid == sqid)
+			c->aborts[k].used = false;
+}
+
+/* ---- doorbells (§3.1.24-25) ------------------------------------------------------------- */
 
 static void sq_tail(struct nvme_ctrl *c, uint16_t qid, uint32_t v)
 {
@@ -243,7 +424,6 @@ static void sq_tail(struct nvme_ctrl *c, uint16_t qid, uint32_t v)
 		return;
 	}
 	sq->tail = (uint16_t)v;
-	sq_process(c, qid);
 }
 
 static void cq_head(struct nvme_ctrl *c, uint16_t qid, uint32_t v)
@@ -272,10 +452,6 @@ static void cq_head(struct nvme_ctrl *c, uint16_t qid, uint32_t v)
 	}
 	cq->head = (uint16_t)v;
 	intx_update(c);
-	/* Room again: commands held back by a full CQ run now. */
-	for (unsigned q = 0; q < NVME_NQ; q++)
-		if (c->sq[q].valid && c->sq[q].cqid == qid && c->sq[q].head != c->sq[q].tail)
-			sq_process(c, (uint16_t)q);
 }
 
 void nvme_doorbell(struct nvme_ctrl *c, uint64_t off, uint32_t v)
@@ -305,4 +481,6 @@ void nvme_doorbell(struct nvme_ctrl *c, uint64_t off, uint32_t v)
 		cq_head(c, qid, v);
 	else
 		sq_tail(c, qid, v);
+	if (c->threaded)
+		pthread_cond_signal(&c->work);
 }

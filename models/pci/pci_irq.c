@@ -277,6 +277,16 @@ bool pcim_msix_table_access(struct pci_model_fn *f, unsigned bar, uint64_t off, 
 
 /* ---- the device side ----------------------------------------------------------------------------- */
 
+bool pci_model_msix_enabled(struct pci_model_fn *f)
+{
+	bool on;
+
+	pthread_mutex_lock(&pci_fab.lock);
+	on = !f->vanished && msix_on(f);
+	pthread_mutex_unlock(&pci_fab.lock);
+	return on;
+}
+
 bool pci_model_irq_raise(struct pci_model_fn *f, unsigned idx)
 {
 	bool sent = false;

@@ -93,6 +93,8 @@ int pci_model_firmware(uint64_t mmio_base, uint64_t mmio_limit, uint16_t io_base
  * pending, delivered on unmask), else INTx assert (unless Command.INTx Disable).
  * Returns true when a message or line change went out. */
 bool pci_model_irq_raise(struct pci_model_fn *f, unsigned idx);
+/* Is MSI-X enabled (Message Control.Enable) on the function? */
+bool pci_model_msix_enabled(struct pci_model_fn *f);
 /* INTx deassert (level devices; edu lowers it on acknowledge). */
 void pci_model_irq_lower(struct pci_model_fn *f);
 /* Bus mastering enabled (DMA allowed)? */

@@ -137,8 +137,18 @@ good --acpi-break rsdt-only
 good --cpus 8 --numa 2 --cpu-features no-x2apic,no-tsc-deadline
 good --cpus 4 --fault ap-dead=1 --fault ap-ignore-first-sipi=2 --fault esr-send-error=3 \
 	--fault spurious-storm=0 --fault late-ipi=100
+bad "size 'x'" --nvme mem,size=x
+bad "unknown key 'foo'" --nvme mem,foo=1
+bad "ns '17'" --nvme mem,ns=17
+bad "queues '0'" --nvme mem,queues=0
+bad "lbads '10'" --nvme mem,lbads=10
+bad "not KEY=VALUE" --nvme mem,ns
+bad "'none' with other" --nvme mem --nvme none
+bad "at most 4" --nvme mem --nvme mem --nvme mem --nvme mem --nvme mem
 good --mem 1048576K -- ktest=acpi expect.cpus=4
 good --pci none --no-mcfg
+good --nvme mem,size=1G,ns=4,queues=8,lbads=12 --nvme mem
+good --nvme none
 good --iommu none
 good --iommu vtd --vtd-caching-mode --vtd-no-qi
 good --dmar-rmrr 0x6000000:0x6001fff@00:02.0 --dmar-rmrr 7000000:7000FFF@01:00.0 \

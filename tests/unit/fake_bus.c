@@ -145,12 +145,60 @@ static int op_dma(void *bus, uint16_t rid, uint64_t addr, void *buf, unsigned le
 	fb->ndma++;
 	if (fb->dma_hook)
 		return fb->dma_hook(fb->dma_hook_ctx, rid, addr, buf, len, write);
-	if (fb->dma_block) {
+	if (fb->dma_block || (fb->dma_block_len && addr < fb->dma_block_base + fb->dma_block_len &&
+	                      addr + len > fb->dma_block_base)) {
 		if (!write)
 			memset(buf, 0, len);
 		return -EFAULT;
 	}
 	return write ? op_mem_write(bus, addr, buf, len) : op_mem_read(bus, addr, buf, len);
+}
+
+static uint64_t op_now_ns(void *bus)
+{
+	return ((struct fake_bus *)bus)->now;
+}
+
+static bool op_fault_site(void *bus, const char *site)
+{
+	struct fake_bus *fb = bus;
+
+	assert_non_null(site);
+	for (unsigned i = 0; i < FAKE_BUS_FAULTS; i++) {
+		struct fake_bus_fault *f = &fb->faults[i];
+
+		if (!f->site[0] || strcmp(f->site, site) != 0)
+			continue;
+		f->hits++;
+		if (f->hits > f->skip && f->hits <= f->skip + f->count) {
+			f->fired++;
+			return true;
+		}
+		return false;
+	}
+	return false;
+}
+
+void fake_bus_fault_set(struct fake_bus *fb, const char *site, unsigned skip, unsigned count)
+{
+	struct fake_bus_fault *free_slot = NULL;
+
+	assert_true(strlen(site) < sizeof(fb->faults[0].site));
+	for (unsigned i = 0; i < FAKE_BUS_FAULTS; i++) {
+		struct fake_bus_fault *f = &fb->faults[i];
+
+		if (f->site[0] && strcmp(f->site, site) == 0) {
+			free_slot = f;
+			break;
+		}
+		if (!f->site[0] && !free_slot)
+			free_slot = f;
+	}
+	assert_non_null(free_slot);
+	memset(free_slot, 0, sizeof(*free_slot));
+	strcpy(free_slot->site, site);
+	free_slot->skip = skip;
+	free_slot->count = count;
 }
 
 static void op_msi(void *bus, uint64_t addr, uint32_t data)
@@ -220,7 +268,8 @@ void fake_bus_init(struct fake_bus *fb, uint64_t ram_size)
 		.msr_claim = op_msr_claim, .msr_release = op_msr_release,
 		.current_cpu = op_current_cpu, .dma = op_dma,
 		.mem_read = op_mem_read, .mem_write = op_mem_write,
-		.msi = op_msi, .set_gsi = op_set_gsi, .log = op_log, .fatal = op_fatal,
+		.msi = op_msi, .set_gsi = op_set_gsi, .now_ns = op_now_ns,
+		.fault_site = op_fault_site, .log = op_log, .fatal = op_fatal,
 	};
 	fb->cpu = -1;
 	fb->last_rid = 0xFFFF;

@@ -16,6 +16,7 @@
 #define FAKE_BUS_MSIS 64
 #define FAKE_BUS_GSIS 24
 #define FAKE_BUS_LOG 32768
+#define FAKE_BUS_FAULTS 8
 
 struct fake_bus_range {
 	bool used;
@@ -48,9 +49,20 @@ struct fake_bus {
 	unsigned ndma;
 	uint16_t last_rid;
 	bool dma_block;
+	/* DMA touching [dma_block_base, dma_block_base + dma_block_len) is blocked the same
+	 * way (an IOMMU refusing one buffer); len 0: off. */
+	uint64_t dma_block_base, dma_block_len;
 	int (*dma_hook)(void *hook_ctx, uint16_t rid, uint64_t addr, void *buf, unsigned len,
 	                bool write);
 	void *dma_hook_ctx;
+	/* now_ns answers now (the test moves the clock). */
+	uint64_t now;
+	/* fault_site answers from this table: a hit of a named site fires after skip
+	 * earlier hits, count times; every hit is counted. Unnamed sites never fire. */
+	struct fake_bus_fault {
+		char site[48];
+		unsigned skip, count, hits, fired;
+	} faults[FAKE_BUS_FAULTS];
 	unsigned bad_mem;               /* device accesses outside RAM */
 	unsigned ram_writes;
 	char log[FAKE_BUS_LOG];
@@ -78,6 +90,9 @@ uint64_t fake_bus_rdmsr(struct fake_bus *fb, uint32_t msr);
 void fake_bus_wrmsr(struct fake_bus *fb, uint32_t msr, uint64_t v);
 /* Is [addr, addr+len) MMIO claimed without a gap? */
 bool fake_bus_mmio_claimed(const struct fake_bus *fb, uint64_t addr, uint64_t len);
+
+/* Make site fire on its hits number skip+1 .. skip+count (replaces an earlier entry). */
+void fake_bus_fault_set(struct fake_bus *fb, const char *site, unsigned skip, unsigned count);
 
 /* Was needle logged? */
 bool fake_bus_logged(const struct fake_bus *fb, const char *needle);
