@@ -15,6 +15,11 @@
  *   32      4     sum    FNV-1a 32-bit over the whole block with this field read as 0
  *   36      4     rsvd   0
  *   40..    payload: 64-bit words w[i] = splitmix64(seed ^ lba * 0x9E3779B97F4A7C15 ^ (uint64_t)gen << 32 ^ i)
+ *           (i = 0 at offset 40; C precedence: (seed) ^ (lba*K) ^ (gen<<32) ^ (i), mod 2^64)
+ *
+ * A check reports, in this order: no magic → NOT_STAMPED; checksum wrong, or the
+ * payload not the one its own header (lba, seed, gen) implies → BAD_SUM; then
+ * WRONG_LBA, WRONG_SEED, WRONG_GEN. blkv_mix(lba, gen) = splitmix64(lba ^ splitmix64(gen)).
  */
 #ifndef KERNEL_BLKVERIFY_H
 #define KERNEL_BLKVERIFY_H
@@ -39,7 +44,10 @@ void blkv_stamp(void *block, uint32_t bs, uint64_t lba, uint64_t seed, uint32_t 
  * (may be NULL) gets the generation read when the stamp is valid. */
 enum blkv_result blkv_check(const void *block, uint32_t bs, uint64_t lba, uint64_t seed,
 			    uint32_t gen_expect, uint32_t *gen_found);
+/* "ok", "not_stamped", "bad_sum", "wrong_lba", "wrong_seed", "wrong_gen". */
 const char *blkv_result_name(enum blkv_result r);
+/* splitmix64 (one step of its generator: x += 0x9E3779B97F4A7C15, then the mix). */
+uint64_t blkv_splitmix64(uint64_t x);
 /* The run digest the host check recomputes: XOR over every written LBA of
  * blkv_mix(lba, final gen). */
 uint64_t blkv_mix(uint64_t lba, uint32_t gen);

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <kernel/spinlock.h>
 
 enum blk_op {
 	BLK_OP_READ = 0,
@@ -95,6 +96,9 @@ struct blk_part {
 	struct blk_part *next_inflight, *prev_inflight;
 	uint32_t state;             /* atomic: free / issued / done */
 	uint32_t timeouts;          /* times ops->timeout was called for it */
+	uint32_t in_timeout;        /* ops->timeout running for it (dev lock) */
+	uint32_t free_deferred;     /* done while in_timeout: pool it afterwards */
+	struct blk_part *next_free;
 	struct blk_seg seg_store[BLK_MAX_SEGS];
 };
 
@@ -111,8 +115,17 @@ struct blk_limits {
 	bool flush;                 /* a volatile write cache exists: FLUSH is meaningful
 	                             * (without one FLUSH completes at once with BLK_OK) */
 	uint32_t nr_hwq;            /* hardware queues (diagnostics) */
-	uint64_t default_timeout_ns;
+	uint64_t default_timeout_ns;    /* 0: BLK_DEFAULT_TIMEOUT_NS */
+	bool polled;                /* completions come only from ops->poll (no
+	                             * interrupts): blk_wait polls without halting */
 };
+
+#define BLK_DEFAULT_TIMEOUT_NS 5000000000ull    /* a part's deadline when neither the
+						 * request nor the device names one */
+#define BLK_TIMEOUT_REPORTS_MAX 3u  /* ops->timeout calls for one part before the block
+				     * layer fails it itself with BLK_E_TIMEDOUT */
+#define BLK_DEVS_MAX 16u            /* registered devices at once */
+#define BLK_BUSY (-11)              /* ops->submit: queue full now, retry after reaping */
 
 struct blk_dev_ops {
 	/* Issue part p (from any CPU, interrupts on or off; must not sleep). 0 when
@@ -152,8 +165,14 @@ struct blk_dev {
 	/* -- block layer private -- */
 	uint32_t failed;            /* atomic: 1 after blk_dev_fail */
 	const char *fail_why;
-	uint32_t lock;              /* spinlock word of the in-flight list */
+	struct spinlock lock;       /* the in-flight list, the part pool, st, err_* */
 	struct blk_part *inflight;
+	struct blk_part *free_parts;    /* pool of parts (never returned to the heap
+					 * while registered, so a late duplicate
+					 * blk_part_done reads valid memory) */
+	uint64_t next_scan_ns;      /* atomic: earliest time of the next deadline walk */
+	uint64_t err_window_ns;     /* error log rate limit: window start, lines in it, */
+	uint32_t err_lines, err_suppressed; /* lines held back */
 	struct blk_stats st;
 };
 
@@ -172,6 +191,9 @@ void blk_part_done(struct blk_part *p, int status, uint32_t dev_status);
 void blk_dev_fail(struct blk_dev *d, const char *why);
 /* Call ops->shutdown of every registered device (end of the run). */
 void blk_shutdown_all(void);
+/* Remove d from the registry (test devices): 0, -ENOENT, -EBUSY while parts are
+ * in flight. Its part pool goes back to the heap. */
+int blk_unregister(struct blk_dev *d);
 
 /* ---- users --------------------------------------------------------------------- */
 
