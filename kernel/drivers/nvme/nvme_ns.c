@@ -263,6 +263,7 @@ static int ns_register(struct nvme_ctrl *c, uint32_t nsid, const struct nvme_ns_
 	d->lim.max_discard_blocks = (c->id.oncs & NVME_ONCS_DSM) ? 0x1000000u : 0;
 	d->lim.nr_hwq = c->nr_ioq;
 	d->lim.default_timeout_ns = c->timeout_ns;
+	d->lim.polled = c->poll;
 	d->ops = &nvme_blk_ops;
 	d->drv = ns;
 	d->model = ns->model;
