@@ -323,6 +323,16 @@ void nvme_ctrl_fail(struct nvme_ctrl *c, const char *why)
 	ctrl_disable(c);
 }
 
+static void delete_io_queues(struct nvme_ctrl *c)
+{
+	for (unsigned k = c->nr_ioq; k-- > 0;) {
+		struct nvme_sqe sq = { .opc = NVME_ADM_DELETE_SQ, .cdw10 = c->ioq[k]->qid };
+		struct nvme_sqe cq = { .opc = NVME_ADM_DELETE_CQ, .cdw10 = c->ioq[k]->qid };
+		admin_ok(c, &sq, 0, 0, 0, "Delete I/O Submission Queue");
+		admin_ok(c, &cq, 0, 0, 0, "Delete I/O Completion Queue");
+	}
+}
+
 int nvme_reset(struct nvme_ctrl *c, const char *why)
 {
 	uint32_t want = 0;
@@ -342,11 +352,22 @@ int nvme_reset(struct nvme_ctrl *c, const char *why)
 	klog("nvme", "%s: reset: %s", c->name, why);
 	atomic_store32(&c->state, NVME_RESETTING, MO_RELEASE);
 	queues_live(c, false);
+	/* A controller that still answers gets its I/O queues deleted first
+	 * (§7.6.1 orderly: commands end "aborted, SQ deleted" and are kept for
+	 * resubmission) before CC.EN goes to 0. */
+	for (unsigned k = 0; k < c->nr_ioq; k++)
+		c->ioq[k]->requeue_aborted = true;
+	if (!nvme_ctrl_fatal(c)) {
+		c->adminq->live = true;
+		delete_io_queues(c);
+	}
 	if ((rc = ctrl_disable(c)))
 		goto fail;
 	/* What completed before the controller stopped counts; the rest goes again. */
 	for (unsigned k = 0; k < c->nr_ioq; k++)
 		nvme_queue_reap(c->ioq[k]);
+	for (unsigned k = 0; k < c->nr_ioq; k++)
+		c->ioq[k]->requeue_aborted = false;
 	nvme_queue_reap(c->adminq);
 	nvme_queue_fail_all(c->adminq, BLK_E_IO);
 	if ((rc = nvme_ctrl_start(c, false)))
@@ -366,16 +387,6 @@ fail:
 out:
 	atomic_store32(&c->recovery_busy, 0, MO_RELEASE);
 	return rc;
-}
-
-static void delete_io_queues(struct nvme_ctrl *c)
-{
-	for (unsigned k = c->nr_ioq; k-- > 0;) {
-		struct nvme_sqe sq = { .opc = NVME_ADM_DELETE_SQ, .cdw10 = c->ioq[k]->qid };
-		struct nvme_sqe cq = { .opc = NVME_ADM_DELETE_CQ, .cdw10 = c->ioq[k]->qid };
-		admin_ok(c, &sq, 0, 0, 0, "Delete I/O Submission Queue");
-		admin_ok(c, &cq, 0, 0, 0, "Delete I/O Completion Queue");
-	}
 }
 
 int nvme_shutdown(struct nvme_ctrl *c, uint32_t *csts)

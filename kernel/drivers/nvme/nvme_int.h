@@ -54,6 +54,7 @@ struct nvme_queue {
 	uint16_t vector;                /* interrupt vector index (CQ IV) */
 	bool ien;                       /* interrupts on for this CQ */
 	bool live;                      /* created on the controller */
+	bool requeue_aborted;           /* reset: CQEs 'aborted, SQ deleted' keep the command for resubmission */
 	unsigned cpu;                   /* home CPU (affinity) */
 	struct spinlock lock;           /* ring indices, slot get/put, doorbells */
 	struct nvme_ring ring;

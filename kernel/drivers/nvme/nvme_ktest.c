@@ -10,6 +10,7 @@
 #include <hal/hal.h>
 #include <kernel/atomic.h>
 #include <kernel/block.h>
+#include <kernel/cmdline.h>
 #include <kernel/cpumask.h>
 #include <kernel/errno.h>
 #include <kernel/heap.h>
@@ -61,7 +62,6 @@ static void nvme_controller_up(struct ktest *t)
 	if (!need_ctrl(t, &in))
 		return;
 	KTEST_EXPECT(t, !in.failed);
-	KTEST_EXPECT(t, in.nr_io_queues >= 1);
 	KTEST_EXPECT(t, in.qdepth >= 2);
 	ktest_log(t, "%s: %u I/O queues of %u, irq %s%s, %u namespaces", in.name, in.nr_io_queues, in.qdepth,
 		  in.irq_mode, in.polled ? " (polled)" : "", in.nns);
@@ -88,7 +88,14 @@ static void nvme_every_queue_created(struct ktest *t)
 	struct nvme_ctrl *c = need_ctrl(t, &in);
 	if (!c)
 		return;
+	if (!in.nr_io_queues) {
+		ktest_skip(t, "%s refused Create I/O Queue (model without I/O)", in.name);
+		return;
+	}
 	unsigned cpus = smp_online_count();
+	uint64_t qmax;
+	if (cmdline_get_u64("nvme.queues", &qmax) == 0 && qmax < cpus)
+		KTEST_EXPECT(t, in.nr_io_queues <= qmax);
 	KTEST_EXPECT(t, in.nr_io_queues >= 1 && in.nr_io_queues <= cpus);
 	uint64_t s, d;
 	for (unsigned q = 1; q <= in.nr_io_queues; q++)

@@ -177,6 +177,12 @@ unsigned nvme_queue_reap(struct nvme_queue *q)
 				continue;
 			}
 			int rc = nvme_ring_claim(&q->ring, e.cid, &idx);
+			if (rc == 0 && q->requeue_aborted && nvme_status_sct(e.status) == NVME_SCT_GENERIC &&
+			    nvme_status_sc(e.status) == NVME_SC_ABORTED_SQ_DELETION) {
+				/* the reset deleted its queue: it goes again on the new one */
+				atomic_store32(&q->slot_state[idx], NVME_SLOT_ISSUED, MO_RELEASE);
+				continue;
+			}
 			if (rc == 0) {
 				b[n].idx = idx;
 				b[n].status = e.status & (uint16_t)~NVME_STATUS_P;
