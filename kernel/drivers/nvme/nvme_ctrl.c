@@ -248,7 +248,7 @@ int nvme_ctrl_start(struct nvme_ctrl *c, bool first)
 	if (first && (rc = identify_ctrl(c)))
 		return rc;
 	unsigned got = 0;
-	if ((rc = set_num_queues(c, first ? c->want_ioq : c->nr_ioq, &got)))
+	if ((rc = set_num_queues(c, first ? c->want_ioq : (c->nr_ioq ? c->nr_ioq : 1u), &got)))
 		return rc;
 	if (first) {
 		c->nr_ioq = got;

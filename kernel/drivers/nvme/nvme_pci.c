@@ -18,6 +18,7 @@
 #include <kernel/printf.h>
 #include <kernel/smp.h>
 #include <kernel/string.h>
+#include <hw/pci/config.h>
 
 struct nvme_ctrl *nvme_ctrls[NVME_MAX_CTRL];
 unsigned nvme_nctrl;
@@ -137,6 +138,13 @@ static void nvme_shutdown_all(void)
 		uint32_t csts = 0;
 		if (atomic_load32(&c->state, MO_ACQUIRE) == NVME_LIVE && nvme_shutdown(c, &csts) == 0)
 			klog("nvme", "%s: shut down (CSTS 0x%x)", c->name, csts);
+		/* The function is left as found: vectors freed, MSI-X/MSI disabled. */
+		if (c->have_irq) {
+			pci_irq_free(&c->irq);
+			c->have_irq = false;
+		}
+		uint16_t cmd = pci_cfg_read16(&c->pci->addr, PCI_COMMAND);
+		pci_cfg_write16(&c->pci->addr, PCI_COMMAND, (uint16_t)(cmd & ~PCI_COMMAND_MASTER));
 	}
 }
 
