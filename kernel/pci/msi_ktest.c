@@ -8,6 +8,7 @@
  */
 #include <kernel/heap.h>
 #include "msi_ktest.h"
+#include <drivers/nvme.h>
 
 struct counts msi_cnt;
 unsigned msi_free_before[HAL_MAX_CPUS];
@@ -521,7 +522,7 @@ static void check_table_masked(struct ktest *t, struct pci_dev *d)
 	hal_mmio_unmap((void *)map, (size_t)d->bar[d->msix.table_bar].size);
 }
 
-static void msi_fallback_when_vectors_exhausted(struct ktest *t)
+static void msi_fallback_when_vectors_exhausted_body(struct ktest *t)
 {
 	if (!need_mode(t, PCI_IRQ_MSIX))
 		return;
@@ -663,7 +664,7 @@ static void msi_fallback_msix_table_without_bar(struct ktest *t)
 	vec_check(t, "after free");
 }
 
-static void msi_alloc_rejects_bad_arguments(struct ktest *t)
+static void msi_alloc_rejects_bad_arguments_body(struct ktest *t)
 {
 	if (!need_pci(t))
 		return;
@@ -694,7 +695,7 @@ static void msi_alloc_rejects_bad_arguments(struct ktest *t)
 /* Whatever steps fail on the way (run with --fault-sites 'pci.*=1' or --fail-nth N
  * in the sim to fail them after they programmed the function), the mode chosen is
  * the only one enabled, every earlier step has a reason, and free leaves nothing. */
-static void msi_fallback_undo_leaves_nothing(struct ktest *t)
+static void msi_fallback_undo_leaves_nothing_body(struct ktest *t)
 {
 	if (!need_pci_irqs(t, false))
 		return;
@@ -760,6 +761,31 @@ static void msi_fallback_undo_leaves_nothing(struct ktest *t)
 			  d->addr.fn, before, after);
 	}
 	ktest_log(t, "fault sites fired meanwhile: %llu", (unsigned long long)(fault_fired_count() - faults0));
+}
+
+/* The NVMe driver owns its controller from boot (its vectors allocated): a case
+ * that may pick that controller borrows it from the driver and gives it back. */
+static void with_nvme_borrowed(struct ktest *t, void (*body)(struct ktest *t))
+{
+	bool borrowed = nvme_test_release(0) == 0;
+	body(t);
+	if (borrowed && nvme_test_reclaim(0) != 0)
+		ktest_fail_at(t, __FILE__, __LINE__, "the NVMe driver could not take nvme0 back");
+}
+
+static void msi_fallback_when_vectors_exhausted(struct ktest *t)
+{
+	with_nvme_borrowed(t, msi_fallback_when_vectors_exhausted_body);
+}
+
+static void msi_alloc_rejects_bad_arguments(struct ktest *t)
+{
+	with_nvme_borrowed(t, msi_alloc_rejects_bad_arguments_body);
+}
+
+static void msi_fallback_undo_leaves_nothing(struct ktest *t)
+{
+	with_nvme_borrowed(t, msi_fallback_undo_leaves_nothing_body);
 }
 
 static const struct ktest_case msi_cases[] = {

@@ -5,6 +5,7 @@
 #define ENOENT 2
 #define EIO 5
 #define E2BIG 7
+#define EAGAIN 11
 #define ENOMEM 12
 #define EFAULT 14
 #define EBUSY 16
@@ -21,4 +22,6 @@
 #define EOVERFLOW 75
 #define EOPNOTSUPP 95
 #define ETIMEDOUT 110
+#define EALREADY 114
+#define ECANCELED 125
 #endif

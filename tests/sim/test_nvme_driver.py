@@ -1,0 +1,72 @@
+# test_nvme_driver.py — the NVMe driver (docs/nvme.md) under doppel-sim: the `nvme`
+# ktest suite across CPU counts, shared queues, every interrupt mode the driver may
+# be limited to, with and without VT-d. The cases that need I/O queues run only
+# when the sim's NVMe model serves I/O (its --nvme option exists); until then the
+# controller, Identify and the cid-table cases must run and pass everywhere.
+from __future__ import annotations
+
+import pytest
+
+from harness.plugin import assert_ktap_passed
+from harness.targets.sim import sim_help
+
+pytestmark = pytest.mark.sim
+
+ALWAYS = ["nvme.nvme_controller_up", "nvme.nvme_identify_fields_sane",
+          "nvme.nvme_cid_table_drops_unknown_duplicate_stale"]
+IO_CASES = ["nvme.nvme_every_queue_created", "nvme.nvme_rw_verify_each_cpu_queue",
+            "nvme.nvme_prp_list_io_up_to_mdts", "nvme.nvme_flush_completes",
+            "nvme.nvme_write_zeroes_reads_zeros", "nvme.nvme_dsm_deallocate",
+            "nvme.nvme_lba_out_of_range_status", "nvme.nvme_reset_with_io_in_flight",
+            "nvme.nvme_shutdown_sets_shst", "nvme.conformance"]
+POLLED = "nvme.nvme_polled_mode"
+MODE_USED = {"msix": "msix", "msi": "intx", "intx": "intx", "poll": "poll"}
+IRQ_FACT = "nvme.irq_mode"          # doppel-info: nvme.irq_mode=<mode> (the driver's choice)
+
+
+def model_has_io() -> bool:
+    return "--nvme" in sim_help()
+
+
+def must_run(polled: bool = False) -> list[str]:
+    cases = list(ALWAYS)
+    if model_has_io():
+        cases += IO_CASES + ([POLLED] if polled else [])
+    return cases
+
+
+@pytest.mark.parametrize("cpus", [1, 4, 16])
+def test_nvme_suite_passes_on_every_cpu_count(sim, cpus):
+    r = sim(cpus=cpus).run("ktest=nvme")
+    assert_ktap_passed(r, must_run=must_run())
+    assert r.fact(IRQ_FACT) == "msix"
+
+
+def test_nvme_fewer_queues_than_cpus_share_queues(sim):
+    r = sim(cpus=4).run("ktest=nvme nvme.queues=2")
+    assert_ktap_passed(r, must_run=must_run())
+
+
+@pytest.mark.parametrize("mode", ["msix", "msi", "intx", "poll"])
+def test_nvme_interrupt_mode_the_driver_is_limited_to(sim, mode):
+    r = sim(cpus=2).run(f"ktest=nvme nvme.irq={mode}")
+    assert_ktap_passed(r, must_run=must_run())
+    # The best mode allowed that the model offers (MSI-X and INTx; no MSI capability).
+    assert r.fact(IRQ_FACT) == MODE_USED[mode]
+
+
+def test_nvme_polled_io_queues(sim):
+    r = sim(cpus=2).run("ktest=nvme nvme.poll=1")
+    assert_ktap_passed(r, must_run=must_run(polled=True))
+
+
+@pytest.mark.parametrize("iommu", ["vtd", "none"])
+def test_nvme_with_and_without_vtd(sim, iommu):
+    r = sim(cpus=2, extra_args=["--iommu", iommu]).run("ktest=nvme")
+    assert_ktap_passed(r, must_run=must_run())
+
+
+def test_nvme_off_leaves_the_controller_alone(sim):
+    r = sim(cpus=1).run("ktest=nvme nvme=off")
+    assert r.fact(IRQ_FACT) is None
+    assert not r.grep("nvme: nvme0:")
