@@ -378,8 +378,15 @@ def parse_blk_lines(lines: Iterable[str]) -> dict[str, BlockDev]:
     return out
 
 
-def mismatch_lines(lines: Iterable[str]) -> list[str]:
-    return [ln for ln in lines if _MISMATCH.match(ln)]
+def mismatch_lines(lines: Iterable[str], dev: Optional[str] = None) -> list[str]:
+    """The `io: MISMATCH` lines, of one device when dev is given (the block suite's
+    own test device plants a mismatch on purpose; it is not the workload's)."""
+    out = []
+    for ln in lines:
+        m = _MISMATCH.match(ln)
+        if m and (dev is None or m.group(1) == dev):
+            out.append(ln)
+    return out
 
 
 def region_blocks(dev: BlockDev, io_blocks: Optional[int] = None) -> int:

@@ -204,7 +204,7 @@ def disk_io(r, cmdline: str, images: dict[str, Path]) -> DiskIo:
              f"mismatches {io.mismatches}, errors {io.errors}")
     rows = [first]
     ok = io.mismatches == 0 and io.errors == 0
-    for ln in blkverify.mismatch_lines(r.lines)[:3]:
+    for ln in blkverify.mismatch_lines(r.lines, dev)[:3]:
         rows.append(ln)
     if dev not in images:
         rows.append(f"host check: not run (no image file for {dev})")
