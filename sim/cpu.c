@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -163,6 +164,16 @@ static void msr_store(struct sim_cpu *c, uint32_t msr, uint64_t value)
 	c->msrs[c->nmsrs++] = (struct msr_slot){ msr, value };
 }
 
+/* gdb's `info threads` and top show "cpu3" instead of the program name
+ * (docs/debugging.md). Linux keeps 15 characters. */
+static void name_thread(const char *what, unsigned n)
+{
+	char name[16];
+
+	snprintf(name, sizeof(name), "%s%u", what, n);
+	pthread_setname_np(pthread_self(), name);
+}
+
 static void *ap_thread(void *p)
 {
 	struct sim_cpu *c = p;
@@ -178,6 +189,7 @@ static void *ap_thread(void *p)
 	c->index = index;
 	c->kicks = 0;
 	pthread_mutex_unlock(&c->lock);
+	name_thread("cpu", index);
 	if (sim_det_on)
 		sim_det_enter(c->slot);
 	/* The AP enters the kernel with interrupts disabled (HAL contract). */
@@ -231,6 +243,7 @@ static void *bsp_thread(void *bi)
 	struct sim_cpu *c = &cpus[0];
 
 	self = c;
+	name_thread("cpu", 0);
 	pthread_mutex_lock(&c->lock);
 	c->started = true;
 	pthread_mutex_unlock(&c->lock);

@@ -71,6 +71,7 @@ static void *pit_irq0_thread(void *unused)
 	bool armed = false;
 
 	(void)unused;
+	pthread_setname_np(pthread_self(), "pit-irq0");
 	pthread_mutex_lock(&irq0_lock);
 	for (;;) {
 		uint64_t next = pit_model_irq0_next_ns();
