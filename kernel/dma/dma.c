@@ -88,6 +88,26 @@ static enum dma_policy choose_policy(const struct pci_dev *d, bool translated, c
 	return dflt;
 }
 
+/* `dma.flush=strict|lazy` for all, `dma.flush.SSSS:BB:DD.F=` for one device
+ * (docs/dma.md "Lazy unmapping"). Strict unless asked. */
+static bool flush_lazy(const char *name)
+{
+	char key[40];
+	ksnprintf(key, sizeof key, "dma.flush.%s", name);
+	const char *keys[2] = { key, "dma.flush" };
+	for (unsigned i = 0; i < 2; i++) {
+		const char *v = cmdline_get(keys[i]);
+		if (!v)
+			continue;
+		if (!kstrcmp(v, "lazy"))
+			return true;
+		if (kstrcmp(v, "strict"))
+			klog("dma", "%s=%s is not strict or lazy: %s unmaps strictly", keys[i], v, name);
+		return false;
+	}
+	return false;
+}
+
 static bool params_ok(const struct dma_params *p, const char *name)
 {
 	uint32_t al = p->align ? p->align : 1;
@@ -173,6 +193,7 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 				goto out_detach;
 			}
 			dd->have_iova = true;
+			dd->lazy = flush_lazy(name) && ops->unmap_noflush && ops->flush;
 			/* The IOMMU maps the device's reserved regions 1:1 itself. */
 			for (unsigned i = 0; i < dd->nresv; i++) {
 				rc = iova_reserve(&dd->iova, dd->resv_base[i], dd->resv_limit[i]);
@@ -194,9 +215,10 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 	dd->next = devs;
 	devs = dd;
 	spin_unlock(&devs_lock);
-	klog("dma", "%s: policy %s mask 0x%llx max_seg %u align %u%s", name, dma_policy_name(dd->policy),
+	klog("dma", "%s: policy %s mask 0x%llx max_seg %u align %u%s%s", name, dma_policy_name(dd->policy),
 	     (unsigned long long)dd->p.mask, dd->p.max_seg, dd->p.align,
-	     dd->dom ? (dd->identity ? " (VT-d domain, pages mapped 1:1)" : " (VT-d domain)") : "");
+	     dd->dom ? (dd->identity ? " (VT-d domain, pages mapped 1:1)" : " (VT-d domain)") : "",
+	     dd->lazy ? ", lazy unmapping" : "");
 	return dd;
 out_detach:
 	dd->ops->detach(dd->dom, d);
@@ -223,6 +245,20 @@ struct iommu_domain *dma_dev_domain(const struct dma_dev *dd, const struct iommu
 	return dd->dom;
 }
 
+static void fq_flush(struct dma_dev *dd);
+
+int dma_dev_set_flush(struct dma_dev *dd, bool lazy)
+{
+	if (!dd->have_iova || !dd->ops->unmap_noflush || !dd->ops->flush)
+		return -EOPNOTSUPP;
+	spin_lock(&dd->lock);
+	if (!lazy)
+		fq_flush(dd);
+	dd->lazy = lazy;
+	spin_unlock(&dd->lock);
+	return 0;
+}
+
 bool dma_dev_iova_excluded(struct dma_dev *dd, uint64_t base, uint64_t limit)
 {
 	bool out = true;
@@ -243,6 +279,8 @@ void dma_ledger_get(const struct dma_dev *dd, struct dma_ledger *out)
 	struct dma_dev *m = (struct dma_dev *)dd;
 	spin_lock(&m->lock);
 	*out = dd->led;
+	out->lazy_pending = dd->fq_n;
+	out->lazy = dd->lazy;
 	spin_unlock(&m->lock);
 }
 
@@ -333,23 +371,59 @@ static uint64_t phys_run(const uint8_t *va, size_t len, size_t *npages, bool *co
 	return pa0 + off;
 }
 
+static void iova_give_back(struct dma_dev *dd, uint64_t iova, uint64_t len)
+{
+	int rc = iova_free(&dd->iova, iova, len);
+	if (rc)
+		klog("dma", "IOVA free of 0x%llx+0x%llx refused (%d)", (unsigned long long)iova,
+		     (unsigned long long)len, rc);
+}
+
+/* Lazy mode: one domain-wide IOTLB flush, then the queued IOVA ranges go back to
+ * the allocator — never before the flush returned (a range reused while a stale
+ * translation of it survives would let the device reach the new owner's pages
+ * through the old one's). dd->lock held. */
+static void fq_flush(struct dma_dev *dd)
+{
+	if (!dd->fq_n)
+		return;
+	int rc = dd->ops->flush(dd->dom);
+	if (rc) {
+		/* A unit that cannot invalidate is failed by the IOMMU layer; keep the
+		 * ranges out of the allocator for good rather than risk reuse. */
+		klog("dma", "lazy IOTLB flush failed (%d): %u IOVA range(s) withheld", rc, dd->fq_n);
+		dd->fq_n = 0;
+		return;
+	}
+	dd->led.lazy_flushes++;
+	for (unsigned i = 0; i < dd->fq_n; i++)
+		iova_give_back(dd, dd->fq_iova[i], dd->fq_len[i]);
+	dd->fq_n = 0;
+}
+
 static void unreach(struct dma_dev *dd, struct dma_piece *pc)
 {
 	if (pc->iova_len) {
 		size_t n = (size_t)(pc->iova_len / PAGE_SIZE);
+		int (*unmap)(struct iommu_domain *, uint64_t, size_t) =
+			dd->lazy ? dd->ops->unmap_noflush : dd->ops->unmap;
 		int rc = 0;
 		if (pc->per_page)
 			for (size_t i = 0; i < n; i++)
-				rc |= dd->ops->unmap(dd->dom, pc->iova + i * PAGE_SIZE, PAGE_SIZE);
+				rc |= unmap(dd->dom, pc->iova + i * PAGE_SIZE, PAGE_SIZE);
 		else
-			rc = dd->ops->unmap(dd->dom, pc->iova, pc->iova_len);
+			rc = unmap(dd->dom, pc->iova, pc->iova_len);
 		if (rc)
 			klog("dma", "IOMMU unmap of iova 0x%llx+0x%llx failed (%d)", (unsigned long long)pc->iova,
 			     (unsigned long long)pc->iova_len, rc);
-		rc = iova_free(&dd->iova, pc->iova, pc->iova_len);
-		if (rc)
-			klog("dma", "IOVA free of 0x%llx+0x%llx refused (%d)", (unsigned long long)pc->iova,
-			     (unsigned long long)pc->iova_len, rc);
+		if (dd->lazy) {
+			if (dd->fq_n == DMA_FQ_LEN)
+				fq_flush(dd);
+			dd->fq_iova[dd->fq_n] = pc->iova;
+			dd->fq_len[dd->fq_n++] = pc->iova_len;
+		} else {
+			iova_give_back(dd, pc->iova, pc->iova_len);
+		}
 		pc->iova_len = 0;
 	}
 	if (pc->idmapped) {
@@ -372,6 +446,10 @@ static int reach(struct dma_dev *dd, struct dma_piece *pc, const uint8_t *va, si
 	if (dd->have_iova) {
 		uint64_t iova;
 		int rc = iova_alloc(&dd->iova, n * PAGE_SIZE, 0, &iova);
+		if (rc && dd->fq_n) {
+			fq_flush(dd);       /* lazy: ranges waiting for a flush may be all that is left */
+			rc = iova_alloc(&dd->iova, n * PAGE_SIZE, 0, &iova);
+		}
 		if (rc)
 			return rc;
 		const uint8_t *pg = va - off;
@@ -889,6 +967,7 @@ int dma_dev_release(struct dma_dev *dd)
 		kfree(r);
 		leaks++;
 	}
+	fq_flush(dd);
 	spin_unlock(&dd->lock);
 	if (dd->dom) {
 		int rc = dd->ops->detach(dd->dom, dd->pci);

@@ -85,6 +85,14 @@ struct dma_dev {
 	unsigned nresv;
 	struct dma_rec *live;
 	struct dma_ledger led;
+	/* dma.flush=lazy (docs/dma.md "Lazy unmapping"): IOVA ranges unmapped from the
+	 * tables but still possibly cached in the IOTLB; freed only after one
+	 * domain-wide flush, which happens when the queue is full, when the IOVA space
+	 * runs out, and at release. */
+	bool lazy;
+#define DMA_FQ_LEN 64
+	uint64_t fq_iova[DMA_FQ_LEN], fq_len[DMA_FQ_LEN];
+	unsigned fq_n;
 	struct spinlock lock;       /* taken before any IOMMU or pool lock */
 };
 

@@ -707,6 +707,59 @@ static void dma_iommu_concurrent_map_unmap(struct ktest *t)
 	close_edu(t, e);
 }
 
+/* ---- lazy unmapping: IOVAs reused only after the domain-wide flush ------------------- */
+
+static void dma_lazy_unmap_defers_iova_reuse(struct ktest *t)
+{
+	struct edu *e = open_edu(t, DMA_POLICY_IOMMU, 0);
+	if (!e)
+		return;
+	struct dma_dev *dd = edu_dma_dev(e);
+	const struct iommu_ops *ops;
+	struct iommu_domain *dom = dma_dev_domain(dd, &ops);
+	uint8_t *a = pages(1);
+	dma_addr_t seen[DMA_FQ_LEN];
+	struct dma_ledger l;
+	KTEST_ASSERT(t, a != 0);
+	KTEST_ASSERT(t, dma_dev_set_flush(dd, true) == 0);
+	/* The same page mapped and unmapped DMA_FQ_LEN times: each unmap leaves the
+	 * tables at once, but its IOVA stays out of the allocator until the flush, so
+	 * every mapping gets a new IOVA — a strict allocator would hand the first back. */
+	for (unsigned i = 0; i < DMA_FQ_LEN && !t->failed; i++) {
+		fill(a, PAGE_SIZE, i);
+		dma_addr_t b = dma_map_single(dd, a, PAGE_SIZE, DMA_TO_DEVICE);
+		KTEST_ASSERT(t, !dma_mapping_error(dd, b));
+		for (unsigned j = 0; j < i; j++)
+			if (seen[j] == b)
+				ktest_fail_at(t, __FILE__, __LINE__, "IOVA 0x%llx reused before the flush (map %u and %u)",
+					      (unsigned long long)b, j, i);
+		seen[i] = b;
+		KTEST_EXPECT_EQ(t, edu_dma(e, b, 0, 64, true), 0);   /* the device reads through it */
+		dma_unmap_single(dd, b, PAGE_SIZE, DMA_TO_DEVICE);
+		uint64_t pa;
+		unsigned prot;
+		KTEST_EXPECT_EQ(t, ops->translate(dom, b, &pa, &prot), -ENOENT);
+		dma_ledger_get(dd, &l);
+		KTEST_EXPECT_EQ(t, l.lazy_pending, i + 1);
+		KTEST_EXPECT_EQ(t, l.lazy_flushes, 0);
+	}
+	/* One more fills the queue: a single flush, then the old IOVAs are free again. */
+	dma_addr_t b = dma_map_single(dd, a, PAGE_SIZE, DMA_TO_DEVICE);
+	KTEST_ASSERT(t, !dma_mapping_error(dd, b));
+	dma_unmap_single(dd, b, PAGE_SIZE, DMA_TO_DEVICE);
+	dma_ledger_get(dd, &l);
+	KTEST_EXPECT_EQ(t, l.lazy_flushes, 1);
+	KTEST_EXPECT_EQ(t, l.lazy_pending, 1);
+	/* Back to strict: what is pending is flushed at once. */
+	KTEST_EXPECT_EQ(t, dma_dev_set_flush(dd, false), 0);
+	dma_ledger_get(dd, &l);
+	KTEST_EXPECT_EQ(t, l.lazy_flushes, 2);
+	KTEST_EXPECT_EQ(t, l.lazy_pending, 0);
+	KTEST_EXPECT(t, !l.lazy);
+	pages_free(a, 1);
+	close_edu(t, e);
+}
+
 static const struct ktest_case dma_cases[] = {
 	KTEST_CASE(dma_policy_default),
 	POLICY_CASES(dma_roundtrip),
@@ -720,5 +773,6 @@ static const struct ktest_case dma_cases[] = {
 	KTEST_CASE(dma_ledger_reports_leak),
 	KTEST_CASE(dma_refusals_counted),
 	KTEST_CASE(dma_iommu_concurrent_map_unmap),
+	KTEST_CASE(dma_lazy_unmap_defers_iova_reuse),
 };
 KTEST_SUITE(dma_suite, "dma", dma_cases);

@@ -687,7 +687,7 @@ out_unlock:
 	return rc;
 }
 
-static int vtd_unmap(struct iommu_domain *dom, uint64_t iova, size_t len)
+static int vtd_unmap_inv(struct iommu_domain *dom, uint64_t iova, size_t len, bool inv)
 {
 	if (!is_vtd(dom))
 		return -EINVAL;
@@ -714,9 +714,39 @@ static int vtd_unmap(struct iommu_domain *dom, uint64_t iova, size_t len)
 			vtd_flush_write_buffer(&units[i]);
 	/* The pages go back to their owner once we return: no cached translation of
 	 * them may survive. The fault site leaves this out on purpose (docs/iommu.md). */
-	if (!FAULT_SITE("iommu.skip_invalidate"))
+	if (inv && !FAULT_SITE("iommu.skip_invalidate"))
 		rc = inv_domain_range(dom, iova, len);
 out_unlock:
+	spin_unlock(&vtd_lock);
+	return rc;
+}
+
+static int vtd_unmap(struct iommu_domain *dom, uint64_t iova, size_t len)
+{
+	return vtd_unmap_inv(dom, iova, len, true);
+}
+
+/* Lazy unmapping: the tables change now, the IOTLB at vtd_flush. */
+static int vtd_unmap_noflush(struct iommu_domain *dom, uint64_t iova, size_t len)
+{
+	return vtd_unmap_inv(dom, iova, len, false);
+}
+
+/* One domain-selective IOTLB invalidation on every unit of the domain (VT-d 4.1
+ * §6.5.2.3: granularity domain, so each unit drops every translation tagged with
+ * the domain id). */
+static int vtd_flush(struct iommu_domain *dom)
+{
+	if (!is_vtd(dom))
+		return -EINVAL;
+	int rc = 0;
+	spin_lock(&vtd_lock);
+	for (unsigned i = 0; i < nunits; i++)
+		if (dom->units_mask & (1ull << i)) {
+			int r = vtd_inv_iotlb(&units[i], VTD_GRAN_DOMAIN, dom->id, 0, 0);
+			if (r && !rc)
+				rc = r;
+		}
 	spin_unlock(&vtd_lock);
 	return rc;
 }
@@ -740,6 +770,8 @@ const struct iommu_ops iommu_vtd_ops = {
 	.detach = vtd_detach,
 	.map = vtd_map,
 	.unmap = vtd_unmap,
+	.unmap_noflush = vtd_unmap_noflush,
+	.flush = vtd_flush,
 	.translate = vtd_translate,
 	.fault_poll = vtd_fault_poll,
 };

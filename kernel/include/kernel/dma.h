@@ -29,6 +29,9 @@ struct dma_ledger {
 	uint64_t live_bytes, live_pages;
 	uint64_t total_maps, bounce_bytes;  /* since attach: mappings made, bytes copied */
 	uint64_t errors;            /* mappings refused */
+	uint64_t lazy_flushes;      /* dma.flush=lazy: domain-wide IOTLB flushes made */
+	uint32_t lazy_pending;      /* dma.flush=lazy: IOVA ranges waiting for the next flush */
+	bool lazy;                  /* the device unmaps lazily */
 };
 
 struct dma_dev;
@@ -47,6 +50,11 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
  * of leaks (0 = clean). */
 int dma_dev_release(struct dma_dev *dd);
 enum dma_policy dma_dev_policy(const struct dma_dev *dd);
+/* Unmap lazily (true) or strictly (false) from now on — tests and benchmarks; the
+ * normal choice is `dma.flush=` at attach (docs/dma.md "Lazy unmapping"). Going
+ * strict flushes what is pending. 0, or -EOPNOTSUPP when dd has no IOVA space or
+ * its IOMMU cannot defer invalidation. */
+int dma_dev_set_flush(struct dma_dev *dd, bool lazy);
 const char *dma_policy_name(enum dma_policy p);
 void dma_ledger_get(const struct dma_dev *dd, struct dma_ledger *out);
 

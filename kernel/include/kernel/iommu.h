@@ -41,6 +41,13 @@ struct iommu_ops {
 	/* Unmap exactly what map mapped (partial ranges of a mapping: -EINVAL; not mapped:
 	 * -ENOENT), and invalidate the IOTLB (VT-d) before returning. */
 	int (*unmap)(struct iommu_domain *dom, uint64_t iova, size_t len);
+	/* Lazy unmapping (dma.flush=lazy, docs/dma.md), both NULL when the implementation
+	 * caches nothing: unmap_noflush is unmap without the IOTLB invalidation — the
+	 * device may still reach the pages through cached translations until flush, so
+	 * the caller must not reuse the IOVA range nor hand the pages back before it;
+	 * flush invalidates every cached translation of the domain (domain-selective). */
+	int (*unmap_noflush)(struct iommu_domain *dom, uint64_t iova, size_t len);
+	int (*flush)(struct iommu_domain *dom);
 	/* Walk the domain's tables: 0 with *pa and *prot, -ENOENT when unmapped. */
 	int (*translate)(struct iommu_domain *dom, uint64_t iova, uint64_t *pa, unsigned *prot);
 	/* Read and record pending fault records of every unit (the fault interrupt's
