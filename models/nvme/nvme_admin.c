@@ -106,7 +106,7 @@ static uint32_t nq_value(const struct nvme_ctrl *c)
 static uint16_t set_features(struct nvme_ctrl *c, const struct nvme_sqe *cmd, uint32_t *dw0)
 {
 	uint8_t fid = cmd->cdw10 & 0xFFu;
-	uint32_t nsqr = cmd->cdw11 & 0xFFFFu, ncqr = cmd->cdw11 >> 16;
+	uint32_t nsqr = cmd->cdw11 & 0xFFFFu, ncqr = cmd->cdw11 >> 16;  /* 0-based requests */
 
 	if (cmd->cdw10 >> 31) {
 		nvme_log(c, "Set Features FID 0x%02x with SV: nothing is saveable", fid);
@@ -120,16 +120,18 @@ static uint16_t set_features(struct nvme_ctrl *c, const struct nvme_sqe *cmd, ui
 		nvme_log(c, "Set Features FID 0x%02x not supported", fid);
 		return NVME_SC_INVALID_FIELD;
 	}
+	/* Like QEMU 7.2: once an I/O queue exists the allocation cannot change
+	 * (Command Sequence Error), and the allocation is the controller's maximum
+	 * whatever was asked (§5.21.1.7 lets NSQA/NCQA differ from the request). */
+	if (c->qs_created) {
+		nvme_log(c, "Set Features Number of Queues after I/O queues were created");
+		return NVME_SC_CMD_SEQ_ERROR;
+	}
 	if (nsqr == 0xFFFFu || ncqr == 0xFFFFu) {
 		nvme_log(c, "Number of Queues request 0x%x: 65535 queues is invalid", cmd->cdw11);
 		return NVME_SC_INVALID_FIELD;
 	}
-	/* The allocation is made once and does not change until a reset (§5.21.1.7). */
-	if (!c->nq_set) {
-		c->nsqa = (uint16_t)(nsqr < c->queues - 1 ? nsqr : c->queues - 1);
-		c->ncqa = (uint16_t)(ncqr < c->queues - 1 ? ncqr : c->queues - 1);
-		c->nq_set = true;
-	}
+	c->nsqa = c->ncqa = (uint16_t)(c->queues - 1);
 	*dw0 = nq_value(c);
 	return NVME_SC_SUCCESS;
 }
@@ -162,7 +164,7 @@ static uint16_t get_features(struct nvme_ctrl *c, const struct nvme_sqe *cmd, ui
 
 void nvme_admin_reset(struct nvme_ctrl *c)
 {
-	c->nq_set = false;
+	c->qs_created = false;
 	c->nsqa = c->ncqa = (uint16_t)(c->queues - 1);
 	c->wce = true;
 }
@@ -204,6 +206,7 @@ static uint16_t create_cq(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
 		nvme_log(c, "Create I/O CQ %u: PC=0, but CAP.CQR requires contiguous queues", qid);
 		return NVME_SC_INVALID_FIELD;
 	}
+	c->qs_created = true;
 	c->cq[qid] = (struct nvme_cq){
 		.valid = true, .ien = cmd->cdw11 & NVME_CREATE_CQ_IEN, .base = cmd->prp1,
 		.size = (uint16_t)(qsize + 1u), .iv = iv, .phase = true,
@@ -241,6 +244,7 @@ static uint16_t create_sq(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
 		nvme_log(c, "Create I/O SQ %u: PC=0, but CAP.CQR requires contiguous queues", qid);
 		return NVME_SC_INVALID_FIELD;
 	}
+	c->qs_created = true;
 	c->sq[qid] = (struct nvme_sq){
 		.valid = true, .base = cmd->prp1, .size = (uint16_t)(qsize + 1u), .cqid = cqid,
 	};
@@ -283,7 +287,14 @@ static uint16_t abort_cmd(struct nvme_ctrl *c, const struct nvme_sqe *cmd, uint3
 	uint16_t sqid = cmd->cdw10 & NVME_ABORT_SQID_MASK;
 	uint16_t cid = (uint16_t)(cmd->cdw10 >> NVME_ABORT_CID_SHIFT);
 
-	*dw0 = nvme_abort(c, sqid, cid) ? 0 : NVME_ABORT_NOT_ABORTED;
+	*dw0 = NVME_ABORT_NOT_ABORTED;
+	if (sqid >= NVME_NQ || !c->sq[sqid].valid) {
+		/* QEMU 7.2 answers Invalid Field for an SQ that does not exist. */
+		nvme_log(c, "Abort of cid %u on SQ %u: no such submission queue", cid, sqid);
+		return NVME_SC_INVALID_FIELD;
+	}
+	if (nvme_abort(c, sqid, cid))
+		*dw0 = 0;
 	return NVME_SC_SUCCESS;
 }
 

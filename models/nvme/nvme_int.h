@@ -97,7 +97,7 @@ struct nvme_ctrl {
 	uint64_t held_seq;
 	struct { bool used; uint16_t sqid, cid; } aborts[NVME_ABORT_MAX];
 	/* features */
-	bool nq_set;
+	bool qs_created;                /* an I/O queue was created since the reset */
 	uint16_t nsqa, ncqa;            /* allocated I/O queues, 0-based */
 	bool wce;                       /* volatile write cache enabled */
 	struct nvme_model_stats st;
@@ -128,7 +128,8 @@ uint64_t nvme_next_due(struct nvme_ctrl *c);
 /* Abort (sqid, cid): a held completion ends with Command Abort Requested now, a
  * command still in its SQ is marked so it ends so when fetched. True: aborted. */
 bool nvme_abort(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid);
-/* Delete I/O SQ: its unfetched commands and held completions go. */
+/* Delete I/O SQ (§5.6): its held completions and unfetched commands complete
+ * with Command Aborted due to SQ Deletion while the CQ has room; the rest are lost. */
 void nvme_sq_drop(struct nvme_ctrl *c, uint16_t sqid);
 /* Device DMA: 0, -EACCES (bus mastering off), -EFAULT (blocked by the IOMMU or
  * outside RAM). Logged. */

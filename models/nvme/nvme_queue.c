@@ -392,15 +392,47 @@ bool nvme_abort(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid)
 	return false;
 }
 
+/* Post "Command Aborted due to SQ Deletion" for (sqid, cid) if the CQ has room. */
+static bool sq_deletion_cqe(struct nvme_ctrl *c, uint16_t sqid, uint16_t cid)
+{
+	if (cq_full(&c->cq[c->sq[sqid].cqid])) {
+		c->st.lost++;
+		nvme_log(c, "Delete I/O SQ %u: CQ %u full, cid %u ends without a completion", sqid,
+			 c->sq[sqid].cqid, cid);
+		return false;
+	}
+	return post_cqe(c, sqid, cid, NVME_SC_ABORTED_SQ_DELETION, 0);
+}
+
 void nvme_sq_drop(struct nvme_ctrl *c, uint16_t sqid)
 {
-	c->st.lost += sq_pending(&c->sq[sqid]);
-	for (unsigned i = 0; c->nheld && i < NVME_HELD_MAX; i++)
-		if (c->held[i].used && c->held[i].sqid == sqid) {
-			c->held[i].used = false;
-			c->nheld--;
-			c->st.lost++;
+	struct nvme_sq *sq = &c->sq[sqid];
+
+	/* Held completions first, oldest first (slow, lost, or waiting for room). */
+	while (c->nheld) {
+		struct nvme_held *h = NULL;
+
+		for (unsigned i = 0; i < NVME_HELD_MAX; i++)
+			if (c->held[i].used && c->held[i].sqid == sqid &&
+			    (!h || c->held[i].seq < h->seq))
+				h = &c->held[i];
+		if (!h)
+			break;
+		h->used = false;
+		c->nheld--;
+		sq_deletion_cqe(c, sqid, h->cid);
+	}
+	/* Then every command still in the SQ, in order; each leaves the queue. */
+	while (sq->head != sq->tail) {
+		struct nvme_sqe e;
+
+		if (nvme_dma_read(c, sq->base + (uint64_t)sq->head * sizeof(e), &e, sizeof(e))) {
+			c->st.lost += sq_pending(sq);
+			break;
 		}
+		sq->head = (uint16_t)((sq->head + 1u) % sq->size);
+		sq_deletion_cqe(c, sqid, e.cid);
+	}
 	for (unsigned k = 0; k < NVME_ABORT_MAX; k++)
 		if (c->aborts[k].sqid == sqid)
 			c->aborts[k].used = false;

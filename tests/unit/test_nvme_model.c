@@ -279,18 +279,34 @@ static void test_create_delete_status(void **state)
 
 static void test_number_of_queues_limits_qids(void **state)
 {
+	struct nvme_model_config k = { .size = NS_BYTES, .queues = 2 };
 	struct nvme_cqe e;
 
 	(void)state;
-	/* Ask for 2 SQs and 1 CQ (0-based 1 and 0): granted min(asked, offered). */
+	teardown(NULL);
+	add(&k);
+	msix_on();
+	enable();
+	/* Ask for 1 SQ and 1 CQ: like QEMU 7.2, the controller allocates all it offers
+	 * (2 pairs, 0-based 1), and qids beyond that are invalid. */
 	e = admin((struct nvme_sqe){ .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES,
-				     .cdw11 = 0u << 16 | 1u });
+				     .cdw11 = 0u << 16 | 0u });
 	assert_int_equal(st(e), 0);
-	assert_int_equal(e.dw0, 0u << 16 | 1u);
-	assert_int_equal(st(admin(create_cq_cmd(2, 7, IOCQ, 0, 3))), 0x101);
-	assert_int_equal(st(admin(create_cq_cmd(1, 7, IOCQ, 0, 3))), 0);
-	assert_int_equal(st(admin(create_sq_cmd(3, 7, IOSQ, 1, 1))), 0x101);
-	assert_int_equal(st(admin(create_sq_cmd(2, 7, IOSQ, 1, 1))), 0);
+	assert_int_equal(e.dw0, 1u << 16 | 1u);
+	assert_int_equal(st(admin(create_cq_cmd(3, 7, IOCQ, 0, 3))), 0x101);
+	assert_int_equal(st(admin(create_cq_cmd(2, 7, IOCQ, 0, 3))), 0);
+	assert_int_equal(st(admin(create_sq_cmd(3, 7, IOSQ, 2, 1))), 0x101);
+	assert_int_equal(st(admin(create_sq_cmd(2, 7, IOSQ, 2, 1))), 0);
+	/* Once a queue exists the allocation is fixed: Command Sequence Error (QEMU 7.2). */
+	e = admin((struct nvme_sqe){ .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES,
+				     .cdw11 = 0u << 16 | 0u });
+	assert_int_equal(st(e), NVME_SC_CMD_SEQ_ERROR);
+	/* A reset forgets the queues: Number of Queues is accepted again. */
+	wr(nb + NVME_REG_CC, 4, 0);
+	enable();
+	e = admin((struct nvme_sqe){ .opc = NVME_ADM_SET_FEATURES, .cdw10 = NVME_FEAT_NUM_QUEUES,
+				     .cdw11 = 0u << 16 | 0u });
+	assert_int_equal(st(e), 0);
 }
 
 static void test_vector_without_msix(void **state)
@@ -534,6 +550,40 @@ static void test_abort_queued_command(void **state)
 	e = admin((struct nvme_sqe){ .opc = NVME_ADM_ABORT, .cdw10 = 0x7777u << 16 | 1 });
 	assert_int_equal(st(e), 0);
 	assert_int_equal(e.dw0 & NVME_ABORT_NOT_ABORTED, 1);
+	/* Abort naming an SQ that does not exist: Invalid Field, not aborted (QEMU 7.2). */
+	e = admin((struct nvme_sqe){ .opc = NVME_ADM_ABORT, .cdw10 = 0x7777u << 16 | 5 });
+	assert_int_equal(st(e), NVME_SC_INVALID_FIELD);
+	assert_int_equal(e.dw0 & NVME_ABORT_NOT_ABORTED, 1);
+}
+
+static void test_delete_sq_aborts_queued_commands(void **state)
+{
+	struct nvme_cqe e;
+	uint16_t first, second, third;
+
+	(void)state;
+	ioq_create(1);
+	/* Three reads queued, not run; then Delete I/O SQ. Served round robin: the
+	 * first read runs, then the deletion, which ends the other two with
+	 * Command Aborted due to SQ Deletion (§5.6), in order, on the SQ's CQ. */
+	first = io_submit(rw_cmd(NVME_CMD_READ, 1, 0, 1, DATA, 0));
+	second = io_submit(rw_cmd(NVME_CMD_READ, 1, 1, 1, DATA + 0x1000, 0));
+	third = io_submit(rw_cmd(NVME_CMD_READ, 1, 2, 1, DATA + 0x2000, 0));
+	assert_int_equal(st(admin((struct nvme_sqe){ .opc = NVME_ADM_DELETE_SQ, .cdw10 = 1 })), 0);
+	e = io_reap();
+	assert_int_equal(e.cid, first);
+	assert_int_equal(st(e), 0);
+	e = io_reap();
+	assert_int_equal(e.cid, second);
+	assert_int_equal(st(e), NVME_SC_ABORTED_SQ_DELETION);
+	assert_int_equal(e.sq_id, 1);
+	e = io_reap();
+	assert_int_equal(e.cid, third);
+	assert_int_equal(st(e), NVME_SC_ABORTED_SQ_DELETION);
+	assert_int_equal(stats().reads, 1);
+	assert_int_equal(stats().lost, 0);
+	/* The CQ can go now; nothing more arrives on it. */
+	assert_int_equal(st(admin((struct nvme_sqe){ .opc = NVME_ADM_DELETE_CQ, .cdw10 = 1 })), 0);
 }
 
 static void test_cq_full_back_pressure(void **state)
@@ -715,6 +765,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dsm_and_write_zeroes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_backing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_abort_queued_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_sq_aborts_queued_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cq_full_back_pressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_per_cq_vector, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cfs_and_reset_drop_queues, setup, teardown),
