@@ -102,9 +102,10 @@ struct nvme_ctrl {
 	uint32_t state;                 /* atomic, enum nvme_ctrl_state */
 	uint32_t recovery_busy;         /* atomic */
 	uint32_t cfs_seen;              /* atomic: CFS logged for this episode */
-	uint32_t cfs_resets;            /* resets because of CFS */
+	uint32_t cfs_resets;            /* atomic: resets because of CFS */
 	uint64_t timeout_ns;
 	uint64_t resets, aborts, irqs;  /* atomic */
+	uint64_t timeout_races;         /* atomic: overdue parts found completed by ns_timeout */
 };
 
 /* nvme_ctrl.c */
