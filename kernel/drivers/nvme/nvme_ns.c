@@ -16,6 +16,7 @@
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/string.h>
+#include <kernel/time.h>
 
 /* PRPs for a command whose bus segments are seg[0..nseg): list pages from the
  * slot's own (allocated on first need, kept). Called with q->lock held. */
@@ -198,12 +199,19 @@ static void ns_timeout(struct blk_dev *d, struct blk_part *p)
 		return;
 	if (!nvme_slot_find_part(c, p, &q, &idx))
 		return;                         /* completed meanwhile */
-	enum { GONE, FATAL, AGAIN, ABORT, RESET } act;
+	enum { GONE, EARLY, AGAIN, ABORT, RESET } act;
 	uint16_t cid = 0;
+	uint64_t tmo = p->rq->timeout_ns ? p->rq->timeout_ns : d->lim.default_timeout_ns;
+	uint64_t now = time_now_ns();
 	spin_lock(&q->lock);
 	struct nvme_slot *s = &q->slot[idx];
 	if (s->part != p || atomic_load32(&q->slot_state[idx], MO_ACQUIRE) != NVME_SLOT_ISSUED) {
 		act = GONE;
+	} else if (s->resubmits && now - s->issue_ns < tmo) {
+		/* The deadline was the first issue's: resubmitted (reset, retry) since,
+		 * it gets its full period again (the block layer moved it already). */
+		act = EARLY;
+		cid = s->sqe.cid;
 	} else {
 		s->timeouts++;
 		cid = s->sqe.cid;
@@ -221,6 +229,11 @@ static void ns_timeout(struct blk_dev *d, struct blk_part *p)
 		atomic_fetch_add64(&c->timeout_races, 1, MO_RELAXED);
 		klog("nvme", "%s: q%u cid 0x%x completed while its timeout was handled: nothing to do", c->name, q->qid,
 		     p->tag);
+		return;
+	}
+	if (act == EARLY) {
+		klog("nvme", "%s: cid 0x%x on q%u resubmitted %llu ms ago: given its full period", c->name, cid, q->qid,
+		     (unsigned long long)((now - s->issue_ns) / 1000000u));
 		return;
 	}
 	if (nvme_ctrl_fatal(c)) {

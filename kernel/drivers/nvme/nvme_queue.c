@@ -97,6 +97,7 @@ int nvme_queue_submit(struct nvme_queue *q, struct nvme_sqe *cmd, struct blk_par
 	s->sync = sync;
 	s->nsg = 0;
 	s->timeouts = s->resubmits = s->aborted = 0;
+	s->issue_ns = part ? time_now_ns() : 0;
 	cmd->cid = cid;
 	if (prep) {
 		int rc = prep(q, s, cmd, arg);
@@ -172,6 +173,8 @@ static bool abort_retry(struct nvme_queue *q, unsigned idx, uint16_t status)
 	if (nvme_ring_push(&q->ring, &s->sqe) < 0)
 		return false;   /* no SQ room: it completes with the abort status */
 	s->resubmits++;
+	s->issue_ns = time_now_ns();
+	atomic_fetch_add64(&q->c->resubmitted, 1, MO_RELAXED);
 	atomic_store32(&q->slot_state[idx], NVME_SLOT_ISSUED, MO_RELEASE);
 	klog("nvme", "%s q%u: cid 0x%x ended by our Abort: resubmitted", q->c->name, q->qid, s->sqe.cid);
 	return true;
@@ -315,10 +318,12 @@ unsigned nvme_queue_resubmit_all(struct nvme_queue *q)
 			continue;
 		q->slot[i].resubmits++;
 		q->slot[i].aborted = 0;
+		q->slot[i].issue_ns = time_now_ns();
 		nvme_ring_push(&q->ring, &q->slot[i].sqe);
 		n++;
 	}
 	if (n) {
+		atomic_fetch_add64(&q->c->resubmitted, n, MO_RELAXED);
 		atomic_fence(MO_RELEASE);   /* SQEs before the doorbell */
 		hal_mmio_write32(q->sq_db, q->ring.sq_tail);
 	}
