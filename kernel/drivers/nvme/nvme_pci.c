@@ -96,7 +96,8 @@ static int probe_one(struct pci_dev *d)
 	c->timeout_ns = cmdline_num("nvme.timeout_ms", NVME_DEFAULT_TIMEOUT_MS) * 1000000ull;
 	int rc = nvme_ctrl_start(c, true);
 	if (rc) {
-		klog("nvme", "%s: not started (%d): skipped", c->name, rc);
+		klog("nvme", "%s: %04x:%02x:%02x.%x not started (%d): skipped, its name goes to the next", c->name,
+		     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, rc);
 		nvme_ctrl_stop(c, true);
 		goto out_release;
 	}
