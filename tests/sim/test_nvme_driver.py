@@ -5,6 +5,8 @@
 # controller, Identify and the cid-table cases must run and pass everywhere.
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from harness.plugin import assert_ktap_passed
@@ -18,7 +20,7 @@ IO_CASES = ["nvme.nvme_every_queue_created", "nvme.nvme_rw_verify_each_cpu_queue
             "nvme.nvme_prp_list_io_up_to_mdts", "nvme.nvme_flush_completes",
             "nvme.nvme_write_zeroes_reads_zeros", "nvme.nvme_dsm_deallocate",
             "nvme.nvme_lba_out_of_range_status", "nvme.nvme_reset_with_io_in_flight",
-            "nvme.nvme_shutdown_sets_shst", "nvme.conformance"]
+            "nvme.nvme_shutdown_sets_shst", "nvme.nvme_io_survives_recovery", "nvme.conformance"]
 POLLED = "nvme.nvme_polled_mode"
 MODE_USED = {"msix": "msix", "msi": "intx", "intx": "intx", "poll": "poll"}
 IRQ_FACT = "nvme.irq_mode"          # doppel-info: nvme.irq_mode=<mode> (the driver's choice)
@@ -70,3 +72,20 @@ def test_nvme_off_leaves_the_controller_alone(sim):
     r = sim(cpus=1).run("ktest=nvme nvme=off")
     assert r.fact(IRQ_FACT) is None
     assert not r.grep("nvme: nvme0:")
+
+
+def test_nvme_restart_after_shutdown_deletes_no_queues(sim):
+    # After CC.SHN the controller has no I/O queues left (the model, like QEMU 7.2,
+    # frees them): the reset that brings it back must not try to delete them again.
+    r = sim(cpus=4).run("ktest=nvme.nvme_shutdown_sets_shst")
+    assert_ktap_passed(r, must_run=["nvme.nvme_shutdown_sets_shst"] if model_has_io() else [])
+    assert r.grep("nvme: nvme0: reset: ktest: restart after shutdown")
+    assert not [ln for ln in r.lines if re.search(r"Delete I/O .* failed", ln)], r.grep("Delete I/O")
+    assert not r.grep("no such I/O queue")
+
+
+@pytest.mark.parametrize("cpus", [1, 4])
+def test_nvme_io_survives_recovery_case_without_faults(sim, cpus):
+    r = sim(cpus=cpus).run("ktest=nvme.nvme_io_survives_recovery")
+    assert_ktap_passed(r, must_run=["nvme.nvme_io_survives_recovery"])
+    assert not r.grep("reset:") and not r.grep("overdue")
