@@ -89,3 +89,55 @@ def test_nvme_io_survives_recovery_case_without_faults(sim, cpus):
     r = sim(cpus=cpus).run("ktest=nvme.nvme_io_survives_recovery")
     assert_ktap_passed(r, must_run=["nvme.nvme_io_survives_recovery"])
     assert not r.grep("reset:") and not r.grep("overdue")
+
+
+# ---- several controllers and namespaces, verified I/O, the host check of a file ------
+
+def _io(r):
+    from harness.blkverify import parse_io_lines
+    res, errors = parse_io_lines(r.lines)
+    assert not errors, errors
+    return {x.dev: x for x in res}
+
+
+def _all_verified(r, devs):
+    io = _io(r)
+    assert set(io) == set(devs), (sorted(io), devs)
+    for x in io.values():
+        assert x.mismatches == 0 and x.errors == 0 and x.verified > 0 and x.writes > 0, x.line
+    assert r.status == 0, r.status_text
+
+
+@pytest.mark.parametrize("iommu", ["vtd", "none"])
+def test_nvme_two_controllers_both_verified(sim, iommu):
+    r = sim(cpus=4, extra_args=["--nvme", "mem", "--nvme", "mem", "--iommu", iommu]).run(
+        "io=verify io.dev=all io.seconds=1")
+    _all_verified(r, ["nvme0n1", "nvme1n1"])
+
+
+def test_nvme_three_namespaces_verified(sim):
+    r = sim(cpus=2, extra_args=["--nvme", "mem,ns=3"]).run("io=verify io.dev=all io.seconds=1")
+    _all_verified(r, ["nvme0n1", "nvme0n2", "nvme0n3"])
+
+
+def test_nvme_fewer_queues_than_cpus_verified(sim):
+    r = sim(cpus=4, extra_args=["--nvme", "mem,queues=2"]).run("io=verify io.seconds=1")
+    _all_verified(r, ["nvme0n1"])
+    assert r.grep("nvme: nvme0: 0000:00:03.0") and r.grep(", 2 I/O queues of")
+
+
+def test_nvme_sixteen_cpus_verified(sim):
+    r = sim(cpus=16).run("io=verify io.seconds=1")
+    _all_verified(r, ["nvme0n1"])
+
+
+def test_nvme_file_backing_agrees_with_the_host_check(sim, tmp_path):
+    from harness.blkverify import check_run
+    img = tmp_path / "disk.img"
+    r = sim(cpus=4, extra_args=["--nvme", f"{img},size=16M"]).run("io=verify io.seconds=1")
+    _all_verified(r, ["nvme0n1"])
+    verdict = check_run(r.lines, {"nvme0n1": img})
+    hc = verdict["nvme0n1"]
+    assert not isinstance(hc, str), hc
+    assert hc.agree, hc.problems
+    assert hc.stamped == _io(r)["nvme0n1"].stamped > 0
