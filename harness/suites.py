@@ -40,7 +40,7 @@ NVME_CASES: list[str] = [f"nvme.{c}" for c in (
     "nvme_rw_verify_each_cpu_queue", "nvme_prp_list_io_up_to_mdts", "nvme_flush_completes",
     "nvme_write_zeroes_reads_zeros", "nvme_dsm_deallocate", "nvme_lba_out_of_range_status",
     "nvme_cid_table_drops_unknown_duplicate_stale", "nvme_reset_with_io_in_flight",
-    "nvme_shutdown_sets_shst", "conformance")]
+    "nvme_shutdown_sets_shst", "nvme_io_survives_recovery", "conformance")]
 # Runs only when booted with nvme.poll=1 (skips otherwise, saying so).
 NVME_POLL_CASES: list[str] = ["nvme.nvme_polled_mode"]
 # Cases that need a second controller (run only in the two-controller configurations).

@@ -68,6 +68,14 @@ static uint16_t identify_ns(struct nvme_ctrl *c, const struct nvme_sqe *cmd)
 	ns.flbas = 0;
 	ns.dlfeat = 1;              /* deallocated blocks read as zeros */
 	ns.lbaf[0].lbads = (uint8_t)c->lbads;
+	/* Test sites (docs/sim.md): a namespace the host must skip, named in its log. */
+	if (c->bus->fault_site(c->bus->ctx, "nvme.ns_size0")) {
+		nvme_log(c, "fault site nvme.ns_size0: namespace %u reports NSZE 0", cmd->nsid);
+		ns.nsze = ns.ncap = ns.nuse = 0;
+	} else if (c->bus->fault_site(c->bus->ctx, "nvme.ns_bad_lbaf")) {
+		nvme_log(c, "fault site nvme.ns_bad_lbaf: namespace %u reports 8 bytes of metadata", cmd->nsid);
+		ns.lbaf[0].ms = 8;
+	}
 	return nvme_prp_xfer(c, cmd->prp1, cmd->prp2, &ns, sizeof(ns), true);
 }
 

@@ -114,6 +114,10 @@ static void ctrl_enable(struct nvme_ctrl *c)
 		nvme_log(c, "enable refused (CSTS.CFS set): %s", why);
 		return;
 	}
+	if (c->bus->fault_site(c->bus->ctx, "nvme.never_ready")) {
+		nvme_log(c, "fault site nvme.never_ready: CSTS.RDY stays 0");
+		return;     /* test site (docs/sim.md): this enable never completes */
+	}
 	nvme_queues_admin(c);
 	c->st.enables++;
 	c->csts |= NVME_CSTS_RDY;

@@ -357,7 +357,11 @@ int nvme_reset(struct nvme_ctrl *c, const char *why)
 	 * resubmission) before CC.EN goes to 0. */
 	for (unsigned k = 0; k < c->nr_ioq; k++)
 		c->ioq[k]->requeue_aborted = true;
-	if (!nvme_ctrl_fatal(c)) {
+	/* After a completed shutdown (§7.6.2, CSTS.SHST not 00b) the controller has
+	 * no I/O queues left (nvme_shutdown deleted them; QEMU and the model free
+	 * them at CC.SHN): deleting them again only earns "invalid queue identifier". */
+	bool was_shut = st == NVME_SHUTDOWN || (nvme_csts(c) & NVME_CSTS_SHST_MASK) != 0;
+	if (!was_shut && !nvme_ctrl_fatal(c)) {
 		c->adminq->live = true;
 		delete_io_queues(c);
 	}

@@ -44,6 +44,7 @@ struct nvme_slot {                      /* per-cid tracker */
 	uint32_t timeouts;              /* ops->timeout calls for this issue */
 	uint32_t resubmits;
 	uint32_t aborted;               /* an Abort was sent for this issue */
+	uint64_t issue_ns;              /* time of the last (re)submission */
 };
 
 struct nvme_ctrl;
@@ -102,9 +103,11 @@ struct nvme_ctrl {
 	uint32_t state;                 /* atomic, enum nvme_ctrl_state */
 	uint32_t recovery_busy;         /* atomic */
 	uint32_t cfs_seen;              /* atomic: CFS logged for this episode */
-	uint32_t cfs_resets;            /* resets because of CFS */
+	uint32_t cfs_resets;            /* atomic: resets because of CFS */
 	uint64_t timeout_ns;
 	uint64_t resets, aborts, irqs;  /* atomic */
+	uint64_t timeout_races;         /* atomic: overdue parts found completed by ns_timeout */
+	uint64_t resubmitted;           /* atomic: commands issued again (after Abort, after reset) */
 };
 
 /* nvme_ctrl.c */

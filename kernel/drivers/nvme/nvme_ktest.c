@@ -406,6 +406,68 @@ static void nvme_shutdown_sets_shst(struct ktest *t)
 	kfree(b);
 }
 
+/* Every online CPU writes and reads back its own blocks, one command at a time:
+ * with one CPU the order of I/O commands is fixed, so a model fault site fires on
+ * the same commands for a seed (tests/sim/test_nvme_faults.py drives recovery this
+ * way; tests/sim/test_nvme_det.py races it). Every command must end well, after
+ * whatever recovery the faults ask for. */
+#define KT_REC_ROUNDS 48u
+#define KT_REC_BLOCKS 8u
+#define KT_REC_LBA (KT_LBA_BASE + 2048u)
+
+static void rec_on_cpu(uint64_t arg)
+{
+	struct percpu_rw *r = (struct percpu_rw *)(uintptr_t)arg;
+	unsigned cpu = hal_cpu_index();
+	uint32_t bs = r->d->lim.block_size, n = KT_REC_BLOCKS * bs;
+	uint8_t *w = kmalloc(n), *rd = kmalloc(n);
+	unsigned bad = 0;
+	for (unsigned i = 0; w && rd && i < KT_REC_ROUNDS; i++) {
+		uint64_t lba = KT_REC_LBA + ((uint64_t)cpu * KT_REC_ROUNDS + i) * KT_REC_BLOCKS;
+		fill(w, n, cpu * 1000u + i);
+		memset(rd, 0, n);
+		int ws = blk_rw_sync(r->d, BLK_OP_WRITE, lba, KT_REC_BLOCKS, w);
+		int rs = ws ? ws : blk_rw_sync(r->d, BLK_OP_READ, lba, KT_REC_BLOCKS, rd);
+		if (ws || rs || memcmp(w, rd, n)) {
+			klog("nvme", "ktest: CPU %u round %u lba %llu: write %s, read %s%s", cpu, i,
+			     (unsigned long long)lba, blk_status_name(ws), blk_status_name(rs),
+			     ws || rs ? "" : ", data differs");
+			bad++;
+			if (ws == BLK_E_NODEV || rs == BLK_E_NODEV)
+				break;  /* the device is gone: the rest would say the same */
+		}
+	}
+	if (!w || !rd)
+		bad++;
+	kfree(w);
+	kfree(rd);
+	if (bad)
+		atomic_fetch_add32(&r->fails, bad, MO_RELAXED);
+	atomic_fetch_add32(&r->ran, 1, MO_RELEASE);
+}
+
+static void nvme_io_survives_recovery(struct ktest *t)
+{
+	struct nvme_info in;
+	struct nvme_ctrl *c = 0;
+	struct blk_dev *d = need_ns(t, &c, &in);
+	if (!d)
+		return;
+	uint64_t resets0 = in.resets, aborts0 = in.aborts;
+	struct percpu_rw r = { .d = d };
+	struct cpumask all;
+	smp_online_mask(&all);
+	KTEST_EXPECT_EQ(t, smp_run_threads(&all, rec_on_cpu, (uint64_t)(uintptr_t)&r), 0);
+	KTEST_EXPECT_EQ(t, atomic_load32(&r.ran, MO_ACQUIRE), smp_online_count());
+	KTEST_EXPECT_EQ(t, atomic_load32(&r.fails, MO_ACQUIRE), 0);
+	nvme_info_get(c, &in);
+	KTEST_EXPECT(t, !in.failed);
+	ktest_log(t, "%u rounds on %u CPUs: %llu resets, %llu aborts, %llu CQEs dropped", KT_REC_ROUNDS,
+		  smp_online_count(), (unsigned long long)(in.resets - resets0),
+		  (unsigned long long)(in.aborts - aborts0), (unsigned long long)in.dropped_cqes);
+}
+
+
 /* ---- conformance: the same raw commands on any controller, one status line each ------
  *
  * Every case breaks exactly one rule (or none: the *_good cases), so the status it
@@ -665,6 +727,7 @@ static const struct ktest_case nvme_cases[] = {
 	KTEST_CASE(nvme_polled_mode),
 	KTEST_CASE(nvme_reset_with_io_in_flight),
 	KTEST_CASE(nvme_shutdown_sets_shst),
+	KTEST_CASE(nvme_io_survives_recovery),
 	{ "conformance", conformance },
 };
 KTEST_SUITE(nvme_suite, "nvme", nvme_cases);

@@ -10,11 +10,13 @@
 #include <hal/hal.h>
 #include <kernel/atomic.h>
 #include <kernel/errno.h>
+#include <kernel/fault.h>
 #include <kernel/heap.h>
 #include <kernel/log.h>
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
 #include <kernel/string.h>
+#include <kernel/time.h>
 
 /* PRPs for a command whose bus segments are seg[0..nseg): list pages from the
  * slot's own (allocated on first need, kept). Called with q->lock held. */
@@ -181,8 +183,12 @@ static unsigned ns_poll(struct blk_dev *d, bool all)
 	return n;
 }
 
-/* Overdue part: Abort first; still there a period later, or CSTS.CFS: reset and
- * resubmit once; overdue again after that (or CFS again): the device is failed. */
+/* Overdue part: Abort first (the command our Abort ends goes once more,
+ * nvme_queue.c); still there a period later, or CSTS.CFS: reset and resubmit
+ * once; overdue again after a resubmission (or CFS again): the device is failed.
+ * The slot is looked at under its queue's lock: the part may complete (and its
+ * slot be reused) while this runs; an Abort for a cid that completed meanwhile
+ * finds nothing and is harmless (the cid's generation moved on). */
 static void ns_timeout(struct blk_dev *d, struct blk_part *p)
 {
 	struct nvme_ns *ns = d->drv;
@@ -193,34 +199,78 @@ static void ns_timeout(struct blk_dev *d, struct blk_part *p)
 		return;
 	if (!nvme_slot_find_part(c, p, &q, &idx))
 		return;                         /* completed meanwhile */
+	enum { GONE, EARLY, AGAIN, ABORT, RESET } act;
+	uint16_t cid = 0;
+	uint64_t tmo = p->rq->timeout_ns ? p->rq->timeout_ns : d->lim.default_timeout_ns;
+	uint64_t now = time_now_ns();
+	spin_lock(&q->lock);
 	struct nvme_slot *s = &q->slot[idx];
-	s->timeouts++;
+	if (s->part != p || atomic_load32(&q->slot_state[idx], MO_ACQUIRE) != NVME_SLOT_ISSUED) {
+		act = GONE;
+	} else if (s->resubmits && now - s->issue_ns < tmo) {
+		/* The deadline was the first issue's: resubmitted (reset, retry) since,
+		 * it gets its full period again (the block layer moved it already). */
+		act = EARLY;
+		cid = s->sqe.cid;
+	} else {
+		s->timeouts++;
+		cid = s->sqe.cid;
+		if (s->resubmits)
+			act = AGAIN;
+		else if (!s->aborted)
+			act = ABORT;
+		else
+			act = RESET;
+		if (act == ABORT)
+			s->aborted = 1;
+	}
+	spin_unlock(&q->lock);
+	if (act == GONE) {
+		atomic_fetch_add64(&c->timeout_races, 1, MO_RELAXED);
+		klog("nvme", "%s: q%u cid 0x%x completed while its timeout was handled: nothing to do", c->name, q->qid,
+		     p->tag);
+		return;
+	}
+	if (act == EARLY) {
+		klog("nvme", "%s: cid 0x%x on q%u resubmitted %llu ms ago: given its full period", c->name, cid, q->qid,
+		     (unsigned long long)((now - s->issue_ns) / 1000000u));
+		return;
+	}
 	if (nvme_ctrl_fatal(c)) {
-		if (c->cfs_resets++ > 0) {
+		if (atomic_fetch_add32(&c->cfs_resets, 1, MO_ACQ_REL) > 0) {
 			nvme_ctrl_fail(c, "controller fatal status (CSTS.CFS) again after a reset");
 			return;
 		}
 		nvme_reset(c, "controller fatal status (CSTS.CFS)");
 		return;
 	}
-	if (s->resubmits) {
-		klog("nvme", "%s: cid 0x%x on q%u overdue again after a reset", c->name, p->tag, q->qid);
-		nvme_ctrl_fail(c, "command timed out again after a controller reset");
+	switch (act) {
+	case AGAIN:
+		klog("nvme", "%s: cid 0x%x on q%u overdue again after it was resubmitted", c->name, cid, q->qid);
+		nvme_ctrl_fail(c, "command timed out again after being resubmitted");
 		return;
-	}
-	if (!s->aborted) {
-		s->aborted = 1;
+	case ABORT: {
 		atomic_fetch_add64(&c->aborts, 1, MO_RELAXED);
-		klog("nvme", "%s: cid 0x%x on q%u overdue: Abort", c->name, p->tag, q->qid);
-		struct nvme_sqe ab = { .opc = NVME_ADM_ABORT,
-				       .cdw10 = (uint32_t)p->tag << NVME_ABORT_CID_SHIFT | q->qid };
+		klog("nvme", "%s: cid 0x%x on q%u overdue: Abort", c->name, cid, q->qid);
+		if (FAULT_SITE("nvme.drv.abort_lost")) {
+			/* as if the Abort itself were lost: the next report resets */
+			klog("nvme", "%s: Abort of cid 0x%x on q%u lost (fault site)", c->name, cid, q->qid);
+			return;
+		}
+		struct nvme_sqe ab = { .opc = NVME_ADM_ABORT, .cdw10 = (uint32_t)cid << NVME_ABORT_CID_SHIFT | q->qid };
 		uint16_t st = 0;
 		uint32_t dw0 = 0;
-		if (nvme_admin_sync(c, &ab, 0, 0, &st, &dw0) == 0)
+		if (nvme_admin_sync(c, &ab, 0, 0, &st, &dw0) == 0) {
+			if (dw0 & NVME_ABORT_NOT_ABORTED)
+				klog("nvme", "%s: Abort of cid 0x%x on q%u: not aborted (not found)", c->name, cid, q->qid);
 			nvme_queue_reap(q);
+		}
 		return;
 	}
-	nvme_reset(c, "command still outstanding after Abort");
+	default:
+		nvme_reset(c, "command still outstanding after Abort");
+		return;
+	}
 }
 
 static void ns_shutdown(struct blk_dev *d)

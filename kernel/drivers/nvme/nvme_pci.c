@@ -96,7 +96,8 @@ static int probe_one(struct pci_dev *d)
 	c->timeout_ns = cmdline_num("nvme.timeout_ms", NVME_DEFAULT_TIMEOUT_MS) * 1000000ull;
 	int rc = nvme_ctrl_start(c, true);
 	if (rc) {
-		klog("nvme", "%s: not started (%d): skipped", c->name, rc);
+		klog("nvme", "%s: %04x:%02x:%02x.%x not started (%d): skipped, its name goes to the next", c->name,
+		     d->addr.seg, d->addr.bus, d->addr.dev, d->addr.fn, rc);
 		nvme_ctrl_stop(c, true);
 		goto out_release;
 	}
@@ -131,11 +132,40 @@ static int nvme_probe_all(void)
 	return started;
 }
 
+/* One line per controller at the end of the run: every command issued on an I/O
+ * queue completed exactly once (submitted = completed + in flight), CQEs dropped
+ * (unknown, stale, duplicate), recovery counters. */
+static void print_stats(struct nvme_ctrl *c)
+{
+	uint64_t sub = 0, done = 0, dropped = c->adminq ? c->adminq->ring.dropped : 0;
+	unsigned inflight = 0;
+	for (unsigned k = 0; k < c->nr_ioq; k++) {
+		struct nvme_queue *q = c->ioq[k];
+		if (!q)
+			continue;
+		spin_lock(&q->lock);
+		sub += q->submitted;
+		done += q->completed;
+		dropped += q->ring.dropped;
+		inflight += q->ring.inflight;
+		spin_unlock(&q->lock);
+	}
+	klog("nvme", "%s: stats: io submitted=%llu completed=%llu in_flight=%u dropped_cqes=%llu resubmitted=%llu "
+	     "resets=%llu aborts=%llu timeout_races=%llu%s", c->name, (unsigned long long)sub,
+	     (unsigned long long)done, inflight, (unsigned long long)dropped,
+	     (unsigned long long)atomic_load64(&c->resubmitted, MO_RELAXED),
+	     (unsigned long long)atomic_load64(&c->resets, MO_RELAXED),
+	     (unsigned long long)atomic_load64(&c->aborts, MO_RELAXED),
+	     (unsigned long long)atomic_load64(&c->timeout_races, MO_RELAXED),
+	     atomic_load32(&c->state, MO_ACQUIRE) == NVME_FAILED ? " (failed)" : "");
+}
+
 static void nvme_shutdown_all(void)
 {
 	for (unsigned i = 0; i < nvme_nctrl; i++) {
 		struct nvme_ctrl *c = nvme_ctrls[i];
 		uint32_t csts = 0;
+		print_stats(c);
 		if (atomic_load32(&c->state, MO_ACQUIRE) == NVME_LIVE && nvme_shutdown(c, &csts) == 0)
 			klog("nvme", "%s: shut down (CSTS 0x%x)", c->name, csts);
 		/* The function is left as found: vectors freed, MSI-X/MSI disabled. */

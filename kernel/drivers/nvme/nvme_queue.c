@@ -12,6 +12,7 @@
 #include <kernel/errno.h>
 #include <kernel/heap.h>
 #include <kernel/log.h>
+#include <kernel/panic.h>
 #include <kernel/pmm.h>
 #include <kernel/string.h>
 #include <kernel/time.h>
@@ -96,6 +97,7 @@ int nvme_queue_submit(struct nvme_queue *q, struct nvme_sqe *cmd, struct blk_par
 	s->sync = sync;
 	s->nsg = 0;
 	s->timeouts = s->resubmits = s->aborted = 0;
+	s->issue_ns = part ? time_now_ns() : 0;
 	cmd->cid = cid;
 	if (prep) {
 		int rc = prep(q, s, cmd, arg);
@@ -158,12 +160,32 @@ static void finish_slot(struct nvme_queue *q, unsigned idx, uint16_t status, uin
 	}
 }
 
+/* A block command our own Abort ended (§5.1: "Command Abort Requested") goes
+ * once more with the same cid: the device lost or stalled it, the data is intact.
+ * Claimed slot idx stays ISSUED. Called with q->lock held; true when requeued. */
+static bool abort_retry(struct nvme_queue *q, unsigned idx, uint16_t status)
+{
+	struct nvme_slot *s = &q->slot[idx];
+	assert_held(&q->lock);
+	if (!s->part || !s->aborted || s->resubmits || !q->live || nvme_status_sct(status) != NVME_SCT_GENERIC ||
+	    nvme_status_sc(status) != NVME_SC_ABORT_REQUESTED)
+		return false;
+	if (nvme_ring_push(&q->ring, &s->sqe) < 0)
+		return false;   /* no SQ room: it completes with the abort status */
+	s->resubmits++;
+	s->issue_ns = time_now_ns();
+	atomic_fetch_add64(&q->c->resubmitted, 1, MO_RELAXED);
+	atomic_store32(&q->slot_state[idx], NVME_SLOT_ISSUED, MO_RELEASE);
+	klog("nvme", "%s q%u: cid 0x%x ended by our Abort: resubmitted", q->c->name, q->qid, s->sqe.cid);
+	return true;
+}
+
 unsigned nvme_queue_reap(struct nvme_queue *q)
 {
 	unsigned total = 0;
 	struct { unsigned idx; uint16_t status; uint32_t dw0; } b[NVME_REAP_BATCH];
 	for (;;) {
-		unsigned n = 0;
+		unsigned n = 0, again = 0;
 		bool popped = false;
 		struct nvme_cqe e;
 		spin_lock(&q->lock);
@@ -183,6 +205,10 @@ unsigned nvme_queue_reap(struct nvme_queue *q)
 				atomic_store32(&q->slot_state[idx], NVME_SLOT_ISSUED, MO_RELEASE);
 				continue;
 			}
+			if (rc == 0 && abort_retry(q, idx, e.status)) {
+				again++;
+				continue;
+			}
 			if (rc == 0) {
 				b[n].idx = idx;
 				b[n].status = e.status & (uint16_t)~NVME_STATUS_P;
@@ -196,6 +222,10 @@ unsigned nvme_queue_reap(struct nvme_queue *q)
 		}
 		if (popped)
 			hal_mmio_write32(q->cq_db, q->ring.cq_head);   /* one head doorbell per batch */
+		if (again) {
+			atomic_fence(MO_RELEASE);   /* the SQEs before the doorbell */
+			hal_mmio_write32(q->sq_db, q->ring.sq_tail);
+		}
 		spin_unlock(&q->lock);
 		for (unsigned i = 0; i < n; i++)
 			finish_slot(q, b[i].idx, b[i].status, b[i].dw0);
@@ -288,10 +318,12 @@ unsigned nvme_queue_resubmit_all(struct nvme_queue *q)
 			continue;
 		q->slot[i].resubmits++;
 		q->slot[i].aborted = 0;
+		q->slot[i].issue_ns = time_now_ns();
 		nvme_ring_push(&q->ring, &q->slot[i].sqe);
 		n++;
 	}
 	if (n) {
+		atomic_fetch_add64(&q->c->resubmitted, n, MO_RELAXED);
 		atomic_fence(MO_RELEASE);   /* SQEs before the doorbell */
 		hal_mmio_write32(q->sq_db, q->ring.sq_tail);
 	}
