@@ -601,7 +601,8 @@ static void test_nvme_masked_vector_pba(void **state)
 	c = sqe(NVME_ADM_SET_FEATURES, 8, 0, NVME_FEAT_NUM_QUEUES);
 	c.cdw11 = 3u << 16 | 1u;
 	submit(&c, 1, 4);
-	assert_int_equal(cqe_at(1).dw0, 3u << 16 | 1u);
+	/* Like QEMU 7.2, the model allocates its maximum whatever was asked. */
+	assert_int_equal(cqe_at(1).dw0, 63u << 16 | 63u);
 	assert_int_equal(fb.nmsi, 1);
 	cfg_wr(nvme_bdf, find_cap(nvme_bdf, 0x11) + 2, 2, 0x8000);
 	assert_int_equal(fb.nmsi, 2);

@@ -26,7 +26,9 @@ uint64_t nvme_mdts_bytes(uint8_t mdts, uint32_t mpsmin)
 {
 	if (mdts == 0)
 		return 0;
-	if (mdts + 12u + mpsmin >= 40u)    /* past a terabyte: as good as no limit */
+	/* past a terabyte: as good as no limit (MPSMIN is 4 bits; a larger value
+	 * from a bad CAP must not wrap the sum into a small limit) */
+	if (mpsmin >= 40u || mdts + 12u + mpsmin >= 40u)
 		return 0;
 	return 1ull << (mdts + 12u + mpsmin);
 }
@@ -83,6 +85,12 @@ int nvme_id_ns_parse(const void *data, size_t len, struct nvme_ns_info *out, con
 	out->ncap = id->ncap;
 	out->dlfeat = id->dlfeat;
 	out->flbas_index = id->flbas & NVME_FLBAS_INDEX_MASK;
+	/* First: an inactive NSID's data is zero filled (§5.15), formats included;
+	 * that is a namespace to skip, not bad data. */
+	if (out->nsze == 0) {
+		*why = "NSZE is 0 (inactive namespace)";
+		return -EOPNOTSUPP;
+	}
 	if (out->flbas_index > id->nlbaf) {
 		*why = "FLBAS names an LBA format beyond NLBAF";
 		return -EINVAL;
@@ -94,10 +102,6 @@ int nvme_id_ns_parse(const void *data, size_t len, struct nvme_ns_info *out, con
 		return -EINVAL;
 	}
 	out->block_size = 1u << f->lbads;
-	if (out->nsze == 0) {
-		*why = "NSZE is 0 (inactive namespace)";
-		return -EOPNOTSUPP;
-	}
 	if (out->ncap > out->nsze) {
 		*why = "NCAP larger than NSZE";
 		return -EINVAL;

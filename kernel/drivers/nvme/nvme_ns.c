@@ -26,8 +26,9 @@ int nvme_ns_build_prps(struct nvme_queue *q, struct nvme_slot *s, struct nvme_sq
 	struct nvme_ctrl *c = q->c;
 	struct nvme_prp_pages pages = { .n = 0 };
 	uint64_t pgs = 0;
-	for (unsigned i = 0; i < nseg; i++)
-		pgs += ((seg[i].bus + seg[i].len + NVME_PAGE - 1u) / NVME_PAGE) - seg[i].bus / NVME_PAGE;
+	for (unsigned i = 0; i < nseg; i++)   /* from the last byte: no wrap at the top of bus space */
+		if (seg[i].len)
+			pgs += (seg[i].bus + seg[i].len - 1u) / NVME_PAGE - seg[i].bus / NVME_PAGE + 1u;
 	unsigned need = nvme_prp_list_pages(pgs);
 	if (need > NVME_PRP_PAGES_PER_CMD) {
 		klog("nvme", "%s: transfer of %llu pages needs %u PRP list pages", c->name, (unsigned long long)pgs, need);

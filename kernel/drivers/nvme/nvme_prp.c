@@ -23,6 +23,13 @@ unsigned nvme_prp_list_pages(uint64_t npages)
 	return (unsigned)((n - 1 + (NVME_PRP_PER_PAGE - 1) - 1) / (NVME_PRP_PER_PAGE - 1));
 }
 
+/* Memory pages a segment touches (len > 0 and bus + len not wrapping: checked);
+ * counted from the last byte, so a segment ending near 2^64 does not wrap. */
+static uint64_t seg_pages(uint64_t bus, uint64_t len)
+{
+	return ((bus + len - 1u) >> 12) - (bus >> 12) + 1u;
+}
+
 /* Check the segments; the number of memory pages touched into *npages. */
 static int prp_check(const struct nvme_prp_seg *seg, unsigned nseg, uint64_t total, uint64_t max_bytes,
 		     uint64_t *npages, const char **why)
@@ -59,7 +66,7 @@ static int prp_check(const struct nvme_prp_seg *seg, unsigned nseg, uint64_t tot
 			return -EINVAL;
 		}
 		sum += l;
-		pages += ((b + l + PG_MASK) >> 12) - (b >> 12);
+		pages += seg_pages(b, l);
 	}
 	if (sum != total) {
 		*why = "segment lengths do not add up to the transfer";
@@ -92,14 +99,13 @@ int nvme_prp_build(const struct nvme_prp_seg *seg, unsigned nseg, uint64_t total
 	if (npages == 1)
 		return 0;
 	/* Walk every page after the first: seg 0's later pages, then each later
-	 * segment's pages (page aligned by the check). */
+	 * segment's pages (page aligned by the check), by count, not by address. */
 	uint64_t left = npages - 1;
 	unsigned lp = 0, slot = 0;
 	for (unsigned i = 0; i < nseg; i++) {
-		uint64_t b = seg[i].bus & ~PG_MASK, end = seg[i].bus + seg[i].len;
-		if (i == 0)
-			b += PG;
-		for (; b < end; b += PG, left--) {
+		uint64_t first = seg[i].bus & ~PG_MASK, cnt = seg_pages(seg[i].bus, seg[i].len);
+		for (uint64_t k = i == 0 ? 1u : 0u; k < cnt; k++, left--) {
+			uint64_t b = first + k * PG;
 			if (npages == 2) {
 				*prp2 = b;
 				return 0;

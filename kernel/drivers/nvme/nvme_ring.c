@@ -62,6 +62,9 @@ void nvme_ring_slot_put(struct nvme_ring *r, unsigned idx)
 {
 	if (idx >= r->depth)
 		return;
+	/* A slot already free stays as it is: a second put must not miscount. */
+	if (atomic_load32(&r->state[idx], MO_ACQUIRE) == NVME_SLOT_FREE)
+		return;
 	r->gen[idx] = (uint16_t)((r->gen[idx] + 1u) & GEN_MASK);
 	if (r->inflight)
 		r->inflight--;
@@ -96,8 +99,13 @@ bool nvme_ring_pop(struct nvme_ring *r, struct nvme_cqe *out)
 		r->cq_head = 0;
 		r->phase ^= NVME_STATUS_P;
 	}
-	if (out->sq_head < r->depth)    /* a head outside the ring is ignored */
-		r->sq_head = out->sq_head;
+	/* SQ flow control (§4.1.2): the controller's head only moves forward, from
+	 * the head it reported last up to our tail. A head outside the ring or
+	 * outside that window (behind, or past entries never submitted) is ignored:
+	 * taking it would let the tail overwrite entries not yet fetched. */
+	uint32_t nh = out->sq_head;
+	if (nh < r->depth && (nh + r->depth - r->sq_head) % r->depth <= sq_used(r))
+		r->sq_head = nh;
 	return true;
 }
 

@@ -107,12 +107,14 @@ void nvme_ring_init(struct nvme_ring *r, struct nvme_sqe *sq, volatile struct nv
 void nvme_ring_reset(struct nvme_ring *r);
 /* A free slot (FREE -> ISSUED) and its cid, or -11 when the SQ or the table is full. */
 int nvme_ring_slot_get(struct nvme_ring *r, uint16_t *cid);
-/* Put the slot back (any state -> FREE), new generation. */
+/* Put the slot back (any state -> FREE), new generation; a slot already free is
+ * left as it is. */
 void nvme_ring_slot_put(struct nvme_ring *r, unsigned idx);
 /* Copy sqe (its cid set) into the SQ at the tail; returns the new tail, or -11 full. */
 int nvme_ring_push(struct nvme_ring *r, const struct nvme_sqe *sqe);
 /* The next CQE if its phase tag is current: copied to *out, head advanced
- * (phase flipped at the wrap), sq_head taken from it. false when none. */
+ * (phase flipped at the wrap), sq_head taken from it when it lies between the
+ * last one and the tail (anything else is ignored). false when none. */
 bool nvme_ring_pop(struct nvme_ring *r, struct nvme_cqe *out);
 /* Claim the slot of a completion's cid (ISSUED -> COMPLETING): 0 and *idx; or
  * -ENOENT (index out of range or generation not current: unknown or stale),
