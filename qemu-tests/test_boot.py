@@ -21,7 +21,7 @@ ACPI_CASES = ("acpi.rsdp_found", "acpi.table_checksums", "acpi.madt_cpu_count_ma
               "acpi.madt_apic_ids_unique", "acpi.boot_cpu_in_madt", "acpi.madt_ioapic_present",
               "acpi.madt_parser_rejects_bad_entries")
 PMM_CASES = ("pmm.alloc_free_roundtrip", "pmm.contiguous_aligned", "pmm.no_overlap",
-             "pmm.exhaustion_returns_zero", "pmm.bad_frees_refused")
+             "pmm.exhaustion_returns_zero", "pmm.bad_frees_refused", "pmm.low_pages_handed_out_last")
 
 
 def test_boot_acpi_and_pmm(qemu, firmware, smp):

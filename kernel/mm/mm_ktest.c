@@ -107,6 +107,42 @@ static void exhaustion_returns_zero(struct ktest *t)
 	ktest_log(t, "%llu pages handed out before exhaustion", (unsigned long long)got);
 }
 
+/* Pages below 16 MiB (what a 24-bit DMA device reaches) go out last: taking every
+ * page one by one, no page at or above 16 MiB may come after a low one. */
+static void low_pages_handed_out_last(struct ktest *t)
+{
+	const uint64_t low = 16ull << 20;
+	if (pmm_usable_bytes() < 2 * low) {
+		ktest_skip(t, "less than 32 MiB usable: no low pages are kept back");
+		return;
+	}
+	size_t before = pmm_free_count();
+	uint64_t head = 0, first_low = 0, high_after_low = 0, n_low = 0;
+	for (;;) {
+		uint64_t pa = pmm_alloc_page();
+		if (!pa)
+			break;
+		if (pa < low) {
+			n_low++;
+			if (!first_low)
+				first_low = pa;
+		} else if (first_low) {
+			high_after_low++;
+		}
+		*(uint64_t *)hal_phys_to_virt(pa) = head;
+		head = pa;
+	}
+	while (head) {
+		uint64_t next = *(uint64_t *)hal_phys_to_virt(head);
+		KTEST_EXPECT_EQ(t, pmm_free_pages(head, 1), 0);
+		head = next;
+	}
+	KTEST_EXPECT_EQ(t, pmm_free_count(), before);
+	KTEST_EXPECT_EQ(t, high_after_low, 0);
+	ktest_log(t, "%llu low pages, the first handed out after every page above 16 MiB",
+		  (unsigned long long)n_low);
+}
+
 static void bad_frees_refused(struct ktest *t)
 {
 	size_t before = pmm_free_count();
@@ -126,6 +162,7 @@ static const struct ktest_case pmm_cases[] = {
 	KTEST_CASE(no_overlap),
 	KTEST_CASE(exhaustion_returns_zero),
 	KTEST_CASE(bad_frees_refused),
+	KTEST_CASE(low_pages_handed_out_last),
 };
 KTEST_SUITE(pmm_suite, "pmm", pmm_cases);
 

@@ -1,7 +1,8 @@
 /*
  * pmm.c — physical page allocator: one bit per 4 KiB page from 0 to the end of the
  * highest usable region (1 = used or reserved). The bitmap lives in usable RAM it
- * reserves for itself. Contiguous, aligned runs by first fit from a rotating hint.
+ * reserves for itself. Contiguous, aligned runs by first fit from a rotating hint,
+ * the pages below 16 MiB last.
  */
 #include <hal/hal.h>
 #include <kernel/errno.h>
@@ -22,6 +23,12 @@ static uint64_t nfree;
 static uint64_t nmanaged;
 static uint64_t usable_bytes;
 static uint64_t hint;
+/* Pages below 16 MiB are what devices with narrow DMA masks (ISA-style 24-bit, the
+ * bounce pools for them) can reach: ordinary allocations take them last, so a
+ * machine whose drivers hold many queues (256 CPUs, 64 NVMe queue pairs) still
+ * has low memory for a 24-bit device. */
+static const uint64_t low_keep_pages = (16ull << 20) / PAGE_SIZE;
+static uint64_t low_floor;          /* first page ordinary allocations try */
 /* pages that were ever free (usable and not reserved): frees elsewhere are bugs */
 static uint64_t *managed;
 
@@ -124,7 +131,8 @@ int pmm_init(const struct boot_info *bi)
 		reserve_range(bi->kernel_phys_start & ~(PAGE_SIZE - 1), bi->kernel_phys_end);
 	reserve_range(at, at + need_pages * PAGE_SIZE);
 	nmanaged = nfree;
-	hint = 0;
+	low_floor = npages > 2 * low_keep_pages ? low_keep_pages : 1;
+	hint = low_floor;
 	return 0;
 }
 
@@ -165,7 +173,9 @@ uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 	spin_lock(&pmm_lock);
 	uint64_t p = find_run(hint, npages, n, align_pages);
 	if (p == npages)
-		p = find_run(1, hint + n < npages ? hint + n : npages, n, align_pages);
+		p = find_run(low_floor, hint + n < npages ? hint + n : npages, n, align_pages);
+	if (p == npages && low_floor > 1)   /* last resort: the low pages */
+		p = find_run(1, low_floor + n < npages ? low_floor + n : npages, n, align_pages);
 	if (p == npages || p == 0) {
 		spin_unlock(&pmm_lock);
 		return 0;

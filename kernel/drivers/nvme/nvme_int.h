@@ -66,7 +66,7 @@ struct nvme_queue {
 	dma_addr_t sq_bus, cq_bus;
 	size_t sq_bytes, cq_bytes;
 	volatile uint8_t *sq_db, *cq_db;
-	uint64_t submitted, completed;  /* atomic */
+	uint64_t submitted, completed;  /* under lock */
 };
 
 struct nvme_ns {

@@ -210,13 +210,21 @@ int nvme_info_get(const struct nvme_ctrl *c, struct nvme_info *o)
 	o->mdts_bytes = c->mdts_bytes;
 	o->oncs = c->id.oncs;
 	o->vwc = c->id.vwc;
-	o->resets = c->resets;
-	o->aborts = c->aborts;
-	o->irqs = c->irqs;
-	o->failed = c->state == NVME_FAILED;
-	uint64_t dropped = c->adminq ? c->adminq->ring.dropped : 0;
-	for (unsigned k = 0; k < c->nr_ioq; k++)
-		dropped += c->ioq[k] ? c->ioq[k]->ring.dropped : 0;
+	/* Interrupt handlers on other CPUs move these while we read: atomics for the
+	 * counters, each queue's lock for its ring's. */
+	o->resets = atomic_load64(&c->resets, MO_RELAXED);
+	o->aborts = atomic_load64(&c->aborts, MO_RELAXED);
+	o->irqs = atomic_load64(&c->irqs, MO_RELAXED);
+	o->failed = atomic_load32(&c->state, MO_ACQUIRE) == NVME_FAILED;
+	uint64_t dropped = 0;
+	for (unsigned k = 0; k <= c->nr_ioq; k++) {
+		struct nvme_queue *q = k ? c->ioq[k - 1] : c->adminq;
+		if (!q)
+			continue;
+		spin_lock(&q->lock);
+		dropped += q->ring.dropped;
+		spin_unlock(&q->lock);
+	}
 	o->dropped_cqes = dropped;
 	return 0;
 }
@@ -225,8 +233,11 @@ int nvme_queue_stats(const struct nvme_ctrl *c, unsigned qid, uint64_t *submitte
 {
 	if (!c || qid == 0 || qid > c->nr_ioq || !c->ioq[qid - 1])
 		return -EINVAL;
-	*submitted = c->ioq[qid - 1]->submitted;
-	*completed = c->ioq[qid - 1]->completed;
+	struct nvme_queue *q = c->ioq[qid - 1];
+	spin_lock(&q->lock);            /* both move under the queue's lock */
+	*submitted = q->submitted;
+	*completed = q->completed;
+	spin_unlock(&q->lock);
 	return 0;
 }
 
