@@ -193,9 +193,9 @@ unsigned nvme_queue_reap(struct nvme_queue *q)
 			popped = true;
 			unsigned idx;
 			if (e.sq_id != q->qid) {
-				q->ring.dropped++;
-				klog("nvme", "%s q%u: completion names SQ %u (cid 0x%x): dropped", q->c->name, q->qid,
-				     e.sq_id, e.cid);
+				if (++q->ring.dropped <= 8)
+					klog("nvme", "%s q%u: completion names SQ %u (cid 0x%x): dropped", q->c->name, q->qid,
+					     e.sq_id, e.cid);
 				continue;
 			}
 			int rc = nvme_ring_claim(&q->ring, e.cid, &idx);
@@ -215,9 +215,12 @@ unsigned nvme_queue_reap(struct nvme_queue *q)
 				b[n].dw0 = e.dw0;
 				n++;
 			} else if (rc != -ECANCELED) {
-				q->ring.dropped++;
-				klog("nvme", "%s q%u: completion for cid 0x%x %s: dropped", q->c->name, q->qid, e.cid,
-				     rc == -ENOENT ? "unknown or stale" : "not in flight or completed already");
+				/* A hostile device can post thousands: the first few lines name
+				 * what happened, the stats line at the end counts them all. */
+				if (++q->ring.dropped <= 8)
+					klog("nvme", "%s q%u: completion for cid 0x%x %s: dropped%s", q->c->name, q->qid,
+					     e.cid, rc == -ENOENT ? "unknown or stale" : "not in flight or completed already",
+					     q->ring.dropped == 8 ? " (further ones on this queue counted only)" : "");
 			}
 		}
 		if (popped)
