@@ -657,7 +657,7 @@ void blk_wait(struct blk_dev *d, const volatile uint32_t *flag)
 			hal_irq_restore(f);
 			return;
 		}
-		if (d->lim.polled || got)
+		if (d->lim.polled || got || !time_can_halt())
 			hal_cpu_relax();        /* polled: the next poll reaps, no interrupt comes */
 		else
 			hal_cpu_halt();

@@ -36,6 +36,12 @@ uint64_t time_ticks(unsigned cpu)
 	return cpu < HAL_MAX_CPUS ? atomic_load64(&percpu_of(cpu)->ticks, MO_RELAXED) : 0;
 }
 
+bool time_can_halt(void)
+{
+	struct percpu *c = this_cpu();
+	return atomic_load32(&c->irq_ready, MO_ACQUIRE) && atomic_load64(&c->ticks, MO_RELAXED) > 0;
+}
+
 /*
  * Count the LAPIC timer (divide by 16) against the TSC. Each read of the current
  * count is bracketed by two TSC reads, and the time between the brackets' midpoints

@@ -256,6 +256,10 @@ int nvme_queue_wait(struct nvme_queue *q, struct nvme_sync *w, uint16_t cid, uin
 		}
 		/* Check with interrupts off, then halt: the completion interrupt (or the
 		 * tick) wakes us; no lost wake-up. */
+		if (!time_can_halt()) {     /* no interrupt or tick could end a halt */
+			hal_cpu_relax();
+			continue;
+		}
 		unsigned long f = hal_irq_save();
 		if (!atomic_load32(&w->done, MO_ACQUIRE))
 			hal_cpu_halt();

@@ -27,6 +27,11 @@ uint64_t time_now_ns(void);
 void udelay(uint64_t us);
 /* Ticks taken so far by a CPU's timer. */
 uint64_t time_ticks(unsigned cpu);
+/* May a wait loop on the calling CPU halt? True when its local APIC takes
+ * interrupts and its tick has fired (so a halt ends within one tick even if the
+ * awaited interrupt never comes). False early in boot, on a CPU whose LAPIC could
+ * not be set up, or without a timer: spin (hal_cpu_relax) instead. */
+bool time_can_halt(void);
 /* Measure channel 2 of the PIT against the TSC once over ms milliseconds:
  * returns TSC ticks elapsed, 0 when the PIT never counted; *uncertainty gets how
  * many TSC ticks the start and end instants may be off (tests, calibration). */
