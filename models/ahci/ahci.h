@@ -14,9 +14,9 @@
 
 struct model_bus;
 
-#define AHCI_MODEL_PORTS 6u                 /* ports of the HBA (CAP.NP + 1, PI = 0x3F) */
-#define AHCI_MODEL_DISK_BYTES (64ull << 20) /* default disk: 64 MiB */
-#define AHCI_MODEL_DISK_MAX (1ull << 40)    /* largest disk: 1 TiB */
+#define AHCIM_PORTS 6u                 /* ports of the HBA (CAP.NP + 1, PI = 0x3F) */
+#define AHCIM_DISK_BYTES (64ull << 20) /* default disk: 64 MiB */
+#define AHCIM_DISK_MAX (1ull << 40)    /* largest disk: 1 TiB */
 
 struct ahci_disk_config {
 	bool present;           /* a SATA disk on this port (else the port is empty) */
@@ -26,7 +26,7 @@ struct ahci_disk_config {
 };
 
 struct ahci_model_config {
-	struct ahci_disk_config port[AHCI_MODEL_PORTS];
+	struct ahci_disk_config port[AHCIM_PORTS];
 	bool threaded;          /* a worker thread runs the ports (else ahci_model_step) */
 };
 

@@ -28,7 +28,7 @@ PCI_MODEL_INSTS_DEFINE(insts, AHCIM_MAX_INSTANCES);
  * no FIS-based switching, no partial/slumber. CAP2 = 0: no BIOS/OS handoff (QEMU). */
 static const uint32_t cap_value = AHCI_CAP_S64A | AHCI_CAP_SNCQ | AHCI_CAP_SAM |
 				  1u << AHCI_CAP_ISS_SHIFT |
-				  (AHCIM_SLOTS - 1u) << AHCI_CAP_NCS_SHIFT | (AHCI_MODEL_PORTS - 1u);
+				  (AHCIM_SLOTS - 1u) << AHCI_CAP_NCS_SHIFT | (AHCIM_PORTS - 1u);
 
 void ahci_log(struct ahci_hba *h, const char *fmt, ...)
 {
@@ -122,7 +122,7 @@ static void is_write(struct ahci_hba *h, uint32_t v)
 	bool again = false;
 
 	h->is &= ~v;
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++) {
+	for (unsigned i = 0; i < AHCIM_PORTS; i++) {
 		struct ahci_port *p = &h->port[i];
 
 		if ((v >> i & 1u) && (p->is & p->ie)) {
@@ -135,7 +135,7 @@ static void is_write(struct ahci_hba *h, uint32_t v)
 
 static void hba_reset(struct ahci_hba *h)
 {
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++)
+	for (unsigned i = 0; i < AHCIM_PORTS; i++)
 		ahci_port_reset(&h->port[i], true);
 	h->ghc = AHCI_GHC_AE;
 	h->is = 0;
@@ -177,7 +177,7 @@ static uint64_t abar_read(void *ctx, unsigned bar, uint64_t off, unsigned size)
 	if (off >= AHCI_PORT_BASE) {
 		uint64_t p = (off - AHCI_PORT_BASE) / AHCI_PORT_STRIDE;
 
-		if (p < AHCI_MODEL_PORTS)
+		if (p < AHCIM_PORTS)
 			v = ahci_port_read(&h->port[p], (uint32_t)(off - AHCI_PORT(p)));
 		goto out;               /* ports not implemented, reserved space: 0 */
 	}
@@ -185,7 +185,7 @@ static uint64_t abar_read(void *ctx, unsigned bar, uint64_t off, unsigned size)
 	case AHCI_CAP: v = cap_value; break;
 	case AHCI_GHC: v = h->ghc; break;
 	case AHCI_IS: v = h->is; break;
-	case AHCI_PI: v = (1u << AHCI_MODEL_PORTS) - 1u; break;
+	case AHCI_PI: v = (1u << AHCIM_PORTS) - 1u; break;
 	case AHCI_VS: v = AHCI_VS_1_3_1; break;
 	default: v = 0; break;  /* CCC, EM, CAP2 (no BOH), BOHC, reserved, vendor: 0 */
 	}
@@ -209,13 +209,13 @@ static void abar_write(void *ctx, unsigned bar, uint64_t off, unsigned size, uin
 	if (off >= AHCI_PORT_BASE) {
 		uint64_t p = (off - AHCI_PORT_BASE) / AHCI_PORT_STRIDE;
 
-		if (p < AHCI_MODEL_PORTS) {
+		if (p < AHCIM_PORTS) {
 			ahci_port_write(&h->port[p], (uint32_t)(off - AHCI_PORT(p)), v);
 		} else {
 			h->st.bad_access++;
 			ahci_log(h, "write 0x%x at ABAR+0x%llx: port %llu is not implemented (PI 0x%x)",
 				 v, (unsigned long long)off, (unsigned long long)p,
-				 (1u << AHCI_MODEL_PORTS) - 1u);
+				 (1u << AHCIM_PORTS) - 1u);
 		}
 		goto out;
 	}
@@ -238,8 +238,8 @@ static bool hba_step(struct ahci_hba *h)
 {
 	uint64_t now = h->bus->now_ns(h->bus->ctx);
 
-	for (unsigned k = 0; k < AHCI_MODEL_PORTS; k++) {
-		unsigned i = (h->rr + 1 + k) % AHCI_MODEL_PORTS;
+	for (unsigned k = 0; k < AHCIM_PORTS; k++) {
+		unsigned i = (h->rr + 1 + k) % AHCIM_PORTS;
 
 		if (ahci_port_step(&h->port[i], now)) {
 			h->rr = i;
@@ -253,7 +253,7 @@ static bool hba_has_work(struct ahci_hba *h)
 {
 	uint64_t now = h->bus->now_ns(h->bus->ctx);
 
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++)
+	for (unsigned i = 0; i < AHCIM_PORTS; i++)
 		if (ahci_port_has_work(&h->port[i], now))
 			return true;
 	return false;
@@ -263,7 +263,7 @@ static uint64_t hba_next_due(struct ahci_hba *h)
 {
 	uint64_t next = UINT64_MAX;
 
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++) {
+	for (unsigned i = 0; i < AHCIM_PORTS; i++) {
 		uint64_t t = ahci_port_next_due(&h->port[i]);
 
 		if (t < next)
@@ -317,7 +317,7 @@ static int attach(void *inst, unsigned idx)
 
 static void destroy(struct ahci_hba *h)
 {
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++)
+	for (unsigned i = 0; i < AHCIM_PORTS; i++)
 		ahci_store_close(&h->port[i].disk.store);
 	pthread_cond_destroy(&h->work);
 	pthread_mutex_destroy(&h->lock);
@@ -330,7 +330,7 @@ static const char *config_error(const struct ahci_disk_config *d)
 		return NULL;
 	if (d->size % AHCIM_SECTOR)
 		return "a disk size that is not a multiple of 512 bytes";
-	if (d->size < AHCIM_SECTOR * 8u || d->size > AHCI_MODEL_DISK_MAX)
+	if (d->size < AHCIM_SECTOR * 8u || d->size > AHCIM_DISK_MAX)
 		return "a disk size outside 4 KiB..1 TiB";
 	return NULL;
 }
@@ -364,11 +364,11 @@ int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci
 		k = *cfg;
 	else
 		k.port[0].present = true;
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++) {
+	for (unsigned i = 0; i < AHCIM_PORTS; i++) {
 		const char *why;
 
 		if (k.port[i].present && !k.port[i].size)
-			k.port[i].size = AHCI_MODEL_DISK_BYTES;
+			k.port[i].size = AHCIM_DISK_BYTES;
 		why = config_error(&k.port[i]);
 		if (why) {
 			bus->log(bus->ctx, "ahci@%02x:%02x.%u: port %u: bad configuration: %s",
@@ -389,12 +389,12 @@ int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci
 	h->dev = dev;
 	h->func = fn;
 	snprintf(h->name, sizeof(h->name), "ahci@b%u:%02x.%u", bus_index, dev, fn);
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++) {
+	for (unsigned i = 0; i < AHCIM_PORTS; i++) {
 		h->port[i].h = h;
 		h->port[i].idx = i;
 		h->port[i].disk.store.fd = -1;
 	}
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++) {
+	for (unsigned i = 0; i < AHCIM_PORTS; i++) {
 		err = disk_init(h, i, &k.port[i]);
 		if (err) {
 			destroy(h);
@@ -413,7 +413,7 @@ int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci
 	};
 	pthread_mutex_lock(&h->lock);
 	h->ghc = AHCI_GHC_AE;
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++)
+	for (unsigned i = 0; i < AHCIM_PORTS; i++)
 		ahci_port_reset(&h->port[i], false);
 	pthread_mutex_unlock(&h->lock);
 	err = pci_model_insts_add(&insts, h, attach);
@@ -422,7 +422,7 @@ int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci
 		return err;
 	}
 	pthread_mutex_lock(&h->lock);
-	for (unsigned i = 0; i < AHCI_MODEL_PORTS; i++)     /* unique per HBA and port */
+	for (unsigned i = 0; i < AHCIM_PORTS; i++)     /* unique per HBA and port */
 		snprintf(h->port[i].disk.serial, sizeof(h->port[i].disk.serial),
 			 "DOPPEL-SATA-%u-%u", h->index, i);
 	pthread_mutex_unlock(&h->lock);
@@ -524,7 +524,7 @@ int ahci_model_port_regs(unsigned idx, unsigned port, struct ahci_model_port_reg
 	struct ahci_hba *h = inst(idx);
 	struct ahci_port *p;
 
-	if (!h || port >= AHCI_MODEL_PORTS)
+	if (!h || port >= AHCIM_PORTS)
 		return -ENOENT;
 	p = &h->port[port];
 	pthread_mutex_lock(&h->lock);
@@ -546,7 +546,7 @@ int ahci_model_disk_access(unsigned idx, unsigned port, uint64_t lba, void *buf,
 	struct ahci_disk *d;
 	int err;
 
-	if (!h || port >= AHCI_MODEL_PORTS || !h->port[port].disk.present)
+	if (!h || port >= AHCIM_PORTS || !h->port[port].disk.present)
 		return -ENOENT;
 	d = &h->port[port].disk;
 	if (lba > d->sectors || count > d->sectors - lba)

@@ -90,7 +90,7 @@ struct ahci_hba {
 	unsigned fault_logged[AHCI_FAULT_COUNT];
 	unsigned rr;                    /* round robin: the port served last */
 	uint32_t ghc, is;
-	struct ahci_port port[AHCI_MODEL_PORTS];
+	struct ahci_port port[AHCIM_PORTS];
 	struct ahci_model_stats st;
 	uint8_t buf[AHCIM_XFER_CHUNK];  /* data of the store access under way */
 };
