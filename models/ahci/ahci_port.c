@@ -233,10 +233,10 @@ static const char *start_error(const struct ahci_port *p)
 		return "FIS receive is off (PxCMD.FRE=0; §10.3.1: set FRE first)";
 	if (p->cmd & AHCI_PxCMD_CR)
 		return "PxCMD.CR is still set (the command list engine has not stopped)";
-	if (p->tfd & (ATA_SR_BSY | ATA_SR_DRQ))
-		return "PxTFD.STS.BSY or DRQ is set (§10.3.1: a COMRESET is needed)";
 	if ((p->ssts & AHCI_SSTS_DET_MASK) != AHCI_SSTS_DET_PRESENT)
 		return "no device with Phy communication (PxSSTS.DET is not 3)";
+	if (p->tfd & (ATA_SR_BSY | ATA_SR_DRQ))
+		return "PxTFD.STS.BSY or DRQ is set (§10.3.1: a COMRESET is needed)";
 	if (p->clb == 0)
 		return "PxCLB is 0 (no command list)";
 	return NULL;
@@ -493,6 +493,7 @@ static void ncq_error(struct ahci_port *p, unsigned tag, uint8_t error, uint64_t
 	ahci_ata_ncq_fail(&p->disk, tag, STS_ERR, error, lba, count);
 	drop_queued(p);
 	p->halted = true;
+	p->tfd &= ~(uint32_t)(ATA_SR_BSY | ATA_SR_DRQ);     /* BSY went with the acceptance */
 	sdb(p, STS_ERR, error, 0);
 }
 
