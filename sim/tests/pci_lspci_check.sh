@@ -52,7 +52,8 @@ echo "TAP version 13"
 
 # ---- the default device set ---------------------------------------------------------
 if run default; then
-	check "default: six functions" [ "$(devices default)" -eq 6 ]
+	check "default: eight functions (with the ICH9 LPC and AHCI at 00:1f)" [ "$(devices default)" -eq 8 ]
+	check "default: AHCI at 00:1f.2, class 0106" has default 00:1f.2 "SATA controller"
 	check "default: host bridge 8086:29c0" has default 00:00.0 "Host bridge: Intel Corporation 82G33"
 	check "default: edu at 00:02.0" has default 00:02.0 "Device 1234:11e8"
 	check "default: edu MSI 1 vector, 64-bit" has default 00:02.0 "MSI: Enable- Count=1/1 Maskable- 64bit+"
@@ -92,7 +93,7 @@ else not_ok "hostile: run"; fi
 
 # ---- legacy only, and no devices ------------------------------------------------------
 if run nomcfg --no-mcfg; then
-	check "no-mcfg: six functions" [ "$(devices nomcfg)" -eq 6 ]
+	check "no-mcfg: eight functions" [ "$(devices nomcfg)" -eq 8 ]
 	check "no-mcfg: the kernel used 0xCF8/0xCFC" grep -q "pci.mechanism=legacy" "$WORK/nomcfg.log"
 else not_ok "no-mcfg: run"; fi
 if run none --pci none; then

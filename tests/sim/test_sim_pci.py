@@ -22,6 +22,8 @@ DEFAULT_DEVICES = {                       # docs/pci.md, "The default device set
     "0000:00:04.0": (0x1b36, 0x000c),     # PCI-PCI bridge, secondary bus 1
     "0000:01:00.0": (0x1234, 0xd0e0),     # testdev fn 0 (MSI, 32 vectors)
     "0000:01:00.1": (0x1234, 0xd0e1),     # testdev fn 1 (MSI-X, 2048 vectors)
+    "0000:00:1f.0": (0x8086, 0x2918),     # ICH9 LPC bridge (q35's slot 0x1f)
+    "0000:00:1f.2": (0x8086, 0x2922),     # ICH9 AHCI HBA (models/ahci)
 }
 HOSTILE_FAULT = {                         # --pci-hostile KIND: words of the kernel's reason
     "cap-loop": "capability loop",
