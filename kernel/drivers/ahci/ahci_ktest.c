@@ -248,11 +248,14 @@ static void ahci_prdt_up_to_max_transfer(struct ktest *t)
 	for (unsigned i = 0; i < ns; i++)
 		segs[i] = (struct blk_seg){ r + i * piece, (uint32_t)piece };
 	memset(r, 0, bytes);
-	struct async a = { .left = 1 };
+	struct async *a = kzalloc(sizeof *a);      /* only its counters: the requests are large */
+	KTEST_ASSERT(t, a);
+	a->left = 1;
 	struct blk_request rq = { .op = BLK_OP_READ, .lba = KT_LBA_BASE, .nblocks = (uint32_t)(piece / bs * ns),
-				  .nsegs = ns, .segs = segs, .done = async_done, .priv = &a };
+				  .nsegs = ns, .segs = segs, .done = async_done, .priv = a };
 	KTEST_ASSERT(t, blk_submit(d, &rq) == 0);
-	blk_wait(d, &a.all_done);
+	blk_wait(d, &a->all_done);
+	kfree(a);
 	KTEST_EXPECT_EQ(t, rq.status, 0);
 	KTEST_EXPECT_EQ(t, rq.nparts, 1);
 	KTEST_EXPECT(t, memcmp(w, r, piece * ns) == 0);
