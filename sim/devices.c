@@ -22,6 +22,8 @@
 #include <hw/pci/msi.h>
 
 #include "acpi/acpi_gen.h"
+#include "ahci/ahci.h"
+#include "ahci/ahci_model.h"
 #include "edu/edu.h"
 #include "nvme/nvme.h"
 #include "nvme/nvme_model.h"
@@ -122,14 +124,17 @@ static void irq0_start(void)
 }
 
 /* Deterministic mode has no device threads: the scheduler fires what is due. NVMe
- * work pending at a step runs there or later, as a seeded coin says (one command
- * per step), so where a completion lands between CPU steps is part of the seed. */
+ * and AHCI work pending at a step runs there or later, as a seeded coin says (one
+ * command per step each), so where a completion lands between CPU steps is part of
+ * the seed. */
 void sim_devices_engine_step(uint64_t now)
 {
 	uint64_t next = pit_model_irq0_next_ns();
 
 	if (nvme_model_has_work() && sim_det_coin())
 		nvme_model_step();
+	if (ahci_model_has_work() && sim_det_coin())
+		ahci_model_step();
 	if (next == PIT_NEVER || now < next)
 		return;
 	if (pit_model_irq0_take(now)) {
@@ -140,16 +145,21 @@ void sim_devices_engine_step(uint64_t now)
 
 bool sim_devices_run_pending(void)
 {
-	return nvme_model_step();
+	bool nv = nvme_model_step();
+
+	return ahci_model_step() || nv;
 }
 
 uint64_t sim_devices_next_event_ns(void)
 {
 	uint64_t next = pit_model_irq0_next_ns();
 	uint64_t nv = nvme_model_has_work() ? sim_time_ns() : nvme_model_next_event_ns();
+	uint64_t sa = ahci_model_has_work() ? sim_time_ns() : ahci_model_next_event_ns();
 
 	if (next == PIT_NEVER)
 		next = SIM_TIME_NEVER;
+	if (sa < nv)
+		nv = sa;
 	return nv < next ? nv : next;
 }
 
@@ -247,6 +257,40 @@ static void nvme_init(const struct sim_options *o, const struct model_bus *bus)
 	}
 }
 
+/* q35's ICH9 functions in slot 0x1f: the LPC bridge at 00:1f.0 (function 0, so
+ * enumeration finds the slot) and the AHCI HBA at 00:1f.2 with --ahci's disks. Its
+ * INTA lands on GSI 16 + (0x1f + 0) mod 4 = 19 (models/pci/pci_irq.c); the kernel
+ * reads the line register pci_model_firmware programs. */
+static void ich9_init(const struct sim_options *o, const struct model_bus *bus)
+{
+	static const struct pci_model_desc lpc = {
+		.name = "ich9-lpc", .vendor = 0x8086, .device = 0x2918,
+		.subsys_vendor = 0x1af4, .subsys_id = 0x1100,
+		.class_code = 0x060100, .revision = 0x02,  /* bridge / ISA */
+	};
+	struct ahci_model_config k = { .threaded = !o->det };
+	int err;
+
+	must(pci_model_add(0, 0x1f, 0, &lpc, NULL), "ICH9 LPC bridge at 00:1f.0");
+	if (!o->ahci_none && o->nahci == 0)
+		k.port[0] = (struct ahci_disk_config){ .present = true };
+	for (unsigned i = 0; i < o->nahci; i++) {
+		const struct sim_ahci *a = &o->ahci[i];
+
+		k.port[a->port] = (struct ahci_disk_config){ .present = true, .path = a->path,
+		                                             .size = a->size, .no_ncq = !a->ncq };
+	}
+	err = ahci_model_add(0, 0x1f, 2, &k, bus);
+	if (err) {
+		for (unsigned i = 0; i < o->nahci; i++)
+			if (o->ahci[i].path)
+				fprintf(stderr, "doppel-sim: --ahci %s: cannot open or size the file\n",
+				        o->ahci[i].path);
+		fprintf(stderr, "doppel-sim: AHCI HBA at 00:1f.2: %s\n", strerror(-err));
+		exit(o->nahci ? SIM_EXIT_USAGE : SIM_EXIT_SOFTWARE);
+	}
+}
+
 static void pci_init(const struct sim_options *o)
 {
 	const struct model_bus *bus = sim_model_bus();
@@ -271,6 +315,7 @@ static void pci_init(const struct sim_options *o)
 	if (o->pci_set != SIM_PCI_NONE) {
 		must(edu_model_add(0, 2, bus), "edu at 00:02.0");
 		nvme_init(o, bus);
+		ich9_init(o, bus);
 		bus_nr = pci_model_add_bridge(0, 4);
 		must(bus_nr < 0 ? bus_nr : 0, "root port at 00:04.0");
 		must(testdev_model_add((uint8_t)bus_nr, 0, bus), "testdev behind the root port");
@@ -468,6 +513,34 @@ void sim_devices_report(void)
 		        (unsigned long long)n.faults[0], (unsigned long long)n.faults[1],
 		        (unsigned long long)n.faults[2], (unsigned long long)n.faults[3],
 		        (unsigned long long)n.faults[4], (unsigned long long)n.faults[5], n.csts);
+	}
+	for (unsigned i = 0; ; i++) {
+		struct ahci_model_stats a;
+
+		if (ahci_model_stats(i, &a) != 0)
+			break;
+		char name[16] = "ahci";
+
+		if (i)
+			snprintf(name, sizeof(name), "ahci%u", i);
+		sim_log("stats %s: commands=%llu ncq=%llu reads=%llu writes=%llu flushes=%llu "
+		        "trims=%llu identifies=%llu log_reads=%llu bytes_read=%llu bytes_written=%llu "
+		        "tf_errors=%llu ncq_errors=%llu fatal_errors=%llu lost=%llu comresets=%llu "
+		        "hba_resets=%llu irqs=%llu refused=%llu bad_access=%llu dma_blocked=%llu "
+		        "faults=%llu,%llu,%llu,%llu,%llu", name,
+		        (unsigned long long)a.commands, (unsigned long long)a.ncq_commands,
+		        (unsigned long long)a.reads, (unsigned long long)a.writes,
+		        (unsigned long long)a.flushes, (unsigned long long)a.trims,
+		        (unsigned long long)a.identifies, (unsigned long long)a.log_reads,
+		        (unsigned long long)a.bytes_read, (unsigned long long)a.bytes_written,
+		        (unsigned long long)a.tf_errors, (unsigned long long)a.ncq_errors,
+		        (unsigned long long)a.fatal_errors, (unsigned long long)a.lost,
+		        (unsigned long long)a.comresets, (unsigned long long)a.hba_resets,
+		        (unsigned long long)a.irqs, (unsigned long long)a.refused,
+		        (unsigned long long)a.bad_access, (unsigned long long)a.dma_blocked,
+		        (unsigned long long)a.faults[0], (unsigned long long)a.faults[1],
+		        (unsigned long long)a.faults[2], (unsigned long long)a.faults[3],
+		        (unsigned long long)a.faults[4]);
 	}
 	if (pci_dump_path) {
 		int err = pci_model_dump_config(pci_dump_path);

@@ -745,8 +745,9 @@ static void p_pci_dump_config(struct sim_options *o, const char *arg, struct par
 	o->pci_dump_path = arg;
 }
 
-/* --nvme FILE|mem[,size=S][,ns=K][,queues=Q][,lbads=9|12] | none */
-static uint64_t parse_nvme_size(const char *spec, const char *v)
+/* A disk size with a K/M/G/T suffix, 4K..1T, a multiple of 4K (opt names the option
+ * in the message). */
+static uint64_t parse_disk_size(const char *opt, const char *spec, const char *v)
 {
 	char num[32];
 	size_t len = strlen(v);
@@ -769,9 +770,11 @@ static uint64_t parse_nvme_size(const char *spec, const char *v)
 		goto bad;
 	return n * mult;
 bad:
-	usage_error("--nvme: '%s': size '%s' is not a size with K/M/G/T suffix, 4K..1T, a "
-	            "multiple of 4K", spec, v);
+	usage_error("%s: '%s': size '%s' is not a size with K/M/G/T suffix, 4K..1T, a "
+	            "multiple of 4K", opt, spec, v);
 }
+
+/* --nvme FILE|mem[,size=S][,ns=K][,queues=Q][,lbads=9|12] | none */
 
 static void p_nvme(struct sim_options *o, const char *arg, struct parse_state *st)
 {
@@ -814,7 +817,7 @@ static void p_nvme(struct sim_options *o, const char *arg, struct parse_state *s
 			            arg, part);
 		*eq = '\0';
 		if (strcmp(part, "size") == 0) {
-			n.size = parse_nvme_size(arg, eq + 1);
+			n.size = parse_disk_size("--nvme", arg, eq + 1);
 		} else if (strcmp(part, "ns") == 0) {
 			if (parse_u64(eq + 1, &v) != 0 || v < 1 || v > 16)
 				usage_error("--nvme: '%s': ns '%s' is not a namespace count 1..16", arg,
@@ -854,6 +857,90 @@ static void r_nvme(const struct sim_options *o, struct replay *r)
 		         n->path ? n->path : "mem", (unsigned long long)(n->size >> 10), n->ns,
 		         n->queues, n->lbads);
 		word(r, "--nvme");
+		word(r, spec);
+	}
+}
+
+/* --ahci FILE|mem[,port=P][,size=S][,ncq=0|1] | none */
+static void p_ahci(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	struct sim_ahci a = { NULL, 64ull << 20, 0, true };
+	const char *p, *comma = strchr(arg, ',');
+	size_t first = comma ? (size_t)(comma - arg) : strlen(arg);
+	bool port_given = false;
+	unsigned used = 0;
+
+	if (strcmp(arg, "none") == 0) {
+		if (o->nahci)
+			usage_error("--ahci: 'none' with other --ahci disks");
+		o->ahci_none = true;
+		return;
+	}
+	if (o->ahci_none)
+		usage_error("--ahci: '%s' after --ahci none", arg);
+	if (o->nahci == SIM_MAX_AHCI)
+		usage_error("--ahci: '%s': at most %u disks (one per port)", arg, SIM_MAX_AHCI);
+	if (first == 0)
+		usage_error("--ahci: '%s': the first part must be a file name or 'mem'", arg);
+	if (!(first == 3 && strncmp(arg, "mem", 3) == 0)) {
+		a.path = strndup(arg, first);
+		if (!a.path)
+			usage_error("--ahci: '%s': out of memory", arg);
+	}
+	for (unsigned i = 0; i < o->nahci; i++)
+		used |= 1u << o->ahci[i].port;
+	for (p = comma; p && *p == ','; ) {
+		char part[64];
+		const char *end = strchr(p + 1, ',');
+		size_t len = end ? (size_t)(end - p - 1) : strlen(p + 1);
+		char *eq;
+		uint64_t v;
+
+		if (len == 0 || len >= sizeof(part))
+			usage_error("--ahci: '%s': empty or too long part after a comma", arg);
+		memcpy(part, p + 1, len);
+		part[len] = '\0';
+		eq = strchr(part, '=');
+		if (!eq)
+			usage_error("--ahci: '%s': part '%s' is not KEY=VALUE (port, size, ncq)", arg, part);
+		*eq = '\0';
+		if (strcmp(part, "port") == 0) {
+			if (parse_u64(eq + 1, &v) != 0 || v >= SIM_MAX_AHCI)
+				usage_error("--ahci: '%s': port '%s' is not a port 0..%u", arg, eq + 1,
+				            SIM_MAX_AHCI - 1);
+			a.port = (unsigned)v;
+			port_given = true;
+		} else if (strcmp(part, "size") == 0) {
+			a.size = parse_disk_size("--ahci", arg, eq + 1);
+		} else if (strcmp(part, "ncq") == 0) {
+			if (strcmp(eq + 1, "0") != 0 && strcmp(eq + 1, "1") != 0)
+				usage_error("--ahci: '%s': ncq '%s' is not 0 or 1", arg, eq + 1);
+			a.ncq = eq[1] == '1';
+		} else {
+			usage_error("--ahci: '%s': unknown key '%s' (port, size, ncq)", arg, part);
+		}
+		p = end;
+	}
+	if (!port_given)
+		while (used >> a.port & 1u)
+			a.port++;
+	if (used >> a.port & 1u)
+		usage_error("--ahci: '%s': port %u already has a disk", arg, a.port);
+	o->ahci[o->nahci++] = a;
+}
+static void r_ahci(const struct sim_options *o, struct replay *r)
+{
+	if (o->ahci_none) {
+		word(r, "--ahci");
+		word(r, "none");
+	}
+	for (unsigned i = 0; i < o->nahci; i++) {
+		const struct sim_ahci *a = &o->ahci[i];
+		char spec[512];
+
+		snprintf(spec, sizeof(spec), "%s,port=%u,size=%lluK,ncq=%u", a->path ? a->path : "mem",
+		         a->port, (unsigned long long)(a->size >> 10), a->ncq ? 1u : 0u);
+		word(r, "--ahci");
 		word(r, spec);
 	}
 }
@@ -953,7 +1040,8 @@ static const struct sim_opt sim_opts[] = {
 	{ "fail-nth", "N", p_fail_nth, "fail exactly the Nth fault-site hit of the run", 0, NULL,
 	  r_fail_nth },
 	{ "pci", "SET", p_pci, "PCI devices: default (edu, NVMe, a root port with the\n"
-	  "testdev behind it; docs/pci.md) | none (host bridge only)\n"
+	  "testdev behind it, q35's LPC bridge at 00:1f.0 and AHCI\n"
+	  "HBA at 00:1f.2; docs/pci.md) | none (host bridge only)\n"
 	  "| shared-intx (default plus a second edu at 00:06.0 on\n"
 	  "the INTx line (GSI 18) of the edu at 00:02.0)", 0, NULL, r_pci },
 	{ "pci-hostile", "LIST", p_pci_hostile, "comma list of hostile endpoints to add on bus 0 from slot\n"
@@ -969,6 +1057,13 @@ static const struct sim_opt sim_opts[] = {
 	  "Q I/O queue pairs, 512 B or 4 KiB blocks (default mem,\n"
 	  "size=64M,ns=1,queues=64,lbads=9); none: no NVMe at all",
 	  SIM_MAX_NVME, NULL, r_nvme },
+	{ "ahci", "SPEC", p_ahci, "a SATA disk on the AHCI HBA at 00:1f.2 (repeatable, at most\n"
+	  "%llu, one per port): FILE|mem[,port=P][,size=S][,ncq=0|1]:\n"
+	  "backing file (created) or sparse memory, port P (default\n"
+	  "the next free one), S bytes K/M/G/T, NCQ offered or not\n"
+	  "(default mem,size=64M,ncq=1); without --ahci one memory\n"
+	  "disk on port 0; none: the HBA with six empty ports",
+	  SIM_MAX_AHCI, NULL, r_ahci },
 	{ "iommu", "vtd|none", p_iommu, "a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
 	  "none: device DMA reaches RAM untranslated (docs/iommu.md)", 0, NULL, r_iommu },
 	{ "vtd-caching-mode", NULL, p_vtd_cm, "VT-d CAP.CM = 1: not-present entries may be cached",

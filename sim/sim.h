@@ -45,6 +45,7 @@ struct sim_fault {
 #define SIM_MAX_RMRR 4                  /* --dmar-rmrr: RMRRs in the DMAR */
 #define SIM_MAX_NVME 4                  /* --nvme: controllers */
 #define SIM_NVME_SIZE_MAX (1ull << 40)
+#define SIM_MAX_AHCI 6                  /* --ahci: disks, one per port of the one HBA */
 const char *sim_fault_name(enum sim_fault_kind k);
 
 struct sim_options {
@@ -109,6 +110,15 @@ struct sim_options {
 	} nvme[SIM_MAX_NVME];
 	unsigned nnvme;
 	bool nvme_none;                 /* --nvme none */
+	/* --ahci SPEC (repeatable): SATA disks on the AHCI HBA at 00:1f.2 (docs/sim.md) */
+	struct sim_ahci {
+		char *path;                 /* backing file, NULL: memory */
+		uint64_t size;              /* bytes */
+		unsigned port;              /* 0..5 */
+		bool ncq;
+	} ahci[SIM_MAX_AHCI];
+	unsigned nahci;
+	bool ahci_none;                 /* --ahci none: the HBA with six empty ports */
 };
 
 #define SIM_DET_MAX_STEPS_DEFAULT 50000000ull
