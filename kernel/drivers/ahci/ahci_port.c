@@ -104,12 +104,26 @@ static int internal_cmd(struct ahci_port *pt, const struct fis_reg_h2d *fis, uin
 	hd->prdbc = 0;
 	hd->ctba = (uint32_t)tbus;
 	hd->ctbau = (uint32_t)(tbus >> 32);
+	ahci_pwr(pt, AHCI_PxIS, AHCI_PxIS_TFES);
 	atomic_fence(MO_SEQ_CST);       /* the header and table are in memory before CI */
 	ahci_pwr(pt, AHCI_PxCI, 1u);
-	int rc = ahci_port_wait(pt, AHCI_PxCI, 1u, 0, pt->h->timeout_ns / 1000000u);
-	*tfd = ahci_prd(pt, AHCI_PxTFD);
-	if (!rc && (*tfd & (ATA_SR_ERR | ATA_SR_DF)))
-		rc = -EIO;
+	/* Done when CI clears; a task-file error leaves CI set and the port halted. */
+	uint64_t deadline = time_now_ns() + pt->h->timeout_ns;
+	int rc = -ETIMEDOUT;
+	for (;;) {
+		*tfd = ahci_prd(pt, AHCI_PxTFD);
+		if (!(ahci_prd(pt, AHCI_PxCI) & 1u)) {
+			rc = (*tfd & (ATA_SR_ERR | ATA_SR_DF)) ? -EIO : 0;
+			break;
+		}
+		if (ahci_prd(pt, AHCI_PxIS) & AHCI_PxIS_TFES) {   /* PxTFD may be stale before: not used */
+			rc = -EIO;
+			break;
+		}
+		if (time_now_ns() > deadline)
+			break;
+		udelay(10);
+	}
 	if (!rc)
 		atomic_fence(MO_SEQ_CST);   /* the data is read after CI cleared */
 	pt->cl[0] = save;
@@ -236,6 +250,8 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 {
 	const char *why = 0;
 	uint32_t keep = pt->issued;
+	uint32_t tfd0 = ahci_prd(pt, AHCI_PxTFD);
+	uint32_t ds = (tfd0 & ATA_SR_ERR) ? (tfd0 & AHCI_PxTFD_STS_MASK) << 8 | ((tfd0 >> AHCI_PxTFD_ERR_SHIFT) & 0xFFu) : 0;
 	klog("ahci", "%s port %u (%s): port reset: %s (%u commands in flight)", pt->h->name, pt->no, pt->bdev.name,
 	     reason, (unsigned)__builtin_popcount(keep));
 	if (port_reset(pt, &why)) {
@@ -246,7 +262,9 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 		if (!(keep & (1u << s)) || !pt->slot[s].part)
 			continue;
 		if (++pt->slot[s].resubmits > AHCI_RESUBMIT_MAX) {
-			slot_finish(pt, s, fail_st, 0, b);
+			klog("ahci", "%s: tag %u (lba %llu) failed after %u issues", pt->bdev.name, s,
+			     (unsigned long long)pt->slot[s].part->lba, AHCI_RESUBMIT_MAX + 1u);
+			slot_finish(pt, s, fail_st, ds, b);
 			continue;
 		}
 		pt->resubmitted++;
@@ -262,10 +280,20 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 	const char *why = 0;
 	uint32_t failing = pt->issued;
 	uint32_t ncq = pt->ncq_issued;
-	pt->resets++;
-	if (engine_stop(pt, &why) || (comreset(pt), 0) || (program_bases(pt), 0) ||
-	    (ahci_pwr(pt, AHCI_PxIS, 0xFFFFFFFFu), 0) || engine_start(pt, &why)) {
-		port_give_up(pt, why ? why : "port did not restart after a task-file error", b);
+	/* §6.2.2.2: stop, clear the errors, COMRESET only when the device stays busy
+	 * (a reset would also clear the NCQ error log), start again. */
+	if (engine_stop(pt, &why)) {
+		reset_and_resubmit(pt, why, BLK_E_IO, b);
+		return;
+	}
+	ahci_pwr(pt, AHCI_PxSERR, 0xFFFFFFFFu);
+	ahci_pwr(pt, AHCI_PxIS, 0xFFFFFFFFu);
+	if (ahci_prd(pt, AHCI_PxTFD) & (ATA_SR_BSY | ATA_SR_DRQ)) {
+		pt->resets++;
+		comreset(pt);
+	}
+	if (engine_start(pt, &why)) {
+		reset_and_resubmit(pt, why, BLK_E_IO, b);
 		return;
 	}
 	int bad = -1;
@@ -277,17 +305,27 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 		struct ahci_ncq_err e;
 		const char *w2 = 0;
 		ahci_fis_read_log(&f, ATA_LOG_NCQ_ERROR, 1);
-		if (internal_cmd(pt, &f, ATA_SECTOR_BYTES, false, &t2) == 0 &&
-		    ahci_ncq_err_parse(pt->page + AHCI_PG_IBUF, ATA_SECTOR_BYTES, &e, &w2) == 0 && !e.nq &&
-		    (ncq & (1u << e.tag))) {
+		memset(&e, 0, sizeof e);
+		int lrc = internal_cmd(pt, &f, ATA_SECTOR_BYTES, false, &t2);
+		if (lrc)
+			w2 = lrc == -EIO ? "READ LOG EXT failed" : "READ LOG EXT timed out";
+		else if (ahci_ncq_err_parse(pt->page + AHCI_PG_IBUF, ATA_SECTOR_BYTES, &e, &w2) == 0 && e.nq)
+			w2 = "the log names a non-queued command";
+		else if (!w2 && !(ncq & (1u << e.tag)))
+			w2 = "the log names a tag not in flight";
+		if (w2) {
+			/* Without the log the failing tag is unknown: every queued command is
+			 * issued again after a reset (the failing one fails again and, past
+			 * AHCI_RESUBMIT_MAX issues, is failed with the status of that time). */
+			char reason[96];
+			ksnprintf(reason, sizeof reason, "NCQ error log: %s (PxTFD 0x%x)", w2, t2);
+			reset_and_resubmit(pt, reason, BLK_E_IO, b);
+			return;
+		} else {
 			bad = (int)e.tag;
 			st = e.status;
 			er = e.error;
 			lba = e.lba;
-		} else {
-			klog("ahci", "%s port %u: NCQ error log unreadable or naming no queued tag%s%s: failing all %u "
-			     "queued commands", pt->h->name, pt->no, w2 ? ": " : "", w2 ? w2 : "",
-			     (unsigned)__builtin_popcount(ncq));
 		}
 	} else {
 		for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++)
