@@ -69,6 +69,10 @@ static int async_run_st(struct blk_dev *d, enum blk_op op, uint64_t base, uint32
 		return -ENOMEM;
 	a->left = n;
 	int refused = 0;
+	/* Interrupts off while submitting: the HBA's vector goes to the boot CPU, where
+	 * the suite runs, so nothing is reaped until all n were issued (the NCQ case
+	 * sees them at the device together however fast the device is). */
+	unsigned long f = hal_irq_save();
 	for (unsigned i = 0; i < n; i++) {
 		a->seg[i] = (struct blk_seg){ bufs[i], nb * d->lim.block_size };
 		a->rq[i] = (struct blk_request){ .op = op, .lba = base + (uint64_t)i * nb, .nblocks = nb, .nsegs = 1,
@@ -80,6 +84,7 @@ static int async_run_st(struct blk_dev *d, enum blk_op op, uint64_t base, uint32
 			async_done(&(struct blk_request){ .status = -1, .priv = a });
 		}
 	}
+	hal_irq_restore(f);
 	if (mid)
 		mid(mid_arg);
 	blk_wait(d, &a->all_done);
