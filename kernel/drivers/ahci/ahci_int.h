@@ -22,15 +22,19 @@
 #define AHCI_LINK_WAIT_MS 50u           /* SStatus.DET = 3 after COMRESET */
 #define AHCI_DEFAULT_TIMEOUT_MS 5000u   /* ahci.timeout_ms */
 #define AHCI_MAX_XFER (4u << 20)        /* bytes per part */
-#define AHCI_TBL_BYTES 4096u            /* one page per command table */
+/* Layout of the driver's own pages (policy, not hardware facts). */
+enum {
+	AHCI_TBL_BYTES = 4096,          /* one page per command table */
+	/* Port page: command list, received FISes, the internal command's table and buffer. */
+	AHCI_PG_CL = 0,
+	AHCI_PG_RX = 1024,
+	AHCI_PG_ITBL = 2048,
+	AHCI_PG_IBUF = 3072,
+	AHCI_DONE_BATCH = 64,           /* completions gathered under the port lock */
+};
 #define AHCI_TRIM_OFF (AHCI_TBL_BYTES - ATA_SECTOR_BYTES)     /* DSM range block in it */
 #define AHCI_MAX_PRD ((AHCI_TRIM_OFF - sizeof(struct ahci_cmd_table)) / sizeof(struct ahci_prd))
 #define AHCI_RESUBMIT_MAX 2u            /* issues of one part after errors/resets */
-/* Port page: command list, received FISes, the internal command's table and buffer. */
-#define AHCI_PG_CL 0u
-#define AHCI_PG_RX 1024u
-#define AHCI_PG_ITBL 2048u
-#define AHCI_PG_IBUF 3072u
 
 struct ahci_slot {
 	struct blk_part *part;          /* NULL: free */
@@ -51,7 +55,6 @@ struct ahci_done {
 	int status;
 	uint32_t dev_status;
 };
-#define AHCI_DONE_BATCH 64u
 struct ahci_batch {
 	unsigned n;
 	struct ahci_done d[AHCI_DONE_BATCH];
