@@ -45,3 +45,14 @@ NVME_CASES: list[str] = [f"nvme.{c}" for c in (
 NVME_POLL_CASES: list[str] = ["nvme.nvme_polled_mode"]
 # Cases that need a second controller (run only in the two-controller configurations).
 NVME_TWO_CONTROLLER_CASES: list[str] = []
+
+# The cases of the kernel's `ahci` ktest suite (kernel/drivers/ahci/ahci_ktest.c) that
+# must run and pass wherever a SATA disk sits on an AHCI port with NCQ and TRIM offered
+# (QEMU's ide-hd, the sim's disk model): qemu-tests/test_ahci.py, tests/sim/test_ahci_driver.py.
+AHCI_CASES: list[str] = [f"ahci.{c}" for c in (
+    "ahci_hba_up", "ahci_identify_sane", "ahci_rw_verify_each_cpu", "ahci_ncq_depth_in_flight",
+    "ahci_prdt_up_to_max_transfer", "ahci_flush_completes", "ahci_trim_when_offered",
+    "ahci_lba_beyond_capacity", "ahci_non_ncq_path", "ahci_port_reset_resubmits", "ahci_io_survives_faults",
+    "ahci_shutdown_flushes_and_stops")]
+# Skipped (with the reason) when the disk or the command line turns NCQ off.
+AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]
