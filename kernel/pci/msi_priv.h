@@ -72,6 +72,4 @@ int pci_msi_pending(struct pci_irq *pi, unsigned idx);
 int pci_msi_set_affinity(struct pci_irq *pi, unsigned cpu);
 /* Turn MSI and MSI-X off in the function's capabilities (no vectors touched). */
 void pci_msi_disable_all(struct pci_dev *d);
-/* Set or clear INTx Disable; returns the bit's previous state. */
-bool pci_intx_disable(struct pci_dev *d, bool disable);
 #endif

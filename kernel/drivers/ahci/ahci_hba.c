@@ -145,6 +145,7 @@ static int probe_one(struct pci_dev *d)
 	h->pci = d;
 	ksnprintf(h->name, sizeof h->name, "ahci%u", h->idx);
 	pci_enable(d, true, false, true);
+	pci_intx_disable(d, true);      /* no INTx before pci_irq_alloc chose a mode (pci.h) */
 	h->abar = pci_bar_map(d, AHCI_ABAR_BAR);
 	if (!h->abar || d->bar[AHCI_ABAR_BAR].size < AHCI_PORT(1)) {
 		klog("ahci", "%s: %04x:%02x:%02x.%x: ABAR (BAR5) missing or too small: skipped", h->name, d->addr.seg,

@@ -64,6 +64,10 @@ static int probe_one(struct pci_dev *d)
 	c->pci = d;
 	ksnprintf(c->name, sizeof c->name, "nvme%u", c->idx);
 	pci_enable(d, true, false, true);       /* memory decode, bus mastering (DMA, MSI) */
+	/* No INTx until pci_irq_alloc picks the mode: the admin queue's completions
+	 * must not hold a line another function's driver shares asserted (the sim's
+	 * 00:03.0 and the AHCI HBA at 00:1f.2 both land on GSI 19). */
+	pci_intx_disable(d, true);
 	c->regs = pci_bar_map(d, 0);
 	if (!c->regs || d->bar[0].size < NVME_REG_DBS + 8u) {
 		klog("nvme", "%s: %04x:%02x:%02x.%x: BAR0 missing or smaller than the doorbells", c->name, d->addr.seg,

@@ -123,6 +123,11 @@ void pci_msi_decode(const uint8_t *cfg, size_t len, const struct pci_cap *caps, 
 void *pci_bar_map(struct pci_dev *d, unsigned bar);
 /* Enable memory/I-O decode and bus mastering as asked (command register). */
 void pci_enable(struct pci_dev *d, bool mem, bool io, bool bus_master);
+/* Set or clear the command register's INTx Disable; returns its previous state.
+ * A driver sets it at probe, before it starts the device, so the device cannot
+ * hold a shared INTx line asserted before pci_irq_alloc chose a mode (an INTx
+ * grant clears it at pci_irq_unmask). */
+bool pci_intx_disable(struct pci_dev *d, bool disable);
 
 /* ---- interrupts: one allocation API with the fallback chain -------------------------- */
 
