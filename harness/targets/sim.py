@@ -73,6 +73,14 @@ def in_service_at_exit(lines: Sequence[str]) -> list[str]:
 
 
 
+def _absolute_file(spec: str) -> str:
+    """An --ahci SPEC with its file (if any) as an absolute path."""
+    head, sep, rest = spec.partition(",")
+    if head in ("mem", "none", ""):
+        return spec
+    return str(Path(head).resolve()) + sep + rest
+
+
 class SimTarget(Target):
     kind = "sim"
     default_timeout = 60.0
@@ -84,12 +92,13 @@ class SimTarget(Target):
                  ahci: Sequence[str] = (), preset: str = "sim", binary: Optional[Path] = None,
                  **kw):
         super().__init__(artifact_dir, **kw)
-        self.ahci = [ahci] if isinstance(ahci, str) else list(ahci)
+        # The specs with each file made absolute: doppel-sim runs in the artifact folder.
+        self.ahci = [_absolute_file(spec) for spec in ([ahci] if isinstance(ahci, str) else ahci)]
         # Kernel device name (sata0, ...) -> the host file backing it (mem disks have none).
         self.ahci_images: dict[str, Path] = {}
         for n, (_, backing) in enumerate(ahci_disks(self.ahci)):
             if backing != "mem":
-                self.ahci_images[f"sata{n}"] = Path(backing).resolve()
+                self.ahci_images[f"sata{n}"] = Path(backing)
         self.cpus, self.mem, self.seed = cpus, mem, seed
         self.apic_ids, self.acpi_break, self.acpi_rev, self.rsdp = apic_ids, acpi_break, acpi_rev, rsdp
         self.extra_args = list(extra_args)

@@ -194,3 +194,31 @@ def test_main_machine_has_the_disks_the_row_expects(tmp_path):
     t.command(run.kernel_cmdline(4, "", run.io_words(10, SEED)))
     assert sorted(t.disk_images) == sorted(run.MAIN_DISKS)
     assert all(img.stat().st_size == 1 << 30 for img in t.disk_images.values())
+
+
+def test_a_ktest_suites_own_workload_is_not_the_main_jobs(image, sata_image):
+    # The block suite runs the engine on its ktestblk0 with seed 7 (and plants a
+    # mismatch there) before the main job's io=verify: only lines with the command
+    # line's io.seed are the workload's.
+    p, n, digest = image
+    sp, sn, sdigest = sata_image
+    suite = ("doppel-io: dev=ktestblk0 seed=7 cpus=4 seconds=60 writes=168 reads=88 bytes_written=688128 "
+             "bytes_read=360448 verified=704 mismatches=0 errors=0 iops=13333 stamped=504 digest=0x4dd3")
+    planted = "io: MISMATCH dev=ktestblk0 lba=128 expected gen=1 found=bad_sum gen=0"
+    cmd = run.kernel_cmdline(4, "", run.io_words(5, SEED))
+    lines = _result(suite, planted, SATA_BLK, BLK, _io_line(sn, sdigest, dev="sata0"), _io_line(n, digest))
+    d = run.disk_io(lines, cmd, {"nvme0n1": p, "sata0": sp})
+    assert d.ok, d.row
+    assert not any("ktestblk0" in x for x in d.row)
+    assert [x.split(":")[0] for x in d.row] == ["sata0", "host check", "nvme0n1", "host check"]
+
+
+def test_the_problem_names_the_device_that_is_not_clean(image, sata_image):
+    p, n, digest = image
+    sp, sn, sdigest = sata_image
+    cmd = run.kernel_cmdline(4, "", run.io_words(5, SEED))
+    lines = _result(SATA_BLK, BLK, _io_line(sn, sdigest, dev="sata0", errors=3), _io_line(n, digest))
+    d = run.disk_io(lines, cmd, {"nvme0n1": p, "sata0": sp})
+    assert not d.ok and d.problem == "sata0: mismatches 0, errors 3"
+    d = run.disk_io(_result(BLK, _io_line(n, digest)), cmd, {"nvme0n1": p, "sata0": sp})
+    assert d.problem.startswith("no doppel-io line for sata0")

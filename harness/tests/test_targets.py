@@ -288,6 +288,14 @@ def test_sim_ahci_specs_pass_through_and_name_their_files(tmp_path):
     assert ahci_disks(["mem,port=0", "mem"]) == [(0, "mem"), (1, "mem")]
 
 
+def test_sim_ahci_files_are_given_as_absolute_paths(tmp_path, monkeypatch):
+    # doppel-sim runs in the artifact folder: a relative file name would miss.
+    monkeypatch.chdir(tmp_path)
+    t = SimTarget(tmp_path / "art", ahci=["disks/a.img,port=2,size=16M", "mem"])
+    assert t.options() == ["--ahci", f"{tmp_path}/disks/a.img,port=2,size=16M", "--ahci", "mem"]
+    assert t.ahci_images == {"sata1": tmp_path / "disks" / "a.img"}
+
+
 @pytest.mark.parametrize("specs, why", [
     (["mem,port=6"], "port '6' is not 0..5"),
     (["mem,port=1", "a.img,port=1"], "port 1 already has a disk"),
