@@ -106,6 +106,7 @@ def test_reference_job_is_the_issues_fio_run():
     assert "ref.jobs=randread:4k:32" in line and "ref.runtime=30" in line
     assert "intel_iommu=on" in line and "console=ttyS0" in line
     assert "intel_iommu" not in L.linux_cmdline([j], 30, iommu=False)
+    assert "no_timer_check" in line.split()     # a loaded TCG host must not panic Linux at boot
     for word in ("--ioengine=libaio", "--direct=1", "--numjobs=1", "--time_based",
                  "--output-format=json", '--filename="$DEV"'):
         assert word in L.INIT
@@ -192,3 +193,20 @@ def test_find_kernel_takes_the_newest_with_modules(tmp_path):
     assert k.name == "vmlinuz-6.1.0-10-amd64" and m == mods / "6.1.0-10-amd64"
     with pytest.raises(L.LinuxRefError, match="no .*vmlinuz-<version>"):
         L.find_kernel(tmp_path / "nothing", mods)
+
+
+def test_a_linux_panic_is_named_in_the_problem(tmp_path, monkeypatch):
+    lines = ["[    0.05] Kernel panic - not syncing: timer doesn't work through Interrupt-remapped IO-APIC",
+             "[    0.05] CPU: 0 PID: 0 Comm: swapper/0"]
+
+    def fake_run(self, cmdline, timeout=None, on_result=None):
+        from harness.targets.base import RunResult
+        return RunResult(target="linux", label="linux", command=[], artifact_dir=tmp_path,
+                         console_log=tmp_path / "console.log", lines=lines, status=0)
+    monkeypatch.setattr(L.LinuxTarget, "run", fake_run)
+    k, i = tmp_path / "vmlinuz", tmp_path / "initrd"
+    _, figs, problem = L.run_linux(tmp_path / "art", [L.JOBS[L.AHCI_REFERENCE_JOB]], 5, iommu=True,
+                                   kernel=k, initrd=i)
+    assert figs == [] and problem.startswith("no fio output between the markers")
+    assert problem.endswith("(Linux: [    0.05] Kernel panic - not syncing: timer doesn't work through "
+                            "Interrupt-remapped IO-APIC)")
