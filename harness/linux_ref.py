@@ -1,10 +1,11 @@
 # linux_ref.py — Linux beside us (`scripts/bench --linux`, docs/bench.md): boot
-# Debian's own kernel (/boot/vmlinuz-*) in the very QEMU configuration our NVMe
+# Debian's own kernel (/boot/vmlinuz-*) in the very QEMU configuration our block
 # benchmarks use (q35, TCG, -smp 4, the same memory, a fresh sparse raw image on
-# -device nvme, optionally intel-iommu with `intel_iommu=on`) from an initramfs that
-# holds busybox, fio with its shared libraries, and the nvme modules with their
-# dependencies; /init runs fio on /dev/nvme0n1 (libaio, direct) and prints fio's JSON
-# between markers, then powers off. The initramfs (cpio newc, gzip) is built here in
+# -device nvme or on `ide-hd` at q35's built-in AHCI controller, optionally
+# intel-iommu with `intel_iommu=on`) from an initramfs that holds busybox, fio with
+# its shared libraries, and the nvme, ahci and sd_mod modules with their
+# dependencies; /init runs fio on the disk (/dev/nvme0n1 or /dev/sda; libaio, direct)
+# and prints fio's JSON between markers, then powers off. The initramfs (cpio newc, gzip) is built here in
 # Python and cached under build/linux-ref/. Packages: linux-image-amd64, fio,
 # busybox-static (installed with apt-get when missing and we are root).
 from __future__ import annotations
@@ -32,7 +33,13 @@ BUSYBOX = Path("/bin/busybox")
 CACHE_DIR = BUILD_DIR / "linux-ref"
 BEGIN, END = "=== doppel-linux-ref: fio begin ===", "=== doppel-linux-ref: fio end ==="
 INFO = "doppel-linux-ref:"
-MODULES = ("nvme",)          # their dependencies come from modules.dep
+# Debian 12 builds NVMe, libata/ahci and the SCSI disk driver as modules; their
+# dependencies come from modules.dep. All are loaded on every boot (a driver without
+# its device only probes nothing).
+MODULES = ("nvme", "ahci", "sd_mod")
+# The disk of each kind of benchmark, as Linux names it: the NVMe namespace, and
+# the SATA disk on port 0 of the built-in AHCI controller (libata's first disk).
+DEVICES = {"nvme": "/dev/nvme0n1", "ahci": "/dev/sda"}
 
 
 class LinuxRefError(RuntimeError):
@@ -44,7 +51,7 @@ class LinuxRefError(RuntimeError):
 @dataclass(frozen=True)
 class FioJob:
     """One fio job standing for one of our benchmark cases."""
-    bench: str      # our bench name (nvme_randread_4k_qd32_iops, ...)
+    bench: str      # our bench name (nvme_randread_4k_qd32_iops, ahci_..., ...)
     rw: str         # randread | randwrite | read
     bs: str
     iodepth: int
@@ -54,15 +61,22 @@ class FioJob:
     def spec(self) -> str:
         return f"{self.rw}:{self.bs}:{self.iodepth}"
 
+    @property
+    def disk(self) -> str:
+        """Which disk the job runs on: the bench name's prefix (nvme, ahci)."""
+        return self.bench.split("_", 1)[0]
 
-# The Linux counterpart of each NVMe benchmark case (common contract's bench names).
-JOBS = {j.bench: j for j in (
-    FioJob("nvme_randread_4k_qd1_iops", "randread", "4k", 1, "iops"),
-    FioJob("nvme_randread_4k_qd32_iops", "randread", "4k", 32, "iops"),
-    FioJob("nvme_randwrite_4k_qd32_iops", "randwrite", "4k", 32, "iops"),
-    FioJob("nvme_seqread_128k_mbps", "read", "128k", 32, "MB/s"),
+
+# The Linux counterpart of each block benchmark case (the common contracts' bench
+# names): the same four cases on NVMe and on AHCI.
+JOBS = {j.bench: j for disk in DEVICES for j in (
+    FioJob(f"{disk}_randread_4k_qd1_iops", "randread", "4k", 1, "iops"),
+    FioJob(f"{disk}_randread_4k_qd32_iops", "randread", "4k", 32, "iops"),
+    FioJob(f"{disk}_randwrite_4k_qd32_iops", "randwrite", "4k", 32, "iops"),
+    FioJob(f"{disk}_seqread_128k_mbps", "read", "128k", 32, "MB/s"),
 )}
-REFERENCE_JOB = "nvme_randread_4k_qd32_iops"   # the issue's figure: randread 4k QD32, one job
+REFERENCE_JOB = "nvme_randread_4k_qd32_iops"   # the issues' figure: randread 4k QD32, one job
+AHCI_REFERENCE_JOB = "ahci_randread_4k_qd32_iops"
 
 # /init: busybox applets, modules, then fio with the jobs given on the kernel command
 # line (ref.jobs=rw:bs:qd,... ref.runtime=S), JSON between markers, power off.
@@ -77,26 +91,29 @@ mount -t devtmpfs devtmpfs /dev
 say() { echo "doppel-linux-ref: $*"; }
 JOBS=randread:4k:32
 RUNTIME=30
+DEV=/dev/nvme0n1
 for w in $(cat /proc/cmdline); do
   case "$w" in
     ref.jobs=*) JOBS="${w#ref.jobs=}" ;;
     ref.runtime=*) RUNTIME="${w#ref.runtime=}" ;;
+    ref.dev=*) DEV="${w#ref.dev=}" ;;
   esac
 done
+B="${DEV#/dev/}"
 say "kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
 for m in $(cat /modules.order); do
   insmod "/lib/modules/$m" || say "insmod $m failed"
 done
 n=0
-while [ ! -b /dev/nvme0n1 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
-if [ ! -b /dev/nvme0n1 ]; then
-  say "error: no /dev/nvme0n1 after 30 s"
+while [ ! -b "$DEV" ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+if [ ! -b "$DEV" ]; then
+  say "error: no $DEV after 30 s"
   dmesg | tail -30
   poweroff -f
 fi
-say "nvme0n1 hw_queues=$(ls /sys/block/nvme0n1/mq | wc -l) iommu_groups=$(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l) lbs=$(cat /sys/block/nvme0n1/queue/logical_block_size)"
-dmesg | grep -E "DMAR: Intel|DMAR: IOMMU enabled|iommu: Default domain" | sed 's/^/doppel-linux-ref: dmesg: /'
-set -- --output-format=json --output=/tmp/fio.json --filename=/dev/nvme0n1 --ioengine=libaio \
+say "$B hw_queues=$(ls /sys/block/$B/mq | wc -l) queue_depth=$(cat /sys/block/$B/device/queue_depth 2>/dev/null || echo -) iommu_groups=$(ls /sys/kernel/iommu_groups 2>/dev/null | wc -l) lbs=$(cat /sys/block/$B/queue/logical_block_size)"
+dmesg | grep -E "DMAR: Intel|DMAR: IOMMU enabled|iommu: Default domain|ahci 0000|ata[0-9]+: SATA link up|ata[0-9]+\.00: [0-9]+ sectors" | sed 's/^/doppel-linux-ref: dmesg: /'
+set -- --output-format=json --output=/tmp/fio.json --filename="$DEV" --ioengine=libaio \
   --direct=1 --numjobs=1 --time_based --runtime="$RUNTIME" --group_reporting
 i=0
 for j in $(echo "$JOBS" | tr , ' '); do
@@ -323,13 +340,19 @@ def parse_fio(lines: Sequence[str], jobs: Sequence[FioJob]) -> tuple[list[FioFig
 
 class LinuxTarget(QemuTarget):
     """QEMU exactly as QemuTarget builds the machine (q35, accel, -smp, -m, intel-iommu
-    first, the NVMe image), booting Debian's kernel and the fio initramfs."""
+    first, the disk: an NVMe image, or an image on port 0 of q35's built-in AHCI
+    controller), booting Debian's kernel and the fio initramfs."""
     kind = "linux"
 
-    def __init__(self, artifact_dir, *, kernel: Path, initrd: Path, **kw):
-        kw.setdefault("nvme", True)
+    def __init__(self, artifact_dir, *, kernel: Path, initrd: Path, disk: str = "nvme", **kw):
+        if disk not in DEVICES:
+            raise TargetConfigError(f"disk '{disk}' is not one of: {', '.join(DEVICES)}")
+        if disk == "nvme":
+            kw.setdefault("nvme", True)
+        else:
+            kw.setdefault("ahci_builtin", (0,))
         super().__init__(artifact_dir, **kw)
-        self.kernel, self.initrd = Path(kernel), Path(initrd)
+        self.kernel, self.initrd, self.disk = Path(kernel), Path(initrd), disk
 
     @property
     def label(self) -> str:
@@ -350,7 +373,9 @@ class LinuxTarget(QemuTarget):
         if self.iommu:
             cmd += ["-device", ",".join(["intel-iommu"] + [f"{k}={v}" for k, v in self.iommu_props.items()])]
         cmd += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]
-        cmd += self.nvme_args()
+        if self.nvme:
+            cmd += self.nvme_args()
+        cmd += self.ahci_args()      # -nodefaults keeps q35's built-in AHCI (ide.0..5)
         cmd += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", cmdline]
         return cmd + self.extra_args
 
@@ -362,8 +387,21 @@ class LinuxTarget(QemuTarget):
         return None, f"QEMU exited {code}"
 
 
+def jobs_disk(jobs: Sequence[FioJob]) -> str:
+    """The one disk these jobs run on; LinuxRefError when they mix disks or are none."""
+    disks = sorted({j.disk for j in jobs})
+    if len(disks) != 1:
+        raise LinuxRefError(f"one Linux boot runs jobs of one disk, not {disks or 'none'}")
+    return disks[0]
+
+
 def linux_cmdline(jobs: Sequence[FioJob], runtime: int, iommu: bool) -> str:
-    words = ["console=ttyS0", "quiet", "loglevel=3", "panic=-1", "rdinit=/init",
+    # no_timer_check: Linux's boot-time check that the IO-APIC timer ticks gives up
+    # when a loaded TCG host delays it, and with interrupt remapping (intel_iommu=on)
+    # it then panics ("timer doesn't work through Interrupt-remapped IO-APIC"). The
+    # check only runs at boot; the I/O path is the same.
+    words = ["console=ttyS0", "quiet", "loglevel=3", "panic=-1", "no_timer_check", "rdinit=/init",
+             f"ref.dev={DEVICES[jobs_disk(jobs)]}",
              f"ref.jobs={','.join(j.spec for j in jobs)}", f"ref.runtime={runtime}"]
     if iommu:
         words.append("intel_iommu=on")
@@ -374,12 +412,17 @@ def run_linux(artifact_dir: Path, jobs: Sequence[FioJob], runtime: int, *, iommu
               kernel: Path, initrd: Path, smp: int = 4, mem: str = "512M",
               disk_size: int = 1 << 30, timeout: Optional[float] = None
               ) -> tuple[RunResult, list[FioFigure], str]:
-    """One boot of Linux running the jobs one after another; (run, figures, problem)."""
-    t = LinuxTarget(artifact_dir, kernel=kernel, initrd=initrd, smp=smp, mem=mem, iommu=iommu,
-                    nvme_disk_size=disk_size,
+    """One boot of Linux running the jobs (all of one disk) one after another;
+    (run, figures, problem)."""
+    disk = jobs_disk(jobs)
+    t = LinuxTarget(artifact_dir, kernel=kernel, initrd=initrd, disk=disk, smp=smp, mem=mem,
+                    iommu=iommu, nvme_disk_size=disk_size, ahci_disk_size=disk_size,
                     timeout=timeout or 240.0 + runtime * len(jobs) * 1.5)
     r = t.run(linux_cmdline(jobs, runtime, iommu))
     figs, problem = parse_fio(r.lines, jobs)
     if not problem and r.status != 0:
         problem = f"QEMU ended with {r.status_text}"
+    panic = next((ln.strip() for ln in r.lines if "Kernel panic" in ln), None)
+    if problem and panic:
+        problem += f" (Linux: {panic})"
     return r, figs, problem

@@ -2,8 +2,9 @@
 # boot it in QEMU (q35, intel-iommu + NVMe + AHCI disks + edu by default) with every
 # ktest suite selected, and print a short summary: firmware, CPUs in the MADT, usable
 # memory, PCI devices, IOMMU and DMA policies (with QEMU's own fault trace beside the
-# kernel's fault lines), in-kernel test results, the verified disk I/O workload on the
-# NVMe disk (io=verify) with the host's own check of the image afterwards
+# kernel's fault lines), in-kernel test results, the verified disk I/O workload on
+# every disk in turn (io=verify io.dev=all: the NVMe namespace nvme0n1, the SATA disk
+# sata0), one line per device with the host's own check of its image afterwards
 # (harness/blkverify.py), duration, kernel status and the log.
 # Exit code 0 iff the kernel reported status 0 and the disk I/O was clean (no
 # mismatch, no error, the host check agrees); 1 otherwise; 2 for bad options.
@@ -129,7 +130,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--iommu-prop", action="append", default=[], type=_prop, metavar="NAME=VALUE",
                    help="another intel-iommu property (repeatable), e.g. aw-bits=48")
     p.add_argument("--disk-size", type=_disk_size, default=1 << 30, metavar="SIZE",
-                   help="size of the NVMe disk's fresh sparse raw image (default 1G)")
+                   help="size of the NVMe and SATA disks' fresh sparse raw images (default 1G)")
     p.add_argument("--io-seconds", type=_io_seconds, default=10, metavar="S",
                    help="seconds of the verified disk I/O workload (default 10)")
     p.add_argument("--io-seed", type=_io_seed, default=None, metavar="N",
@@ -142,7 +143,11 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-IO_DEV = "nvme0n1"
+# Every block device in turn (kernel/block/verify.c: io.dev is one name or `all`).
+IO_DEV = "all"
+# The disks of the main job's machine (QemuTarget nvme=True, ahci=True: one NVMe
+# namespace, one disk on the added ich9-ahci); the timeout counts io.seconds for each.
+MAIN_DISKS = ("nvme0n1", "sata0")
 
 
 def io_words(seconds: int, seed: int) -> list[str]:
@@ -173,31 +178,71 @@ def cmdline_value(cmdline: str, key: str) -> Optional[str]:
 
 @dataclass
 class DiskIo:
-    """What the disk I/O row says, and whether it is clean."""
+    """What the disk I/O row says, and whether it is clean (problem: the first line
+    that says why not)."""
     row: list[str]
     ok: bool
+    problem: str = ""
 
 
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
+def _natural(name: str) -> list:
+    """sata2 before sata10."""
+    return [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", name)]
+
+
 def disk_io(r, cmdline: str, images: dict[str, Path]) -> DiskIo:
-    """The `disk I/O` row: the kernel's doppel-io line for the device and the host
-    check of its image. Clean iff the line is there with 0 mismatches and 0 errors
-    and the host check agrees."""
-    dev = cmdline_value(cmdline, "io.dev") or IO_DEV
+    """The `disk I/O` rows: for each device the workload ran on (io.dev=NAME, or with
+    io.dev=all every device that printed a doppel-io line and every disk image of the
+    machine) the kernel's doppel-io line and the host check of its image. Clean iff
+    every device has its line with 0 mismatches and 0 errors and its host check agrees."""
+    word = cmdline_value(cmdline, "io.dev") or "all"
     blocks_word = cmdline_value(cmdline, "io.blocks")
     try:
         io_blocks = int(blocks_word, 0) if blocks_word is not None else None
     except ValueError:
         io_blocks = None
     results, errors = blkverify.parse_io_lines(r.lines)
+    seed_word = cmdline_value(cmdline, "io.seed")
+    if seed_word is not None:
+        # Only this workload's lines: a ktest suite runs the same engine on its own
+        # test device with its own seed (the block suite's ktestblk0, seed 7).
+        try:
+            seed = int(seed_word, 0)
+            results = [x for x in results if x.seed == seed]
+        except ValueError:
+            pass
+    if word == "all":
+        devs = list(dict.fromkeys([x.dev for x in results] + sorted(images, key=_natural)))
+        if not devs:
+            said = [ln for ln in r.lines if ln.startswith(("io:", "blk:"))][:3]
+            line = ("no doppel-io line and no disk image (io.dev=all)"
+                    + (f" ({errors[0]})" if errors else "") + (": " + " | ".join(said) if said else ""))
+            return DiskIo([line], False, line)
+    else:
+        devs = [word]
+    rows, ok, problem = [], True, ""
+    for dev in devs:
+        one = device_io(r, dev, results, errors, images, io_blocks)
+        rows += one.row
+        ok = ok and one.ok
+        problem = problem or one.problem
+    return DiskIo(rows, ok, problem)
+
+
+def device_io(r, dev: str, results, errors: list[str], images: dict[str, Path],
+              io_blocks: Optional[int]) -> DiskIo:
+    """One device's lines: its doppel-io line, its MISMATCH lines, its host check."""
     mine = [x for x in results if x.dev == dev]
     if not mine:
         why = f"no doppel-io line for {dev}" + (f" ({errors[0]})" if errors else "")
-        said = [ln for ln in r.lines if ln.startswith(("io:", "blk:"))][:3]
-        return DiskIo([why + (": " + " | ".join(said) if said else "")], False)
+        said = [ln for ln in r.lines if ln.startswith(("io:", "blk:")) and dev in ln][:3] or \
+               [ln for ln in r.lines if ln.startswith(("io:", "blk:"))][:3]
+        line = why + (": " + " | ".join(said) if said else "")
+        return DiskIo([line], False, line)
     io = mine[-1]
     first = (f"{dev}: written {_mib(io.bytes_written)}, read {_mib(io.bytes_read)}, "
              f"verified {io.verified}, {io.iops} IOPS on {io.cpus} CPUs in {io.seconds} s, "
@@ -206,16 +251,19 @@ def disk_io(r, cmdline: str, images: dict[str, Path]) -> DiskIo:
     ok = io.mismatches == 0 and io.errors == 0
     for ln in blkverify.mismatch_lines(r.lines, dev)[:3]:
         rows.append(ln)
+    problem = "" if ok else f"{dev}: mismatches {io.mismatches}, errors {io.errors}"
     if dev not in images:
         rows.append(f"host check: not run (no image file for {dev})")
-        return DiskIo(rows, False)
+        return DiskIo(rows, False, problem or f"{dev}: {rows[-1]}")
     checked = blkverify.check_run(r.lines, {dev: images[dev]}, io_blocks).get(dev)
     if isinstance(checked, str):
         rows.append(f"host check: not run ({checked})")
-        return DiskIo(rows, False)
+        return DiskIo(rows, False, problem or f"{dev}: {rows[-1]}")
     rows.append(f"host check: {checked.verdict()} [seed {io.seed}, {checked.region_blocks} blocks of "
                 f"{checked.bs} bytes scanned in {checked.seconds:.1f} s]")
-    return DiskIo(rows, ok and checked.agree)
+    if not checked.agree:
+        problem = problem or f"{dev}: {rows[-1]}"
+    return DiskIo(rows, ok and checked.agree, problem)
 
 
 def new_artifact_dir():
@@ -319,11 +367,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     seed = args.io_seed if args.io_seed is not None else random.getrandbits(63) or 1
     cmdline = kernel_cmdline(args.smp, args.cmdline, io_words(args.io_seconds, seed) if with_io else None)
     if with_io:
-        print(f"{PROG}: disk I/O workload io.seed={cmdline_value(cmdline, 'io.seed')} on a "
-              f"{args.disk_size >> 20} MiB NVMe image", flush=True)
+        print(f"{PROG}: disk I/O workload io.seed={cmdline_value(cmdline, 'io.seed')} on "
+              f"{' and '.join(MAIN_DISKS)} ({args.disk_size >> 20} MiB images), "
+              f"{args.io_seconds} s each", flush=True)
     timeout = args.timeout
     if timeout is None and with_io:
-        timeout = (60.0 if args.accel == "kvm" else 120.0) + args.io_seconds
+        # each disk in turn: its timed phase, the drain and the region's allocation
+        timeout = (60.0 if args.accel == "kvm" else 120.0) + (args.io_seconds + 10) * len(MAIN_DISKS)
     try:
         target = QemuTarget(art, firmware=args.firmware, smp=args.smp, mem=args.mem,
                             accel=args.accel, iommu=on, nvme=on, ahci=on,
@@ -331,6 +381,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                             trace=iommu.TRACE_EVENTS if on else (),
                             devices=MAIN_DEVICES if on else (),
                             iso=bdir / IMAGE_ISO, timeout=timeout, nvme_disk_size=args.disk_size,
+                            ahci_disk_size=args.disk_size,
                             echo=sys.stdout if args.verbose else None)
         target.prepare()
     except TargetConfigError as e:
@@ -344,13 +395,13 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     print(f"{PROG}: booting {target.label} (console: {rel(art / 'console.log')})", flush=True)
     r = target.run(cmdline, on_result=progress)
-    dio = disk_io(r, cmdline, target.nvme_images) if with_io else None
+    dio = disk_io(r, cmdline, target.disk_images) if with_io else None
     print(f"\nDoppel run summary\n{summary(r, args, cmdline, dio)}")
     ok = r.status == 0
     if ok and r.ktap.status is Status.NO_TESTS:
         print(f"{PROG}: note: no in-kernel tests ran")
     if dio is not None and not dio.ok:
-        print(f"{PROG}: disk I/O not clean: {dio.row[-1] if len(dio.row) > 1 else dio.row[0]}")
+        print(f"{PROG}: disk I/O not clean: {dio.problem}")
         ok = False
     return 0 if ok else 1
 

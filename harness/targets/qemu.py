@@ -11,6 +11,12 @@
 # NVMe: nvme_count controllers with nvme_ns namespaces each, every namespace a fresh
 # sparse raw image (nvme_disk_size bytes) whose path is kept in nvme_images under the
 # kernel's device name (nvme<C>n<N>), for the host check after the run.
+# AHCI: disks on an added ich9-ahci (ahci=True, ahci_ports) and/or on q35's built-in
+# controller at 00:1f.2 (ahci_builtin, `ide-hd,bus=ide.<p>`; port 2 holds the ISO's
+# CD), each a fresh sparse raw image kept in ahci_images under the kernel's name
+# sata<N>: disks in (controller, port) order, controllers in PCI order. QEMU puts an
+# added device in a free slot of the root bus below 0x1f, so the added ich9-ahci comes
+# before the built-in one. disk_images holds both maps.
 from __future__ import annotations
 
 import fcntl
@@ -36,6 +42,8 @@ HOLD_WORD = "end=hold"
 HOLD_LINE = "doppel: holding (end=hold)"   # kernel/core/panic.c, docs/protocol.md
 NVME_MAX_CONTROLLERS = 8      # plenty for tests; q35's root bus has room for them
 NVME_MAX_NS = 8
+AHCI_PORTS = 6                 # ICH9 (and QEMU's ich9-ahci): six ports per HBA
+BUILTIN_CD_PORT = 2            # the ISO's ide-cd on the built-in controller
 QMP_TIMEOUT = 20.0             # per QMP reply; "info pci" on a busy TCG host takes < 1 s
 
 HoldCallback = Callable[[QmpClient, RunResult], None]
@@ -80,7 +88,8 @@ class QemuTarget(Target):
                  on_hold: Optional[HoldCallback] = None, qmp_timeout: float = QMP_TIMEOUT,
                  iommu_props: Optional[dict[str, str]] = None, trace: Sequence[str] = (),
                  nvme_count: int = 1, nvme_ns: int = 1, nvme_disk_size: Optional[int] = None,
-                 nvme_props: Optional[dict[str, str]] = None, **kw):
+                 nvme_props: Optional[dict[str, str]] = None, ahci_ports: Sequence[int] = (0,),
+                 ahci_builtin: Sequence[int] = (), ahci_disk_size: Optional[int] = None, **kw):
         if firmware not in FIRMWARES:
             raise TargetConfigError(f"firmware '{firmware}' is not one of: {', '.join(FIRMWARES)}")
         if preset not in IMAGE_PRESETS:
@@ -99,6 +108,19 @@ class QemuTarget(Target):
         for k, v in (nvme_props or {}).items():
             if not re.fullmatch(r"[a-z][a-z0-9_\-]*", k) or "," in str(v):
                 raise TargetConfigError(f"nvme property {k}={v!r} is not a plain name=value")
+        asize = disk_size if ahci_disk_size is None else ahci_disk_size
+        if not isinstance(asize, int) or asize < 1 << 20 or asize % 4096:
+            raise TargetConfigError(f"AHCI disk size {asize!r} is not a multiple of 4 KiB of at least 1 MiB")
+        for what, ports, taken in (("ahci_ports", ahci_ports, ()),
+                                   ("ahci_builtin", ahci_builtin, (BUILTIN_CD_PORT,))):
+            ports = list(ports)
+            bad = [p for p in ports if not isinstance(p, int) or not 0 <= p < AHCI_PORTS or p in taken]
+            if bad or len(set(ports)) != len(ports):
+                raise TargetConfigError(
+                    f"{what} {ports!r}: ports are distinct numbers 0..{AHCI_PORTS - 1}"
+                    + (f" other than {BUILTIN_CD_PORT} (the ISO's CD)" if taken else ""))
+        if ahci and not list(ahci_ports):
+            raise TargetConfigError("ahci=True with no ahci_ports: the added ich9-ahci would have no disk")
         if accel == "kvm" and kw.get("timeout") is None:
             kw["timeout"] = 60.0
         super().__init__(artifact_dir, **kw)
@@ -106,6 +128,11 @@ class QemuTarget(Target):
         self.iommu, self.nvme, self.ahci, self.disk_size = iommu, nvme, ahci, disk_size
         self.nvme_count, self.nvme_ns, self.nvme_disk_size = nvme_count, nvme_ns, nsize
         self.nvme_props = dict(nvme_props or {})   # e.g. {"max_ioqpairs": "2", "mdts": "5"}
+        self.ahci_ports = sorted(ahci_ports)        # disks of the added ich9-ahci (ahci=True)
+        self.ahci_builtin = sorted(ahci_builtin)    # disks of the built-in HBA at 00:1f.2
+        self.ahci_disk_size = asize
+        # Kernel device name (sata0, ...) -> its image file, filled when the command is built.
+        self.ahci_images: dict[str, Path] = {}
         # Kernel device name (nvme0n1, ...) -> its image file, filled when the command is built.
         self.nvme_images: dict[str, Path] = {}
         # intel-iommu properties, e.g. {"caching-mode": "on"} (QEMU 7.2 hw/i386/intel_iommu.c)
@@ -138,7 +165,10 @@ class QemuTarget(Target):
         iommu = "intel-iommu" + "".join(f",{k}={v}" for k, v in self.iommu_props.items())
         nvme = "nvme" + (f"x{self.nvme_count}" if self.nvme_count > 1 else "") + \
             (f"(ns={self.nvme_ns})" if self.nvme_ns > 1 else "")
-        devs = [d for d, on in ((iommu, self.iommu), (nvme, self.nvme), ("ahci", self.ahci)) if on]
+        ahci = "ahci" + (f"(ports={','.join(map(str, self.ahci_ports))})" if self.ahci_ports != [0] else "")
+        builtin = f"sata@1f.2(ports={','.join(map(str, self.ahci_builtin))})"
+        devs = [d for d, on in ((iommu, self.iommu), (nvme, self.nvme), (ahci, self.ahci),
+                                (builtin, bool(self.ahci_builtin))) if on]
         return (f"qemu {self.firmware} smp={self.smp} mem={self.mem} {self.accel}"
                 + (f" +{'+'.join(devs)}" if devs else "")
                 + (f" [{self.preset}]" if self.preset != "image" else ""))
@@ -209,6 +239,30 @@ class QemuTarget(Target):
                         "-device", f"nvme-ns,drive=nvm{c}n{n},bus=nvme{c},nsid={n}"]
         return out
 
+    def ahci_args(self) -> list[str]:
+        """The AHCI disks: the added ich9-ahci's (ahci=True) first, then the built-in
+        controller's, each in port order, named sata0, sata1, ... as the kernel names
+        them (controllers in PCI order: the added HBA sits in a root-bus slot below the
+        built-in one's 0x1f). Image sata.img for sata0, sata<N>.img for the others."""
+        out: list[str] = []
+        self.ahci_images = {}
+        disks = ([("ahci1", p) for p in self.ahci_ports] if self.ahci else []) + \
+                [("ide", p) for p in self.ahci_builtin]
+        if self.ahci:
+            out += ["-device", "ich9-ahci,id=ahci1"]
+        for n, (bus, port) in enumerate(disks):
+            name = f"sata{n}"
+            img = self._disk("sata.img" if n == 0 else f"{name}.img", self.ahci_disk_size)
+            self.ahci_images[name] = img
+            out += ["-drive", f"file={img},if=none,id={name},format=raw",
+                    "-device", f"ide-hd,drive={name},bus={bus}.{port}"]
+        return out
+
+    @property
+    def disk_images(self) -> dict[str, Path]:
+        """Every disk image of the last command, by kernel device name (NVMe and AHCI)."""
+        return {**self.nvme_images, **self.ahci_images}
+
     def command(self, cmdline: str) -> list[str]:
         art = self.artifact_dir.resolve()
         cmd = [self.qemu, "-M", "q35", "-accel", self.accel, "-smp", str(self.smp), "-m", self.mem]
@@ -241,11 +295,7 @@ class QemuTarget(Target):
                 "-device", "ide-cd,drive=cd0,bus=ide.2,bootindex=0"]
         if self.nvme:
             cmd += self.nvme_args()
-        if self.ahci:
-            img = self._disk("sata.img")
-            cmd += ["-device", "ich9-ahci,id=ahci1",
-                    "-drive", f"file={img},if=none,id=sata0,format=raw",
-                    "-device", "ide-hd,drive=sata0,bus=ahci1.0"]
+        cmd += self.ahci_args()
         for d in self.devices:
             cmd += ["-device", d]
         if cmdline:

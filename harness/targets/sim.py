@@ -1,7 +1,9 @@
 # sim.py — the doppel-sim target: runs build/<preset>/doppel-sim with a machine
 # description (CPUs, memory, APIC ID layout, ACPI revision and faults, RSDP mode) and
 # a seed, and decodes its exit code (kernel status 0..3, 64 usage, 66..68 sanitizer).
-# Options and exit codes: doppel-sim --help and docs/sim.md.
+# AHCI disks pass through as `--ahci SPEC` (ahci=[...]); the disks backed by a host
+# file are kept in ahci_images under the kernel's name (sata<N>, in port order), for
+# the host check after the run. Options and exit codes: doppel-sim --help, docs/sim.md.
 from __future__ import annotations
 
 import random
@@ -11,6 +13,7 @@ from typing import Optional, Sequence
 
 from harness.paths import SIM_BINARY, Builder
 from harness.targets.base import RunResult, Target
+from harness.targets.qemu import TargetConfigError
 
 SIM_EXIT_NOTES = {
     64: "usage error (bad doppel-sim option)",
@@ -25,6 +28,37 @@ _SEED = re.compile(r"^sim: seed=(\d+|0x[0-9a-fA-F]+)\b")
 _REPLAY = re.compile(r"^sim: replay: (.*)$")
 # The LAPIC model's exit report of vectors accepted but never EOI'd (sim/devices.c).
 _IN_SERVICE = re.compile(r"^sim: stats lapic in_service_at_exit: cpu=(\d+) vectors=(\S+)$")
+SIM_AHCI_PORTS = 6      # the sim's one HBA at 00:1f.2, like q35's (docs/sim.md)
+
+
+def ahci_disks(specs: Sequence[str]) -> list[tuple[int, str]]:
+    """(port, backing) of each disk the --ahci SPECs give, in port order; backing is
+    the file name or 'mem'. SPEC = FILE|mem[,port=P][,size=S][,ncq=0|1] (common contract
+    of issue 11), a disk without port= on the lowest port still free; 'none' gives
+    none. Only ports are checked here; doppel-sim checks the rest."""
+    taken: dict[int, str] = {}
+    for spec in specs:
+        head, *parts = spec.split(",")
+        if head == "none":
+            continue
+        if not head:
+            raise TargetConfigError(f"--ahci '{spec}': the first part must be a file name or 'mem'")
+        port = None
+        for part in parts:
+            k, eq, v = part.partition("=")
+            if k == "port":
+                if not eq or not v.isdigit() or not 0 <= int(v) < SIM_AHCI_PORTS:
+                    raise TargetConfigError(f"--ahci '{spec}': port '{v}' is not 0..{SIM_AHCI_PORTS - 1}")
+                port = int(v)
+        if port is None:
+            free = [p for p in range(SIM_AHCI_PORTS) if p not in taken]
+            if not free:
+                raise TargetConfigError(f"--ahci '{spec}': all {SIM_AHCI_PORTS} ports have a disk")
+            port = free[0]
+        elif port in taken:
+            raise TargetConfigError(f"--ahci '{spec}': port {port} already has a disk ({taken[port]})")
+        taken[port] = head
+    return sorted(taken.items())
 
 
 def in_service_at_exit(lines: Sequence[str]) -> list[str]:
@@ -39,6 +73,14 @@ def in_service_at_exit(lines: Sequence[str]) -> list[str]:
 
 
 
+def _absolute_file(spec: str) -> str:
+    """An --ahci SPEC with its file (if any) as an absolute path."""
+    head, sep, rest = spec.partition(",")
+    if head in ("mem", "none", ""):
+        return spec
+    return str(Path(head).resolve()) + sep + rest
+
+
 class SimTarget(Target):
     kind = "sim"
     default_timeout = 60.0
@@ -47,8 +89,16 @@ class SimTarget(Target):
                  seed: Optional[int] = None, apic_ids: Optional[str] = None,
                  acpi_break: Optional[str] = None, acpi_rev: Optional[int] = None,
                  rsdp: Optional[str] = None, extra_args: Sequence[str] = (),
-                 preset: str = "sim", binary: Optional[Path] = None, **kw):
+                 ahci: Sequence[str] = (), preset: str = "sim", binary: Optional[Path] = None,
+                 **kw):
         super().__init__(artifact_dir, **kw)
+        # The specs with each file made absolute: doppel-sim runs in the artifact folder.
+        self.ahci = [_absolute_file(spec) for spec in ([ahci] if isinstance(ahci, str) else ahci)]
+        # Kernel device name (sata0, ...) -> the host file backing it (mem disks have none).
+        self.ahci_images: dict[str, Path] = {}
+        for n, (_, backing) in enumerate(ahci_disks(self.ahci)):
+            if backing != "mem":
+                self.ahci_images[f"sata{n}"] = Path(backing)
         self.cpus, self.mem, self.seed = cpus, mem, seed
         self.apic_ids, self.acpi_break, self.acpi_rev, self.rsdp = apic_ids, acpi_break, acpi_rev, rsdp
         self.extra_args = list(extra_args)
@@ -63,7 +113,13 @@ class SimTarget(Target):
             v = getattr(self, name)
             if v is not None:
                 parts.append(f"{name}={v}")
+        parts += [f"ahci={spec}" for spec in self.ahci]
         return " ".join(parts)
+
+    @property
+    def disk_images(self) -> dict[str, Path]:
+        """The file-backed disks by kernel device name (as QemuTarget.disk_images)."""
+        return dict(self.ahci_images)
 
     def prepare(self) -> None:
         if self.binary is None:
@@ -80,6 +136,8 @@ class SimTarget(Target):
                        ("--rsdp", self.rsdp)):
             if v is not None:
                 args += [opt, str(v)]
+        for spec in self.ahci:
+            args += ["--ahci", spec]
         return args
 
     def seed_for_run(self) -> Optional[int]:

@@ -106,9 +106,55 @@ def test_reference_job_is_the_issues_fio_run():
     assert "ref.jobs=randread:4k:32" in line and "ref.runtime=30" in line
     assert "intel_iommu=on" in line and "console=ttyS0" in line
     assert "intel_iommu" not in L.linux_cmdline([j], 30, iommu=False)
+    assert "no_timer_check" in line.split()     # a loaded TCG host must not panic Linux at boot
     for word in ("--ioengine=libaio", "--direct=1", "--numjobs=1", "--time_based",
-                 "--output-format=json", "--filename=/dev/nvme0n1"):
+                 "--output-format=json", '--filename="$DEV"'):
         assert word in L.INIT
+    assert "ref.dev=/dev/nvme0n1" in line
+
+
+def test_ahci_jobs_run_on_sda_of_the_builtin_controller(tmp_path):
+    names = [n for n in L.JOBS if n.startswith("ahci_")]
+    assert names == ["ahci_randread_4k_qd1_iops", "ahci_randread_4k_qd32_iops",
+                     "ahci_randwrite_4k_qd32_iops", "ahci_seqread_128k_mbps"]
+    for n in names:                       # the same fio job as the NVMe case of that name
+        a, b = L.JOBS[n], L.JOBS["nvme_" + n[len("ahci_"):]]
+        assert (a.rw, a.bs, a.iodepth, a.unit, a.disk) == (b.rw, b.bs, b.iodepth, b.unit, "ahci")
+    j = L.JOBS[L.AHCI_REFERENCE_JOB]
+    assert (j.rw, j.bs, j.iodepth) == ("randread", "4k", 32)
+    line = L.linux_cmdline([j], 30, iommu=False)
+    assert "ref.dev=/dev/sda" in line and "ref.jobs=randread:4k:32" in line
+    with pytest.raises(L.LinuxRefError, match="jobs of one disk"):
+        L.linux_cmdline([j, L.JOBS[L.REFERENCE_JOB]], 30, iommu=False)
+    k, i = tmp_path / "vmlinuz", tmp_path / "initrd"
+    k.write_bytes(b"k")
+    i.write_bytes(b"i")
+    art = tmp_path / "art"
+    art.mkdir()
+    t = L.LinuxTarget(art, kernel=k, initrd=i, disk="ahci", iommu=True, ahci_disk_size=1 << 30)
+    cmd = t.command(line)
+    devs = [cmd[n + 1] for n, a in enumerate(cmd) if a == "-device"]
+    assert devs == ["intel-iommu", "ide-hd,drive=sata0,bus=ide.0"]     # q35's own HBA, port 0
+    assert "-nodefaults" in cmd and not any("nvme" in a for a in cmd)
+    assert t.ahci_images["sata0"].stat().st_size == 1 << 30
+    with pytest.raises(L.TargetConfigError, match="disk 'scsi'"):
+        L.LinuxTarget(art, kernel=k, initrd=i, disk="scsi")
+
+
+def test_the_initramfs_loads_the_ahci_and_disk_modules():
+    dep = DEP + """kernel/drivers/scsi/scsi_common.ko:
+kernel/drivers/scsi/scsi_mod.ko: kernel/drivers/scsi/scsi_common.ko
+kernel/drivers/ata/libata.ko: kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko
+kernel/drivers/ata/libahci.ko: kernel/drivers/ata/libata.ko kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko
+kernel/drivers/ata/ahci.ko: kernel/drivers/ata/libahci.ko kernel/drivers/ata/libata.ko kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko
+kernel/drivers/scsi/sd_mod.ko: kernel/block/t10-pi.ko kernel/lib/crc64-rocksoft.ko kernel/drivers/scsi/scsi_mod.ko kernel/drivers/scsi/scsi_common.ko kernel/lib/crc64.ko
+"""
+    order = [Path(m).name for m in L.module_load_order(dep, L.MODULES)]
+    for first, then in (("scsi_common.ko", "scsi_mod.ko"), ("scsi_mod.ko", "libata.ko"),
+                        ("libata.ko", "libahci.ko"), ("libahci.ko", "ahci.ko"),
+                        ("t10-pi.ko", "sd_mod.ko"), ("nvme-core.ko", "nvme.ko")):
+        assert order.index(first) < order.index(then), (first, then)
+    assert len(order) == len(set(order)) and "ext4.ko" not in order
 
 
 def test_linux_machine_is_ours(tmp_path):
@@ -147,3 +193,20 @@ def test_find_kernel_takes_the_newest_with_modules(tmp_path):
     assert k.name == "vmlinuz-6.1.0-10-amd64" and m == mods / "6.1.0-10-amd64"
     with pytest.raises(L.LinuxRefError, match="no .*vmlinuz-<version>"):
         L.find_kernel(tmp_path / "nothing", mods)
+
+
+def test_a_linux_panic_is_named_in_the_problem(tmp_path, monkeypatch):
+    lines = ["[    0.05] Kernel panic - not syncing: timer doesn't work through Interrupt-remapped IO-APIC",
+             "[    0.05] CPU: 0 PID: 0 Comm: swapper/0"]
+
+    def fake_run(self, cmdline, timeout=None, on_result=None):
+        from harness.targets.base import RunResult
+        return RunResult(target="linux", label="linux", command=[], artifact_dir=tmp_path,
+                         console_log=tmp_path / "console.log", lines=lines, status=0)
+    monkeypatch.setattr(L.LinuxTarget, "run", fake_run)
+    k, i = tmp_path / "vmlinuz", tmp_path / "initrd"
+    _, figs, problem = L.run_linux(tmp_path / "art", [L.JOBS[L.AHCI_REFERENCE_JOB]], 5, iommu=True,
+                                   kernel=k, initrd=i)
+    assert figs == [] and problem.startswith("no fio output between the markers")
+    assert problem.endswith("(Linux: [    0.05] Kernel panic - not syncing: timer doesn't work through "
+                            "Interrupt-remapped IO-APIC)")

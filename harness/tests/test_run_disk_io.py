@@ -1,6 +1,7 @@
 # test_run_disk_io.py — scripts/run's disk I/O part (harness/run.py): the io= words
-# it adds after ktest, its options, and the `disk I/O` row built from a synthetic
-# console and image: clean, a kernel mismatch, a host-check disagreement, no line.
+# it adds after ktest, its options, and the `disk I/O` rows built from a synthetic
+# console and images: clean, a kernel mismatch, a host-check disagreement, no line,
+# and with io.dev=all one line and one host check per device (NVMe and SATA).
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -14,16 +15,14 @@ SEED = 77
 BLK = "blk: nvme0n1 8192 blocks of 512 bytes (4 MiB), max 256 blocks/32 segs per request, 4 queues"
 
 
-def _io_line(stamped: int, digest: int, mismatches: int = 0, errors: int = 0) -> str:
-    return (f"doppel-io: dev=nvme0n1 seed={SEED} cpus=4 seconds=10 writes=30 reads=40 "
+def _io_line(stamped: int, digest: int, mismatches: int = 0, errors: int = 0,
+             dev: str = "nvme0n1") -> str:
+    return (f"doppel-io: dev={dev} seed={SEED} cpus=4 seconds=10 writes=30 reads=40 "
             f"bytes_written=122880 bytes_read=163840 verified=40 mismatches={mismatches} "
             f"errors={errors} iops=7 stamped={stamped} digest=0x{digest:x}")
 
 
-@pytest.fixture
-def image(tmp_path):
-    writes = {0: 1, 9: 2, 4000: 1}
-    p = tmp_path / "nvme.img"
+def _image(p, writes):
     digest = 0
     with open(p, "wb") as f:
         f.truncate(8192 * 512)
@@ -34,16 +33,30 @@ def image(tmp_path):
     return p, len(writes), digest
 
 
+@pytest.fixture
+def image(tmp_path):
+    return _image(tmp_path / "nvme.img", {0: 1, 9: 2, 4000: 1})
+
+
+@pytest.fixture
+def sata_image(tmp_path):
+    return _image(tmp_path / "sata.img", {3: 1, 8000: 4})
+
+
+SATA_BLK = ("blk: sata0 8192 blocks of 512 bytes (4 MiB), max 128 blocks/32 segs per request, "
+            "1 queues")
+
+
 def _result(*lines):
     return SimpleNamespace(lines=list(lines))
 
 
 def test_io_words_follow_ktest_and_user_keys_replace_them():
     words = run.io_words(10, 123)
-    assert words == ["io=verify", "io.dev=nvme0n1", "io.seconds=10", "io.qd=8", "io.bs=4k",
+    assert words == ["io=verify", "io.dev=all", "io.seconds=10", "io.qd=8", "io.bs=4k",
                      "io.mix=randrw", "io.seed=123"]
     line = run.kernel_cmdline(4, "", words)
-    assert line == ("ktest=* expect.cpus=4 io=verify io.dev=nvme0n1 io.seconds=10 io.qd=8 "
+    assert line == ("ktest=* expect.cpus=4 io=verify io.dev=all io.seconds=10 io.qd=8 "
                     "io.bs=4k io.mix=randrw io.seed=123")
     line = run.kernel_cmdline(4, "io.qd=32 ktest=nvme", words)
     assert line.split()[-2:] == ["io.qd=32", "ktest=nvme"] and "io.qd=8" not in line
@@ -131,3 +144,81 @@ def test_missing_image_or_blk_line_is_not_clean(image):
     assert not d.ok and d.row[-1] == "host check: not run (no image file for nvme0n1)"
     d = run.disk_io(_result(_io_line(n, digest)), "", {"nvme0n1": p})
     assert not d.ok and "no 'blk: nvme0n1 ...' registration line" in d.row[-1]
+
+
+def test_every_device_gets_its_line_and_host_check(image, sata_image):
+    p, n, digest = image
+    sp, sn, sdigest = sata_image
+    cmd = run.kernel_cmdline(4, "", run.io_words(10, SEED))
+    lines = _result(BLK, SATA_BLK, _io_line(n, digest), _io_line(sn, sdigest, dev="sata0"))
+    d = run.disk_io(lines, cmd, {"sata0": sp, "nvme0n1": p})
+    assert d.ok, d.row
+    assert [x.split(":")[0] for x in d.row] == ["nvme0n1", "host check", "sata0", "host check"]
+    assert d.row[3].startswith(f"host check: agree ({sn} blocks) [seed {SEED}, 8192 blocks of 512")
+    # one image spoiled: that device's host check disagrees, the run is not clean
+    with open(sp, "r+b") as f:
+        f.seek(8000 * 512 + 100)
+        f.write(b"\x01")
+    d = run.disk_io(lines, cmd, {"sata0": sp, "nvme0n1": p})
+    assert not d.ok and d.row[1].startswith("host check: agree")
+    assert d.row[3].startswith("host check: DISAGREE: 1 bad block(s): lba=8000")
+
+
+def test_a_disk_without_its_io_line_is_not_clean(image, sata_image):
+    # The machine has a SATA image but the kernel never ran the workload on sata0
+    # (no driver, no device): the row says so and the run is not clean.
+    p, n, digest = image
+    sp, _, _ = sata_image
+    d = run.disk_io(_result(BLK, _io_line(n, digest)), "io=verify io.dev=all", {"nvme0n1": p, "sata0": sp})
+    assert not d.ok
+    assert d.row[:2][0].startswith("nvme0n1: written") and d.row[2].startswith("no doppel-io line for sata0")
+
+
+def test_one_named_device_is_checked_alone(image, sata_image):
+    p, n, digest = image
+    sp, sn, sdigest = sata_image
+    lines = _result(SATA_BLK, _io_line(sn, sdigest, dev="sata0"))
+    d = run.disk_io(lines, "io=verify io.dev=sata0", {"nvme0n1": p, "sata0": sp})
+    assert d.ok and len(d.row) == 2 and d.row[0].startswith("sata0: written"), d.row
+    assert not run.disk_io(_result(), "io=verify io.dev=all", {}).ok
+
+
+def test_main_machine_has_the_disks_the_row_expects(tmp_path):
+    from harness.targets import QemuTarget
+    iso = tmp_path / "doppel.iso"
+    iso.write_bytes(b"\0" * 2048)
+    art = tmp_path / "art"
+    art.mkdir()
+    t = QemuTarget(art, iso=iso, iommu=True, nvme=True, ahci=True, nvme_disk_size=1 << 30,
+                   ahci_disk_size=1 << 30)
+    t.command(run.kernel_cmdline(4, "", run.io_words(10, SEED)))
+    assert sorted(t.disk_images) == sorted(run.MAIN_DISKS)
+    assert all(img.stat().st_size == 1 << 30 for img in t.disk_images.values())
+
+
+def test_a_ktest_suites_own_workload_is_not_the_main_jobs(image, sata_image):
+    # The block suite runs the engine on its ktestblk0 with seed 7 (and plants a
+    # mismatch there) before the main job's io=verify: only lines with the command
+    # line's io.seed are the workload's.
+    p, n, digest = image
+    sp, sn, sdigest = sata_image
+    suite = ("doppel-io: dev=ktestblk0 seed=7 cpus=4 seconds=60 writes=168 reads=88 bytes_written=688128 "
+             "bytes_read=360448 verified=704 mismatches=0 errors=0 iops=13333 stamped=504 digest=0x4dd3")
+    planted = "io: MISMATCH dev=ktestblk0 lba=128 expected gen=1 found=bad_sum gen=0"
+    cmd = run.kernel_cmdline(4, "", run.io_words(5, SEED))
+    lines = _result(suite, planted, SATA_BLK, BLK, _io_line(sn, sdigest, dev="sata0"), _io_line(n, digest))
+    d = run.disk_io(lines, cmd, {"nvme0n1": p, "sata0": sp})
+    assert d.ok, d.row
+    assert not any("ktestblk0" in x for x in d.row)
+    assert [x.split(":")[0] for x in d.row] == ["sata0", "host check", "nvme0n1", "host check"]
+
+
+def test_the_problem_names_the_device_that_is_not_clean(image, sata_image):
+    p, n, digest = image
+    sp, sn, sdigest = sata_image
+    cmd = run.kernel_cmdline(4, "", run.io_words(5, SEED))
+    lines = _result(SATA_BLK, BLK, _io_line(sn, sdigest, dev="sata0", errors=3), _io_line(n, digest))
+    d = run.disk_io(lines, cmd, {"nvme0n1": p, "sata0": sp})
+    assert not d.ok and d.problem == "sata0: mismatches 0, errors 3"
+    d = run.disk_io(_result(BLK, _io_line(n, digest)), cmd, {"nvme0n1": p, "sata0": sp})
+    assert d.problem.startswith("no doppel-io line for sata0")

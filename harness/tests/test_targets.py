@@ -228,3 +228,80 @@ def test_fw_cfg_commas_are_doubled():
 def test_kvm_probe_answers_without_raising():
     ok, why = kvm_usable()
     assert isinstance(ok, bool) and (ok or why)
+
+
+# ---- AHCI disks --------------------------------------------------------------------
+
+def test_qemu_ahci_disks_are_named_as_the_kernel_names_them(tmp_path, iso):
+    art = tmp_path / "art"
+    art.mkdir()
+    t = QemuTarget(art, iso=iso, ahci=True, ahci_ports=(3, 0), ahci_builtin=(4, 0),
+                   ahci_disk_size=2 << 20)
+    cmd = t.command("")
+    devs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-device" and
+            ("ahci" in cmd[i + 1] or "ide-" in cmd[i + 1])]
+    # The ISO's CD on the built-in port 2, then the added HBA's disks in port order,
+    # then the built-in HBA's (00:1f.2 comes after any slot QEMU gives the added one).
+    assert devs == ["ide-cd,drive=cd0,bus=ide.2,bootindex=0", "ich9-ahci,id=ahci1",
+                    "ide-hd,drive=sata0,bus=ahci1.0", "ide-hd,drive=sata1,bus=ahci1.3",
+                    "ide-hd,drive=sata2,bus=ide.0", "ide-hd,drive=sata3,bus=ide.4"]
+    assert list(t.ahci_images) == ["sata0", "sata1", "sata2", "sata3"]
+    for name, img in t.ahci_images.items():
+        assert img == (art / ("sata.img" if name == "sata0" else f"{name}.img")).resolve()
+        assert img.stat().st_size == 2 << 20 and f"file={img},if=none,id={name},format=raw" in cmd
+    assert t.disk_images == t.ahci_images
+    assert "+ahci(ports=0,3)+sata@1f.2(ports=0,4)" in t.label
+
+
+def test_qemu_builtin_ahci_disk_alone_is_sata0(tmp_path, iso):
+    art = tmp_path / "art"
+    art.mkdir()
+    t = QemuTarget(art, iso=iso, nvme=True, ahci_builtin=(0,), disk_size=1 << 30)
+    cmd = t.command("")
+    assert "ich9-ahci,id=ahci1" not in cmd and "ide-hd,drive=sata0,bus=ide.0" in cmd
+    assert sorted(t.disk_images) == ["nvme0n1", "sata0"]
+    assert t.ahci_images["sata0"].stat().st_size == 1 << 30       # disk_size when not given
+
+
+@pytest.mark.parametrize("kw, why", [
+    ({"ahci_builtin": (2,)}, r"ahci_builtin \[2\].*other than 2 \(the ISO's CD\)"),
+    ({"ahci_ports": (6,), "ahci": True}, r"ahci_ports \[6\]: ports are distinct numbers 0..5"),
+    ({"ahci_ports": (1, 1), "ahci": True}, "ahci_ports"),
+    ({"ahci_ports": (), "ahci": True}, "no ahci_ports"),
+    ({"ahci_disk_size": 4097}, "AHCI disk size 4097"),
+])
+def test_qemu_ahci_bad_options_are_named(kw, why):
+    with pytest.raises(TargetConfigError, match=why):
+        QemuTarget("unused", **kw)
+
+
+def test_sim_ahci_specs_pass_through_and_name_their_files(tmp_path):
+    from harness.targets.sim import ahci_disks
+    img = tmp_path / "d.img"
+    t = SimTarget(tmp_path, binary=None, ahci=[f"{img},port=4,ncq=0", "mem", "mem,size=1G"])
+    assert t.options() == ["--ahci", f"{img},port=4,ncq=0", "--ahci", "mem", "--ahci", "mem,size=1G"]
+    # mem disks on ports 0 and 1, the file on 4: sata0, sata1, sata2 in port order
+    assert ahci_disks(t.ahci) == [(0, "mem"), (1, "mem"), (4, str(img))]
+    assert t.ahci_images == {"sata2": img.resolve()} and t.disk_images == t.ahci_images
+    assert "ahci=mem,size=1G" in t.label
+    assert ahci_disks(["none"]) == [] and SimTarget(tmp_path).options() == []
+    assert ahci_disks(["mem,port=0", "mem"]) == [(0, "mem"), (1, "mem")]
+
+
+def test_sim_ahci_files_are_given_as_absolute_paths(tmp_path, monkeypatch):
+    # doppel-sim runs in the artifact folder: a relative file name would miss.
+    monkeypatch.chdir(tmp_path)
+    t = SimTarget(tmp_path / "art", ahci=["disks/a.img,port=2,size=16M", "mem"])
+    assert t.options() == ["--ahci", f"{tmp_path}/disks/a.img,port=2,size=16M", "--ahci", "mem"]
+    assert t.ahci_images == {"sata1": tmp_path / "disks" / "a.img"}
+
+
+@pytest.mark.parametrize("specs, why", [
+    (["mem,port=6"], "port '6' is not 0..5"),
+    (["mem,port=1", "a.img,port=1"], "port 1 already has a disk"),
+    (["mem"] * 7, "all 6 ports have a disk"),
+    ([",port=1"], "first part must be a file name or 'mem'"),
+])
+def test_sim_ahci_bad_specs_are_named(tmp_path, specs, why):
+    with pytest.raises(TargetConfigError, match=why):
+        SimTarget(tmp_path, ahci=specs)
