@@ -23,11 +23,18 @@ static const char *const known[] = {
 	"smp.max_cpus", "smp.nosmp", "apic.xapic", "time.hz", "bench", "stress.seconds",
 	"time.tsc_khz", "time.lapic_khz", "pci.dump", "pci.mcfg", "pci.irq", "end",
 	/* IOMMU and DMA, docs/iommu.md */
-	"iommu", "iommu.qi", "dma.policy", "dma.bounce_kib",
+	"iommu", "iommu.qi", "dma.policy", "dma.bounce_kib", "dma.flush",
+	/* drivers (`<name>=off`, kernel/include/kernel/driver.h), docs/nvme.md, docs/ahci.md */
+	"nvme", "nvme.poll", "nvme.queues", "nvme.irq", "nvme.timeout_ms",
+	"ahci", "ahci.ncq", "ahci.irq", "ahci.timeout_ms",
+	/* the I/O workload and block benchmarks, docs/block.md */
+	"io", "io.dev", "io.seconds", "io.qd", "io.bs", "io.mix", "io.seed", "io.blocks",
+	"bench.dev", "bench.seconds", "bench.blocks",
 };
 
-/* Key families with a per-object suffix: `dma.policy.SSSS:BB:DD.F` (docs/iommu.md). */
-static const char *const known_prefixes[] = { "dma.policy." };
+/* Key families with a per-object suffix: `dma.policy.SSSS:BB:DD.F`, `dma.flush.SSSS:BB:DD.F`
+ * (docs/iommu.md, docs/dma.md). */
+static const char *const known_prefixes[] = { "dma.policy.", "dma.flush." };
 
 static int is_known(const char *k)
 {
