@@ -171,7 +171,10 @@ uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 	if (FAULT_SITE("pmm.alloc"))
 		return 0;                   /* injected: looks exactly like exhaustion */
 	spin_lock(&pmm_lock);
-	uint64_t p = find_run(hint, npages, n, align_pages);
+	/* The hint never points below the floor: one fall-back to the low pages
+	 * (an aligned run the fragmented high memory could not give) must not make
+	 * the next ordinary allocations start there. */
+	uint64_t p = find_run(hint > low_floor ? hint : low_floor, npages, n, align_pages);
 	if (p == npages)
 		p = find_run(low_floor, hint + n < npages ? hint + n : npages, n, align_pages);
 	if (p == npages && low_floor > 1)   /* last resort: the low pages */
@@ -181,7 +184,8 @@ uint64_t pmm_alloc_pages(size_t n, size_t align_pages)
 		return 0;
 	}
 	take_run(p, n);
-	hint = p + n;
+	if (p >= low_floor)
+		hint = p + n;
 	spin_unlock(&pmm_lock);
 	return p * PAGE_SIZE;
 }

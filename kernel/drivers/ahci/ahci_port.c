@@ -544,9 +544,15 @@ unsigned ahci_port_service(struct ahci_port *pt)
 		ahci_pwr(pt, AHCI_PxIS, pxis);          /* PxIS before IS, §10.7.2.1 */
 		ahci_wr(pt->h, AHCI_IS, 1u << pt->no);
 	}
+	/* completed moves under the port lock (interrupt handlers on other CPUs) */
+	spin_lock(&pt->lock);
 	uint64_t before = pt->completed;
+	spin_unlock(&pt->lock);
 	ahci_port_intr(pt, pxis);
-	return (unsigned)(pt->completed - before);
+	spin_lock(&pt->lock);
+	uint64_t after = pt->completed;
+	spin_unlock(&pt->lock);
+	return (unsigned)(after - before);
 }
 
 /* ---- block operations ----------------------------------------------------------------------- */
