@@ -104,13 +104,13 @@ static int prdt_xfer(struct ahci_port *p, unsigned slot, uint64_t off, uint8_t *
 			uint32_t k = n < AHCIM_XFER_CHUNK ? n : AHCIM_XFER_CHUNK;
 			uint8_t *b = mem ? mem + pos : h->buf;
 
-			if (to_host && !mem && ahci_store_read(&p->disk.store, off + pos, b, k))
+			if (to_host && !mem && model_store_read(&p->disk.store, off + pos, b, k))
 				return -2;
 			if (ahci_dma(h, dba, b, k, to_host)) {
 				prdt_fatal(p, AHCI_PxIS_HBFS, slot, "data DMA blocked or outside RAM");
 				return -1;
 			}
-			if (!to_host && !mem && ahci_store_write(&p->disk.store, off + pos, b, k))
+			if (!to_host && !mem && model_store_write(&p->disk.store, off + pos, b, k))
 				return -2;
 			dba += k;
 			pos += k;
@@ -312,7 +312,7 @@ static struct ahci_ata_res trim(struct ahci_port *p, unsigned slot, const struct
 
 		for (unsigned b = 0; b < 8; b++)
 			e |= (uint64_t)ranges[i * 8 + b] << (8 * b);
-		if (e >> 48 && ahci_store_write(&p->disk.store, (e & 0xFFFFFFFFFFFFull) * AHCIM_SECTOR,
+		if (e >> 48 && model_store_write(&p->disk.store, (e & 0xFFFFFFFFFFFFull) * AHCIM_SECTOR,
 						NULL, (e >> 48) * AHCIM_SECTOR))
 			return err(ATA_ER_ABRT);
 	}
@@ -352,7 +352,7 @@ struct ahci_ata_res ahci_ata_exec(struct ahci_port *p, unsigned slot, const stru
 	case ATA_CMD_FLUSH_CACHE:
 	case ATA_CMD_FLUSH_CACHE_EXT:
 		p->h->st.flushes++;
-		return ahci_store_sync(&p->disk.store) ? err(ATA_ER_ABRT) : ok;
+		return model_store_sync(&p->disk.store) ? err(ATA_ER_ABRT) : ok;
 	case ATA_CMD_DSM:
 		return trim(p, slot, f);
 	case ATA_CMD_READ_LOG_EXT:

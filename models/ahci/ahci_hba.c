@@ -318,7 +318,7 @@ static int attach(void *inst, unsigned idx)
 static void destroy(struct ahci_hba *h)
 {
 	for (unsigned i = 0; i < AHCIM_PORTS; i++)
-		ahci_store_close(&h->port[i].disk.store);
+		model_store_close(&h->port[i].disk.store);
 	pthread_cond_destroy(&h->work);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
@@ -347,7 +347,7 @@ static int disk_init(struct ahci_hba *h, unsigned i, const struct ahci_disk_conf
 	d->sectors = k->size / AHCIM_SECTOR;
 	d->wce = true;
 	snprintf(d->model, sizeof(d->model), "Doppel SATA disk%s", d->ncq ? "" : " (no NCQ)");
-	return ahci_store_open(&d->store, k->path, k->size);
+	return model_store_open(&d->store, k->path, k->size);
 }
 
 int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci_model_config *cfg,
@@ -554,9 +554,9 @@ int ahci_model_disk_access(unsigned idx, unsigned port, uint64_t lba, void *buf,
 	if (lba > d->sectors || count > d->sectors - lba)
 		return -ERANGE;
 	pthread_mutex_lock(&h->lock);
-	err = write ? ahci_store_write(&d->store, lba * AHCIM_SECTOR, buf,
+	err = write ? model_store_write(&d->store, lba * AHCIM_SECTOR, buf,
 				       (uint64_t)count * AHCIM_SECTOR)
-		    : ahci_store_read(&d->store, lba * AHCIM_SECTOR, buf,
+		    : model_store_read(&d->store, lba * AHCIM_SECTOR, buf,
 				      (uint64_t)count * AHCIM_SECTOR);
 	pthread_mutex_unlock(&h->lock);
 	return err ? -EIO : 0;

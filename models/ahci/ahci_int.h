@@ -3,7 +3,7 @@
  * interrupts, instances and the work loop (ahci_hba.c), the port registers, the
  * PxCMD state machine, the command list walk, PRDTs and received FISes
  * (ahci_port.c), and the SATA disk: IDENTIFY, the ATA commands, NCQ and its error
- * log, the backing store (ahci_ata.c, ahci_store.c). AHCI 1.3.1, ACS-3. Model-internal.
+ * log, the backing store (ahci_ata.c, models/store). AHCI 1.3.1, ACS-3. Model-internal.
  */
 #ifndef DOPPEL_MODELS_AHCI_INT_H
 #define DOPPEL_MODELS_AHCI_INT_H
@@ -16,6 +16,7 @@
 #include "ahci/ahci_model.h"
 #include "pci/pci_model.h"
 #include <hw/dev/ahci.h>
+#include "store/store.h"
 
 #define AHCIM_ABAR_SIZE 0x1000u     /* BAR5 size, as QEMU's ich9-ahci */
 #define AHCIM_SLOTS 32u             /* CAP.NCS + 1 */
@@ -24,14 +25,6 @@
 #define AHCIM_SLOW_NS 10000000ull   /* ahci.slow holds a command back 10 ms */
 #define AHCIM_XFER_CHUNK (64u << 10)/* bytes moved per store access */
 #define AHCIM_SECTOR 512u
-#define AHCIM_STORE_CHUNK (1ull << 20)
-
-struct ahci_store {                 /* a disk's bytes */
-	int fd;                         /* host file, or -1: memory */
-	uint64_t size;
-	uint8_t **chunks;               /* memory: 1 MiB chunks, calloc'd on the first write */
-	uint64_t nchunks;
-};
 
 /* A command the device holds: a queued (NCQ) one between its acceptance and its Set
  * Device Bits FIS, or a non-queued one held back by ahci.slow. */
@@ -52,7 +45,7 @@ struct ahci_disk {
 	bool ncq_error;                 /* NCQ error state: queued commands abort until log 10h is read */
 	uint8_t ncq_log[ATA_SECTOR_BYTES];      /* NCQ Command Error log page */
 	char serial[21], model[41];
-	struct ahci_store store;
+	struct model_store store;
 };
 
 struct ahci_hba;
@@ -135,12 +128,6 @@ struct ahci_ata_res ahci_ata_ncq_exec(struct ahci_port *p, const struct ahci_cmd
 void ahci_ata_ncq_fail(struct ahci_disk *d, unsigned tag, uint8_t status, uint8_t error,
 		       uint64_t lba, uint32_t count);
 void ahci_ata_identify(const struct ahci_disk *d, uint16_t id[ATA_ID_WORDS]);
-/* ahci_store.c */
-int ahci_store_open(struct ahci_store *s, const char *path, uint64_t size);
-void ahci_store_close(struct ahci_store *s);
-int ahci_store_read(struct ahci_store *s, uint64_t off, void *buf, uint64_t len);
-int ahci_store_write(struct ahci_store *s, uint64_t off, const void *buf, uint64_t len);
-int ahci_store_sync(struct ahci_store *s);
 
 static inline uint64_t ahci_fis_lba(const struct fis_reg_h2d *f)
 {

@@ -348,7 +348,7 @@ static int attach(void *inst, unsigned idx)
 
 static void destroy(struct nvme_ctrl *c)
 {
-	nvme_store_close(c);
+	model_store_close(&c->store);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
@@ -415,7 +415,7 @@ int nvme_model_add_cfg(uint8_t bus_index, uint8_t dev, const struct nvme_model_c
 	for (unsigned i = 0; i < k.ns; i++)
 		c->ns[i] = (struct nvme_ns){ .blocks = per_ns, .off = (uint64_t)i * (per_ns << k.lbads) };
 	snprintf(c->name, sizeof(c->name), "nvme@b%u:%02x", bus_index, dev);
-	err = nvme_store_open(c, k.path, per_ns * k.ns << k.lbads);
+	err = model_store_open(&c->store, k.path, per_ns * k.ns << k.lbads);
 	if (err) {
 		c->store.fd = -1;
 		destroy(c);
@@ -567,9 +567,9 @@ int nvme_model_ns_access(unsigned idx, uint32_t nsid, uint64_t lba, void *buf, u
 	if (lba > ns->blocks || count > ns->blocks - lba)
 		return -ERANGE;
 	pthread_mutex_lock(&c->lock);
-	err = write ? nvme_store_write(c, ns->off + (lba << c->lbads), buf,
+	err = write ? model_store_write(&c->store, ns->off + (lba << c->lbads), buf,
 				       (uint64_t)count << c->lbads)
-		    : nvme_store_read(c, ns->off + (lba << c->lbads), buf,
+		    : model_store_read(&c->store, ns->off + (lba << c->lbads), buf,
 				      (uint64_t)count << c->lbads);
 	pthread_mutex_unlock(&c->lock);
 	return err ? -EIO : 0;

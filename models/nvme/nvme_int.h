@@ -2,7 +2,7 @@
  * nvme_int.h — the NVMe controller model's state, shared by its parts: registers,
  * enable/reset and instances (nvme_ctrl.c), queues, doorbells, completions and the
  * work loop (nvme_queue.c), PRP walks (nvme_prp.c), admin commands (nvme_admin.c),
- * NVM I/O commands (nvme_io.c), namespaces and their backing store (nvme_ns.c).
+ * NVM I/O commands (nvme_io.c), namespaces (their bytes: models/store).
  * NVM Express 1.4. Model-internal.
  */
 #ifndef DOPPEL_MODELS_NVME_INT_H
@@ -15,6 +15,7 @@
 #include "nvme/nvme.h"
 #include "nvme/nvme_model.h"
 #include <hw/dev/nvme.h>
+#include "store/store.h"
 
 #define NVME_PAGE 4096u             /* CAP.MPSMIN = MPSMAX = 0: 4 KiB pages only */
 #define NVME_NQ (NVME_MODEL_QUEUES_MAX + 1u)   /* queue ids 0 (admin) .. 64 */
@@ -60,13 +61,6 @@ struct nvme_ns {
 	uint64_t off;                   /* byte offset in the backing store */
 };
 
-struct nvme_store {                 /* every namespace's bytes, ns 1 first */
-	int fd;                         /* host file, or -1: memory */
-	uint64_t size;
-	uint8_t **chunks;               /* memory: NVME_CHUNK-byte chunks, calloc'd on write */
-	uint64_t nchunks;
-};
-#define NVME_CHUNK (1ull << 20)
 
 struct nvme_ctrl {
 	pthread_mutex_t lock;
@@ -84,7 +78,7 @@ struct nvme_ctrl {
 	/* configuration */
 	unsigned queues, mdts, lbads, nn;
 	struct nvme_ns ns[NVME_MODEL_NS_MAX];
-	struct nvme_store store;
+	struct model_store store;           /* every namespace's bytes, ns 1 first */
 	/* registers */
 	uint32_t intms, cc, csts, aqa;
 	uint64_t asq, acq;
@@ -148,15 +142,6 @@ void nvme_admin_reset(struct nvme_ctrl *c);
 
 /* nvme_io.c — execute one NVM command: status. */
 uint16_t nvme_io_exec(struct nvme_ctrl *c, uint16_t sqid, const struct nvme_sqe *cmd);
-
-/* nvme_ns.c — the backing store: open/create (path) or memory, split into nn
- * namespaces. 0 or -errno. */
-int nvme_store_open(struct nvme_ctrl *c, const char *path, uint64_t size);
-void nvme_store_close(struct nvme_ctrl *c);
-/* Bytes [off, off+len) of the store: 0 or -EIO. Zero fills (write with buf NULL). */
-int nvme_store_read(struct nvme_ctrl *c, uint64_t off, void *buf, uint64_t len);
-int nvme_store_write(struct nvme_ctrl *c, uint64_t off, const void *buf, uint64_t len);
-int nvme_store_sync(struct nvme_ctrl *c);
 
 #define NVME_ST(sct, sc) ((uint16_t)((sc) | (sct) << 8))
 

@@ -45,7 +45,7 @@ static uint16_t rw(struct nvme_ctrl *c, const struct nvme_ns *ns, const struct n
 		st = nvme_prp_xfer(c, cmd->prp1, cmd->prp2, c->buf, (uint32_t)len, false);
 		if (st)
 			return st;
-		if (nvme_store_write(c, off, c->buf, len)) {
+		if (model_store_write(&c->store, off, c->buf, len)) {
 			nvme_log(c, "cid %u: backing store write failed", cmd->cid);
 			return NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 		}
@@ -53,7 +53,7 @@ static uint16_t rw(struct nvme_ctrl *c, const struct nvme_ns *ns, const struct n
 		c->st.bytes_written += len;
 		return NVME_SC_SUCCESS;
 	}
-	if (nvme_store_read(c, off, c->buf, len)) {
+	if (model_store_read(&c->store, off, c->buf, len)) {
 		nvme_log(c, "cid %u: backing store read failed", cmd->cid);
 		return NVME_ST(NVME_SCT_MEDIA, NVME_SC_UNRECOVERED_READ);
 	}
@@ -74,7 +74,7 @@ static uint16_t write_zeroes(struct nvme_ctrl *c, const struct nvme_ns *ns,
 
 	if (st)
 		return st;
-	if (nvme_store_write(c, ns->off + (slba << c->lbads), NULL, nlb << c->lbads))
+	if (model_store_write(&c->store, ns->off + (slba << c->lbads), NULL, nlb << c->lbads))
 		return NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 	return NVME_SC_SUCCESS;
 }
@@ -96,7 +96,7 @@ static uint16_t dsm(struct nvme_ctrl *c, const struct nvme_ns *ns, const struct 
 			return st;
 	}
 	for (unsigned i = 0; i < nr; i++)
-		if (r[i].nlb && nvme_store_write(c, ns->off + (r[i].slba << c->lbads), NULL,
+		if (r[i].nlb && model_store_write(&c->store, ns->off + (r[i].slba << c->lbads), NULL,
 						 (uint64_t)r[i].nlb << c->lbads))
 			return NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT);
 	return NVME_SC_SUCCESS;
@@ -121,7 +121,7 @@ uint16_t nvme_io_exec(struct nvme_ctrl *c, uint16_t sqid, const struct nvme_sqe 
 		return NVME_SC_INVALID_OPCODE;
 	}
 	if (cmd->opc == NVME_CMD_FLUSH && cmd->nsid == NVME_NSID_ALL)
-		return nvme_store_sync(c) ? NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) : 0;
+		return model_store_sync(&c->store) ? NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) : 0;
 	if (cmd->nsid == 0 || cmd->nsid > c->nn) {
 		nvme_log(c, "I/O command 0x%02x cid %u: NSID 0x%x is not an active namespace",
 			 cmd->opc, cmd->cid, cmd->nsid);
@@ -130,7 +130,7 @@ uint16_t nvme_io_exec(struct nvme_ctrl *c, uint16_t sqid, const struct nvme_sqe 
 	ns = &c->ns[cmd->nsid - 1];
 	switch (cmd->opc) {
 	case NVME_CMD_FLUSH:
-		return nvme_store_sync(c) ? NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) : 0;
+		return model_store_sync(&c->store) ? NVME_ST(NVME_SCT_MEDIA, NVME_SC_WRITE_FAULT) : 0;
 	case NVME_CMD_WRITE: return rw(c, ns, cmd, true);
 	case NVME_CMD_READ: return rw(c, ns, cmd, false);
 	case NVME_CMD_WRITE_ZEROES: return write_zeroes(c, ns, cmd);

@@ -1,11 +1,14 @@
 /*
- * ahci_store.c — AHCI model, a SATA disk's backing store: a host file (created, and
- * grown to the disk's size when shorter; pread/pwrite, fdatasync on FLUSH CACHE EXT)
- * or sparse memory (1 MiB chunks allocated on the first non-zero write, so unwritten
- * and trimmed sectors read as zeros). Sector n of the disk is byte n * 512 of the
- * file, so a host tool can check what the guest wrote.
+ * store.c — the backing store of the disk models (NVMe namespaces, SATA disks): a
+ * host file (created, and grown to the size when shorter; pread/pwrite, fdatasync
+ * on a flush) or sparse memory (1 MiB chunks allocated on the first non-zero write,
+ * so unwritten, trimmed or deallocated blocks read as zeros and a large disk costs
+ * nothing until used). Byte n of the store is byte n of the file, so a host tool can
+ * check what the guest wrote.
  */
-#include "ahci/ahci_int.h"
+#include "store/store.h"
+
+#include <stdbool.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int ahci_store_open(struct ahci_store *s, const char *path, uint64_t size)
+int model_store_open(struct model_store *s, const char *path, uint64_t size)
 {
 	s->fd = -1;
 	s->size = size;
@@ -36,12 +39,12 @@ int ahci_store_open(struct ahci_store *s, const char *path, uint64_t size)
 		s->fd = fd;
 		return 0;
 	}
-	s->nchunks = (size + AHCIM_STORE_CHUNK - 1) / AHCIM_STORE_CHUNK;
+	s->nchunks = (size + MODEL_STORE_CHUNK - 1) / MODEL_STORE_CHUNK;
 	s->chunks = calloc(s->nchunks ? s->nchunks : 1, sizeof(*s->chunks));
 	return s->chunks ? 0 : -ENOMEM;
 }
 
-void ahci_store_close(struct ahci_store *s)
+void model_store_close(struct model_store *s)
 {
 	if (s->fd >= 0)
 		close(s->fd);
@@ -62,12 +65,12 @@ static bool zero_bytes(const uint8_t *p, uint64_t n)
 
 /* Memory: piece by piece over the chunks. A write of zeros (wr NULL, or zero
  * bytes) into a chunk never allocated leaves the hole. */
-static int mem_access(struct ahci_store *s, uint64_t off, uint8_t *rd, const uint8_t *wr,
+static int mem_access(struct model_store *s, uint64_t off, uint8_t *rd, const uint8_t *wr,
 		      uint64_t len, bool write)
 {
 	while (len) {
-		uint64_t i = off / AHCIM_STORE_CHUNK, at = off % AHCIM_STORE_CHUNK;
-		uint64_t n = len < AHCIM_STORE_CHUNK - at ? len : AHCIM_STORE_CHUNK - at;
+		uint64_t i = off / MODEL_STORE_CHUNK, at = off % MODEL_STORE_CHUNK;
+		uint64_t n = len < MODEL_STORE_CHUNK - at ? len : MODEL_STORE_CHUNK - at;
 		uint8_t *c = s->chunks[i];
 
 		if (!write) {
@@ -77,7 +80,7 @@ static int mem_access(struct ahci_store *s, uint64_t off, uint8_t *rd, const uin
 				memset(rd, 0, n);
 			rd += n;
 		} else if (c || (wr && !zero_bytes(wr, n))) {
-			if (!c && !(c = s->chunks[i] = calloc(1, AHCIM_STORE_CHUNK)))
+			if (!c && !(c = s->chunks[i] = calloc(1, MODEL_STORE_CHUNK)))
 				return -ENOMEM;
 			if (wr)
 				memcpy(c + at, wr, n);
@@ -92,7 +95,7 @@ static int mem_access(struct ahci_store *s, uint64_t off, uint8_t *rd, const uin
 	return 0;
 }
 
-int ahci_store_read(struct ahci_store *s, uint64_t off, void *buf, uint64_t len)
+int model_store_read(struct model_store *s, uint64_t off, void *buf, uint64_t len)
 {
 	uint8_t *p = buf;
 
@@ -118,7 +121,7 @@ int ahci_store_read(struct ahci_store *s, uint64_t off, void *buf, uint64_t len)
 	return 0;
 }
 
-int ahci_store_write(struct ahci_store *s, uint64_t off, const void *buf, uint64_t len)
+int model_store_write(struct model_store *s, uint64_t off, const void *buf, uint64_t len)
 {
 	static const uint8_t zeros[4096];
 	const uint8_t *p = buf;
@@ -143,7 +146,7 @@ int ahci_store_write(struct ahci_store *s, uint64_t off, const void *buf, uint64
 	return 0;
 }
 
-int ahci_store_sync(struct ahci_store *s)
+int model_store_sync(struct model_store *s)
 {
 	return s->fd >= 0 && fdatasync(s->fd) != 0 ? -EIO : 0;
 }
