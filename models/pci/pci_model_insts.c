@@ -14,8 +14,11 @@ int pci_model_insts_add(struct pci_model_insts *r, void *inst, int (*attach)(voi
 	pthread_mutex_lock(&r->lock);
 	if (r->n < r->max) {
 		err = attach(inst, r->n);
-		if (!err)
-			r->slot[r->n++] = inst;
+		if (!err) {
+			r->slot[r->n] = inst;
+			/* release: the slot before the count that makes it visible */
+			__atomic_store_n(&r->n, r->n + 1, __ATOMIC_RELEASE);
+		}
 	}
 	pthread_mutex_unlock(&r->lock);
 	return err;
@@ -23,13 +26,12 @@ int pci_model_insts_add(struct pci_model_insts *r, void *inst, int (*attach)(voi
 
 void *pci_model_insts_get(struct pci_model_insts *r, unsigned idx)
 {
-	void *inst = NULL;
-
-	pthread_mutex_lock(&r->lock);
-	if (idx < r->n)
-		inst = r->slot[idx];
-	pthread_mutex_unlock(&r->lock);
-	return inst;
+	/* No lock: the device engine asks at every det-mode switch point. Slots are
+	 * written once before the count that covers them (acquire pairs with add's
+	 * release); clear runs only between machines, with no CPU running. */
+	if (idx >= __atomic_load_n(&r->n, __ATOMIC_ACQUIRE))
+		return NULL;
+	return r->slot[idx];
 }
 
 void pci_model_insts_clear(struct pci_model_insts *r, void (*release)(void *inst))
@@ -39,7 +41,7 @@ void pci_model_insts_clear(struct pci_model_insts *r, void (*release)(void *inst
 		release(r->slot[i]);
 		r->slot[i] = NULL;
 	}
-	r->n = 0;
+	__atomic_store_n(&r->n, 0, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&r->lock);
 }
 
