@@ -32,8 +32,19 @@ uint64_t time_ticks(unsigned cpu);
  * awaited interrupt never comes). False early in boot, on a CPU whose LAPIC could
  * not be set up, or without a timer: spin (hal_cpu_relax) instead. */
 bool time_can_halt(void);
-/* Measure channel 2 of the PIT against the TSC once over ms milliseconds:
- * returns TSC ticks elapsed, 0 when the PIT never counted; *uncertainty gets how
- * many TSC ticks the start and end instants may be off (tests, calibration). */
-uint64_t time_pit_measure_tsc(unsigned ms, uint64_t *uncertainty);
+/* How many TSC ticks one window of `ms` milliseconds (<= 54) of PIT channel 2
+ * lasts: every window measured gives an interval sure to hold the true count (a
+ * preempted CPU only widens it), and the answer is their intersection over at
+ * least min_windows and at most max_windows (<= TSC_BRACKET_MAX) windows, stopping
+ * once it is within tol_ppm either side of its middle. consistent = false when two
+ * windows contradicted each other (lo = hi = the median of their middles then).
+ * Returns 0, or -ENODEV when the PIT does not count. Calibration and tests. */
+#define TSC_BRACKET_MAX 64
+struct tsc_bracket {
+	uint64_t lo, hi;
+	unsigned windows;
+	bool consistent;
+};
+int time_pit_bracket(unsigned ms, unsigned min_windows, unsigned max_windows, unsigned tol_ppm,
+		     struct tsc_bracket *out);
 #endif
