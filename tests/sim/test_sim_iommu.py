@@ -43,7 +43,7 @@ DMA_ALWAYS = ("dma.dma_policy_default", "dma.dma_roundtrip_bounce", "dma.dma_rou
               "dma.dma_sg_max_seg_bounce", "dma.dma_sg_max_seg_direct",
               "dma.dma_ledger_reports_leak", "dma.dma_refusals_counted", BOUNCE_PER_MASK)
 IDENTITY_CASE = "iommu.identity_bad_arguments"
-FAST_BOOT = "time.tsc_khz=2000000 time.lapic_khz=6250"   # det runs skip PIT calibration
+FAST_BOOT = "time.tsc_khz=2000000 time.lapic_khz=6250 nvme=off ahci=off"   # det runs skip PIT calibration and the storage drivers (not under test: their start would take most of the steps PCT draws its change points over)
 DET_SEEDS = 200
 MIN_FAULTS = 2
 
