@@ -573,7 +573,7 @@ static void test_ncq_error_tag_and_log(void **state)
 	issue(0, 0x7);
 	/* The first to finish (tag 0) fails; the device drops the others. */
 	assert_true(prd(0, AHCI_PxIS) & AHCI_PxIS_TFES);
-	assert_true(prd(0, AHCI_PxIS) & AHCI_PxIS_SDBS);
+	assert_false(prd(0, AHCI_PxIS) & AHCI_PxIS_SDBS);   /* §5.3.13.1: TFES instead */
 	assert_int_equal(prd(0, AHCI_PxTFD) & 0xFF, 0x41);
 	assert_int_equal(prd(0, AHCI_PxSACT), 0x7);
 	assert_int_equal(stats().ncq_errors, 1);
