@@ -16,19 +16,13 @@ from pathlib import Path
 import pytest
 
 from harness.plugin import assert_ktap_passed
+from harness.suites import AHCI_CONF_CASES
 
 pytestmark = pytest.mark.qemu
 
 CASE = "ahci.conformance"
 # Every case the ktest prints, in order (kernel/drivers/ahci/ahci_conf_ktest.c).
-CASES = [
-    "identify_good", "write_dma_ext_good", "read_dma_ext_good", "read_dma_ext_lba_beyond",
-    "write_dma_ext_lba_beyond", "read_dma_ext_zero_count", "read_dma_ext_prdt_short",
-    "read_dma_ext_prd_odd_count", "set_features_bad_subcommand", "flush_cache_ext", "unsupported_opcode",
-    "dsm_trim_good", "dsm_trim_lba_beyond", "write_fpdma_good", "read_fpdma_good", "read_fpdma_after_error",
-    "read_fpdma_lba_beyond",
-    "read_log_ext_10h", "read_fpdma_prdtl_0", "fpdma_busy_tag",
-]
+CASES = AHCI_CONF_CASES
 COMPARED = ("tfd", "is", "prdbc", "log")     # fields compared when printed; ci, sact, serr are not
 
 # The accepted differences: case -> (model, QEMU, reason), model and QEMU as the
