@@ -233,8 +233,9 @@ static void fill(uint8_t *b, size_t n, uint32_t seed)
 		b[i] = (uint8_t)(seed * 37u + i * 11u + (i >> 9));
 }
 
-/* One command in slot 0 (non-queued) or slot `tag` (NCQ); prints, recovers. */
-static struct conf_out conf_one_x(struct conf *e, const char *name, unsigned slot, const struct fis_reg_h2d *f,
+/* One command in slot 0 (non-queued) or slot `tag` (NCQ); prints, recovers.
+ * quiet: the registers as they are CONF_QUIET_MS after the doorbell. */
+static struct conf_out conf_one_as(struct conf *e, const char *name, unsigned slot, const struct fis_reg_h2d *f,
 				  bool write, const struct ahci_prd *prd, unsigned nprd, bool ncq, bool quiet)
 {
 	conf_prep(e, slot, f, write, prd, nprd);
@@ -247,7 +248,7 @@ static struct conf_out conf_one_x(struct conf *e, const char *name, unsigned slo
 static struct conf_out conf_one(struct conf *e, const char *name, unsigned slot, const struct fis_reg_h2d *f,
 				bool write, const struct ahci_prd *prd, unsigned nprd, bool ncq)
 {
-	return conf_one_x(e, name, slot, f, write, prd, nprd, ncq, false);
+	return conf_one_as(e, name, slot, f, write, prd, nprd, ncq, false);
 }
 
 static void conf_rw_fis(struct fis_reg_h2d *f, bool write, bool ncq, unsigned tag, uint64_t lba, uint32_t count)
@@ -379,7 +380,7 @@ static void conf_queued(struct conf *e)
 	o = conf_run(e, 1u, false, false);
 	conf_after(e, &o, 1u, false);
 	conf_rw_fis(&f, false, true, 1, CONF_LBA + 16u, 4);
-	conf_one_x(e, "read_fpdma_after_error", 1, &f, false, &four, 1, true, true);
+	conf_one_as(e, "read_fpdma_after_error", 1, &f, false, &four, 1, true, true);
 
 	/* An NCQ error on tag 2, then the log that names it (the driver's recovery). */
 	conf_rw_fis(&f, false, true, 2, e->nblocks, 1);
