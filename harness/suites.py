@@ -53,6 +53,17 @@ AHCI_CASES: list[str] = [f"ahci.{c}" for c in (
     "ahci_hba_up", "ahci_identify_sane", "ahci_rw_verify_each_cpu", "ahci_ncq_depth_in_flight",
     "ahci_prdt_up_to_max_transfer", "ahci_flush_completes", "ahci_trim_when_offered",
     "ahci_lba_beyond_capacity", "ahci_non_ncq_path", "ahci_port_reset_resubmits", "ahci_io_survives_faults",
-    "ahci_shutdown_flushes_and_stops")]
+    "conformance", "ahci_shutdown_flushes_and_stops")]
+# The lines `ahci.conformance` prints (`ahci-conf: <case> ...`), in order
+# (kernel/drivers/ahci/ahci_conf_ktest.c): qemu-tests/test_ahci_conformance.py,
+# tests/sim/test_ahci_driver.py. The NCQ ones print `skipped` without NCQ.
+AHCI_CONF_CASES: list[str] = [
+    "identify_good", "write_dma_ext_good", "read_dma_ext_good", "read_dma_ext_lba_beyond",
+    "write_dma_ext_lba_beyond", "read_dma_ext_zero_count", "read_dma_ext_prdt_short",
+    "read_dma_ext_prd_odd_count", "set_features_bad_subcommand", "flush_cache_ext", "unsupported_opcode",
+    "dsm_trim_good", "dsm_trim_lba_beyond", "write_fpdma_good", "read_fpdma_good", "read_fpdma_after_error",
+    "read_fpdma_lba_beyond", "read_log_ext_10h", "read_fpdma_prdtl_0", "fpdma_busy_tag",
+]
+AHCI_CONF_NCQ_CASES: list[str] = AHCI_CONF_CASES[AHCI_CONF_CASES.index("write_fpdma_good"):]
 # Skipped (with the reason) when the disk or the command line turns NCQ off.
 AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]

@@ -105,6 +105,10 @@
 #define   AHCI_PxIS_CPDS (1u << 31)     /* cold port detect */
 #define   AHCI_PxIS_ERRORS (AHCI_PxIS_OFS | AHCI_PxIS_INFS | AHCI_PxIS_IFS | AHCI_PxIS_HBDS | \
 			    AHCI_PxIS_HBFS | AHCI_PxIS_TFES)
+/* every PxIS bit §3.3.5 defines (the others are reserved) */
+#define   AHCI_PxIS_DEFINED (AHCI_PxIS_DHRS | AHCI_PxIS_PSS | AHCI_PxIS_DSS | AHCI_PxIS_SDBS | \
+			     AHCI_PxIS_UFS | AHCI_PxIS_DPS | AHCI_PxIS_PCS | AHCI_PxIS_DMPS | \
+			     AHCI_PxIS_PRCS | AHCI_PxIS_IPMS | AHCI_PxIS_ERRORS | AHCI_PxIS_CPDS)
 #define AHCI_PxCMD 0x18u                /* Command and Status, §3.3.7 */
 #define   AHCI_PxCMD_ST (1u << 0)       /* start: process the command list */
 #define   AHCI_PxCMD_SUD (1u << 1)      /* spin-up device */
@@ -373,6 +377,11 @@ _Static_assert(offsetof(struct ahci_rx_fis, ufis) == 0x60, "AHCI 1.3.1 §4.2.1: 
 #define ATA_CMD_FLUSH_CACHE_EXT 0xEAu
 #define ATA_CMD_IDENTIFY 0xECu          /* IDENTIFY DEVICE: 512 bytes, PIO in */
 #define ATA_CMD_SET_FEATURES 0xEFu
+#define   ATA_SETF_RESERVED 0x00u       /* subcommand 00h: reserved (ACS-3 §7.45.1) */
+#define   ATA_SETF_WC_ON 0x02u          /* enable volatile write cache (ACS-3 §7.45.4) */
+#define   ATA_SETF_XFER_MODE 0x03u      /* set transfer mode (ACS-3 §7.45.5) */
+#define   ATA_SETF_WC_OFF 0x82u         /* disable volatile write cache */
+#define ATA_CMD_RESERVED_01 0x01u       /* a reserved command code (ACS-3 Annex B, Table B.2) */
 
 #define ATA_DEV_LBA (1u << 6)           /* device register: LBA addressing */
 #define ATA_DEV_FUA (1u << 7)           /* device register, FPDMA: forced unit access */

@@ -64,10 +64,12 @@ static void d2h(struct ahci_port *p, uint8_t status, uint8_t error, uint64_t lba
 	fis_write(p, offsetof(struct ahci_rx_fis, rfis), &f, sizeof(f));
 	p->h->st.d2h_fises++;
 	p->tfd = (uint32_t)error << AHCI_PxTFD_ERR_SHIFT | status;
-	if (irq)
-		p->is |= AHCI_PxIS_DHRS;
+	/* §5.3 RegFIS:Entry: status ERR goes to ERR:FatalTaskfile (PxIS.TFES) instead of
+	 * the FIS's interrupt (DHRS). QEMU 7.2 sets both: docs/ahci.md "Model vs QEMU". */
 	if (status & ATA_SR_ERR)
 		p->is |= AHCI_PxIS_TFES;
+	else if (irq)
+		p->is |= AHCI_PxIS_DHRS;
 	ahci_port_irq(p);
 }
 
@@ -95,9 +97,11 @@ static void sdb(struct ahci_port *p, uint8_t status, uint8_t error, uint32_t don
 	p->h->st.sdb_fises++;
 	p->tfd = (uint32_t)error << AHCI_PxTFD_ERR_SHIFT | (p->tfd & 0x88u) | (status & 0x77u);
 	p->sact &= ~done;
-	p->is |= AHCI_PxIS_SDBS;
+	/* §5.3.13.1 SDB:Entry: status ERR goes to ERR:FatalTaskfile (PxIS.TFES, no SDBS). */
 	if (status & ATA_SR_ERR)
 		p->is |= AHCI_PxIS_TFES;
+	else
+		p->is |= AHCI_PxIS_SDBS;
 	ahci_port_irq(p);
 }
 
@@ -533,8 +537,10 @@ static void accept_ncq(struct ahci_port *p, unsigned slot, const struct slot_cmd
 			  "queued command while the NCQ error log is unread");
 		return;
 	}
-	/* Accepted: a D2H FIS with BSY clear and no I bit releases PxCI. */
-	d2h(p, ATA_SR_DRDY, 0, 0, 0, false);
+	/* Accepted: a D2H FIS with BSY clear and no I bit releases PxCI. Its status and
+	 * the SDB's (bit 4 is command dependent in ACS-3, left open) are DRDY|DSC, as
+	 * QEMU's. */
+	d2h(p, STS_OK, 0, 0, 0, false);
 	q = &p->ncq[tag];
 	*q = (struct ahci_cmd){ .used = true, .op = c->fis.command, .slot = (uint8_t)slot,
 				.lba = lba, .count = count ? count : 65536u, .due = now,
@@ -562,7 +568,7 @@ static void finish_ncq(struct ahci_port *p, struct ahci_cmd *q)
 		ncq_error(p, c.slot, r.error, c.lba, c.count, NULL);
 		return;
 	}
-	sdb(p, ATA_SR_DRDY, 0, 1u << c.slot);
+	sdb(p, STS_OK, 0, 1u << c.slot);
 }
 
 static void fetch(struct ahci_port *p, unsigned slot, uint64_t now)

@@ -126,6 +126,10 @@ void ahci_port_shutdown(struct ahci_port *pt);
 int ahci_port_restart(struct ahci_port *pt);
 int ahci_port_reset_now(struct ahci_port *pt, const char *why);
 
+/* ahci_conf_ktest.c (test builds): the `ahci.conformance` case, listed in ahci_ktest.c. */
+struct ktest;
+void ahci_conformance_ktest(struct ktest *t);
+
 extern struct ahci_hba *ahci_hbas[AHCI_MAX_HBA];
 extern unsigned ahci_nhba;
 extern struct ahci_port *ahci_disks[AHCI_MAX_DISKS];

@@ -3,8 +3,8 @@
  * AHCI HBAs (q35's ICH9 and added ich9-ahci on QEMU, the sim's model): HBA up,
  * IDENTIFY fields, round trips from every CPU, NCQ with several tags in flight, a
  * PRDT up to the largest part, FLUSH CACHE EXT, TRIM, an LBA beyond the capacity,
- * the non-NCQ path, a port reset with I/O in flight, and shutdown (flush, engines
- * stopped, AHCI 1.3.1 §10.3.2).
+ * the non-NCQ path, a port reset with I/O in flight, the fixed conformance list
+ * (ahci_conf_ktest.c) and shutdown (flush, engines stopped, AHCI 1.3.1 §10.3.2).
  */
 #include "ahci_int.h"
 #include <hal/hal.h>
@@ -474,6 +474,7 @@ static const struct ktest_case ahci_cases[] = {
 	KTEST_CASE(ahci_non_ncq_path),
 	KTEST_CASE(ahci_port_reset_resubmits),
 	KTEST_CASE(ahci_io_survives_faults),
+	{ "conformance", ahci_conformance_ktest },      /* ahci_conf_ktest.c */
 	KTEST_CASE(ahci_shutdown_flushes_and_stops),
 };
 KTEST_SUITE(ahci_suite, "ahci", ahci_cases);
