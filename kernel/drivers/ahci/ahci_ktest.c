@@ -465,9 +465,10 @@ static void ahci_io_survives_faults(struct ktest *t)
 /* ---- recovery racing I/O on every CPU (tests/sim/test_ahci_det.py) -------------------------
  *
  * Every online CPU writes batches of KT_REC_QD requests with known data to its own
- * blocks, all in flight at once, then reads them back the same way, while the sim's
- * fault sites fail one NCQ tag now and then (the others completing around it) or
- * hold commands past a tiny timeout (a port reset racing completions). Every request
+ * blocks, all in flight at once (every other round it resets the port right after
+ * submitting: a reset racing completions), then reads them back the same way, while
+ * the sim's fault sites may fail one NCQ tag now and then (the others completing
+ * around it) or hold commands past a tiny timeout. Every request
  * must complete exactly once; one that ended well verifies; one that failed carries
  * the device's status (ERR set) and is logged with its LBA. Without faults all pass. */
 #define KT_REC_ROUNDS 4u
@@ -495,9 +496,11 @@ static void rec_done(struct blk_request *rq)
 		atomic_store32(&b->all_done, 1, MO_RELEASE);
 }
 
-/* One batch: every request submitted, then waited for together. Returns how many
- * requests did not complete exactly once. */
-static unsigned rec_batch_run(struct blk_dev *d, struct rec_batch *b, enum blk_op op, uint64_t base, uint8_t **bufs)
+/* One batch: every request submitted, then (reset) the port reset while they are
+ * at the device, then waited for together. Returns how many requests did not
+ * complete exactly once. */
+static unsigned rec_batch_run(struct blk_dev *d, struct rec_batch *b, enum blk_op op, uint64_t base, uint8_t **bufs,
+			      bool reset)
 {
 	uint32_t bytes = KT_REC_BLOCKS * d->lim.block_size;
 	memset(b, 0, sizeof *b);
@@ -513,6 +516,8 @@ static unsigned rec_batch_run(struct blk_dev *d, struct rec_batch *b, enum blk_o
 			rec_done(&b->rq[i]);
 		}
 	}
+	if (reset)
+		ahci_test_port_reset(0, "ktest: a reset racing completions");
 	blk_wait(d, &b->all_done);
 	unsigned wrong = 0;
 	for (unsigned i = 0; i < KT_REC_QD; i++) {
@@ -567,8 +572,8 @@ static void rec_on_cpu(uint64_t arg)
 			fill(w[i], bytes, 5000u + cpu * 100u + round * KT_REC_QD + i);
 			memset(rd[i], 0, bytes);
 		}
-		bad += rec_batch_run(d, wb, BLK_OP_WRITE, base, w);
-		bad += rec_batch_run(d, rb, BLK_OP_READ, base, rd);
+		bad += rec_batch_run(d, wb, BLK_OP_WRITE, base, w, round & 1u);
+		bad += rec_batch_run(d, rb, BLK_OP_READ, base, rd, false);
 		for (unsigned i = 0; i < KT_REC_QD; i++) {
 			bad += !rec_outcome(r, cpu, &wb->rq[i]);
 			bad += !rec_outcome(r, cpu, &rb->rq[i]);

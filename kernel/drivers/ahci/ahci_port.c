@@ -111,8 +111,11 @@ static int internal_cmd(struct ahci_port *pt, const struct fis_reg_h2d *fis, uin
 	uint64_t deadline = time_now_ns() + pt->h->timeout_ns;
 	int rc = -ETIMEDOUT;
 	for (;;) {
+		/* CI first: once it reads clear, PxTFD read after it is the command's final
+		 * status (read before, it may be the previous command's ERR). */
+		uint32_t ci = ahci_prd(pt, AHCI_PxCI);
 		*tfd = ahci_prd(pt, AHCI_PxTFD);
-		if (!(ahci_prd(pt, AHCI_PxCI) & 1u)) {
+		if (!(ci & 1u)) {
 			rc = (*tfd & (ATA_SR_ERR | ATA_SR_DF)) ? -EIO : 0;
 			break;
 		}
@@ -247,7 +250,8 @@ static void slot_reissue(struct ahci_port *pt, unsigned s)
 }
 
 /* Reset the port and issue again what was in flight (each at most
- * AHCI_RESUBMIT_MAX times; beyond that the part fails with fail_st). at_device: every
+ * AHCI_RESUBMIT_MAX times; beyond that the part fails with fail_st; fail_st 0: a
+ * reset no command caused, which charges none of them). at_device: every
  * slot in pt->issued has been at the device since the engine last started (not so
  * inside task-file error recovery, which restarted the engine before reissuing). */
 static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fail_st, bool at_device,
@@ -280,7 +284,7 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 	for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++) {
 		if (!(keep & (1u << s)) || !pt->slot[s].part)
 			continue;
-		if (++pt->slot[s].resubmits > AHCI_RESUBMIT_MAX) {
+		if (fail_st && ++pt->slot[s].resubmits > AHCI_RESUBMIT_MAX) {
 			klog("ahci", "%s: tag %u (lba %llu) failed after %u issues", pt->bdev.name, s,
 			     (unsigned long long)pt->slot[s].part->lba, AHCI_RESUBMIT_MAX + 1u);
 			slot_finish(pt, s, fail_st, ds, b);
@@ -703,7 +707,7 @@ int ahci_port_reset_now(struct ahci_port *pt, const char *why)
 		return -EINVAL;
 	}
 	reap(pt, &b);
-	reset_and_resubmit(pt, why, BLK_E_IO, true, &b);
+	reset_and_resubmit(pt, why, 0, true, &b);
 	kick(pt, &b);
 	int rc = atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_LIVE ? 0 : -EIO;
 	spin_unlock(&pt->lock);
