@@ -53,6 +53,6 @@ AHCI_CASES: list[str] = [f"ahci.{c}" for c in (
     "ahci_hba_up", "ahci_identify_sane", "ahci_rw_verify_each_cpu", "ahci_ncq_depth_in_flight",
     "ahci_prdt_up_to_max_transfer", "ahci_flush_completes", "ahci_trim_when_offered",
     "ahci_lba_beyond_capacity", "ahci_non_ncq_path", "ahci_port_reset_resubmits", "ahci_io_survives_faults",
-    "ahci_shutdown_flushes_and_stops")]
+    "ahci_shutdown_flushes_and_stops", "ahci_io_survives_recovery")]
 # Skipped (with the reason) when the disk or the command line turns NCQ off.
 AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]

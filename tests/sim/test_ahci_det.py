@@ -81,8 +81,11 @@ def search(exe, hit, sites, words, budget):
 
 def exactly_once(rc, out):
     """Every request ended once; the ones that failed carry the device's status and are
-    the LBAs the driver named; every command issued to the port completed once."""
+    the LBAs the driver named; every command issued to the port completed once. No
+    fault site here fails a READ LOG EXT (ahci.tfes is not among them): its failure
+    would be the driver misreading the status."""
     assert rc == 0, out[-3000:]
+    assert LOG_FAILED not in out, [ln for ln in out.splitlines() if LOG_FAILED in ln]
     assert CASE_OK.search(out), out[-3000:]
     assert not NOT_ONCE.search(out), NOT_ONCE.search(out).group(0)
     m = SUMMARY.search(out)
@@ -110,14 +113,14 @@ def test_ahci_det_error_on_one_tag_while_others_complete(plain_exe):
     # One NCQ tag fails (Set Device Bits with ERR) in the same interrupt that reaps
     # other tags' completions, while more are still queued: the failing one fails
     # with the NCQ log's status and LBA, the completed ones complete once, the rest
-    # are issued again, and the READ LOG EXT itself never looks failed.
+    # are issued again, and the READ LOG EXT itself never looks failed (it did while
+    # the driver read PxTFD before PxCI: the previous command's ERR).
     sites, words = NCQ_ERROR
 
     def hit(o):
         return any(int(again) >= 1 and int(along) >= 1 for _, again, along in ALONGSIDE.findall(o))
     seed, rc, out = search(plain_exe, hit, sites, words, budget=24)
     exactly_once(rc, out)
-    assert LOG_FAILED not in out, [ln for ln in out.splitlines() if LOG_FAILED in ln]
     assert int(SUMMARY.search(out).group(2)) >= 1
     replays_identically(plain_exe, seed, sites, words, out)
 
