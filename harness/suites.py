@@ -53,7 +53,7 @@ AHCI_CASES: list[str] = [f"ahci.{c}" for c in (
     "ahci_hba_up", "ahci_identify_sane", "ahci_rw_verify_each_cpu", "ahci_ncq_depth_in_flight",
     "ahci_prdt_up_to_max_transfer", "ahci_flush_completes", "ahci_trim_when_offered",
     "ahci_lba_beyond_capacity", "ahci_non_ncq_path", "ahci_port_reset_resubmits", "ahci_io_survives_faults",
-    "conformance", "ahci_shutdown_flushes_and_stops")]
+    "conformance", "ahci_shutdown_flushes_and_stops", "ahci_io_survives_recovery")]
 # The lines `ahci.conformance` prints (`ahci-conf: <case> ...`), in order
 # (kernel/drivers/ahci/ahci_conf_ktest.c): qemu-tests/test_ahci_conformance.py,
 # tests/sim/test_ahci_driver.py. The NCQ ones print `skipped` without NCQ.

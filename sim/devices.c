@@ -268,7 +268,8 @@ static void ich9_init(const struct sim_options *o, const struct model_bus *bus)
 		.subsys_vendor = 0x1af4, .subsys_id = 0x1100,
 		.class_code = 0x060100, .revision = 0x02,  /* bridge / ISA */
 	};
-	struct ahci_model_config k = { .threaded = !o->det };
+	struct ahci_model_config k = { .threaded = !o->det,
+	                               .msi_log2 = (uint8_t)(o->ahci_msi > 1 ? __builtin_ctz(o->ahci_msi) : 0) };
 	int err;
 
 	must(pci_model_add(0, 0x1f, 0, &lpc, NULL), "ICH9 LPC bridge at 00:1f.0");

@@ -945,6 +945,27 @@ static void r_ahci(const struct sim_options *o, struct replay *r)
 	}
 }
 
+/* --ahci-msi N: the HBA's MSI Multiple Message Capable (models/ahci/ahci.h) */
+static void p_ahci_msi(struct sim_options *o, const char *arg, struct parse_state *st)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, &v) != 0 || (v != 1 && v != 8 && v != 16 && v != 32))
+		usage_error("--ahci-msi: '%s' is not 1, 8, 16 or 32 (one message, or one per port "
+		            "of the six)", arg);
+	o->ahci_msi = (unsigned)v;
+}
+static void r_ahci_msi(const struct sim_options *o, struct replay *r)
+{
+	char n[16];
+
+	if (o->ahci_msi <= 1)
+		return;
+	snprintf(n, sizeof(n), "%u", o->ahci_msi);
+	word(r, "--ahci-msi");
+	word(r, n);
+}
+
 static void p_iommu(struct sim_options *o, const char *arg, struct parse_state *st)
 {
 	if (strcmp(arg, "vtd") == 0)
@@ -1064,6 +1085,9 @@ static const struct sim_opt sim_opts[] = {
 	  "(default mem,size=64M,ncq=1); without --ahci one memory\n"
 	  "disk on port 0; none: the HBA with six empty ports",
 	  SIM_MAX_AHCI, NULL, r_ahci },
+	{ "ahci-msi", "N", p_ahci_msi, "MSI messages the AHCI HBA offers: 1 (as ICH9 and QEMU,\n"
+	  "default) | 8 | 16 | 32 (port i on message i once software\n"
+	  "enables 8 or more; fewer: all on message 0, GHC.MRSM set)", 0, NULL, r_ahci_msi },
 	{ "iommu", "vtd|none", p_iommu, "a VT-d unit at 0xFED90000 and its DMAR (default vtd), or\n"
 	  "none: device DMA reaches RAM untranslated (docs/iommu.md)", 0, NULL, r_iommu },
 	{ "vtd-caching-mode", NULL, p_vtd_cm, "VT-d CAP.CM = 1: not-present entries may be cached",

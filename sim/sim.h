@@ -119,6 +119,7 @@ struct sim_options {
 	} ahci[SIM_MAX_AHCI];
 	unsigned nahci;
 	bool ahci_none;                 /* --ahci none: the HBA with six empty ports */
+	unsigned ahci_msi;              /* --ahci-msi N: MSI messages the HBA offers (1, 8, 16, 32) */
 };
 
 #define SIM_DET_MAX_STEPS_DEFAULT 50000000ull

@@ -1,7 +1,8 @@
 /*
  * ahci.h — an AHCI host bus adapter model with SATA disks (Serial ATA AHCI 1.3.1,
  * ATA/ACS-3, SATA 3.2), register compatible with the ICH9 AHCI function q35 has at
- * 00:1f.2: ABAR in BAR5, one MSI message or INTx, six ports, 32 command slots, NCQ.
+ * 00:1f.2: ABAR in BAR5, one MSI message (or, by configuration, one per port) or
+ * INTx, six ports, 32 command slots, NCQ.
  * Each port may hold a disk kept in a host file or in sparse memory. Register writes
  * (PxCI, PxSACT, PxCMD.ST) only record work: a worker thread per HBA runs it (free
  * mode), or the caller steps it one unit at a time (deterministic mode, unit tests).
@@ -28,7 +29,11 @@ struct ahci_disk_config {
 struct ahci_model_config {
 	struct ahci_disk_config port[AHCIM_PORTS];
 	bool threaded;          /* a worker thread runs the ports (else ahci_model_step) */
+	/* MSI Multiple Message Capable as log2: 0 = one message (ICH9, QEMU), or 3..5 =
+	 * 8..32 messages, enough for port i to use message i (AHCI 1.3.1 §3.1.2 MRSM). */
+	uint8_t msi_log2;
 };
+#define AHCIM_MSI_LOG2_PER_PORT 3u     /* the least log2 that gives each port its message */
 
 /* Add an HBA function at bus index bus_index, slot dev, function fn, described by cfg
  * (NULL: one default disk on port 0, not threaded), logging through bus (kept: it

@@ -1,14 +1,17 @@
 /*
  * ahci_hba.c — AHCI HBA model, generic host control (AHCI 1.3.1 §3.1): the PCI
- * function (class 01:06:01, ABAR = BAR5, one MSI message, INTA), CAP/CAP2/PI/VS,
- * GHC.HR (resets every port, done at once), GHC.IE, IS (RW1C, a port's bit set while
- * PxIS & PxIE is non-zero: §3.1.3, cleared by software after PxIS, §10.7.2); the
- * interrupt (MSI per event, INTx level while GHC.IE and IS != 0); the instances, the
+ * function (class 01:06:01, ABAR = BAR5, one MSI message or by configuration one
+ * per port, INTA), CAP/CAP2/PI/VS, GHC.HR (resets every port, done at once), GHC.IE,
+ * GHC.MRSM (§3.1.2), IS (RW1C, a port's bit set while PxIS & PxIE is non-zero:
+ * §3.1.3, cleared by software after PxIS, §10.7.2); the interrupt (MSI per event:
+ * port i on message i when software enabled a message per port, else message 0;
+ * INTx level while GHC.IE and IS != 0); the instances, the
  * worker thread (free mode) or the stepping entry points (deterministic mode); the
  * fault sites.
  */
 #include "ahci/ahci_int.h"
 #include "pci/pci_model_insts.h"
+#include <hw/pci/msi.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -94,13 +97,39 @@ void ahci_kick(struct ahci_hba *h)
 
 /* ---- interrupts (§3.1.3, §10.7) -------------------------------------------------------- */
 
-/* event: something new became pending (an MSI goes out for it). INTx follows the
+/* Messages software enabled (MME) when MSI is on, else 0. */
+static unsigned msi_enabled(struct ahci_hba *h)
+{
+	return h->desc.msi_multi_log2 ? pci_model_msi_vectors(h->fn) : 0;
+}
+
+/* §3.1.2 MRSM: the HBA asked for several messages (MMC > 0), software enabled more
+ * than one but fewer than the ports need (so MME != MMC): the HBA reverts to message
+ * 0 for every port. Clear when MSI is off, MMC = 0 or MME = 0 (single message asked
+ * for, not reverted to) or every port has its message. */
+static bool mrsm(struct ahci_hba *h)
+{
+	unsigned n = msi_enabled(h);
+
+	return n > 1 && n < AHCIM_PORTS;
+}
+
+/* ports: those with something new pending (an MSI goes out for each: on the port's
+ * own message when every port has one, else one on message 0). INTx follows the
  * level: asserted while GHC.IE and IS != 0. */
-static void irq_update(struct ahci_hba *h, bool event)
+static void irq_update(struct ahci_hba *h, uint32_t ports)
 {
 	if ((h->ghc & AHCI_GHC_IE) && h->is) {
-		if (event && pci_model_irq_raise(h->fn, 0))
+		unsigned n = ports ? msi_enabled(h) : 0;
+
+		ports &= h->is;
+		if (n >= AHCIM_PORTS) {
+			for (unsigned i = 0; i < AHCIM_PORTS; i++)
+				if ((ports >> i & 1u) && pci_model_irq_raise(h->fn, i))
+					h->st.irqs++;
+		} else if (ports && pci_model_irq_raise(h->fn, 0)) {
 			h->st.irqs++;
+		}
 	} else {
 		pci_model_irq_lower(h->fn);
 	}
@@ -110,7 +139,7 @@ void ahci_port_irq(struct ahci_port *p)
 {
 	if (p->is & p->ie) {
 		p->h->is |= 1u << p->idx;
-		irq_update(p->h, true);
+		irq_update(p->h, 1u << p->idx);
 	}
 }
 
@@ -119,7 +148,7 @@ void ahci_port_irq(struct ahci_port *p)
  * the interrupt pending, as on hardware. */
 static void is_write(struct ahci_hba *h, uint32_t v)
 {
-	bool again = false;
+	uint32_t again = 0;
 
 	h->is &= ~v;
 	for (unsigned i = 0; i < AHCIM_PORTS; i++) {
@@ -127,7 +156,7 @@ static void is_write(struct ahci_hba *h, uint32_t v)
 
 		if ((v >> i & 1u) && (p->is & p->ie)) {
 			h->is |= 1u << i;
-			again = true;
+			again |= 1u << i;
 		}
 	}
 	irq_update(h, again);
@@ -139,7 +168,7 @@ static void hba_reset(struct ahci_hba *h)
 		ahci_port_reset(&h->port[i], true);
 	h->ghc = AHCI_GHC_AE;
 	h->is = 0;
-	irq_update(h, false);
+	irq_update(h, 0);
 	h->st.hba_resets++;
 }
 
@@ -156,7 +185,7 @@ static void ghc_write(struct ahci_hba *h, uint32_t v)
 		return;
 	}
 	h->ghc = AHCI_GHC_AE | (v & AHCI_GHC_IE);
-	irq_update(h, !(old & AHCI_GHC_IE) && (h->ghc & AHCI_GHC_IE));
+	irq_update(h, !(old & AHCI_GHC_IE) && (h->ghc & AHCI_GHC_IE) ? h->is : 0);
 }
 
 /* ---- ABAR decode (§3) ------------------------------------------------------------------ */
@@ -183,7 +212,7 @@ static uint64_t abar_read(void *ctx, unsigned bar, uint64_t off, unsigned size)
 	}
 	switch (off) {
 	case AHCI_CAP: v = cap_value; break;
-	case AHCI_GHC: v = h->ghc; break;
+	case AHCI_GHC: v = h->ghc | (mrsm(h) ? AHCI_GHC_MRSM : 0); break;
 	case AHCI_IS: v = h->is; break;
 	case AHCI_PI: v = (1u << AHCIM_PORTS) - 1u; break;
 	case AHCI_VS: v = AHCI_VS_1_3_1; break;
@@ -376,6 +405,12 @@ int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci
 			return -EINVAL;
 		}
 	}
+	if (k.msi_log2 && (k.msi_log2 < AHCIM_MSI_LOG2_PER_PORT || k.msi_log2 > PCI_MSI_MMC_MAX)) {
+		bus->log(bus->ctx, "ahci@%02x:%02x.%u: bad configuration: %u MSI messages (one, or "
+			 "%u..%u: a message per port)", bus_index, dev, fn, 1u << k.msi_log2,
+			 1u << AHCIM_MSI_LOG2_PER_PORT, 1u << PCI_MSI_MMC_MAX);
+		return -EINVAL;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
@@ -408,7 +443,7 @@ int ahci_model_add(uint8_t bus_index, uint8_t dev, uint8_t fn, const struct ahci
 		.class_code = AHCI_PCI_CLASS, .revision = 0x02,
 		.irq_pin = 1,
 		.bar[AHCI_ABAR_BAR] = { .size = AHCIM_ABAR_SIZE, .flags = 0 },
-		.msi = true, .msi_multi_log2 = 0, .msi_64 = true, .msi_maskable = false,
+		.msi = true, .msi_multi_log2 = k.msi_log2, .msi_64 = true, .msi_maskable = false,
 		.bar_read = abar_read, .bar_write = abar_write, .ctx = h,
 	};
 	pthread_mutex_lock(&h->lock);

@@ -287,6 +287,17 @@ bool pci_model_msix_enabled(struct pci_model_fn *f)
 	return on;
 }
 
+unsigned pci_model_msi_vectors(struct pci_model_fn *f)
+{
+	unsigned n = 0;
+
+	pthread_mutex_lock(&pci_fab.lock);
+	if (!f->vanished && !msix_on(f) && msi_on(f))
+		n = msi_enabled_vectors(f);
+	pthread_mutex_unlock(&pci_fab.lock);
+	return n;
+}
+
 bool pci_model_irq_raise(struct pci_model_fn *f, unsigned idx)
 {
 	bool sent = false;

@@ -95,6 +95,9 @@ int pci_model_firmware(uint64_t mmio_base, uint64_t mmio_limit, uint16_t io_base
 bool pci_model_irq_raise(struct pci_model_fn *f, unsigned idx);
 /* Is MSI-X enabled (Message Control.Enable) on the function? */
 bool pci_model_msix_enabled(struct pci_model_fn *f);
+/* MSI vectors software enabled (Multiple Message Enable, PCIe 4.0 §7.7.1.2: 1..32);
+ * 0 when MSI is off or MSI-X is on. */
+unsigned pci_model_msi_vectors(struct pci_model_fn *f);
 /* INTx deassert (level devices; edu lowers it on acknowledge). */
 void pci_model_irq_lower(struct pci_model_fn *f);
 /* Bus mastering enabled (DMA allowed)? */

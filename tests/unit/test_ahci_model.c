@@ -703,6 +703,58 @@ static void test_msi_per_event(void **state)
 	assert_true(fb.gsi_high[INTX_GSI]);           /* no INTx with MSI on */
 }
 
+/* --ahci-msi: MMC for 8 messages; with 8 enabled port i interrupts on message i,
+ * with 2 or 4 the HBA reverts to message 0 and says so in GHC.MRSM (AHCI 1.3.1
+ * §3.1.2), with 1 it uses message 0 without MRSM. Fewer than 8 offered (but more
+ * than 1) is a configuration the model refuses: 6 ports need 8. */
+static void test_msi_per_port(void **state)
+{
+	struct ahci_model_config k = { .msi_log2 = AHCIM_MSI_LOG2_PER_PORT };
+	static const struct { unsigned mme, msg0, msg2; bool mrsm; } want[] = {
+		{ 3, 0x40, 0x42, false }, { 1, 0x40, 0x40, true }, { 2, 0x40, 0x40, true }, { 0, 0x40, 0x40, false },
+	};
+	unsigned c;
+
+	(void)state;
+	k.port[0] = (struct ahci_disk_config){ .present = true, .size = DISK_BYTES };
+	k.port[2] = (struct ahci_disk_config){ .present = true, .size = DISK_BYTES };
+	add(&k);
+	for (c = cfg_rd(0x34, 1); c && cfg_rd(c, 1) != 0x05; c = cfg_rd(c + 1, 1))
+		;
+	assert_true(c != 0);
+	assert_int_equal(cfg_rd(c + 2, 2) >> 1 & 7u, AHCIM_MSI_LOG2_PER_PORT);     /* MMC */
+	cfg_wr(c + 4, 4, 0xFEE00000u);
+	cfg_wr(c + 8, 4, 0);
+	cfg_wr(c + 12, 2, 0x40);
+	start(0);
+	start(2);
+	pwr(0, AHCI_PxIE, AHCI_PxIS_DHRS);
+	pwr(2, AHCI_PxIE, AHCI_PxIS_DHRS);
+	wr(abar + AHCI_GHC, AHCI_GHC_AE | AHCI_GHC_IE);
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		unsigned before;
+
+		cfg_wr(c + 2, 2, want[i].mme << 4 | 1u);
+		assert_int_equal(!!(rd(abar + AHCI_GHC) & AHCI_GHC_MRSM), want[i].mrsm);
+		before = fb.nmsi;
+		cmd(0, 0, ATA_CMD_FLUSH_CACHE_EXT, 0, 0, 0, false, NULL, 0);
+		issue(0, 1);
+		cmd(2, 0, ATA_CMD_FLUSH_CACHE_EXT, 0, 0, 0, false, NULL, 0);
+		issue(2, 1);
+		assert_int_equal(fb.nmsi, before + 2);
+		assert_int_equal(fb.msis[before].data, want[i].msg0);
+		assert_int_equal(fb.msis[before + 1].data, want[i].msg2);
+		pwr(0, AHCI_PxIS, 0xFFFFFFFFu);
+		pwr(2, AHCI_PxIS, 0xFFFFFFFFu);
+		wr(abar + AHCI_IS, 0xFFFFFFFFu);
+	}
+	cfg_wr(c + 2, 2, 0);                            /* MSI off: MRSM clear */
+	assert_int_equal(rd(abar + AHCI_GHC) & AHCI_GHC_MRSM, 0);
+	ahci_model_reset();
+	k.msi_log2 = 1;
+	assert_int_equal(ahci_model_add(0, 0x1e, 2, &k, &fb.bus), -EINVAL);
+}
+
 static void test_hba_reset(void **state)
 {
 	(void)state;
@@ -843,6 +895,7 @@ int main(void)
 		T(test_ncq_refused_by_non_ncq_disk),
 		T(test_intx_level_and_clear_order),
 		T(test_msi_per_event),
+		cmocka_unit_test_setup_teardown(test_msi_per_port, NULL, teardown),
 		T(test_hba_reset),
 		T(test_fault_tfes),
 		T(test_fault_port_hang),

@@ -1,8 +1,9 @@
 /*
  * ahci_hba.c — the AHCI driver's HBA side and PCI glue (AHCI 1.3.1 §2.1: class
  * 01:06:01, ABAR in BAR5): BIOS/OS handoff where CAP2.BOH (§10.6.3), HBA reset
- * with its timeout (GHC.HR, §10.4.3), AHCI enable, ports implemented, one MSI or
- * INTx for the HBA (or polling), interrupt status cleared PxIS before IS
+ * with its timeout (GHC.HR, §10.4.3), AHCI enable, ports implemented, an MSI vector
+ * per port where the HBA grants them (§3.1.2 MRSM), else one MSI or INTx for the
+ * HBA (or polling), interrupt status cleared PxIS before IS
  * (§10.7.2.1), the lines the driver prints, its public API and the orderly
  * shutdown at the end of the run.
  */
@@ -81,28 +82,56 @@ static unsigned irq_allow(void)
 	return PCI_IRQ_ALLOW_MSI | PCI_IRQ_ALLOW_INTX | PCI_IRQ_ALLOW_POLL;
 }
 
-/* One vector for the HBA: every port with IS set, PxIS read and cleared first,
- * then its IS bit (inside ahci_port_service). */
+/* Clear an idle port's status (not ours to handle) so a level line drops. */
+static void clear_idle_port(struct ahci_hba *h, unsigned p)
+{
+	struct ahci_port tmp = { .regs = h->abar + AHCI_PORT(p) };
+	ahci_pwr(&tmp, AHCI_PxIS, ahci_prd(&tmp, AHCI_PxIS));
+	ahci_wr(h, AHCI_IS, 1u << p);
+}
+
+/* The HBA's interrupt. Per-port MSI: vector idx is port idx's alone (§3.1.2); its
+ * PxIS is read and cleared, then its IS bit. Otherwise one vector for the HBA:
+ * every port with IS set, PxIS read and cleared first, then its IS bit (inside
+ * ahci_port_service), AHCI §10.7.2.1. */
 static void hba_irq(unsigned idx, void *arg)
 {
-	(void)idx;
 	struct ahci_hba *h = arg;
+	if (idx < AHCI_MAX_PORTS)
+		atomic_fetch_add64(&h->vec_irqs[idx], 1, MO_RELAXED);
+	if (h->per_port) {
+		atomic_fetch_add64(&h->irqs, 1, MO_RELAXED);
+		if (idx < AHCI_MAX_PORTS && h->port[idx])
+			ahci_port_service(h->port[idx]);
+		else if (idx < AHCI_MAX_PORTS && (ahci_rd(h, AHCI_IS) & (1u << idx)))
+			clear_idle_port(h, idx);
+		return;
+	}
 	uint32_t is = ahci_rd(h, AHCI_IS);
-	if (!is || is == 0xFFFFFFFFu)
-		return;                 /* a shared INTx line, or the HBA fell off the bus */
+	if (!is || is == 0xFFFFFFFFu) {
+		/* a shared INTx line (another function's), or the HBA fell off the bus */
+		atomic_fetch_add64(&h->not_ours, 1, MO_RELAXED);
+		return;
+	}
 	atomic_fetch_add64(&h->irqs, 1, MO_RELAXED);
 	for (unsigned p = 0; p < AHCI_MAX_PORTS; p++) {
 		if (!(is & (1u << p)))
 			continue;
-		if (h->port[p]) {
+		if (h->port[p])
 			ahci_port_service(h->port[p]);
-		} else {
-			/* Not ours to handle (an idle port): clear it so a level line drops. */
-			struct ahci_port tmp = { .regs = h->abar + AHCI_PORT(p) };
-			ahci_pwr(&tmp, AHCI_PxIS, ahci_prd(&tmp, AHCI_PxIS));
-			ahci_wr(h, AHCI_IS, 1u << p);
-		}
+		else
+			clear_idle_port(h, p);
 	}
+}
+
+/* Vectors to ask for: one per port up to the highest implemented one, rounded up to
+ * the power of two MSI grants in (§3.1.2: port i uses message i), or 1. */
+static unsigned irq_want(uint32_t pi)
+{
+	unsigned top = pi ? 32u - (unsigned)__builtin_clz(pi) : 1u, want = 1;
+	while (want < top)
+		want <<= 1;
+	return want;
 }
 
 /* §10.6.3: take the HBA from the firmware when it says it shares it. */
@@ -179,18 +208,36 @@ static int probe_one(struct pci_dev *d)
 		klog("ahci", "%s: DMA attach failed: skipped", h->name);
 		goto out_free;
 	}
-	int rc = pci_irq_alloc(d, 1, 0, irq_allow(), hba_irq, h, &h->irq);
+	unsigned want = irq_want(h->pi);
+	int rc = pci_irq_alloc(d, want, 0, irq_allow(), hba_irq, h, &h->irq);
 	if (rc) {
 		klog("ahci", "%s: no interrupt and no polling allowed (%d): skipped", h->name, rc);
 		goto out_release;
 	}
 	h->have_irq = true;
+	/* §3.1.2: with fewer messages than it asked for the HBA may share them or revert
+	 * to message 0 (MRSM); only a full grant without MRSM gives each port its own.
+	 * Otherwise every vector that fires scans IS. */
+	if (h->irq.mode == PCI_IRQ_MSI && h->irq.nvec > 1) {
+		uint32_t top = 32u - (unsigned)__builtin_clz(h->pi);
+		bool reverted = (ahci_rd(h, AHCI_GHC) & AHCI_GHC_MRSM) != 0;
+		h->per_port = h->irq.nvec >= top && !reverted;
+		if (!h->per_port)
+			klog("ahci", "%s: %u MSI vectors for ports 0..%u%s: one vector for the HBA", h->name,
+			     h->irq.nvec, top - 1u, reverted ? ", the HBA reverted to one message (GHC.MRSM)" : "");
+	}
 	ahci_hbas[ahci_nhba++] = h;
-	klog("ahci", "%s: %04x:%02x:%02x.%x %u ports (PI 0x%x), CAP 0x%x%s%s, irq %s", h->name, d->addr.seg,
+	char irqs[8] = "";
+	if (h->per_port)
+		ksnprintf(irqs, sizeof irqs, " x%u", h->irq.nvec);
+	klog("ahci", "%s: %04x:%02x:%02x.%x %u ports (PI 0x%x), CAP 0x%x%s%s, irq %s%s", h->name, d->addr.seg,
 	     d->addr.bus, d->addr.dev, d->addr.fn, (unsigned)__builtin_popcount(h->pi), h->pi, h->cap,
-	     (h->cap & AHCI_CAP_SNCQ) ? " NCQ" : "", h->s64 ? " 64-bit" : "", pci_irq_mode_name(h->irq.mode));
-	if (h->idx == 0)
+	     (h->cap & AHCI_CAP_SNCQ) ? " NCQ" : "", h->s64 ? " 64-bit" : "", pci_irq_mode_name(h->irq.mode),
+	     irqs);
+	if (h->idx == 0) {
 		kinfo("ahci.irq_mode", "%s", pci_irq_mode_name(h->irq.mode));
+		kinfo("ahci.irq_vectors", "%u", h->per_port ? h->irq.nvec : 1u);
+	}
 	ahci_wr(h, AHCI_IS, 0xFFFFFFFFu);
 	for (unsigned p = 0; p < AHCI_MAX_PORTS; p++) {
 		if (!(h->pi & (1u << p)))
@@ -251,6 +298,14 @@ static void ahci_shutdown_all(void)
 	for (unsigned i = 0; i < ahci_nhba; i++) {
 		struct ahci_hba *h = ahci_hbas[i];
 		ahci_wr(h, AHCI_GHC, ahci_rd(h, AHCI_GHC) & ~AHCI_GHC_IE);
+		char per[AHCI_MAX_PORTS * 21] = "";
+		unsigned nv = h->per_port ? h->irq.nvec : 1u, len = 0;
+		for (unsigned v = 0; v < nv && v < AHCI_MAX_PORTS; v++)
+			len += (unsigned)ksnprintf(per + len, sizeof per - len, "%s%llu", v ? "," : "",
+						   (unsigned long long)atomic_load64(&h->vec_irqs[v], MO_RELAXED));
+		klog("ahci", "%s: irq stats: mode=%s vectors=%u irqs=%llu not_ours=%llu per_vector=%s", h->name,
+		     pci_irq_mode_name(h->irq.mode), nv, (unsigned long long)atomic_load64(&h->irqs, MO_RELAXED),
+		     (unsigned long long)atomic_load64(&h->not_ours, MO_RELAXED), per);
 		if (h->have_irq) {
 			pci_irq_free(&h->irq);
 			h->have_irq = false;

@@ -99,8 +99,11 @@ struct ahci_hba {
 	struct dma_dev *dd;
 	struct pci_irq irq;
 	bool have_irq;
+	bool per_port;                  /* MSI vector i serves port i only (AHCI §3.1.2 MRSM clear) */
 	uint64_t timeout_ns;
 	uint64_t irqs;                  /* atomic */
+	uint64_t not_ours;              /* atomic: interrupts that found IS clear (shared INTx, late MSI) */
+	uint64_t vec_irqs[AHCI_MAX_PORTS];      /* atomic: interrupts by vector */
 	struct ahci_port *port[AHCI_MAX_PORTS];
 };
 

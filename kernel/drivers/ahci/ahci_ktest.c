@@ -4,7 +4,8 @@
  * IDENTIFY fields, round trips from every CPU, NCQ with several tags in flight, a
  * PRDT up to the largest part, FLUSH CACHE EXT, TRIM, an LBA beyond the capacity,
  * the non-NCQ path, a port reset with I/O in flight, the fixed conformance list
- * (ahci_conf_ktest.c) and shutdown (flush, engines stopped, AHCI 1.3.1 §10.3.2).
+ * (ahci_conf_ktest.c), shutdown (flush, engines stopped, AHCI 1.3.1 §10.3.2), and
+ * I/O from every CPU racing error recovery.
  */
 #include "ahci_int.h"
 #include <hal/hal.h>
@@ -462,6 +463,167 @@ static void ahci_io_survives_faults(struct ktest *t)
 	KTEST_EXPECT(t, ok + io + nodev + tmo == 2u * 8u * KT_ASYNC);
 }
 
+/* ---- recovery racing I/O on every CPU (tests/sim/test_ahci_det.py) -------------------------
+ *
+ * Every online CPU writes batches of KT_REC_QD requests with known data to its own
+ * blocks, all in flight at once (every other round it resets the port right after
+ * submitting: a reset racing completions), then reads them back the same way, while
+ * the sim's fault sites may fail one NCQ tag now and then (the others completing
+ * around it) or hold commands past a tiny timeout. Every request
+ * must complete exactly once; one that ended well verifies; one that failed carries
+ * the device's status (ERR set) and is logged with its LBA. Without faults all pass. */
+#define KT_REC_ROUNDS 4u
+#define KT_REC_QD 8u
+#define KT_REC_BLOCKS 8u
+#define KT_REC_LBA (KT_LBA_BASE + 16384u)
+
+struct rec_batch {
+	struct blk_request rq[KT_REC_QD];
+	struct blk_seg seg[KT_REC_QD];
+	uint32_t calls[KT_REC_QD];      /* atomic: completions seen per request */
+	uint32_t left, all_done;        /* atomic */
+};
+
+struct rec_result {
+	struct blk_dev *d;
+	uint32_t bad, ok, io, tmo, verified, ran;       /* atomic */
+};
+
+static void rec_done(struct blk_request *rq)
+{
+	struct rec_batch *b = rq->priv;
+	atomic_fetch_add32(&b->calls[rq - b->rq], 1, MO_RELAXED);
+	if (atomic_fetch_add32(&b->left, (uint32_t)-1, MO_ACQ_REL) == 1)
+		atomic_store32(&b->all_done, 1, MO_RELEASE);
+}
+
+/* One batch: every request submitted, then (reset) the port reset while they are
+ * at the device, then waited for together. Returns how many requests did not
+ * complete exactly once. */
+static unsigned rec_batch_run(struct blk_dev *d, struct rec_batch *b, enum blk_op op, uint64_t base, uint8_t **bufs,
+			      bool reset)
+{
+	uint32_t bytes = KT_REC_BLOCKS * d->lim.block_size;
+	memset(b, 0, sizeof *b);
+	b->left = KT_REC_QD;
+	for (unsigned i = 0; i < KT_REC_QD; i++) {
+		b->seg[i] = (struct blk_seg){ bufs[i], bytes };
+		b->rq[i] = (struct blk_request){ .op = op, .lba = base + (uint64_t)i * KT_REC_BLOCKS,
+						 .nblocks = KT_REC_BLOCKS, .nsegs = 1, .segs = &b->seg[i],
+						 .done = rec_done, .priv = b };
+		int src = blk_submit(d, &b->rq[i]);
+		if (src) {                      /* refused: no callback will come */
+			b->rq[i].status = src;
+			rec_done(&b->rq[i]);
+		}
+	}
+	if (reset)
+		ahci_test_port_reset(0, "ktest: a reset racing completions");
+	blk_wait(d, &b->all_done);
+	unsigned wrong = 0;
+	for (unsigned i = 0; i < KT_REC_QD; i++) {
+		uint32_t n = atomic_load32(&b->calls[i], MO_ACQUIRE);
+		if (n != 1) {
+			klog("ahci", "ktest: %s lba %llu completed %u times", op == BLK_OP_WRITE ? "write" : "read",
+			     (unsigned long long)b->rq[i].lba, n);
+			wrong++;
+		}
+	}
+	return wrong;
+}
+
+/* Count one request's outcome; false when it is not one recovery may give. */
+static bool rec_outcome(struct rec_result *r, unsigned cpu, const struct blk_request *rq)
+{
+	const char *what = rq->op == BLK_OP_WRITE ? "write" : "read";
+	if (rq->status == 0) {
+		atomic_fetch_add32(&r->ok, 1, MO_RELAXED);
+		return true;
+	}
+	klog("ahci", "ktest: CPU %u %s lba %llu failed: %s (dev_status 0x%x)", cpu, what, (unsigned long long)rq->lba,
+	     blk_status_name(rq->status), rq->dev_status);
+	if (rq->status == BLK_E_IO && ((rq->dev_status >> 8) & ATA_SR_ERR)) {
+		atomic_fetch_add32(&r->io, 1, MO_RELAXED);
+		return true;
+	}
+	if (rq->status == BLK_E_TIMEDOUT) {
+		atomic_fetch_add32(&r->tmo, 1, MO_RELAXED);
+		return true;
+	}
+	return false;
+}
+
+static void rec_on_cpu(uint64_t arg)
+{
+	struct rec_result *r = (struct rec_result *)(uintptr_t)arg;
+	struct blk_dev *d = r->d;
+	unsigned cpu = hal_cpu_index();
+	uint32_t bytes = KT_REC_BLOCKS * d->lim.block_size;
+	struct rec_batch *wb = kzalloc(sizeof *wb), *rb = kzalloc(sizeof *rb);
+	uint8_t *w[KT_REC_QD], *rd[KT_REC_QD];
+	unsigned bad = !wb || !rb;
+	for (unsigned i = 0; i < KT_REC_QD; i++) {
+		w[i] = kmalloc(bytes);
+		rd[i] = kmalloc(bytes);
+		bad += !w[i] || !rd[i];
+	}
+	for (unsigned round = 0; !bad && round < KT_REC_ROUNDS; round++) {
+		uint64_t base = KT_REC_LBA + ((uint64_t)(cpu % 16u) * KT_REC_ROUNDS + round) * KT_REC_QD * KT_REC_BLOCKS;
+		for (unsigned i = 0; i < KT_REC_QD; i++) {
+			fill(w[i], bytes, 5000u + cpu * 100u + round * KT_REC_QD + i);
+			memset(rd[i], 0, bytes);
+		}
+		bad += rec_batch_run(d, wb, BLK_OP_WRITE, base, w, round & 1u);
+		bad += rec_batch_run(d, rb, BLK_OP_READ, base, rd, false);
+		for (unsigned i = 0; i < KT_REC_QD; i++) {
+			bad += !rec_outcome(r, cpu, &wb->rq[i]);
+			bad += !rec_outcome(r, cpu, &rb->rq[i]);
+			if (wb->rq[i].status || rb->rq[i].status)
+				continue;
+			if (memcmp(w[i], rd[i], bytes)) {
+				klog("ahci", "ktest: CPU %u lba %llu: read back differs", cpu,
+				     (unsigned long long)rb->rq[i].lba);
+				bad++;
+			} else {
+				atomic_fetch_add32(&r->verified, 1, MO_RELAXED);
+			}
+		}
+	}
+	for (unsigned i = 0; i < KT_REC_QD; i++) {
+		kfree(w[i]);
+		kfree(rd[i]);
+	}
+	kfree(wb);
+	kfree(rb);
+	if (bad)
+		atomic_fetch_add32(&r->bad, bad, MO_RELAXED);
+	atomic_fetch_add32(&r->ran, 1, MO_RELEASE);
+}
+
+static void ahci_io_survives_recovery(struct ktest *t)
+{
+	struct ahci_disk_info di, after;
+	struct blk_dev *d = need_disk(t, &di);
+	if (!d)
+		return;
+	struct rec_result r = { .d = d };
+	struct cpumask all;
+	smp_online_mask(&all);
+	KTEST_EXPECT_EQ(t, smp_run_threads(&all, rec_on_cpu, (uint64_t)(uintptr_t)&r), 0);
+	unsigned ncpu = smp_online_count();
+	KTEST_EXPECT_EQ(t, atomic_load32(&r.ran, MO_ACQUIRE), ncpu);
+	KTEST_EXPECT_EQ(t, atomic_load32(&r.bad, MO_ACQUIRE), 0);
+	uint32_t ok = atomic_load32(&r.ok, MO_ACQUIRE), io = atomic_load32(&r.io, MO_ACQUIRE);
+	uint32_t tmo = atomic_load32(&r.tmo, MO_ACQUIRE);
+	KTEST_EXPECT_EQ(t, ok + io + tmo, ncpu * KT_REC_ROUNDS * KT_REC_QD * 2u);
+	ahci_disk_info_get(0, &after);
+	KTEST_EXPECT(t, !after.failed);
+	ktest_log(t, "%s: %u CPUs: requests ok=%u io_error=%u timed_out=%u verified=%u, %llu resets, %llu resubmitted",
+		  di.name, ncpu, ok, io, tmo, atomic_load32(&r.verified, MO_ACQUIRE),
+		  (unsigned long long)(after.resets - di.resets),
+		  (unsigned long long)(after.resubmitted - di.resubmitted));
+}
+
 static const struct ktest_case ahci_cases[] = {
 	KTEST_CASE(ahci_hba_up),
 	KTEST_CASE(ahci_identify_sane),
@@ -476,5 +638,6 @@ static const struct ktest_case ahci_cases[] = {
 	KTEST_CASE(ahci_io_survives_faults),
 	{ "conformance", ahci_conformance_ktest },      /* ahci_conf_ktest.c */
 	KTEST_CASE(ahci_shutdown_flushes_and_stops),
+	KTEST_CASE(ahci_io_survives_recovery),
 };
 KTEST_SUITE(ahci_suite, "ahci", ahci_cases);

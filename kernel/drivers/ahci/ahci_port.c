@@ -111,8 +111,11 @@ static int internal_cmd(struct ahci_port *pt, const struct fis_reg_h2d *fis, uin
 	uint64_t deadline = time_now_ns() + pt->h->timeout_ns;
 	int rc = -ETIMEDOUT;
 	for (;;) {
+		/* CI first: once it reads clear, PxTFD read after it is the command's final
+		 * status (read before, it may be the previous command's ERR). */
+		uint32_t ci = ahci_prd(pt, AHCI_PxCI);
 		*tfd = ahci_prd(pt, AHCI_PxTFD);
-		if (!(ahci_prd(pt, AHCI_PxCI) & 1u)) {
+		if (!(ci & 1u)) {
 			rc = (*tfd & (ATA_SR_ERR | ATA_SR_DF)) ? -EIO : 0;
 			break;
 		}
@@ -131,6 +134,8 @@ static int internal_cmd(struct ahci_port *pt, const struct fis_reg_h2d *fis, uin
 }
 
 /* ---- recovery --------------------------------------------------------------------------------- */
+
+static unsigned reap(struct ahci_port *pt, struct ahci_batch *b);
 
 static void batch_add(struct ahci_batch *b, struct blk_part *p, int st, uint32_t ds)
 {
@@ -245,8 +250,12 @@ static void slot_reissue(struct ahci_port *pt, unsigned s)
 }
 
 /* Reset the port and issue again what was in flight (each at most
- * AHCI_RESUBMIT_MAX times; beyond that the part fails with fail_st). */
-static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fail_st, struct ahci_batch *b)
+ * AHCI_RESUBMIT_MAX times; beyond that the part fails with fail_st; fail_st 0: a
+ * reset no command caused, which charges none of them). at_device: every
+ * slot in pt->issued has been at the device since the engine last started (not so
+ * inside task-file error recovery, which restarted the engine before reissuing). */
+static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fail_st, bool at_device,
+			       struct ahci_batch *b)
 {
 	const char *why = 0;
 	uint32_t keep = pt->issued;
@@ -254,6 +263,20 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 	uint32_t ds = (tfd0 & ATA_SR_ERR) ? (tfd0 & AHCI_PxTFD_STS_MASK) << 8 | ((tfd0 >> AHCI_PxTFD_ERR_SHIFT) & 0xFFu) : 0;
 	klog("ahci", "%s port %u (%s): port reset: %s (%u commands in flight)", pt->h->name, pt->no, pt->bdev.name,
 	     reason, (unsigned)__builtin_popcount(keep));
+	/* While ST is still set a slot whose PxCI and PxSACT bits cleared since the
+	 * caller reaped has completed well (§3.3.13-14: errors leave the bits set); once
+	 * ST clears the HBA clears them all, so look now. One that completes after this
+	 * look is issued again: reads and writes of the same data are idempotent, and
+	 * its part still completes once. */
+	if (at_device && (ahci_prd(pt, AHCI_PxCMD) & AHCI_PxCMD_ST)) {
+		uint32_t before = pt->issued;
+		reap(pt, b);
+		for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++)
+			if (before & ~pt->issued & (1u << s))
+				klog("ahci", "%s port %u (%s): tag %u completed while the port was being reset", pt->h->name,
+				     pt->no, pt->bdev.name, s);
+		keep = pt->issued;
+	}
 	if (port_reset(pt, &why)) {
 		port_give_up(pt, why, b);
 		return;
@@ -261,7 +284,7 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 	for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++) {
 		if (!(keep & (1u << s)) || !pt->slot[s].part)
 			continue;
-		if (++pt->slot[s].resubmits > AHCI_RESUBMIT_MAX) {
+		if (fail_st && ++pt->slot[s].resubmits > AHCI_RESUBMIT_MAX) {
 			klog("ahci", "%s: tag %u (lba %llu) failed after %u issues", pt->bdev.name, s,
 			     (unsigned long long)pt->slot[s].part->lba, AHCI_RESUBMIT_MAX + 1u);
 			slot_finish(pt, s, fail_st, ds, b);
@@ -272,8 +295,9 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 	}
 }
 
-/* Task-file error (§6.2.2.1/§6.2.2.2). Lock held; completed slots already reaped. */
-static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
+/* Task-file error (§6.2.2.1/§6.2.2.2). Lock held; completed slots already reaped
+ * (alongside of them in this pass). */
+static void tf_error(struct ahci_port *pt, struct ahci_batch *b, unsigned alongside)
 {
 	uint32_t tfd = ahci_prd(pt, AHCI_PxTFD);
 	uint8_t st = (uint8_t)(tfd & AHCI_PxTFD_STS_MASK), er = (uint8_t)(tfd >> AHCI_PxTFD_ERR_SHIFT);
@@ -283,7 +307,7 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 	/* §6.2.2.2: stop, clear the errors, COMRESET only when the device stays busy
 	 * (a reset would also clear the NCQ error log), start again. */
 	if (engine_stop(pt, &why)) {
-		reset_and_resubmit(pt, why, BLK_E_IO, b);
+		reset_and_resubmit(pt, why, BLK_E_IO, false, b);
 		return;
 	}
 	ahci_pwr(pt, AHCI_PxSERR, 0xFFFFFFFFu);
@@ -293,7 +317,7 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 		comreset(pt);
 	}
 	if (engine_start(pt, &why)) {
-		reset_and_resubmit(pt, why, BLK_E_IO, b);
+		reset_and_resubmit(pt, why, BLK_E_IO, false, b);
 		return;
 	}
 	int bad = -1;
@@ -319,7 +343,7 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 			 * AHCI_RESUBMIT_MAX issues, is failed with the status of that time). */
 			char reason[96];
 			ksnprintf(reason, sizeof reason, "NCQ error log: %s (PxTFD 0x%x)", w2, t2);
-			reset_and_resubmit(pt, reason, BLK_E_IO, b);
+			reset_and_resubmit(pt, reason, BLK_E_IO, false, b);
 			return;
 		} else {
 			bad = (int)e.tag;
@@ -333,6 +357,7 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 				bad = (int)s;
 	}
 	uint32_t ds = (uint32_t)st << 8 | er;
+	unsigned again = 0;
 	for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++) {
 		if (!(failing & (1u << s)) || !pt->slot[s].part)
 			continue;
@@ -343,9 +368,13 @@ static void tf_error(struct ahci_port *pt, struct ahci_batch *b)
 			slot_finish(pt, s, BLK_E_IO, ds, b);
 		} else {
 			pt->resubmitted++;
+			again++;
 			slot_reissue(pt, s);
 		}
 	}
+	if (ncq && bad >= 0)
+		klog("ahci", "%s port %u (%s): error on tag %d, %u others resubmitted, %u completed alongside",
+		     pt->h->name, pt->no, pt->bdev.name, bad, again, alongside);
 }
 
 /* ---- issue ------------------------------------------------------------------------------------- */
@@ -524,13 +553,13 @@ void ahci_port_intr(struct ahci_port *pt, uint32_t pxis)
 			return;
 		}
 	}
-	reap(pt, &b);
+	unsigned reaped = reap(pt, &b);
 	if (pxis & AHCI_PxIS_TFES) {
-		tf_error(pt, &b);
+		tf_error(pt, &b, reaped);
 	} else if (pxis & (AHCI_PxIS_ERRORS & ~AHCI_PxIS_TFES)) {
 		char why[64];
 		ksnprintf(why, sizeof why, "interface/host bus error (PxIS 0x%x)", pxis);
-		reset_and_resubmit(pt, why, BLK_E_IO, &b);
+		reset_and_resubmit(pt, why, BLK_E_IO, true, &b);
 	}
 	kick(pt, &b);
 	spin_unlock(&pt->lock);
@@ -601,13 +630,23 @@ static void port_timeout(struct blk_dev *d, struct blk_part *p)
 		if (pt->slot[s].part == p && (pt->issued & (1u << s)))
 			ours = true;
 	if (atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_LIVE && ours) {
+		unsigned tag = p->tag;
 		reap(pt, &b);
+		if (!(pt->issued & (1u << tag)) || pt->slot[tag].part != p) {
+			/* It completed between the block layer's look and ours: no reset. */
+			klog("ahci", "%s port %u (%s): tag %u completed while its timeout was handled: no reset",
+			     pt->h->name, pt->no, pt->bdev.name, tag);
+			kick(pt, &b);
+			spin_unlock(&pt->lock);
+			batch_run(&b);
+			return;
+		}
 		char why[80];
 		ksnprintf(why, sizeof why, "tag %u (lba %llu) overdue, PxCI 0x%x PxSACT 0x%x PxTFD 0x%x", p->tag,
 			  (unsigned long long)p->lba, ahci_prd(pt, AHCI_PxCI), ahci_prd(pt, AHCI_PxSACT),
 			  ahci_prd(pt, AHCI_PxTFD));
 		if (pt->issued)
-			reset_and_resubmit(pt, why, BLK_E_TIMEDOUT, &b);
+			reset_and_resubmit(pt, why, BLK_E_TIMEDOUT, true, &b);
 		kick(pt, &b);
 	}
 	spin_unlock(&pt->lock);
@@ -668,7 +707,7 @@ int ahci_port_reset_now(struct ahci_port *pt, const char *why)
 		return -EINVAL;
 	}
 	reap(pt, &b);
-	reset_and_resubmit(pt, why, BLK_E_IO, &b);
+	reset_and_resubmit(pt, why, 0, true, &b);
 	kick(pt, &b);
 	int rc = atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_LIVE ? 0 : -EIO;
 	spin_unlock(&pt->lock);
