@@ -85,13 +85,29 @@ void smp_bsp_online(uint32_t apic_id)
 	set_online(cpu);
 }
 
-/* Park a CPU that lost the race against its timeout: never online, no interrupts. */
-static void __attribute__((noreturn)) ap_park(void)
+/* Park a CPU that lost the race against its timeout: never online, no interrupts.
+ * lapic_up: apic_init_ap ran on it; its LAPIC is then software-disabled again and
+ * irq_ready cleared, so no IPI (all-but-self included) or interrupt reaches it.
+ * Before that its LAPIC is as INIT left it (xAPIC mode, software-disabled: SDM
+ * Vol. 3A §11.4.7.3) and must not be written in the boot CPU's mode. */
+static void __attribute__((noreturn)) ap_park(unsigned idx, bool lapic_up)
 {
 	hal_irq_disable();
-	lapic_soft_disable();
-	for (;;)
-		hal_cpu_halt();
+	if (lapic_up) {
+		/* release: pairs with the acquire of whoever aims interrupts here */
+		atomic_store32(&percpu_of(idx)->irq_ready, 0, MO_RELEASE);
+		lapic_soft_disable();
+	}
+	hal_cpu_stop();
+}
+
+/* An AP whose AP_READY came after the boot CPU had marked it FAILED: it says so
+ * (the boot CPU has counted it failed already) and parks, never online. */
+static void __attribute__((noreturn)) ap_park_late(unsigned idx, bool lapic_up)
+{
+	klog("smp", "CPU %u (APIC ID 0x%x) answered after the boot CPU gave up on it: parked, "
+	     "not brought online", idx, percpu_of(idx)->apic_id);
+	ap_park(idx, lapic_up);
 }
 
 /* The AP's idle loop: run work smp_run_threads left, else halt. The check runs
@@ -160,13 +176,18 @@ static void note_online_time(uint64_t t)
 
 static void __attribute__((noreturn)) ap_entry(unsigned idx)
 {
-	if (idx >= HAL_MAX_CPUS)
-		ap_park();
+	if (idx >= HAL_MAX_CPUS) {
+		hal_irq_disable();
+		hal_cpu_stop();
+	}
 	struct percpu *c = percpu_of(idx);
 	/* acquire: pairs with the BSP's release of CPU_BOOTING: apic_id, numa_node,
 	 * the handler table and the vector space are ready */
-	if (atomic_load64(&c->state, MO_ACQUIRE) != CPU_BOOTING)
-		ap_park();
+	uint64_t st = atomic_load64(&c->state, MO_ACQUIRE);
+	if (st == CPU_FAILED)
+		ap_park_late(idx, false);
+	if (st != CPU_BOOTING)
+		ap_park(idx, false);
 	apic_init_ap();
 	uint32_t id = lapic_id();
 	if (id != c->apic_id)
@@ -175,7 +196,7 @@ static void __attribute__((noreturn)) ap_entry(unsigned idx)
 	uint64_t expect = CPU_BOOTING;
 	/* AP_READY: whoever moves the state first wins; a late AP parks. */
 	if (!atomic_cas64(&c->state, &expect, CPU_ONLINE, MO_ACQ_REL, MO_ACQUIRE))
-		ap_park();
+		ap_park_late(idx, true);
 	c->boot.t_online = hal_rdtsc();
 	set_online(idx);
 	note_online_time(c->boot.t_online);
