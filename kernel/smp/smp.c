@@ -26,6 +26,7 @@ static struct cpumask online_mask;
 static uint32_t nfailed;
 static uint64_t tsc_last_online, tsc_boot;
 static uint64_t tsc_first_init;     /* the first AP INIT (boot CPU only) */
+static bool bringup_parallel;       /* set by smp_boot before any AP starts */
 static uint64_t online_hook;        /* void (*)(unsigned) */
 
 bool cpu_online(unsigned cpu)
@@ -405,6 +406,11 @@ static bool parallel_wanted(void)
 	return v != 0;
 }
 
+bool smp_bringup_parallel(void)
+{
+	return bringup_parallel;
+}
+
 uint64_t smp_bringup_us(void)
 {
 	uint64_t last = atomic_load64(&tsc_last_online, MO_ACQUIRE);
@@ -449,6 +455,7 @@ unsigned smp_boot(const struct acpi_madt_info *madt, uint64_t tsc_kmain)
 		next++;
 	}
 	bool parallel = parallel_wanted();
+	bringup_parallel = parallel;
 	if (parallel) {
 		started = start_aps_parallel(ap_ids, next - 1, 1);
 	} else {

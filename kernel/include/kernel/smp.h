@@ -32,6 +32,8 @@ uint64_t smp_online_us(void);
 /* Bring-up time in microseconds: the boot CPU's first AP INIT to the last AP online
  * (0 when no AP was started). smp.parallel=1|0 picks the parallel or sequential path. */
 uint64_t smp_bringup_us(void);
+/* Did smp_boot start the APs in parallel (smp.parallel=1)? */
+bool smp_bringup_parallel(void);
 /* Called (on the CPU going online) right after its online bit is set; the NUMA
  * node must already be readable there (seed K8). One hook; tests use it. */
 void smp_set_online_hook(void (*fn)(unsigned cpu));
