@@ -13,7 +13,7 @@ SMP_SUITE_CASES = {
               "timer_tick_on_every_cpu", "timer_udelay_waits"),
     "smp": ("smp_started_cpus_accounted", "smp_index_and_apic_id_per_cpu", "smp_init_sipi_sequence",
             "smp_numa_node_before_online", "smp_online_mask_consistent", "smp_room_for_256_cpus",
-            "smp_run_threads_thread_context"),
+            "smp_run_threads_thread_context", "smp_bringup_mode_order"),
     "ipi": ("ipi_fixed_to_each_cpu", "ipi_all_but_self", "ipi_self", "ipi_call_runs_on_set",
             "ipi_call_timeout_names_cpu", "ipi_stress_concurrent_calls"),
     "tlb": ("tlb_range_encoding", "tlb_remap_seen_by_every_cpu", "tlb_initiator_waits_for_all",
@@ -22,7 +22,7 @@ SMP_SUITE_CASES = {
                 "vectors_freed_on_owning_cpu", "vectors_double_free_rejected",
                 "vectors_concurrent_alloc_free", "vectors_affinity_move", "vectors_free_after_boot"),
 }
-ONE_CPU_SKIPS = {"smp.smp_init_sipi_sequence", "ipi.ipi_all_but_self", "ipi.ipi_call_timeout_names_cpu",
+ONE_CPU_SKIPS = {"smp.smp_init_sipi_sequence", "smp.smp_bringup_mode_order", "ipi.ipi_all_but_self", "ipi.ipi_call_timeout_names_cpu",
                  "vectors.vectors_per_cpu_bitmaps", "vectors.vectors_freed_on_owning_cpu",
                  "vectors.vectors_affinity_move"}
 

@@ -1,10 +1,12 @@
 # test_smp.py — interrupts and SMP on the image under QEMU q35 (docs/smp.md,
 # docs/image.md): every CPU online at -smp 1, 2, 4 and 8 on SeaBIOS and OVMF with
-# the apic/timer/vectors/ipi/smp/tlb suites passing; an IPI + TLB-shootdown storm on
+# the apic/timer/vectors/ipi/smp/tlb suites passing; -smp 8 brought up in parallel
+# and sequentially (smp.parallel=1|0) with smp_bringup_ms; an IPI + TLB-shootdown storm on
 # -smp 8 for --stress-seconds (default 60) with zero failures; x2APIC under KVM
 # where KVM works and offers it (QEMU 7.2's TCG has no x2APIC).
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -60,6 +62,25 @@ def test_smp_every_cpu_online_and_suites_pass(qemu, firmware, cpus, request):
     assert r.status == 0, f"{r.label}: kernel status {r.status_text}"
     assert_ktap_passed(r, must_run=must_run(SMP_SUITES, cpus))
     assert {t.name for t in r.ktap.root.children} == set(SMP_SUITES)
+
+
+BRINGUP = {"parallel": 1, "sequential": 0}
+BRINGUP_SMP = 8
+_BENCH = re.compile(r"^doppel-bench: smp_bringup_ms (\d+) ms$")
+
+
+@pytest.mark.parametrize("mode", BRINGUP)
+def test_smp_bringup_modes_on_eight_cpus(qemu, firmware, mode):
+    r = qemu(firmware=firmware, smp=BRINGUP_SMP).run(
+        f"ktest=smp expect.cpus={BRINGUP_SMP} bench=smp_bringup smp.parallel={BRINGUP[mode]}")
+    _check_all_online(r, BRINGUP_SMP)
+    assert r.status == 0, f"{r.label}: kernel status {r.status_text}"
+    assert r.int_fact("smp.parallel") == BRINGUP[mode], f"{r.label}: smp.parallel={r.fact('smp.parallel')}"
+    # smp.smp_bringup_mode_order checks the INIT/SIPI order of the mode on every AP.
+    assert_ktap_passed(r, must_run=must_run(("smp",), BRINGUP_SMP))
+    ms = [int(m.group(1)) for m in (_BENCH.match(ln.strip()) for ln in r.lines) if m]
+    assert len(ms) == 1, f"{r.label}: no single 'doppel-bench: smp_bringup_ms' line: {ms}"
+    print(f"\n{r.label} {mode}: doppel-bench smp_bringup_ms {ms[0]} ms")
 
 
 @pytest.mark.slow

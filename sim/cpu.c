@@ -27,6 +27,7 @@
 #define BSP_STACK_SIZE (8u << 20)
 #define AP_STACK_SIZE (2u << 20)
 #define MSR_SLOTS 32
+#define AP_LATE_NS 1500000000ull    /* fault ap-late: SIPI to first instruction */
 
 struct msr_slot {
 	uint32_t msr;
@@ -42,6 +43,7 @@ struct sim_cpu {
 	pthread_cond_t cond;
 	bool started;
 	bool prepared;                  /* hal_smp_prepare_ap recorded an entry */
+	bool late;                      /* fault ap-late: starts AP_LATE_NS after its SIPI */
 	void (*entry)(unsigned);
 	unsigned entry_index;
 	unsigned kicks;                 /* wake-ups not yet seen by a halt */
@@ -174,6 +176,40 @@ static void name_thread(const char *what, unsigned n)
 	pthread_setname_np(pthread_self(), name);
 }
 
+/* Fault ap-late: the AP took its SIPI but runs its first instruction AP_LATE_NS
+ * later (in det mode: virtual time, spent in relax switch points). */
+static void ap_wait_late(struct sim_cpu *c)
+{
+	uint64_t until = sim_time_ns() + AP_LATE_NS;
+
+	if (sim_det_on) {
+		while (sim_time_ns() < until)
+			sim_det_point(DET_RELAX);
+	} else {
+		struct timespec ts;
+
+		sim_time_abs(until, &ts);
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+	sim_log("fault ap-late: CPU slot %u (APIC ID %u) starts now, %llu ms after its SIPI", c->slot,
+	        c->apic_id, (unsigned long long)(AP_LATE_NS / 1000000));
+}
+
+static uint32_t late_ids[SIM_MAX_FAULTS];
+static unsigned nlate;
+
+int sim_cpu_fault_late(uint32_t apic_id, const uint32_t *apic_ids, unsigned n)
+{
+	for (unsigned i = 1; i < n; i++) {
+		if (apic_ids[i] == apic_id && nlate < SIM_MAX_FAULTS) {
+			late_ids[nlate++] = apic_id;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
 static void *ap_thread(void *p)
 {
 	struct sim_cpu *c = p;
@@ -192,6 +228,8 @@ static void *ap_thread(void *p)
 	name_thread("cpu", index);
 	if (sim_det_on)
 		sim_det_enter(c->slot);
+	if (c->late)
+		ap_wait_late(c);
 	/* The AP enters the kernel with interrupts disabled (HAL contract). */
 	atomic_store(&c->irq_enabled, false);
 	entry(index);
@@ -213,6 +251,8 @@ int sim_cpus_init(unsigned n, const uint32_t *apic_ids)
 		c->slot = i;
 		c->index = i;
 		c->apic_id = apic_ids[i];
+		for (unsigned k = 0; k < nlate; k++)
+			c->late |= i > 0 && late_ids[k] == apic_ids[i];
 		atomic_init(&c->irq_enabled, false);
 		pthread_mutex_init(&c->lock, NULL);
 		pthread_condattr_init(&ca);
@@ -491,6 +531,20 @@ void hal_cpu_halt(void)
 		pthread_mutex_unlock(&c->lock);
 	}
 	atomic_store(&c->irq_enabled, was);
+}
+
+void hal_cpu_stop(void)
+{
+	struct sim_cpu *c = cur("hal_cpu_stop");
+
+	atomic_store(&c->irq_enabled, false);
+	/* It no longer counts for "every running CPU is halted" (it never wakes). */
+	atomic_fetch_sub(&running_cpus, 1);
+	if (sim_det_on)
+		sim_det_stop(c->slot);
+	pthread_mutex_lock(&c->lock);
+	for (;;)
+		pthread_cond_wait(&c->cond, &c->lock);
 }
 
 static uint32_t str4(const char *s)

@@ -302,6 +302,13 @@ void sim_det_halt(unsigned slot)
 	dc[slot].state = CS_RUN;
 }
 
+void sim_det_stop(unsigned slot)
+{
+	dc[slot].state = CS_PARKED;         /* not runnable: the baton never comes back */
+	for (;;)
+		schedule(slot, DET_HALT);
+}
+
 void sim_det_enter(unsigned slot)
 {
 	pthread_mutex_lock(&mu);

@@ -37,6 +37,8 @@ void sim_det_init(const struct sim_options *o, unsigned ncpus);
 void sim_det_point(enum det_reason r);
 /* The calling CPU halts: switch away until it is chosen again. */
 void sim_det_halt(unsigned slot);
+/* The CPU in slot stops for good (hal_cpu_stop): never scheduled again. Never returns. */
+void sim_det_stop(unsigned slot) __attribute__((noreturn));
 /* A CPU thread waits here for its first turn. */
 void sim_det_enter(unsigned slot);
 /* Slot was started (SIPI): it may be chosen from now on. */

@@ -332,7 +332,7 @@ static void pci_init(const struct sim_options *o)
 
 /* ---- faults ------------------------------------------------------------------------- */
 
-static void apply_faults(const struct sim_options *o)
+static void apply_faults(const struct sim_options *o, const uint32_t *apic_ids)
 {
 	for (unsigned i = 0; i < o->nfaults; i++) {
 		const struct sim_fault *f = &o->faults[i];
@@ -353,6 +353,9 @@ static void apply_faults(const struct sim_options *o)
 			break;
 		case SIM_FAULT_LATE_IPI:
 			lapic_model_fault_late_ipi(f->arg * 1000ull);
+			break;
+		case SIM_FAULT_AP_LATE:
+			err = sim_cpu_fault_late((uint32_t)f->arg, apic_ids, o->cpus);
 			break;
 		default:
 			break;
@@ -405,7 +408,7 @@ void sim_devices_init(const struct sim_options *o, const uint32_t *apic_ids)
 	must(pic_model_init(bus), "8259 PIC model");
 	vtd_init(o);                /* before the fabric: device DMA goes through it */
 	pci_init(o);
-	apply_faults(o);
+	apply_faults(o, apic_ids);
 	if (!o->det)
 		irq0_start();           /* det mode: sim_devices_engine_step instead */
 	boot_wall_start_ns = sim_time_ns();

@@ -36,6 +36,7 @@ static const char *const fault_names[SIM_FAULT_COUNT + 1] = {
 	[SIM_FAULT_ESR_SEND_ERROR] = "esr-send-error",
 	[SIM_FAULT_SPURIOUS_STORM] = "spurious-storm",
 	[SIM_FAULT_LATE_IPI] = "late-ipi",
+	[SIM_FAULT_AP_LATE] = "ap-late",
 	[SIM_FAULT_COUNT] = NULL,
 };
 
@@ -45,6 +46,7 @@ static const char *const fault_args[SIM_FAULT_COUNT] = {
 	[SIM_FAULT_ESR_SEND_ERROR] = "APICID",
 	[SIM_FAULT_SPURIOUS_STORM] = "CPU",
 	[SIM_FAULT_LATE_IPI] = "MICROSECONDS",
+	[SIM_FAULT_AP_LATE] = "APICID",
 };
 
 static const char *const fault_help[SIM_FAULT_COUNT] = {
@@ -53,6 +55,7 @@ static const char *const fault_help[SIM_FAULT_COUNT] = {
 	[SIM_FAULT_ESR_SEND_ERROR] = "IPIs to it are not accepted (ESR send-accept error): it never starts",
 	[SIM_FAULT_SPURIOUS_STORM] = "1000 spurious-vector interrupts to CPU (MADT order) once its LAPIC is enabled",
 	[SIM_FAULT_LATE_IPI] = "fixed IPIs reach their target that many microseconds late",
+	[SIM_FAULT_AP_LATE] = "that AP accepts its SIPI but runs its first instruction 1.5 s later",
 };
 
 const char *sim_fault_name(enum sim_fault_kind k)

@@ -35,6 +35,7 @@ enum sim_fault_kind {
 	SIM_FAULT_ESR_SEND_ERROR,           /* =APICID */
 	SIM_FAULT_SPURIOUS_STORM,           /* =CPU slot */
 	SIM_FAULT_LATE_IPI,                 /* =MICROSECONDS */
+	SIM_FAULT_AP_LATE,                  /* =APICID */
 	SIM_FAULT_COUNT
 };
 struct sim_fault {
@@ -202,6 +203,10 @@ uint32_t sim_cpu_apic_id(unsigned slot);
 /* The LAPIC model accepted a SIPI for slot: start that AP (fatal if the vector
  * or the missing hal_smp_prepare_ap make it run garbage on hardware). */
 void sim_cpu_sipi(unsigned slot, uint8_t vector);
+/* Fault ap-late: the APs with that APIC ID (among apic_ids[1..ncpus), the machine
+ * to be) run their first instruction 1.5 s after the SIPI that started them.
+ * Before sim_cpus_init. 0, or -EINVAL when no AP has that ID. */
+int sim_cpu_fault_late(uint32_t apic_id, const uint32_t *apic_ids, unsigned ncpus);
 /* Sim time at which the last AP was started (0: none yet). */
 uint64_t sim_cpu_last_ap_start_ns(void);
 /* Wake slot if it sleeps in hal_cpu_halt (so it looks at its LAPIC again). */

@@ -22,6 +22,7 @@ static const char *const known[] = {
 	/* interrupts and SMP, docs/smp.md */
 	"smp.max_cpus", "smp.nosmp", "apic.xapic", "time.hz", "bench", "stress.seconds",
 	"time.tsc_khz", "time.lapic_khz", "pci.dump", "pci.mcfg", "pci.irq", "end",
+	"smp.parallel",
 	/* IOMMU and DMA, docs/iommu.md */
 	"iommu", "iommu.qi", "dma.policy", "dma.bounce_kib", "dma.flush",
 	/* drivers (`<name>=off`, kernel/include/kernel/driver.h), docs/nvme.md, docs/ahci.md */

@@ -1,7 +1,8 @@
 /*
  * smp_bench.c — benchmark cases for interrupts and SMP (bench=<glob>, docs/smp.md):
  * cross-CPU call round trip (median and p99), TLB shootdown latency to every
- * other CPU (median and p99), and boot-to-all-CPUs-online from the TSC.
+ * other CPU (median and p99), boot-to-all-CPUs-online from the TSC, and the AP
+ * bring-up time (first INIT to last AP online, smp_bringup_ms).
  */
 #include <hal/hal.h>
 #include <kernel/bench.h>
@@ -67,3 +68,11 @@ static int bench_boot_online(void)
 	return 0;
 }
 BENCH_CASE(boot_online_case, "boot_all_online", bench_boot_online);
+
+/* The boot CPU's first AP INIT to the last AP online, in the mode smp.parallel chose. */
+static int bench_smp_bringup(void)
+{
+	bench_report("smp_bringup_ms", (smp_bringup_us() + 500) / 1000, "ms");
+	return 0;
+}
+BENCH_CASE(smp_bringup_case, "smp_bringup", bench_smp_bringup);

@@ -3,7 +3,8 @@
  * hal_cpu_index and APIC ID on each CPU, the INIT-SIPI-SIPI sequence as recorded
  * (seeds K39 delay, K40 ESR, K43 ICR bits, K46 second SIPI), the NUMA node
  * recorded before the online bit (seed K8), the online mask, and 256 CPU slots
- * (seed P16-3), and work run in thread context on every CPU (smp_run_threads).
+ * (seed P16-3), work run in thread context on every CPU (smp_run_threads), and
+ * the order of the start-up IPIs in the mode smp.parallel chose (seed K41).
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
@@ -86,6 +87,53 @@ static void smp_init_sipi_sequence(struct ktest *t)
 	}
 	if (!aps)
 		ktest_skip(t, "no application processor was started");
+}
+
+/* K41: parallel bring-up sends every INIT before any SIPI, one 10 ms wait for all,
+ * every first SIPI before any second one; sequential finishes one AP's SIPIs before
+ * the next AP's INIT. Only APs that got both SIPIs count (t_sipi[1] set). */
+static void smp_bringup_mode_order(struct ktest *t)
+{
+	uint64_t ms10 = 10 * time_tsc_khz(), us200 = time_tsc_khz() / 5;
+	uint64_t max_init = 0, min_s0 = UINT64_MAX, max_s0 = 0, min_s1 = UINT64_MAX, prev_s1 = 0;
+	unsigned aps = 0, out_of_order = 0;
+	for (unsigned c = 1; c < HAL_MAX_CPUS; c++) {
+		const struct ap_boot_record *b = &percpu_of(c)->boot;
+		if (b->t_init == 0 || b->nsipi != 2)
+			continue;
+		aps++;
+		if (b->t_init > max_init)
+			max_init = b->t_init;
+		if (b->t_sipi[0] < min_s0)
+			min_s0 = b->t_sipi[0];
+		if (b->t_sipi[0] > max_s0)
+			max_s0 = b->t_sipi[0];
+		if (b->t_sipi[1] < min_s1)
+			min_s1 = b->t_sipi[1];
+		if (b->t_init < prev_s1)
+			out_of_order++;     /* this INIT came before the previous AP's last SIPI */
+		prev_s1 = b->t_sipi[1];
+	}
+	if (!aps) {
+		ktest_skip(t, "no application processor got its two SIPIs");
+		return;
+	}
+	bool par = smp_bringup_parallel();
+	ktest_log(t, "%s bring-up of %u AP(s): %llu us from the first INIT to the last AP online", par ? "parallel" :
+		  "sequential", aps, (unsigned long long)smp_bringup_us());
+	uint64_t want = 1;
+	(void)cmdline_get_u64("smp.parallel", &want);          /* absent or not a number: 1 */
+	KTEST_EXPECT_EQ(t, par, want != 0);
+	if (par) {
+		KTEST_EXPECT(t, max_init < min_s0);
+		KTEST_EXPECT(t, min_s0 - max_init >= ms10);             /* one 10 ms wait after the last INIT */
+		KTEST_EXPECT(t, max_s0 < min_s1);
+		KTEST_EXPECT(t, min_s1 - max_s0 >= us200);
+		if (aps > 1)
+			KTEST_EXPECT_EQ(t, out_of_order, aps - 1);      /* every INIT before every SIPI */
+	} else {
+		KTEST_EXPECT_EQ(t, out_of_order, 0);
+	}
 }
 
 /* K8: the node was already set when the online bit went up. */
@@ -175,5 +223,6 @@ static const struct ktest_case smp_cases[] = {
 	KTEST_CASE(smp_online_mask_consistent),
 	KTEST_CASE(smp_room_for_256_cpus),
 	KTEST_CASE(smp_run_threads_thread_context),
+	KTEST_CASE(smp_bringup_mode_order),
 };
 KTEST_SUITE(smp_suite, "smp", smp_cases);

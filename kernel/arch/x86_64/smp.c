@@ -313,6 +313,11 @@ int hal_smp_prepare_ap(unsigned cpu_index, uint32_t apic_id, void (*entry)(unsig
 	return (int)(tramp_pa >> 12);
 }
 
+void hal_cpu_stop(void)
+{
+	x86_halt_forever();                /* cli; hlt: only INIT, NMI or SMI end it */
+}
+
 /*
  * First C code of an AP, on its own stack, in the kernel's address space, still
  * on the trampoline's GDT and without GS: load this CPU's GDT, TSS, GS base and

@@ -74,6 +74,9 @@ void hal_cpu_relax(void);
 /* Sleep until the next interrupt; returns after it was handled, with the caller's
  * interrupt state restored (interrupts are enabled only for the sleep itself). */
 void hal_cpu_halt(void);
+/* Leave the kernel for good: interrupts off, halted, nothing wakes it but INIT (a
+ * parked AP the boot CPU gave up on). Never returns. */
+void hal_cpu_stop(void) __attribute__((noreturn));
 /* CPUID leaf/subleaf into out[0..3] = eax, ebx, ecx, edx. */
 void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 /* MSR access; reading an MSR the platform does not implement returns 0. */

@@ -14,7 +14,8 @@ struct acpi_madt_info;
 					 * CPU (or a host starving an emulator's vCPU
 					 * for seconds) gets near it */
 
-/* Start every enabled MADT CPU (up to smp.max_cpus, none with smp.nosmp). A CPU
+/* Start every enabled MADT CPU (up to smp.max_cpus, none with smp.nosmp), all at
+ * once (smp.parallel=1, the default) or one after the other (smp.parallel=0). A CPU
  * that fails is logged with its APIC ID and the reason, and boot goes on. Prints
  * the smp.* facts. Returns the number of CPUs online. Boot CPU, after apic and
  * time init. tsc_kmain is the TSC at kmain entry (for smp.online_us). */
@@ -28,6 +29,11 @@ void smp_online_mask(struct cpumask *out);
 unsigned smp_failed_count(void);
 /* TSC when the last CPU went online, and the online time in microseconds. */
 uint64_t smp_online_us(void);
+/* Bring-up time in microseconds: the boot CPU's first AP INIT to the last AP online
+ * (0 when no AP was started). smp.parallel=1|0 picks the parallel or sequential path. */
+uint64_t smp_bringup_us(void);
+/* Did smp_boot start the APs in parallel (smp.parallel=1)? */
+bool smp_bringup_parallel(void);
 /* Called (on the CPU going online) right after its online bit is set; the NUMA
  * node must already be readable there (seed K8). One hook; tests use it. */
 void smp_set_online_hook(void (*fn)(unsigned cpu));
