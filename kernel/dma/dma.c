@@ -148,7 +148,7 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 	dd->p = *p;
 	if (!dd->p.align)
 		dd->p.align = 1;
-	dd->lock = (struct spinlock)SPINLOCK_INIT("dma.dev");
+	spin_init(&dd->lock, "dma.dev");
 	/* Asked of the implementation's capabilities, never its name. */
 	bool translated = iommu_translates(d);
 	if (policy >= 0 && policy <= DMA_POLICY_DIRECT)
@@ -382,9 +382,10 @@ static void iova_give_back(struct dma_dev *dd, uint64_t iova, uint64_t len)
 /* Lazy mode: one domain-wide IOTLB flush, then the queued IOVA ranges go back to
  * the allocator — never before the flush returned (a range reused while a stale
  * translation of it survives would let the device reach the new owner's pages
- * through the old one's). dd->lock held. */
+ * through the old one's). */
 static void fq_flush(struct dma_dev *dd)
 {
+	lock_assert_held(&dd->lock);
 	if (!dd->fq_n)
 		return;
 	int rc = dd->ops->flush(dd->dom);
@@ -566,7 +567,7 @@ static struct dma_rec *rec_new(int npieces, enum dma_rec_kind kind, enum dma_dir
 
 static void rec_link(struct dma_dev *dd, struct dma_rec *r)
 {
-	assert_held(&dd->lock);
+	lock_assert_held(&dd->lock);
 	r->bytes = r->pages = 0;
 	for (int i = 0; i < r->npieces; i++) {
 		r->bytes += r->piece[i].len;
@@ -582,7 +583,7 @@ static void rec_link(struct dma_dev *dd, struct dma_rec *r)
 
 static void rec_unlink(struct dma_dev *dd, struct dma_rec *r)
 {
-	assert_held(&dd->lock);
+	lock_assert_held(&dd->lock);
 	for (struct dma_rec **pp = &dd->live; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
 			*pp = r->next;
