@@ -286,14 +286,14 @@ static void ahci_shutdown_all(void)
 	for (unsigned i = 0; i < ahci_ndisks; i++) {
 		struct ahci_port *pt = ahci_disks[i];
 		ahci_port_shutdown(pt);
-		mcs_lock(&pt->lock);
+		spin_lock(&pt->lock);
 		klog("ahci", "%s: stats: submitted=%llu completed=%llu errors=%llu resets=%llu resubmitted=%llu "
 		     "flushes=%llu trims=%llu max_in_flight=%u%s", pt->bdev.name, (unsigned long long)pt->submitted,
 		     (unsigned long long)pt->completed, (unsigned long long)pt->errors, (unsigned long long)pt->resets,
 		     (unsigned long long)pt->resubmitted, (unsigned long long)pt->flushes,
 		     (unsigned long long)pt->trims, pt->max_inflight,
 		     atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_FAILED ? " (failed)" : "");
-		mcs_unlock(&pt->lock);
+		spin_unlock(&pt->lock);
 	}
 	for (unsigned i = 0; i < ahci_nhba; i++) {
 		struct ahci_hba *h = ahci_hbas[i];
@@ -356,7 +356,7 @@ int ahci_disk_info_get(unsigned idx, struct ahci_disk_info *o)
 		return -EINVAL;
 	struct ahci_port *pt = ahci_disks[idx];
 	memset(o, 0, sizeof *o);
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	memcpy(o->name, pt->bdev.name, sizeof o->name);
 	o->hba = pt->h->idx;
 	o->port = pt->no;
@@ -374,7 +374,7 @@ int ahci_disk_info_get(unsigned idx, struct ahci_disk_info *o)
 	o->max_inflight = pt->max_inflight;
 	o->failed = atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_FAILED;
 	o->pxcmd = ahci_prd(pt, AHCI_PxCMD);
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	return 0;
 }
 
@@ -384,7 +384,7 @@ int ahci_test_set_ncq(unsigned idx, bool on)
 		return -EINVAL;
 	struct ahci_port *pt = ahci_disks[idx];
 	int rc = 0;
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	if (pt->issued || pt->pend_head)
 		rc = -EBUSY;
 	else if (on && !pt->ncq_ok)
@@ -393,7 +393,7 @@ int ahci_test_set_ncq(unsigned idx, bool on)
 		pt->ncq_on = on;
 		pt->max_inflight = 0;
 	}
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	return rc;
 }
 

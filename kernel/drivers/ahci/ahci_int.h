@@ -10,7 +10,6 @@
 #include <kernel/block.h>
 #include <kernel/dma.h>
 #include <kernel/pci.h>
-#include <kernel/mcs.h>
 #include <kernel/spinlock.h>
 
 /* Driver policy numbers (not hardware facts). */
@@ -70,7 +69,7 @@ struct ahci_port {
 	volatile uint8_t *regs;
 	/* Lock order: port lock, then the block layer's device lock (blk_part_done is
 	 * called only after the port lock is dropped). */
-	struct mcs_lock lock;           /* MCS: the most contended lock under I/O (docs/locks.md) */
+	struct spinlock lock;
 	uint8_t *page;                  /* command list + rx FIS + internal command */
 	dma_addr_t page_bus;
 	struct ahci_cmd_hdr *cl;

@@ -537,9 +537,9 @@ static unsigned reap(struct ahci_port *pt, struct ahci_batch *b)
 void ahci_port_intr(struct ahci_port *pt, uint32_t pxis)
 {
 	struct ahci_batch b = { 0 };
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	if (atomic_load32(&pt->state, MO_RELAXED) != AHCI_PORT_LIVE) {
-		mcs_unlock(&pt->lock);
+		spin_unlock(&pt->lock);
 		return;
 	}
 	if (pxis & AHCI_PxIS_PRCS) {
@@ -553,7 +553,7 @@ void ahci_port_intr(struct ahci_port *pt, uint32_t pxis)
 			const char *w = 0;
 			engine_stop(pt, &w);
 			port_give_up(pt, "SATA link down (PhyRdy change)", &b);
-			mcs_unlock(&pt->lock);
+			spin_unlock(&pt->lock);
 			batch_run(&b);
 			return;
 		}
@@ -567,7 +567,7 @@ void ahci_port_intr(struct ahci_port *pt, uint32_t pxis)
 		reset_and_resubmit(pt, why, BLK_E_IO, true, &b);
 	}
 	kick(pt, &b);
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	batch_run(&b);
 }
 
@@ -579,13 +579,13 @@ unsigned ahci_port_service(struct ahci_port *pt)
 		ahci_wr(pt->h, AHCI_IS, 1u << pt->no);
 	}
 	/* completed moves under the port lock (interrupt handlers on other CPUs) */
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	uint64_t before = pt->completed;
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	ahci_port_intr(pt, pxis);
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	uint64_t after = pt->completed;
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	return (unsigned)(after - before);
 }
 
@@ -599,10 +599,10 @@ static int port_submit(struct blk_dev *d, struct blk_part *p)
 		return BLK_E_NOTSUP;
 	if (p->op != BLK_OP_READ && p->op != BLK_OP_WRITE && p->op != BLK_OP_FLUSH && p->op != BLK_OP_DISCARD)
 		return BLK_E_NOTSUP;
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	uint32_t st = atomic_load32(&pt->state, MO_RELAXED);
 	if (st != AHCI_PORT_LIVE) {
-		mcs_unlock(&pt->lock);
+		spin_unlock(&pt->lock);
 		return BLK_E_NODEV;
 	}
 	p->drv = 0;
@@ -612,7 +612,7 @@ static int port_submit(struct blk_dev *d, struct blk_part *p)
 		pt->pend_head = p;
 	pt->pend_tail = p;
 	kick(pt, &b);
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	batch_run(&b);
 	return 0;
 }
@@ -629,7 +629,7 @@ static void port_timeout(struct blk_dev *d, struct blk_part *p)
 {
 	struct ahci_port *pt = d->drv;
 	struct ahci_batch b = { 0 };
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	bool ours = false;
 	for (unsigned s = 0; s < AHCI_MAX_SLOTS; s++)
 		if (pt->slot[s].part == p && (pt->issued & (1u << s)))
@@ -642,7 +642,7 @@ static void port_timeout(struct blk_dev *d, struct blk_part *p)
 			klog("ahci", "%s port %u (%s): tag %u completed while its timeout was handled: no reset",
 			     pt->h->name, pt->no, pt->bdev.name, tag);
 			kick(pt, &b);
-			mcs_unlock(&pt->lock);
+			spin_unlock(&pt->lock);
 			batch_run(&b);
 			return;
 		}
@@ -654,15 +654,15 @@ static void port_timeout(struct blk_dev *d, struct blk_part *p)
 			reset_and_resubmit(pt, why, BLK_E_TIMEDOUT, true, &b);
 		kick(pt, &b);
 	}
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	batch_run(&b);
 }
 
 void ahci_port_shutdown(struct ahci_port *pt)
 {
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	if (atomic_load32(&pt->state, MO_RELAXED) != AHCI_PORT_LIVE) {
-		mcs_unlock(&pt->lock);
+		spin_unlock(&pt->lock);
 		return;
 	}
 	const char *why = 0;
@@ -679,7 +679,7 @@ void ahci_port_shutdown(struct ahci_port *pt)
 	if (engine_stop(pt, &why))
 		klog("ahci", "%s: engines not stopped at shutdown: %s", pt->bdev.name, why);
 	atomic_store32(&pt->state, AHCI_PORT_STOPPED, MO_RELEASE);
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 }
 
 static void port_blk_shutdown(struct blk_dev *d)
@@ -689,7 +689,7 @@ static void port_blk_shutdown(struct blk_dev *d)
 
 int ahci_port_restart(struct ahci_port *pt)
 {
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	int rc = -EINVAL;
 	const char *why = 0;
 	if (atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_STOPPED) {
@@ -699,23 +699,23 @@ int ahci_port_restart(struct ahci_port *pt)
 		else
 			klog("ahci", "%s: not restarted: %s", pt->bdev.name, why);
 	}
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	return rc;
 }
 
 int ahci_port_reset_now(struct ahci_port *pt, const char *why)
 {
 	struct ahci_batch b = { 0 };
-	mcs_lock(&pt->lock);
+	spin_lock(&pt->lock);
 	if (atomic_load32(&pt->state, MO_RELAXED) != AHCI_PORT_LIVE) {
-		mcs_unlock(&pt->lock);
+		spin_unlock(&pt->lock);
 		return -EINVAL;
 	}
 	reap(pt, &b);
 	reset_and_resubmit(pt, why, 0, true, &b);
 	kick(pt, &b);
 	int rc = atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_LIVE ? 0 : -EIO;
-	mcs_unlock(&pt->lock);
+	spin_unlock(&pt->lock);
 	batch_run(&b);
 	return rc;
 }
@@ -747,7 +747,7 @@ int ahci_port_init(struct ahci_hba *h, unsigned no, struct ahci_port **out)
 	pt->h = h;
 	pt->no = no;
 	pt->regs = h->abar + AHCI_PORT(no);
-	mcs_init(&pt->lock, "ahci.port");
+	spin_init(&pt->lock, "ahci.port");
 	ksnprintf(pt->bdev.name, sizeof pt->bdev.name, "%s.p%u", h->name, no);
 	const char *why = 0;
 	if (engine_stop(pt, &why)) {
