@@ -5,6 +5,11 @@
  * order between two classes is one word of a class x class matrix, so the usual
  * acquisition costs a load per lock already held. New edges, new classes and
  * reports take one internal leaf lock that lockdep itself never checks.
+ * lockdep's own shared words use the compiler's atomics directly, not
+ * kernel/atomic.h: the checker observes the schedule and must not change it, so a
+ * det-mode search (docs/det.md) explores the same interleavings with lockdep on
+ * as off. Its slow paths (a new class, a new order, a report) still switch at their
+ * interrupt save/restore and console writes.
  */
 #include <hal/hal.h>
 #include <kernel/atomic.h>
@@ -15,6 +20,14 @@
 #include <kernel/panic.h>
 #include <kernel/printf.h>
 #include <kernel/string.h>
+
+/* Atomics that are not det-mode switch points (see the top of the file). */
+static inline uint32_t ld_load32(const uint32_t *p, int mo) { return __atomic_load_n(p, mo); }
+static inline void ld_store32(uint32_t *p, uint32_t v, int mo) { __atomic_store_n(p, v, mo); }
+static inline uint32_t ld_xchg32(uint32_t *p, uint32_t v, int mo) { return __atomic_exchange_n(p, v, mo); }
+static inline uint32_t ld_add32(uint32_t *p, uint32_t v, int mo) { return __atomic_fetch_add(p, v, mo); }
+static inline uint64_t ld_load64(const uint64_t *p, int mo) { return __atomic_load_n(p, mo); }
+static inline void ld_add64(uint64_t *p, uint64_t v, int mo) { __atomic_fetch_add(p, v, mo); }
 
 #define ORDER_REPORTED 0xFFFFFFFFu      /* order[a][b]: a cycle through a->b was reported */
 #define IRQ_NEST_MAX 4
@@ -93,8 +106,8 @@ static unsigned long graph_lock(void)
 {
 	unsigned long f = hal_irq_save();
 	/* acquire: the previous holder's table writes happen-before ours */
-	while (atomic_xchg32(&graph_locked, 1, MO_ACQUIRE))
-		while (atomic_load32(&graph_locked, MO_RELAXED))
+	while (ld_xchg32(&graph_locked, 1, MO_ACQUIRE))
+		while (ld_load32(&graph_locked, MO_RELAXED))
 			hal_cpu_relax();
 	return f;
 }
@@ -102,7 +115,7 @@ static unsigned long graph_lock(void)
 static void graph_unlock(unsigned long f)
 {
 	/* release: our table writes happen-before the next holder's */
-	atomic_store32(&graph_locked, 0, MO_RELEASE);
+	ld_store32(&graph_locked, 0, MO_RELEASE);
 	hal_irq_restore(f);
 }
 
@@ -117,25 +130,25 @@ static void table_full(const char *what)
 static uint32_t class_of(struct lockdep_map *m)
 {
 	/* acquire: pairs with the release below, so the class entry is seen whole */
-	uint32_t c = atomic_load32(&m->cls, MO_ACQUIRE);
+	uint32_t c = ld_load32(&m->cls, MO_ACQUIRE);
 	if (c)
 		return c;
 	const void *key = m->key ? (const void *)m->key : (const void *)m;
 	unsigned long f = graph_lock();
-	uint32_t n = atomic_load32(&nclasses, MO_RELAXED);
+	uint32_t n = ld_load32(&nclasses, MO_RELAXED);
 	for (uint32_t i = 0; i < n && !c; i++)
 		if (classes[i].key == key)
 			c = i + 1;
 	if (!c && n < LOCKDEP_MAX_CLASSES) {
 		classes[n].key = key;
 		classes[n].name = m->key && m->key->name ? m->key->name : (m->name ? m->name : "?");
-		atomic_store32(&nclasses, n + 1, MO_RELEASE);
+		ld_store32(&nclasses, n + 1, MO_RELEASE);
 		c = n + 1;
 	} else if (!c) {
 		table_full("class");
 	}
 	if (c)
-		atomic_store32(&m->cls, c, MO_RELEASE);
+		ld_store32(&m->cls, c, MO_RELEASE);
 	graph_unlock(f);
 	return c;
 }
@@ -154,7 +167,7 @@ static void report(const char *fmt, ...)
 	va_start(ap, fmt);
 	kvsnprintf(last_report, sizeof last_report, fmt, ap);
 	va_end(ap);
-	uint32_t n = atomic_fetch_add32(&nreports, 1, MO_RELAXED) + 1;
+	uint32_t n = ld_add32(&nreports, 1, MO_RELAXED) + 1;
 	klog("lockdep", "%s", last_report);
 	kinfo("lockdep.reports", "%u", n);
 }
@@ -168,7 +181,7 @@ static bool reachable(uint32_t from, uint32_t to, uint32_t *hop, uint32_t *len)
 	static uint8_t first[LOCKDEP_MAX_CLASSES];     /* first hop on the path to each class */
 	static uint8_t dist[LOCKDEP_MAX_CLASSES];
 	static uint8_t queue[LOCKDEP_MAX_CLASSES];
-	uint32_t n = atomic_load32(&nclasses, MO_RELAXED), head = 0, tail = 0;
+	uint32_t n = ld_load32(&nclasses, MO_RELAXED), head = 0, tail = 0;
 
 	memset(seen, 0, sizeof seen);
 	seen[from - 1] = 1;
@@ -198,11 +211,11 @@ static void new_order(uint32_t a, uint32_t b, const char *site_a, const char *si
 {
 	uint32_t hop, len;
 	unsigned long f = graph_lock();
-	if (atomic_load32(&order[a - 1][b - 1], MO_RELAXED))
+	if (ld_load32(&order[a - 1][b - 1], MO_RELAXED))
 		goto out;                       /* another CPU recorded it meanwhile */
 	if (reachable(b, a, &hop, &len)) {
 		const struct ld_edge *e = &edges[order[b - 1][hop - 1] - 1];
-		atomic_store32(&order[a - 1][b - 1], ORDER_REPORTED, MO_RELEASE);
+		ld_store32(&order[a - 1][b - 1], ORDER_REPORTED, MO_RELEASE);
 		report("CPU %u: lock order inversion: \"%s\" taken at %s while holding \"%s\" (taken at %s); "
 		       "the opposite order \"%s\" -> \"%s\"%s was first seen on CPU %u: \"%s\" held (taken at %s) "
 		       "when \"%s\" was taken at %s",
@@ -219,7 +232,7 @@ static void new_order(uint32_t a, uint32_t b, const char *site_a, const char *si
 	edges[nedges] = (struct ld_edge){ site_a, site_b, hal_cpu_index() };
 	nedges++;
 	/* release: the edge's sites are seen by whoever sees the order */
-	atomic_store32(&order[a - 1][b - 1], nedges, MO_RELEASE);
+	ld_store32(&order[a - 1][b - 1], nedges, MO_RELEASE);
 out:
 	graph_unlock(f);
 }
@@ -229,7 +242,7 @@ static void new_usage(uint32_t c, uint32_t bit, const char *site)
 {
 	struct ld_class *k = &classes[c - 1];
 	unsigned long f = graph_lock();
-	uint32_t u = atomic_load32(&k->usage, MO_RELAXED);
+	uint32_t u = ld_load32(&k->usage, MO_RELAXED);
 	if (u & bit)
 		goto out;
 	if (bit == USE_IN_IRQ)
@@ -245,7 +258,7 @@ static void new_usage(uint32_t c, uint32_t bit, const char *site)
 		kinfo("lockdep.irq_unsafe", "%s", k->name);
 	}
 	/* release: the sites are written before the bits that announce them */
-	atomic_store32(&k->usage, u, MO_RELEASE);
+	ld_store32(&k->usage, u, MO_RELEASE);
 out:
 	graph_unlock(f);
 }
@@ -261,9 +274,9 @@ void lockdep_before_wait(struct lockdep_map *m, const char *site)
 		uint32_t c = pc->held[i].cls;
 		struct ld_class *k = &classes[c - 1];
 		unsigned long f = graph_lock();
-		uint32_t u = atomic_load32(&k->usage, MO_RELAXED);
+		uint32_t u = ld_load32(&k->usage, MO_RELAXED);
 		if (!(u & USE_REPORTED_SELF)) {
-			atomic_store32(&k->usage, u | USE_REPORTED_SELF, MO_RELAXED);
+			ld_store32(&k->usage, u | USE_REPORTED_SELF, MO_RELAXED);
 			report("CPU %u: \"%s\" taken at %s while this CPU already holds it (taken at %s): "
 			       "a self-deadlock", hal_cpu_index(), k->name, site, pc->held[i].site);
 			kinfo("lockdep.recursive", "%s", k->name);
@@ -282,9 +295,9 @@ void lockdep_acquire(struct lockdep_map *m, const char *site, unsigned flags)
 		return;
 	struct ld_class *k = &classes[c - 1];
 	struct ld_cpu *pc = &cpus[hal_cpu_index()];
-	atomic_fetch_add64(&k->acquired, 1, MO_RELAXED);
+	ld_add64(&k->acquired, 1, MO_RELAXED);
 	if (flags & LOCKDEP_CONTENDED)
-		atomic_fetch_add64(&k->contended, 1, MO_RELAXED);
+		ld_add64(&k->contended, 1, MO_RELAXED);
 
 	uint32_t base = 0, use = 0;
 	if (pc->irq_depth) {
@@ -294,14 +307,14 @@ void lockdep_acquire(struct lockdep_map *m, const char *site, unsigned flags)
 	} else if (flags & LOCKDEP_IRQS_ON) {
 		use = USE_HELD_IRQS_ON;
 	}
-	if (use && !(atomic_load32(&k->usage, MO_ACQUIRE) & use))
+	if (use && !(ld_load32(&k->usage, MO_ACQUIRE) & use))
 		new_usage(c, use, site);
 
 	for (uint32_t i = base; i < pc->depth; i++) {
 		uint32_t p = pc->held[i].cls;
 		if (p == c)
 			continue;                   /* two instances of one class: not an order */
-		if (!atomic_load32(&order[p - 1][c - 1], MO_ACQUIRE))
+		if (!ld_load32(&order[p - 1][c - 1], MO_ACQUIRE))
 			new_order(p, c, pc->held[i].site, site);
 	}
 	if (pc->depth == LOCKDEP_MAX_HELD) {
@@ -356,7 +369,7 @@ bool lockdep_in_irq(void)
 
 uint32_t lockdep_report_count(void)
 {
-	return atomic_load32(&nreports, MO_RELAXED);
+	return ld_load32(&nreports, MO_RELAXED);
 }
 
 const char *lockdep_last_report(void)
@@ -366,11 +379,11 @@ const char *lockdep_last_report(void)
 
 bool lockdep_class_stats(const char *name, uint64_t *acquired, uint64_t *contended)
 {
-	uint32_t n = atomic_load32(&nclasses, MO_ACQUIRE);
+	uint32_t n = ld_load32(&nclasses, MO_ACQUIRE);
 	for (uint32_t i = 0; i < n; i++)
 		if (kstrcmp(classes[i].name, name) == 0) {
-			*acquired = atomic_load64(&classes[i].acquired, MO_RELAXED);
-			*contended = atomic_load64(&classes[i].contended, MO_RELAXED);
+			*acquired = ld_load64(&classes[i].acquired, MO_RELAXED);
+			*contended = ld_load64(&classes[i].contended, MO_RELAXED);
 			return true;
 		}
 	return false;
@@ -378,14 +391,14 @@ bool lockdep_class_stats(const char *name, uint64_t *acquired, uint64_t *contend
 
 void lockdep_stats_print(void)
 {
-	uint32_t n = atomic_load32(&nclasses, MO_ACQUIRE);
+	uint32_t n = ld_load32(&nclasses, MO_ACQUIRE);
 	if (!enabled) {
 		klog("lockdep", "stats: lock-order checking is off (lockdep=1 counts acquisitions)");
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t a = atomic_load64(&classes[i].acquired, MO_RELAXED);
-		uint64_t c = atomic_load64(&classes[i].contended, MO_RELAXED);
+		uint64_t a = ld_load64(&classes[i].acquired, MO_RELAXED);
+		uint64_t c = ld_load64(&classes[i].contended, MO_RELAXED);
 		if (a)
 			klog("lockdep", "stats %s acquired=%llu contended=%llu", classes[i].name,
 			     (unsigned long long)a, (unsigned long long)c);
@@ -394,8 +407,8 @@ void lockdep_stats_print(void)
 
 void lock_assert_failed(const char *lock_name, const char *file, int line)
 {
-	if (atomic_load32(&assert_catch, MO_ACQUIRE)) {
-		atomic_fetch_add32(&asserts_caught, 1, MO_RELAXED);
+	if (ld_load32(&assert_catch, MO_ACQUIRE)) {
+		ld_add32(&asserts_caught, 1, MO_RELAXED);
 		klog("lockdep", "lock_assert_held(%s) failed at %s:%d on CPU %u (caught by a test)",
 		     lock_name ? lock_name : "?", file, line, hal_cpu_index());
 		return;
@@ -406,10 +419,10 @@ void lock_assert_failed(const char *lock_name, const char *file, int line)
 
 void lock_assert_catch(bool on)
 {
-	atomic_store32(&assert_catch, on ? 1 : 0, MO_RELEASE);
+	ld_store32(&assert_catch, on ? 1 : 0, MO_RELEASE);
 }
 
 uint32_t lock_assert_caught(void)
 {
-	return atomic_load32(&asserts_caught, MO_RELAXED);
+	return ld_load32(&asserts_caught, MO_RELAXED);
 }
