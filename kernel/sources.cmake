@@ -4,6 +4,7 @@
 set(DOPPEL_KERNEL_DIR ${CMAKE_CURRENT_LIST_DIR})
 file(GLOB DOPPEL_KERNEL_SOURCES CONFIGURE_DEPENDS
   ${DOPPEL_KERNEL_DIR}/core/*.c
+  ${DOPPEL_KERNEL_DIR}/lock/*.c
   ${DOPPEL_KERNEL_DIR}/init/*.c
   ${DOPPEL_KERNEL_DIR}/lib/*.c
   ${DOPPEL_KERNEL_DIR}/mm/*.c
@@ -35,7 +36,8 @@ set(DOPPEL_ACPI_SOURCES
 set(DOPPEL_KERNEL_INCLUDES ${DOPPEL_KERNEL_DIR}/include)
 
 # klib: the kernel pieces that depend on nothing but the HAL (formatting, strings,
-# console log, spinlocks, panic/exit, command line, fault injection, boot_info).
+# console log, spinlocks, MCS locks and the lock-order checker, panic/exit, command
+# line, fault injection, boot_info).
 # The image and doppel-sim compile them with the rest of the kernel; host
 # consumers (unit tests, fuzz targets) link the static library doppel_add_klib
 # makes, built with that build tree's own flags (sanitizers, fuzzer coverage).
@@ -49,7 +51,9 @@ set(DOPPEL_KLIB_SOURCES
   ${DOPPEL_KERNEL_DIR}/core/fault.c
   ${DOPPEL_KERNEL_DIR}/core/log.c
   ${DOPPEL_KERNEL_DIR}/core/panic.c
-  ${DOPPEL_KERNEL_DIR}/core/spinlock.c)
+  ${DOPPEL_KERNEL_DIR}/lock/lockdep.c
+  ${DOPPEL_KERNEL_DIR}/lock/mcs.c
+  ${DOPPEL_KERNEL_DIR}/lock/spinlock.c)
 
 # doppel_add_klib([COMPILE_OPTIONS opts...]): the target klib, once per build tree.
 function(doppel_add_klib)

@@ -1176,6 +1176,26 @@ static void unknown_option(const char *arg)
 /* getopt_long's val for option i; above any character so '?'/':' stay apart. */
 #define OPT_VAL(i) (0x100 + (int)(i))
 
+/* Lock-order checking is on by default in the sim (docs/sim.md, docs/locks.md):
+ * append `lockdep=1` to the kernel command line unless a `lockdep=` word is there. */
+static void default_lockdep_on(struct sim_options *o)
+{
+	static const char word_on[] = "lockdep=1";
+	size_t len = strlen(o->cmdline);
+
+	for (const char *p = o->cmdline; (p = strstr(p, "lockdep=")) != NULL; p++)
+		if (p == o->cmdline || p[-1] == ' ')
+			return;
+	if (len + (len ? 1 : 0) + sizeof word_on > BOOT_CMDLINE_MAX) {
+		fprintf(stderr, "doppel-sim: no room for '%s' on the kernel command line (%zu bytes): "
+		        "lock-order checking stays off\n", word_on, len);
+		return;
+	}
+	if (len)
+		o->cmdline[len++] = ' ';
+	memcpy(o->cmdline + len, word_on, sizeof word_on);
+}
+
 void sim_options_parse(int argc, char **argv, struct sim_options *o)
 {
 	struct option long_opts[SIM_NOPTS + 1];
@@ -1238,6 +1258,8 @@ void sim_options_parse(int argc, char **argv, struct sim_options *o)
 		}
 		o->cmdline[used] = '\0';
 	}
+
+	default_lockdep_on(o);
 
 	/* Combinations. */
 	if (o->acpi_break == ACPI_GEN_BREAK_RSDT_ONLY) {

@@ -10,6 +10,7 @@
 #include <kernel/errno.h>
 #include <kernel/heap.h>
 #include <kernel/irq.h>
+#include <kernel/lockdep.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
 
@@ -175,6 +176,7 @@ void irq_dispatch(uint8_t v, void *frame)
 		bump(&c->irq_spurious);
 		return;                 /* SDM §11.9: the spurious vector gets no EOI */
 	}
+	lockdep_irq_enter();
 	switch (v) {
 	case VEC_TIMER:
 	case VEC_CALL:
@@ -223,6 +225,7 @@ void irq_dispatch(uint8_t v, void *frame)
 		break;
 	}
 	}
+	lockdep_irq_exit();
 	if (apic_mode() != APIC_MODE_NONE)
 		lapic_eoi();
 }

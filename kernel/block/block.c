@@ -155,8 +155,7 @@ int blk_register(struct blk_dev *d)
 		klog("blk", "register %s: registry full (%u devices)", d->name, BLK_DEVS_MAX);
 		return -ENOSPC;
 	}
-	struct spinlock fresh = SPINLOCK_INIT("blk_dev");
-	d->lock = fresh;
+	spin_init(&d->lock, "blk_dev");
 	d->failed = 0;
 	d->fail_why = NULL;
 	d->inflight = NULL;
@@ -326,14 +325,14 @@ static struct blk_part *part_alloc(struct blk_dev *d)
 
 static void part_pool_locked(struct blk_dev *d, struct blk_part *p)
 {
-	assert_held(&d->lock);
+	lock_assert_held(&d->lock);
 	p->next_free = d->free_parts;
 	d->free_parts = p;
 }
 
 static void inflight_add_locked(struct blk_dev *d, struct blk_part *p)
 {
-	assert_held(&d->lock);
+	lock_assert_held(&d->lock);
 	p->prev_inflight = NULL;
 	p->next_inflight = d->inflight;
 	if (d->inflight)
@@ -344,7 +343,7 @@ static void inflight_add_locked(struct blk_dev *d, struct blk_part *p)
 
 static void inflight_del_locked(struct blk_dev *d, struct blk_part *p)
 {
-	assert_held(&d->lock);
+	lock_assert_held(&d->lock);
 	if (p->prev_inflight)
 		p->prev_inflight->next_inflight = p->next_inflight;
 	else
@@ -374,11 +373,11 @@ static void rq_put(struct blk_request *rq)
 	rq->done(rq);
 }
 
-/* Record a failure on rq (first error wins). Device lock held. */
+/* Record a failure on rq (first error wins). */
 static void rq_fail_locked(struct blk_dev *d, struct blk_request *rq, int status, uint32_t dev_status,
 			   uint64_t lba)
 {
-	assert_held(&d->lock);
+	lock_assert_held(&d->lock);
 	if (rq->status == BLK_OK) {
 		rq->status = status;
 		rq->dev_status = dev_status;

@@ -177,10 +177,9 @@ static const struct blk_limits md_default_lim = {
 /* A fresh memdev registered with lim; false (and the case failed) if it could not be. */
 static bool md_setup(struct ktest *t, const struct blk_limits *lim, enum md_mode mode)
 {
-	struct spinlock fresh = SPINLOCK_INIT("ktestblk");
 	uint8_t *store = md.store;
 	memset(&md, 0, sizeof(md));
-	md.lock = fresh;
+	spin_init(&md.lock, "ktestblk");
 	md.store = store ? store : kmalloc((size_t)MD_BLOCKS * MD_BS);
 	if (!md.store) {
 		ktest_fail_at(t, __FILE__, __LINE__, "no memory for the memory device");

@@ -31,6 +31,8 @@ static const char *const known[] = {
 	/* the I/O workload and block benchmarks, docs/block.md */
 	"io", "io.dev", "io.seconds", "io.qd", "io.bs", "io.mix", "io.seed", "io.blocks",
 	"bench.dev", "bench.seconds", "bench.blocks",
+	/* lock-order checking and lock statistics, docs/locks.md */
+	"lockdep", "lockdep.stats",
 };
 
 /* Key families with a per-object suffix: `dma.policy.SSSS:BB:DD.F`, `dma.flush.SSSS:BB:DD.F`

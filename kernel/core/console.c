@@ -1,6 +1,6 @@
 /*
  * console.c — the bottom of the kernel's output: a leaf lock (test-and-test-and-set
- * with interrupts off, like kernel/core/spinlock.c, but with no misuse check, so it
+ * with interrupts off, like kernel/lock/spinlock.c, but with no misuse check, so it
  * never panics) and whole writes under it. log.c and panic.c both print through it;
  * neither depends on the other, and spinlock.c may panic.
  */

@@ -16,6 +16,7 @@
 #include <kernel/driver.h>
 #include <kernel/heap.h>
 #include <kernel/iommu.h>
+#include <kernel/lockdep.h>
 #include <kernel/log.h>
 #include <kernel/madt_check.h>
 #include <kernel/panic.h>
@@ -114,6 +115,7 @@ void kmain(struct boot_info *bi)
 	kinfo("cmdline", "%s", bi->cmdline);
 	cmdline_init(bi->cmdline);
 	end_init();
+	lockdep_init();
 
 	if (pmm_init(bi) != 0) {
 		klog("doppel", "cannot start without usable memory; check the memory map above");
@@ -164,6 +166,8 @@ void kmain(struct boot_info *bi)
 		if (rc != KERNEL_EXIT_PASS && status == KERNEL_EXIT_PASS)
 			status = rc;
 	}
+	if (cmdline_has("lockdep.stats"))
+		lockdep_stats_print();
 	drivers_shutdown_all();
 	kernel_exit(status);
 }

@@ -488,9 +488,10 @@ static void dev_name(const struct pci_dev *d, char *buf, size_t n)
 }
 
 /* Drop d's reference on its first count RMRRs; the last reference unmaps the
- * region and invalidates it on every unit of the domain. vtd_lock held. */
+ * region and invalidates it on every unit of the domain. */
 static void rmrr_put(struct iommu_domain *dom, const struct pci_dev *d, unsigned count)
 {
+	lock_assert_held(&vtd_lock);
 	char name[16];
 	dev_name(d, name, sizeof name);
 	int i;
@@ -516,10 +517,11 @@ static void rmrr_put(struct iommu_domain *dom, const struct pci_dev *d, unsigned
 }
 
 /* Map every RMRR naming d 1:1 read+write in dom (a reference per attached device
- * that needs it), before d's context entry points at dom (§8.4). vtd_lock held.
+ * that needs it), before d's context entry points at dom (§8.4).
  * 0, or the map's error with nothing left behind. */
 static int rmrr_get(struct iommu_domain *dom, const struct pci_dev *d)
 {
+	lock_assert_held(&vtd_lock);
 	char name[16];
 	int i;
 	dev_name(d, name, sizeof name);

@@ -15,6 +15,7 @@
 #include <kernel/pmm.h>
 #include <kernel/smp.h>
 #include <kernel/string.h>
+#include <kernel/time.h>
 #include <kernel/ktest_smp.h>
 
 #define RUN_TIMEOUT_US 5000000ull
@@ -372,6 +373,110 @@ static void vector_wrong_cpu(struct ktest *t, bool fixed)
 static void vector_wrong_cpu_broken(struct ktest *t) { vector_wrong_cpu(t, false); }
 static void vector_wrong_cpu_fixed(struct ktest *t) { vector_wrong_cpu(t, true); }
 
+/* ---- MCS lock that publishes its queue node before initialising it ---------------------- */
+
+/* A two-CPU MCS lock (kernel/lock/mcs.c's algorithm, one node per CPU). The fixed
+ * twin initialises its node (next = 0, wait = 1) before swapping it into the tail;
+ * the broken one swaps first and sets wait = 1 only after linking behind the
+ * holder, so a handoff that lands in between (wait = 0) is overwritten and the
+ * waiter waits for ever: it gives up after MH_STUCK_NS of (virtual) time. */
+#define MH_ROUNDS 4
+#define MH_STUCK_NS 50000000ull
+
+struct mh_node {
+	uint64_t next;              /* struct mh_node * of the waiter behind, 0 none */
+	uint32_t wait;              /* 1 while waiting; the handoff stores 0 */
+};
+static struct mh_node mh_nodes[2];
+static uint32_t mh_tail;                /* index + 1 of the last node, 0 free */
+static uint64_t mh_counter;             /* plain, under the lock */
+static uint32_t mh_stuck;
+
+static bool mh_lock(unsigned slot)
+{
+	struct mh_node *me = &mh_nodes[slot];
+	if (ctx.fixed) {
+		atomic_store64(&me->next, 0, MO_RELAXED);
+		atomic_store32(&me->wait, 1, MO_RELAXED);
+	}
+	/* acq_rel: publishes the initialised node; orders us after the previous tail */
+	uint32_t prev = atomic_xchg32(&mh_tail, slot + 1, MO_ACQ_REL);
+	if (!ctx.fixed)
+		atomic_store64(&me->next, 0, MO_RELAXED);       /* BUG: after publishing */
+	if (!prev)
+		return true;
+	/* release: our node before the predecessor's handoff */
+	atomic_store64(&mh_nodes[prev - 1].next, (uint64_t)(uintptr_t)me, MO_RELEASE);
+	if (!ctx.fixed)
+		atomic_store32(&me->wait, 1, MO_RELAXED);       /* BUG: may overwrite the handoff */
+	uint64_t end = time_now_ns() + MH_STUCK_NS;
+	/* acquire: pairs with the handoff's release */
+	while (atomic_load32(&me->wait, MO_ACQUIRE)) {
+		if (time_now_ns() > end) {
+			atomic_store32(&mh_stuck, 1, MO_RELAXED);
+			return false;
+		}
+		hal_cpu_relax();
+	}
+	return true;
+}
+
+static void mh_unlock(unsigned slot)
+{
+	struct mh_node *me = &mh_nodes[slot];
+	uint64_t next = atomic_load64(&me->next, MO_ACQUIRE);
+	if (!next) {
+		uint32_t expect = slot + 1;
+		/* release: our critical section before the next taker's */
+		if (atomic_cas32(&mh_tail, &expect, 0, MO_RELEASE, MO_RELAXED))
+			return;
+		uint64_t end = time_now_ns() + MH_STUCK_NS;
+		while (!(next = atomic_load64(&me->next, MO_ACQUIRE))) {
+			if (time_now_ns() > end) {
+				atomic_store32(&mh_stuck, 1, MO_RELAXED);
+				return;
+			}
+			hal_cpu_relax();
+		}
+	}
+	/* release: the handoff; our critical section before the successor's */
+	atomic_store32(&((struct mh_node *)(uintptr_t)next)->wait, 0, MO_RELEASE);
+}
+
+static void mh_worker(uint64_t arg)
+{
+	(void)arg;
+	unsigned slot = hal_cpu_index() == ctx.cpu[0] ? 0 : 1;
+	start();
+	for (int i = 0; i < MH_ROUNDS; i++) {
+		if (!mh_lock(slot))
+			return;
+		uint64_t v = *(volatile uint64_t *)&mh_counter;
+		atomic_fetch_add32(&mh_stuck, 0, MO_RELAXED);  /* a switch point inside */
+		*(volatile uint64_t *)&mh_counter = v + 1;
+		mh_unlock(slot);
+	}
+}
+
+static void mcs_handoff(struct ktest *t, bool fixed)
+{
+	atomic_store32(&mh_tail, 0, MO_RELAXED);
+	atomic_store32(&mh_stuck, 0, MO_RELAXED);
+	for (unsigned i = 0; i < 2; i++) {
+		atomic_store64(&mh_nodes[i].next, 0, MO_RELAXED);
+		atomic_store32(&mh_nodes[i].wait, 0, MO_RELAXED);
+	}
+	mh_counter = 0;
+	if (!run_pair(t, "mcs_handoff_broken", fixed, mh_worker))
+		return;
+	if (atomic_load32(&mh_stuck, MO_RELAXED))
+		ktest_fail_at(t, __FILE__, __LINE__, "a waiter never got the lock: its handoff was lost");
+	else
+		KTEST_EXPECT_EQ(t, mh_counter, 2 * MH_ROUNDS);
+}
+static void mcs_handoff_broken(struct ktest *t) { mcs_handoff(t, false); }
+static void mcs_handoff_fixed(struct ktest *t) { mcs_handoff(t, true); }
+
 static const struct ktest_case racy_cases[] = {
 	KTEST_CASE(lost_update_broken),
 	KTEST_CASE(lost_update_fixed),
@@ -383,5 +488,7 @@ static const struct ktest_case racy_cases[] = {
 	KTEST_CASE(tlb_no_wait_fixed),
 	KTEST_CASE(vector_wrong_cpu_broken),
 	KTEST_CASE(vector_wrong_cpu_fixed),
+	KTEST_CASE(mcs_handoff_broken),
+	KTEST_CASE(mcs_handoff_fixed),
 };
 KTEST_SUITE(racy_suite, "racy", racy_cases);

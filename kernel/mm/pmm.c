@@ -156,9 +156,10 @@ static uint64_t find_run(uint64_t from, uint64_t limit, uint64_t n, uint64_t ali
 	return npages;
 }
 
-/* Mark the run [p, p+n) that find_run returned as allocated. pmm_lock held. */
+/* Mark the run [p, p+n) that find_run returned as allocated. */
 static void take_run(uint64_t p, uint64_t n)
 {
+	lock_assert_held(&pmm_lock);
 	for (uint64_t k = 0; k < n; k++)
 		set_bit(bitmap, p + k);
 	nfree -= n;

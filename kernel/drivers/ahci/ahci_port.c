@@ -211,9 +211,10 @@ static void program_bases(struct ahci_port *pt)
 	ahci_pwr(pt, AHCI_PxFBU, (uint32_t)(fb >> 32));
 }
 
-/* Stop, COMRESET, start (lock held). 0 or -errno with *why. */
+/* Stop, COMRESET, start. 0 or -errno with *why. */
 static int port_reset(struct ahci_port *pt, const char **why)
 {
+	lock_assert_held(&pt->lock);
 	const char *w = 0;
 	pt->resets++;
 	if (engine_stop(pt, &w)) {
@@ -239,9 +240,10 @@ static int port_reset(struct ahci_port *pt, const char **why)
 	return 0;
 }
 
-/* Issue slot s again (its header and table are intact). Lock held. */
+/* Issue slot s again (its header and table are intact). */
 static void slot_reissue(struct ahci_port *pt, unsigned s)
 {
+	lock_assert_held(&pt->lock);
 	pt->cl[s].prdbc = 0;
 	atomic_fence(MO_SEQ_CST);       /* the header is in memory before SACT/CI */
 	if (pt->slot[s].ncq)
@@ -295,10 +297,11 @@ static void reset_and_resubmit(struct ahci_port *pt, const char *reason, int fai
 	}
 }
 
-/* Task-file error (§6.2.2.1/§6.2.2.2). Lock held; completed slots already reaped
+/* Task-file error (§6.2.2.1/§6.2.2.2). Completed slots already reaped
  * (alongside of them in this pass). */
 static void tf_error(struct ahci_port *pt, struct ahci_batch *b, unsigned alongside)
 {
+	lock_assert_held(&pt->lock);
 	uint32_t tfd = ahci_prd(pt, AHCI_PxTFD);
 	uint8_t st = (uint8_t)(tfd & AHCI_PxTFD_STS_MASK), er = (uint8_t)(tfd >> AHCI_PxTFD_ERR_SHIFT);
 	const char *why = 0;
@@ -465,9 +468,10 @@ static bool queueable(const struct ahci_port *pt, const struct blk_part *p)
 
 /* Issue parts from the head of the pending queue while the rules allow: an NCQ
  * command when no non-queued one is at the device and a tag is free; a non-queued
- * command only on an idle port. Lock held. */
+ * command only on an idle port. */
 static void kick(struct ahci_port *pt, struct ahci_batch *b)
 {
+	lock_assert_held(&pt->lock);
 	while (pt->pend_head && atomic_load32(&pt->state, MO_RELAXED) == AHCI_PORT_LIVE && b->n < AHCI_DONE_BATCH) {
 		struct blk_part *p = pt->pend_head;
 		bool ncq = queueable(pt, p);
@@ -509,9 +513,10 @@ static void kick(struct ahci_port *pt, struct ahci_batch *b)
 	}
 }
 
-/* Reap slots whose PxSACT and PxCI bits both cleared. Lock held. */
+/* Reap slots whose PxSACT and PxCI bits both cleared. */
 static unsigned reap(struct ahci_port *pt, struct ahci_batch *b)
 {
+	lock_assert_held(&pt->lock);
 	if (!pt->issued)
 		return 0;
 	uint32_t busy = ahci_prd(pt, AHCI_PxCI) | ahci_prd(pt, AHCI_PxSACT);
@@ -742,7 +747,7 @@ int ahci_port_init(struct ahci_hba *h, unsigned no, struct ahci_port **out)
 	pt->h = h;
 	pt->no = no;
 	pt->regs = h->abar + AHCI_PORT(no);
-	pt->lock = (struct spinlock)SPINLOCK_INIT("ahci.port");
+	spin_init(&pt->lock, "ahci.port");
 	ksnprintf(pt->bdev.name, sizeof pt->bdev.name, "%s.p%u", h->name, no);
 	const char *why = 0;
 	if (engine_stop(pt, &why)) {

@@ -19,10 +19,11 @@
 #include <kernel/time.h>
 
 /* PRPs for a command whose bus segments are seg[0..nseg): list pages from the
- * slot's own (allocated on first need, kept). Called with q->lock held. */
+ * slot's own (allocated on first need, kept). */
 int nvme_ns_build_prps(struct nvme_queue *q, struct nvme_slot *s, struct nvme_sqe *cmd, const struct nvme_prp_seg *seg,
 		       unsigned nseg, uint64_t total)
 {
+	lock_assert_held(&q->lock);
 	struct nvme_ctrl *c = q->c;
 	struct nvme_prp_pages pages = { .n = 0 };
 	uint64_t pgs = 0;
@@ -58,9 +59,10 @@ struct map_arg {
 	enum dma_dir dir;
 };
 
-/* Map the data segments into the slot and build the PRPs (q->lock held). */
+/* Map the data segments into the slot and build the PRPs. */
 static int prep_data(struct nvme_queue *q, struct nvme_slot *s, struct nvme_sqe *cmd, void *arg)
 {
+	lock_assert_held(&q->lock);
 	struct map_arg *m = arg;
 	struct nvme_prp_seg seg[BLK_MAX_SEGS];
 	if (m->nsegs == 0 || m->nsegs > BLK_MAX_SEGS)

@@ -29,7 +29,7 @@ struct nvme_queue *nvme_queue_alloc(struct nvme_ctrl *c, uint16_t qid, uint32_t 
 		return 0;
 	q->c = c;
 	q->qid = qid;
-	q->lock = (struct spinlock)SPINLOCK_INIT("nvme.q");
+	spin_init(&q->lock, "nvme.q");
 	q->slot = kzalloc(depth * sizeof *q->slot);
 	q->slot_state = kzalloc(depth * sizeof *q->slot_state);
 	q->slot_gen = kzalloc(depth * sizeof *q->slot_gen);
@@ -162,11 +162,11 @@ static void finish_slot(struct nvme_queue *q, unsigned idx, uint16_t status, uin
 
 /* A block command our own Abort ended (§5.1: "Command Abort Requested") goes
  * once more with the same cid: the device lost or stalled it, the data is intact.
- * Claimed slot idx stays ISSUED. Called with q->lock held; true when requeued. */
+ * Claimed slot idx stays ISSUED. True when requeued. */
 static bool abort_retry(struct nvme_queue *q, unsigned idx, uint16_t status)
 {
 	struct nvme_slot *s = &q->slot[idx];
-	assert_held(&q->lock);
+	lock_assert_held(&q->lock);
 	if (!s->part || !s->aborted || s->resubmits || !q->live || nvme_status_sct(status) != NVME_SCT_GENERIC ||
 	    nvme_status_sc(status) != NVME_SC_ABORT_REQUESTED)
 		return false;
