@@ -68,7 +68,7 @@ AHCI_CONF_NCQ_CASES: list[str] = AHCI_CONF_CASES[AHCI_CONF_CASES.index("write_fp
 # Skipped (with the reason) when the disk or the command line turns NCQ off.
 AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]
 
-# The cases of the `locks` suite (kernel/lock/locks_ktest.c): tests/sim/test_locks.py,
+# The cases of the `locks` suite (kernel/lock/locks_ktest.c): tests/sim/test_sim_locks.py,
 # qemu-tests/test_locks.py. The lockdep cases need lockdep=1 (the sim's default; the
 # image's tests pass it); mcs_fifo_order needs a holder and two waiters.
 LOCKS_CASES: list[str] = [f"locks.{c}" for c in (

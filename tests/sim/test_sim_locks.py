@@ -1,4 +1,4 @@
-# test_locks.py — MCS queue spinlocks and lock-order checking on doppel-sim
+# test_sim_locks.py — MCS queue spinlocks and lock-order checking on doppel-sim
 # (docs/locks.md): the `locks` ktest suite at 1, 4 and 64 CPUs, the report a planted
 # inversion leaves on the console and in the facts, lockdep on by default in the sim
 # and off when asked, the contended-lock benchmark printed, and the MCS cases under
