@@ -67,3 +67,19 @@ AHCI_CONF_CASES: list[str] = [
 AHCI_CONF_NCQ_CASES: list[str] = AHCI_CONF_CASES[AHCI_CONF_CASES.index("write_fpdma_good"):]
 # Skipped (with the reason) when the disk or the command line turns NCQ off.
 AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]
+
+# The cases of the `ctx` (HAL contexts, kernel/sched/ctx_ktest.c) and `sched`
+# (threads and the scheduler core, kernel/sched/sched_ktest.c) suites:
+# tests/sim/test_sched.py and qemu-tests/test_sched.py. One CPU cannot run the
+# cross-CPU cases (SCHED_ONE_CPU_SKIPS).
+SCHED_SUITE_CASES = {
+    "ctx": ("ctx_pingpong_each_cpu", "ctx_created_here_runs_there", "ctx_destroy_after_exit",
+            "ctx_names"),
+}
+SCHED_ONE_CPU_SKIPS = {"ctx.ctx_created_here_runs_there"}
+
+
+def sched_must_run(suites, cpus: int) -> list[str]:
+    """Every case of the ctx/sched suites that must run with `cpus` CPUs."""
+    return [f"{s}.{c}" for s in suites for c in SCHED_SUITE_CASES[s]
+            if cpus > 1 or f"{s}.{c}" not in SCHED_ONE_CPU_SKIPS]
