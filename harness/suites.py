@@ -75,8 +75,12 @@ AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]
 SCHED_SUITE_CASES = {
     "ctx": ("ctx_pingpong_each_cpu", "ctx_created_here_runs_there", "ctx_destroy_after_exit",
             "ctx_names"),
+    "sched": ("sched_create_join_every_cpu", "sched_affinity_respected", "sched_yield_pingpong",
+              "sched_tick_preempts_busy_thread", "sched_cross_cpu_wake", "sched_sleep_not_early",
+              "sched_no_lost_wakeup"),
 }
-SCHED_ONE_CPU_SKIPS = {"ctx.ctx_created_here_runs_there"}
+SCHED_ONE_CPU_SKIPS = {"ctx.ctx_created_here_runs_there", "sched.sched_cross_cpu_wake",
+                       "sched.sched_no_lost_wakeup"}
 
 
 def sched_must_run(suites, cpus: int) -> list[str]:

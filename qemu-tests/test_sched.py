@@ -10,7 +10,7 @@ from harness.suites import sched_must_run
 
 pytestmark = pytest.mark.qemu
 
-SCHED_SUITES = ("ctx",)
+SCHED_SUITES = ("ctx", "sched")
 
 
 @pytest.mark.parametrize("firmware,cpus", [("seabios", 1), ("seabios", 4), ("seabios", 8),

@@ -12,6 +12,7 @@
 #include <kernel/irq.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
+#include <kernel/sched.h>
 
 #define LOG_FIRST_N 4               /* log the first few odd events per CPU, then count */
 
@@ -175,6 +176,7 @@ void irq_dispatch(uint8_t v, void *frame)
 		bump(&c->irq_spurious);
 		return;                 /* SDM §11.9: the spurious vector gets no EOI */
 	}
+	sched_irq_enter();
 	switch (v) {
 	case VEC_TIMER:
 	case VEC_CALL:
@@ -193,7 +195,7 @@ void irq_dispatch(uint8_t v, void *frame)
 		break;
 	}
 	case VEC_RESCHED:
-		break;                  /* a wake-up: returning from the interrupt is the point */
+		break;                  /* a wake-up: sched_irq_exit below switches if due */
 	case VEC_APIC_ERROR: {
 		uint32_t esr = lapic_esr_read_clear();
 		atomic_store32(&c->last_esr, esr, MO_RELAXED);
@@ -225,4 +227,6 @@ void irq_dispatch(uint8_t v, void *frame)
 	}
 	if (apic_mode() != APIC_MODE_NONE)
 		lapic_eoi();
+	/* After the EOI: a switch here leaves no vector in service on this CPU. */
+	sched_irq_exit();
 }

@@ -5,11 +5,15 @@
 #include <hal/hal.h>
 #include <kernel/atomic.h>
 #include <kernel/panic.h>
+#include <kernel/preempt.h>
 #include <kernel/spinlock.h>
+
+uint32_t preempt_counts[HAL_MAX_CPUS];     /* kernel/preempt.h */
 
 void spin_lock(struct spinlock *l)
 {
 	unsigned long flags = hal_irq_save();
+	preempt_counts[hal_cpu_index()]++;         /* no preemption while held */
 	for (;;) {
 		/* acquire: the holder's critical section happens-before ours */
 		if (atomic_xchg32(&l->locked, 1, MO_ACQUIRE) == 0)
@@ -28,6 +32,7 @@ void spin_unlock(struct spinlock *l)
 		panic("spin_unlock of unheld lock %s", l->name ? l->name : "?");
 	/* release: our critical section happens-before the next holder's */
 	atomic_store32(&l->locked, 0, MO_RELEASE);
+	preempt_counts[hal_cpu_index()]--;         /* before interrupts can come back */
 	hal_irq_restore(flags);
 }
 

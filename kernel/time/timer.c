@@ -13,6 +13,7 @@
 #include <kernel/irq.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
+#include <kernel/sched.h>
 #include <kernel/time.h>
 #include <hw/x86/cpuid.h>
 #include <hw/x86/lapic.h>
@@ -123,6 +124,7 @@ void time_tick(void)
 	atomic_store64(&c->ticks, atomic_load64(&c->ticks, MO_RELAXED) + 1, MO_RELAXED);
 	if (c->timer_mode == APIC_LVT_TIMER_DEADLINE)
 		arm_deadline(c, hal_rdtsc());
+	sched_tick();                   /* sleepers, and the preemption request */
 }
 
 int time_init(void)

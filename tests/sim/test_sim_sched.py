@@ -1,4 +1,4 @@
-# test_sched.py — HAL contexts and the scheduler core on doppel-sim (docs/sched.md):
+# test_sim_sched.py — HAL contexts and the scheduler core on doppel-sim (docs/sched.md):
 # the `ctx` and `sched` suites at 1, 4 and 64 CPUs under ASan+UBSan (the sim
 # preset), a few det-mode seeds, and gdb's `info threads` naming a kernel thread.
 from __future__ import annotations
@@ -10,7 +10,7 @@ from harness.suites import sched_must_run
 
 pytestmark = pytest.mark.sim
 
-SCHED_SUITES = ("ctx",)
+SCHED_SUITES = ("ctx", "sched")
 
 
 @pytest.mark.parametrize("cpus", [1, 4, 64])
