@@ -12,7 +12,6 @@
 #include <kernel/irq.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
-#include <kernel/sched.h>
 
 #define LOG_FIRST_N 4               /* log the first few odd events per CPU, then count */
 
@@ -166,6 +165,13 @@ void irq_set_system_handler(uint8_t vector, irq_system_fn fn)
 	atomic_store64(&system_handlers[vector - VEC_TIMER], (uint64_t)(uintptr_t)fn, MO_RELEASE);
 }
 
+static uint64_t hooks;              /* const struct irq_hooks *, published with release */
+
+void irq_set_hooks(const struct irq_hooks *h)
+{
+	atomic_store64(&hooks, (uint64_t)(uintptr_t)h, MO_RELEASE);
+}
+
 void irq_dispatch(uint8_t v, void *frame)
 {
 	(void)frame;
@@ -176,7 +182,10 @@ void irq_dispatch(uint8_t v, void *frame)
 		bump(&c->irq_spurious);
 		return;                 /* SDM §11.9: the spurious vector gets no EOI */
 	}
-	sched_irq_enter();
+	/* acquire: pairs with irq_set_hooks' release */
+	const struct irq_hooks *hk = (const struct irq_hooks *)(uintptr_t)atomic_load64(&hooks, MO_ACQUIRE);
+	if (hk)
+		hk->enter();
 	switch (v) {
 	case VEC_TIMER:
 	case VEC_CALL:
@@ -195,7 +204,7 @@ void irq_dispatch(uint8_t v, void *frame)
 		break;
 	}
 	case VEC_RESCHED:
-		break;                  /* a wake-up: sched_irq_exit below switches if due */
+		break;                  /* a wake-up: the exit hook below switches if due */
 	case VEC_APIC_ERROR: {
 		uint32_t esr = lapic_esr_read_clear();
 		atomic_store32(&c->last_esr, esr, MO_RELAXED);
@@ -227,6 +236,7 @@ void irq_dispatch(uint8_t v, void *frame)
 	}
 	if (apic_mode() != APIC_MODE_NONE)
 		lapic_eoi();
-	/* After the EOI: a switch here leaves no vector in service on this CPU. */
-	sched_irq_exit();
+	/* After the EOI: a context switch there leaves no vector in service. */
+	if (hk)
+		hk->exit();
 }

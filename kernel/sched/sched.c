@@ -76,6 +76,9 @@ static void config_once(void)
 	}
 	preempt_ns = us * 1000ull;
 	kinfo("sched.preempt_us", "%llu", (unsigned long long)us);
+	static const struct irq_hooks hooks = { sched_irq_enter, sched_irq_exit };
+	irq_set_hooks(&hooks);
+	time_set_tick_hook(sched_tick);
 }
 
 void sched_cpu_start(void)

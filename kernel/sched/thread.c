@@ -11,7 +11,6 @@
 #include <kernel/log.h>
 #include <kernel/panic.h>
 #include <kernel/sched.h>
-#include <kernel/smp.h>
 #include <kernel/string.h>
 #include <kernel/thread.h>
 #include "sched_internal.h"
