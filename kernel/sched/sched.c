@@ -329,9 +329,16 @@ void thread_trampoline(void *arg)
 void thread_yield(void)
 {
 	unsigned long f = hal_irq_save();
-	if (atomic_load32(&this_rq()->ready, MO_ACQUIRE))
+	struct sched_rq *rq = this_rq();
+	bool others = atomic_load32(&rq->ready, MO_ACQUIRE) &&
+		      (atomic_load32(&rq->nr_queued, MO_RELAXED) || atomic_load32(&rq->need_resched, MO_RELAXED));
+	if (others)
 		resched(false);
 	hal_irq_restore(f);
+	/* Nobody to yield to: the caller spins, waiting for another CPU. Say so, so
+	 * the CPU (or the sim's det scheduler) lets that CPU run. */
+	if (!others)
+		hal_cpu_relax();
 }
 
 void sched_exit_current(int code)

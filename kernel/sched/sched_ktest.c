@@ -14,6 +14,7 @@
 #include <kernel/ktest_smp.h>
 #include <kernel/sched.h>
 #include <kernel/smp.h>
+#include <kernel/string.h>
 #include <kernel/thread.h>
 #include <kernel/time.h>
 
@@ -68,6 +69,7 @@ struct worker {
 	uint32_t ran;
 	uint32_t cpu_seen;
 	uint32_t name_ok;
+	struct thread *self;            /* thread_current() as the thread saw it */
 };
 
 static struct worker workers[MAX_CPUS_USED * PER_CPU];
@@ -81,7 +83,8 @@ static void check_here(struct worker *w)
 static void worker_entry(void *arg)
 {
 	struct worker *w = arg;
-	w->name_ok = thread_current() == w->t || w->t == 0;
+	w->self = thread_current();
+	w->name_ok = kstrcmp(thread_name(w->self), "sched-worker") == 0;
 	for (int i = 0; i < YIELDS; i++) {
 		check_here(w);
 		w->cpu_seen = hal_cpu_index();
@@ -110,7 +113,10 @@ static void sched_create_join_every_cpu(struct ktest *t)
 	}
 	for (unsigned i = 0; i < k; i++) {
 		int code = -1;
-		KTEST_ASSERT(t, thread_join(workers[i].t, &code) == 0);
+		struct thread *th = workers[i].t;
+		KTEST_ASSERT(t, thread_join(th, &code) == 0);
+		KTEST_EXPECT(t, workers[i].self == th);
+		KTEST_EXPECT_EQ(t, workers[i].name_ok, 1);
 		KTEST_EXPECT_EQ(t, code, i + 1);
 		KTEST_EXPECT_EQ(t, workers[i].ran, 1);
 		KTEST_EXPECT_EQ(t, workers[i].outside, 0);
@@ -127,27 +133,40 @@ static void sched_create_join_every_cpu(struct ktest *t)
 	KTEST_EXPECT(t, thread_join(thread_current(), 0) == -EINVAL);
 }
 
-/* Threads with two-CPU masks that yield and sleep, moved to another mask half way. */
-static struct cpumask new_mask[MAX_CPUS_USED];
+/* Threads with two-CPU masks that yield and sleep, moved to another CPU half way:
+ * before the move they may be on either mask's CPUs, after it (and one switch)
+ * only on the new one. Both masks are set before the thread starts. */
+struct move {
+	struct thread *t;
+	struct cpumask before, after, either;
+	uint32_t outside_before, outside_after, ran;
+};
+static struct move moves[MAX_CPUS_USED];
 static uint32_t move_now;
 
 static void mover_entry(void *arg)
 {
-	struct worker *w = arg;
-	for (int i = 0; i < 4 * YIELDS; i++) {
-		check_here(w);
-		if (i == 2 * YIELDS) {
-			/* wait for the new mask, then prove it is honoured from here on */
-			while (!atomic_load32(&move_now, MO_ACQUIRE))
-				thread_sleep_ns(200000);
-		}
+	struct move *m = arg;
+	for (int i = 0; i < 2 * YIELDS; i++) {
+		if (!cpumask_test(&m->either, hal_cpu_index()))
+			atomic_fetch_add32(&m->outside_before, 1, MO_RELAXED);
 		if (i & 1)
 			thread_sleep_ns(100000);
 		else
 			thread_yield();
 	}
-	check_here(w);
-	atomic_store32(&w->ran, 1, MO_RELEASE);
+	while (!atomic_load32(&move_now, MO_ACQUIRE))
+		thread_sleep_ns(200000);
+	thread_yield();                 /* the switch that moves it if it still has to */
+	for (int i = 0; i < 2 * YIELDS; i++) {
+		if (!cpumask_test(&m->after, hal_cpu_index()))
+			atomic_fetch_add32(&m->outside_after, 1, MO_RELAXED);
+		if (i & 1)
+			thread_sleep_ns(100000);
+		else
+			thread_yield();
+	}
+	atomic_store32(&m->ran, 1, MO_RELEASE);
 }
 
 static void sched_affinity_respected(struct ktest *t)
@@ -157,51 +176,45 @@ static void sched_affinity_respected(struct ktest *t)
 	unsigned list[MAX_CPUS_USED], k = 0;
 	for_each_cpu(c, &cpus)
 		list[k++] = c;
-	struct sched_cpu_stats before = { 0 }, s;
+	struct sched_cpu_stats s;
+	uint64_t before = 0, checks = 0;
 	for (unsigned i = 0; i < n; i++) {
 		sched_cpu_stats(list[i], &s);
-		before.affinity_checks += s.affinity_checks;
+		before += s.affinity_checks;
 	}
 	atomic_store32(&move_now, 0, MO_RELAXED);
 	for (unsigned i = 0; i < n; i++) {
-		struct worker *w = &workers[i];
-		*w = (struct worker){ 0 };
-		struct thread_opts o = { 0 };
-		cpumask_set(&o.affinity, list[i]);
-		cpumask_set(&o.affinity, list[(i + 1) % n]);
-		w->mask = o.affinity;
-		cpumask_clear(&new_mask[i]);
-		cpumask_set(&new_mask[i], list[(i + n / 2) % n]);
-		w->t = thread_create("sched-mover", mover_entry, w, &o);
-		KTEST_ASSERT(t, w->t != 0);
+		struct move *m = &moves[i];
+		*m = (struct move){ 0 };
+		cpumask_set(&m->before, list[i]);
+		cpumask_set(&m->before, list[(i + 1) % n]);
+		cpumask_set(&m->after, list[(i + n / 2) % n]);
+		m->either = m->before;
+		cpumask_set(&m->either, list[(i + n / 2) % n]);
+		struct thread_opts o = { .affinity = m->before };
+		m->t = thread_create("sched-mover", mover_entry, m, &o);
+		KTEST_ASSERT(t, m->t != 0);
 	}
 	thread_sleep_ns(2000000);
-	for (unsigned i = 0; i < n; i++) {
-		/* The union while moving (it may still run on the old CPUs until its next
-		 * switch), then only the new CPU once the mask is set. */
-		struct cpumask u = workers[i].mask;
-		for_each_cpu(c, &new_mask[i])
-			cpumask_set(&u, c);
-		workers[i].mask = u;
-		KTEST_EXPECT_EQ(t, thread_set_affinity(workers[i].t, &new_mask[i]), 0);
-	}
+	for (unsigned i = 0; i < n; i++)
+		KTEST_EXPECT_EQ(t, thread_set_affinity(moves[i].t, &moves[i].after), 0);
 	atomic_store32(&move_now, 1, MO_RELEASE);
 	for (unsigned i = 0; i < n; i++) {
-		KTEST_ASSERT(t, thread_join(workers[i].t, 0) == 0);
-		KTEST_EXPECT_EQ(t, workers[i].outside, 0);
-		KTEST_EXPECT_EQ(t, workers[i].ran, 1);
+		KTEST_ASSERT(t, thread_join(moves[i].t, 0) == 0);
+		KTEST_EXPECT_EQ(t, moves[i].outside_before, 0);
+		KTEST_EXPECT_EQ(t, moves[i].outside_after, 0);
+		KTEST_EXPECT_EQ(t, moves[i].ran, 1);
 	}
 	struct cpumask empty;
 	cpumask_clear(&empty);
 	KTEST_EXPECT_EQ(t, thread_set_affinity(thread_current(), &empty), -EINVAL);
-	uint64_t checks = 0;
 	for (unsigned i = 0; i < n; i++) {
 		sched_cpu_stats(list[i], &s);
 		checks += s.affinity_checks;
 	}
-	KTEST_EXPECT(t, checks > before.affinity_checks);
+	KTEST_EXPECT(t, checks > before);
 	ktest_log(t, "%llu switches checked against the affinity mask",
-		  (unsigned long long)(checks - before.affinity_checks));
+		  (unsigned long long)(checks - before));
 }
 
 /* ---- yield ping-pong ------------------------------------------------------------------ */
