@@ -163,6 +163,10 @@ static bool kick(struct sched_rq *rq)
 
 static void rq_enqueue(struct sched_rq *rq, struct thread *t)
 {
+	if (t->on_rq)
+		panic("sched: thread %s queued twice (CPU %u)", t->name, rq->cpu);
+	if (t != rq->curr && atomic_load32(&t->on_cpu, MO_ACQUIRE))
+		panic("sched: thread %s queued on CPU %u while it still runs", t->name, rq->cpu);
 	sched_class_of(t)->enqueue(rq, t);
 	t->on_rq = 1;                   /* on_rq */
 }
