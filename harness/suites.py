@@ -84,3 +84,24 @@ def locks_must_run(cpus: int, lockdep: bool = True) -> list[str]:
     """The locks cases that must run on `cpus` CPUs, with or without lockdep."""
     return [c for c in LOCKS_CASES if (cpus >= 3 or c not in LOCKS_FEW_CPU_SKIPS)
             and (lockdep or c not in LOCKS_LOCKDEP_CASES)]
+
+
+# The cases of the `ctx` (HAL contexts, kernel/sched/ctx_ktest.c) and `sched`
+# (threads and the scheduler core, kernel/sched/sched_ktest.c) suites:
+# tests/sim/test_sched.py and qemu-tests/test_sched.py. One CPU cannot run the
+# cross-CPU cases (SCHED_ONE_CPU_SKIPS).
+SCHED_SUITE_CASES = {
+    "ctx": ("ctx_pingpong_each_cpu", "ctx_created_here_runs_there", "ctx_destroy_after_exit",
+            "ctx_names"),
+    "sched": ("sched_create_join_every_cpu", "sched_affinity_respected", "sched_yield_pingpong",
+              "sched_tick_preempts_busy_thread", "sched_cross_cpu_wake", "sched_sleep_not_early",
+              "sched_no_lost_wakeup"),
+}
+SCHED_ONE_CPU_SKIPS = {"ctx.ctx_created_here_runs_there", "sched.sched_cross_cpu_wake",
+                       "sched.sched_no_lost_wakeup"}
+
+
+def sched_must_run(suites, cpus: int) -> list[str]:
+    """Every case of the ctx/sched suites that must run with `cpus` CPUs."""
+    return [f"{s}.{c}" for s in suites for c in SCHED_SUITE_CASES[s]
+            if cpus > 1 or f"{s}.{c}" not in SCHED_ONE_CPU_SKIPS]

@@ -142,6 +142,16 @@ int sim_cpu_slot(void)
 	return self ? (int)self->slot : -1;
 }
 
+struct sim_cpu *sim_cpu_current(void)
+{
+	return self;
+}
+
+void sim_cpu_adopt(struct sim_cpu *c)
+{
+	self = c;
+}
+
 uint32_t sim_cpu_apic_id(unsigned slot)
 {
 	return slot < ncpus ? cpus[slot].apic_id : 0;
@@ -418,6 +428,9 @@ static unsigned deliver(struct sim_cpu *c)
 			          "it: kernel bug)", v);
 		atomic_store(&c->irq_enabled, false);
 		irq_dispatch((uint8_t)v, NULL);
+		/* The kernel may have switched contexts on the way out (preemption):
+		 * the code that resumes here can be on another CPU by now. */
+		c = self;
 		atomic_store(&c->irq_enabled, true);
 		n++;
 	}
@@ -496,6 +509,7 @@ void hal_cpu_halt(void)
 				          "(kernel bug)", "disabled (IA32_APIC_BASE.EN or SVR bit 8 clear)");
 			sim_det_halt(c->slot);  /* back when an interrupt can be delivered */
 		}
+		c = self;                   /* deliver() may have resumed us elsewhere */
 		atomic_store(&c->irq_enabled, was);
 		return;
 	}
@@ -530,6 +544,7 @@ void hal_cpu_halt(void)
 		c->kicks = 0;
 		pthread_mutex_unlock(&c->lock);
 	}
+	c = self;                       /* deliver() may have resumed us elsewhere */
 	atomic_store(&c->irq_enabled, was);
 }
 
@@ -587,7 +602,7 @@ void hal_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4])
 
 uint64_t hal_rdmsr(uint32_t msr)
 {
-	struct sim_cpu *c = cur("hal_rdmsr");
+	struct sim_cpu *c;
 	model_msr_read_fn rd;
 	model_msr_write_fn wr;
 	void *ctx;
@@ -596,6 +611,7 @@ uint64_t hal_rdmsr(uint32_t msr)
 	if (sim_det_on)
 		sim_det_point(DET_MSR);
 	sim_irq_poll();
+	c = cur("hal_rdmsr");           /* after the poll: a preemption may have moved us */
 	if (sim_bus_msr_lookup(msr, &rd, &wr, &ctx) == 0)
 		return rd(ctx, msr);
 	if (msr == MSR_IA32_TSC)
@@ -613,7 +629,7 @@ uint64_t hal_rdmsr(uint32_t msr)
 
 void hal_wrmsr(uint32_t msr, uint64_t value)
 {
-	struct sim_cpu *c = cur("hal_wrmsr");
+	struct sim_cpu *c;
 	model_msr_read_fn rd;
 	model_msr_write_fn wr;
 	void *ctx;
@@ -621,6 +637,7 @@ void hal_wrmsr(uint32_t msr, uint64_t value)
 	if (sim_det_on)
 		sim_det_point(DET_MSR);
 	sim_irq_poll();
+	c = cur("hal_wrmsr");           /* after the poll: a preemption may have moved us */
 	if (sim_bus_msr_lookup(msr, &rd, &wr, &ctx) == 0) {
 		wr(ctx, msr, value);
 		return;

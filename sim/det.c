@@ -36,9 +36,10 @@ bool sim_det_on;
 static const uint32_t step_ns[DET_REASON_COUNT] = {
 	[DET_ATOMIC] = 20, [DET_MMIO] = 200, [DET_PIO] = 1000, [DET_MSR] = 200,
 	[DET_RELAX] = 0, [DET_IRQ] = 50, [DET_TLB] = 100, [DET_HALT] = 0,
+	[DET_CTX] = 300,
 };
 static const char *const reason_names[DET_REASON_COUNT] = {
-	"atomic", "mmio", "pio", "msr", "relax", "irq", "tlb", "halt",
+	"atomic", "mmio", "pio", "msr", "relax", "irq", "tlb", "halt", "ctx",
 };
 
 enum cpu_state { CS_PARKED, CS_RUN, CS_HALT };

@@ -22,6 +22,7 @@ enum det_reason {
 	DET_IRQ,            /* interrupt enable / restore */
 	DET_TLB,
 	DET_HALT,
+	DET_CTX,            /* hal_ctx_switch: a kernel thread switch */
 	DET_REASON_COUNT
 };
 

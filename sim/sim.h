@@ -198,6 +198,13 @@ int sim_cpu_self(void);
 /* The calling CPU's slot (position in the machine, MADT order), or -1. */
 int sim_cpu_slot(void);
 uint32_t sim_cpu_apic_id(unsigned slot);
+/* The simulated CPU the calling host thread runs, or NULL (a host thread, or a
+ * context parked by hal_ctx_switch). */
+struct sim_cpu;
+struct sim_cpu *sim_cpu_current(void);
+/* The calling host thread now runs c (hal_ctx_switch hands a CPU over, ctx.c):
+ * exactly one host thread runs a simulated CPU at any time. */
+void sim_cpu_adopt(struct sim_cpu *c);
 /* The SIPI vector hal_smp_prepare_ap returns: a trampoline page at 0x8000. */
 #define SIM_SIPI_VECTOR 0x08u
 /* The LAPIC model accepted a SIPI for slot: start that AP (fatal if the vector

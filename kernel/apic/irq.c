@@ -166,6 +166,13 @@ void irq_set_system_handler(uint8_t vector, irq_system_fn fn)
 	atomic_store64(&system_handlers[vector - VEC_TIMER], (uint64_t)(uintptr_t)fn, MO_RELEASE);
 }
 
+static uint64_t hooks;              /* const struct irq_hooks *, published with release */
+
+void irq_set_hooks(const struct irq_hooks *h)
+{
+	atomic_store64(&hooks, (uint64_t)(uintptr_t)h, MO_RELEASE);
+}
+
 void irq_dispatch(uint8_t v, void *frame)
 {
 	(void)frame;
@@ -177,6 +184,10 @@ void irq_dispatch(uint8_t v, void *frame)
 		return;                 /* SDM §11.9: the spurious vector gets no EOI */
 	}
 	lockdep_irq_enter();
+	/* acquire: pairs with irq_set_hooks' release */
+	const struct irq_hooks *hk = (const struct irq_hooks *)(uintptr_t)atomic_load64(&hooks, MO_ACQUIRE);
+	if (hk)
+		hk->enter();
 	switch (v) {
 	case VEC_TIMER:
 	case VEC_CALL:
@@ -195,7 +206,7 @@ void irq_dispatch(uint8_t v, void *frame)
 		break;
 	}
 	case VEC_RESCHED:
-		break;                  /* a wake-up: returning from the interrupt is the point */
+		break;                  /* a wake-up: the exit hook below switches if due */
 	case VEC_APIC_ERROR: {
 		uint32_t esr = lapic_esr_read_clear();
 		atomic_store32(&c->last_esr, esr, MO_RELAXED);
@@ -228,4 +239,7 @@ void irq_dispatch(uint8_t v, void *frame)
 	lockdep_irq_exit();
 	if (apic_mode() != APIC_MODE_NONE)
 		lapic_eoi();
+	/* After the EOI: a context switch there leaves no vector in service. */
+	if (hk)
+		hk->exit();
 }

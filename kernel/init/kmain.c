@@ -6,7 +6,8 @@
  * → drivers (kernel/include/kernel/driver.h) → in-kernel tests named by `ktest=`,
  * the I/O workload named by `io=` (docs/block.md)
  * and benchmarks named by `bench=` (run hooks: an image may be built without
- * them, kernel/include/kernel/run_hook.h) → orderly exit with a status.
+ * them, kernel/include/kernel/run_hook.h), those in the "kmain" thread while the
+ * boot flow becomes CPU 0's idle thread (docs/sched.md) → orderly exit with a status.
  */
 #include <hal/hal.h>
 #include <kernel/acpi.h>
@@ -23,11 +24,15 @@
 #include <kernel/pci.h>
 #include <kernel/pmm.h>
 #include <kernel/printf.h>
+#include <kernel/sched.h>
 #include <kernel/run_hook.h>
 #include <kernel/smp.h>
 #include <kernel/srat.h>
 #include <kernel/string.h>
+#include <kernel/thread.h>
 #include <kernel/time.h>
+
+#define KMAIN_STACK (64u * 1024u)  /* the ktest runner and workloads run on it */
 
 static const char *firmware_name(uint32_t fw)
 {
@@ -99,6 +104,23 @@ static void pci_boot(void)
 		pci_dump(config);
 }
 
+/* The rest of kmain, in the kmain thread: tests first, then benchmarks; the first
+ * failure is the status. */
+static void kmain_thread(void *unused)
+{
+	(void)unused;
+	int status = KERNEL_EXIT_PASS;
+	for (unsigned i = 0; i < sizeof run_keys / sizeof run_keys[0]; i++) {
+		int rc = run_key(&run_keys[i]);
+		if (rc != KERNEL_EXIT_PASS && status == KERNEL_EXIT_PASS)
+			status = rc;
+	}
+	if (cmdline_has("lockdep.stats"))
+		lockdep_stats_print();
+	drivers_shutdown_all();
+	kernel_exit(status);
+}
+
 void kmain(struct boot_info *bi)
 {
 	uint64_t tsc_entry = hal_rdtsc();
@@ -159,15 +181,15 @@ void kmain(struct boot_info *bi)
 	iommu_dump();
 	drivers_probe_all();
 
-	/* Tests first, then benchmarks; the first failure is the status. */
-	int status = KERNEL_EXIT_PASS;
-	for (unsigned i = 0; i < sizeof run_keys / sizeof run_keys[0]; i++) {
-		int rc = run_key(&run_keys[i]);
-		if (rc != KERNEL_EXIT_PASS && status == KERNEL_EXIT_PASS)
-			status = rc;
+	/* From here on kmain is a thread (docs/sched.md): the boot flow becomes CPU 0's
+	 * idle thread, and tests, workloads and benchmarks run in the "kmain" thread,
+	 * pinned to the boot CPU, so they may block, sleep and join threads. */
+	sched_cpu_start();
+	struct thread_opts o = { .stack_bytes = KMAIN_STACK };
+	cpumask_set(&o.affinity, hal_cpu_index());
+	if (!thread_create("kmain", kmain_thread, 0, &o)) {
+		klog("doppel", "no memory for the kmain thread: running the rest in the boot flow");
+		kmain_thread(0);
 	}
-	if (cmdline_has("lockdep.stats"))
-		lockdep_stats_print();
-	drivers_shutdown_all();
-	kernel_exit(status);
+	smp_idle_loop();
 }

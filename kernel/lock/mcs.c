@@ -10,6 +10,7 @@
 #include <kernel/lockdep.h>
 #include <kernel/mcs.h>
 #include <kernel/panic.h>
+#include <kernel/preempt.h>
 
 struct mcs_node {
 	uint64_t next;              /* the waiter queued behind us (struct mcs_node *), 0 none */
@@ -41,6 +42,7 @@ void mcs_lock_at(struct mcs_lock *l, const char *site)
 	unsigned long flags = hal_irq_save();
 	unsigned cpu = hal_cpu_index(), idx = 0;
 	unsigned dep_flags = 0;
+	preempt_counts[cpu]++;                   /* no preemption while held, like spin_lock */
 
 	lockdep_before_wait(&l->dep, site);
 	while (idx < MCS_NODES_PER_CPU && (nodes_used[cpu] & (1u << idx)))
@@ -103,6 +105,7 @@ void mcs_unlock(struct mcs_lock *l)
 	atomic_store32(&((struct mcs_node *)(uintptr_t)next)->wait, 0, MO_RELEASE);
 out:
 	nodes_used[cpu] &= (uint8_t)~(1u << ((mine - 1) % MCS_NODES_PER_CPU));
+	preempt_counts[cpu]--;
 	hal_irq_restore(flags);
 }
 

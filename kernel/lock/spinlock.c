@@ -7,7 +7,10 @@
 #include <kernel/atomic.h>
 #include <kernel/lockdep.h>
 #include <kernel/panic.h>
+#include <kernel/preempt.h>
 #include <kernel/spinlock.h>
+
+uint32_t preempt_counts[HAL_MAX_CPUS];     /* kernel/preempt.h */
 
 void spin_init_key(struct spinlock *l, const char *name, const struct lockdep_key *key)
 {
@@ -20,6 +23,7 @@ void spin_lock_at(struct spinlock *l, const char *site)
 	unsigned long flags = hal_irq_save();
 	unsigned dep_flags = 0;
 	lockdep_before_wait(&l->dep, site);
+	preempt_counts[hal_cpu_index()]++;         /* no preemption while held */
 	for (;;) {
 		/* acquire: the holder's critical section happens-before ours */
 		if (atomic_xchg32(&l->locked, 1, MO_ACQUIRE) == 0)
@@ -41,6 +45,7 @@ void spin_unlock(struct spinlock *l)
 	lockdep_release(&l->dep);
 	/* release: our critical section happens-before the next holder's */
 	atomic_store32(&l->locked, 0, MO_RELEASE);
+	preempt_counts[hal_cpu_index()]--;         /* before interrupts can come back */
 	hal_irq_restore(flags);
 }
 

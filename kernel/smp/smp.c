@@ -16,6 +16,7 @@
 #include <kernel/errno.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
+#include <kernel/sched.h>
 #include <kernel/smp.h>
 #include <kernel/srat.h>
 #include <kernel/time.h>
@@ -111,11 +112,14 @@ static void __attribute__((noreturn)) ap_park_late(unsigned idx, bool lapic_up)
 	ap_park(idx, lapic_up);
 }
 
-/* The AP's idle loop: run work smp_run_threads left, else halt. The check runs
- * with interrupts off and hal_cpu_halt opens them only for the sleep (sti; hlt),
- * so a wake-up IPI sent between the check and the halt is not lost. */
+/* A CPU's idle thread (docs/sched.md): its boot flow, made the idle thread by
+ * sched_cpu_start. It runs work smp_run_threads left, gives the CPU to queued
+ * threads, else halts. The checks run with interrupts off and hal_cpu_halt opens
+ * them only for the sleep (sti; hlt), so a wake-up IPI (a thread queued here, or
+ * work) sent between the checks and the halt is not lost. */
 static void __attribute__((noreturn)) ap_idle(struct percpu *c)
 {
+	sched_cpu_start();
 	hal_irq_disable();
 	for (;;) {
 		/* acquire: pairs with smp_run_threads' release of fn and arg */
@@ -129,8 +133,17 @@ static void __attribute__((noreturn)) ap_idle(struct percpu *c)
 			atomic_store32(&c->idle_done, 1, MO_RELEASE);
 			continue;
 		}
+		if (sched_idle_has_work()) {
+			thread_yield();
+			continue;
+		}
 		hal_cpu_halt();
 	}
+}
+
+void smp_idle_loop(void)
+{
+	ap_idle(this_cpu());
 }
 
 int smp_run_threads(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg)

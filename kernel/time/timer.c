@@ -117,12 +117,23 @@ void time_cpu_start(void)
 	}
 }
 
+static uint64_t tick_hook;          /* void (*)(void), published with release */
+
+void time_set_tick_hook(void (*fn)(void))
+{
+	atomic_store64(&tick_hook, (uint64_t)(uintptr_t)fn, MO_RELEASE);
+}
+
 void time_tick(void)
 {
 	struct percpu *c = this_cpu();
 	atomic_store64(&c->ticks, atomic_load64(&c->ticks, MO_RELAXED) + 1, MO_RELAXED);
 	if (c->timer_mode == APIC_LVT_TIMER_DEADLINE)
 		arm_deadline(c, hal_rdtsc());
+	/* acquire: pairs with time_set_tick_hook's release */
+	void (*hook)(void) = (void (*)(void))(uintptr_t)atomic_load64(&tick_hook, MO_ACQUIRE);
+	if (hook)
+		hook();                     /* the scheduler: sleepers, preemption requests */
 }
 
 int time_init(void)

@@ -18,7 +18,7 @@ VALGRIND_ERROR_EXIT = 69
 # Every suite, but of `timer` only the cases that do not compare clocks: Valgrind
 # runs the guest tens of times slower and serialises its threads, so PIT-vs-TSC and
 # tick-rate measurements say nothing there (they run under ASan and TSan instead).
-VALGRIND_SUITES = ("acpi,apic,heap,ipi,pmm,racy,selftest,smp,tlb,vectors,"
+VALGRIND_SUITES = ("acpi,apic,ctx,heap,ipi,pmm,racy,sched,selftest,smp,tlb,vectors,"
                    "timer.timer_tsc_calibrated,timer.timer_mode_matches_cpuid")
 # Every CPU takes the kernel's tick (time.hz, 1000 by default) as a host thread
 # waking from its halt: 256 CPUs at 1000 Hz are 256k wake-ups a second, more than two
@@ -28,7 +28,7 @@ SLOW_CHECKER_TICK = "time.hz=100"
 # Cases that must run (must_run) in the valgrind run: all it selects but the
 # deliberately broken racy twins (they run only when named alone) and
 # selftest.crash_when_asked (runs only with selftest.panic/selftest.fault).
-VALGRIND_MUST_RUN = ("acpi.*", "apic.*", "heap.*", "ipi.*", "pmm.*", "smp.*", "tlb.*", "vectors.*",
+VALGRIND_MUST_RUN = ("acpi.*", "apic.*", "ctx.*", "sched.*", "heap.*", "ipi.*", "pmm.*", "smp.*", "tlb.*", "vectors.*",
                      "racy.*_fixed", "selftest.printf_formats", "selftest.glob_match",
                      "selftest.cmdline_words",
                      "timer.timer_tsc_calibrated", "timer.timer_mode_matches_cpuid")
@@ -39,7 +39,7 @@ VALGRIND_MUST_RUN = ("acpi.*", "apic.*", "heap.*", "ipi.*", "pmm.*", "smp.*", "t
 # above), and timer_tick_on_every_cpu, which skips when the host never lets a CPU
 # run a whole 100 ms window (256 threads on two cores under TSan).
 TSAN_MUST_RUN = (
-    "acpi.*", "apic.*", "ipi.*", "vectors.*", "pmm.*", "heap.*", "tlb.*", "smp.*",
+    "acpi.*", "apic.*", "ctx.*", "sched.*", "ipi.*", "vectors.*", "pmm.*", "heap.*", "tlb.*", "smp.*",
     "racy.*_fixed", "selftest.printf_formats", "selftest.glob_match", "selftest.cmdline_words",
     "dma.dma_policy_default", "dma.dma_roundtrip_*", "dma.dma_bidirectional_*",
     "dma.dma_partial_write_*", "dma.dma_coherent_*", "dma.dma_sg_max_seg_*",

@@ -12,8 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HAL_VERSION 4   /* 4: hal_hold (end=hold); 2: smp (AP start-up), vmap window, interrupt entry contract;
-                         * 3: hal_sched_point, hal_fault_inject */
+#define HAL_VERSION 5   /* 5: contexts (kernel threads); 4: hal_hold (end=hold);
+                         * 3: hal_sched_point, hal_fault_inject;
+                         * 2: smp (AP start-up), vmap window, interrupt entry contract */
 
 /* ---- boot: what the platform hands kmain ------------------------------------ */
 
@@ -134,6 +135,35 @@ void irq_dispatch(uint8_t vector, void *frame);
  * vector (trampoline physical address >> 12, below 0x100) or a negative errno.
  * Boot CPU only, before that AP is started; may allocate. */
 int hal_smp_prepare_ap(unsigned cpu_index, uint32_t apic_id, void (*entry)(unsigned cpu_index));
+
+/* ---- contexts: what a kernel thread runs on (docs/sched.md) -------------------- */
+
+/* A context is a stack and the callee-saved state of code that was switched away
+ * from. The image switches stacks in assembly; the sim gives every context its own
+ * host thread (named after the context, so gdb's `info threads` lists kernel
+ * threads by name) and hands the simulated CPU from one to the other. Contexts
+ * carry no CPU: whichever CPU switches to a context runs it there. */
+struct hal_ctx;                 /* opaque, platform-owned */
+
+/* A new context that will start in entry(arg) with interrupts disabled the first
+ * time a CPU switches to it; entry never returns. stack_bytes is a minimum (the
+ * sim gives host threads more). name (copied, up to 15 characters kept) is for
+ * debuggers. NULL when out of memory (-ENOMEM). Not in IRQ context; may allocate. */
+struct hal_ctx *hal_ctx_create(const char *name, size_t stack_bytes, void (*entry)(void *arg),
+                               void *arg);
+/* The calling CPU's boot flow (kmain on the boot CPU, the AP entry elsewhere) as a
+ * context, created on the first call on that CPU and the same one afterwards; it
+ * becomes that CPU's idle thread. Call it from the boot flow only. */
+struct hal_ctx *hal_ctx_boot(void);
+/* Save the caller's state into from (the context the caller runs on), continue
+ * `to` on this CPU; returns when some CPU switches back to from. Interrupts must
+ * be disabled; `to` must not be running anywhere. The image checks both stacks'
+ * guard words here and panics naming the context whose stack overflowed. */
+void hal_ctx_switch(struct hal_ctx *from, struct hal_ctx *to);
+/* Free a context that is not running and is never switched to again (its entry
+ * switched away for the last time). Boot contexts are never destroyed. Not from
+ * the context itself; not in IRQ context. */
+void hal_ctx_destroy(struct hal_ctx *c);
 
 /* ---- vmap: kernel virtual mappings the kernel changes at run time -------------- */
 

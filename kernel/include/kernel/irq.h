@@ -26,6 +26,16 @@
 typedef void (*irq_system_fn)(void);
 void irq_set_system_handler(uint8_t vector, irq_system_fn fn);
 
+/* Called by irq_dispatch around every interrupt but the spurious one: enter first,
+ * exit last (after the EOI, so a context switch there leaves no vector in
+ * service). The scheduler installs them (preemption on the way out, docs/sched.md);
+ * one dispatch uses the pair it saw at entry. */
+struct irq_hooks {
+	void (*enter)(void);
+	void (*exit)(void);
+};
+void irq_set_hooks(const struct irq_hooks *h);
+
 /* ---- the allocator core: one bitmap, pure (unit-tested on the host) ---------------- */
 
 #define VEC_WORDS 4

@@ -67,6 +67,9 @@ int xcall_run(enum xcall_chan ch, const struct cpumask *targets, void (*fn)(uint
 void xcall_handle(enum xcall_chan ch);
 /* Serve every channel's waiting requests (busy-wait loops call it). */
 void xcall_poll(void);
+/* The calling CPU's boot flow becomes its idle thread and never returns (kmain
+ * after it started its kmain thread; APs once online). docs/sched.md. */
+void smp_idle_loop(void) __attribute__((noreturn));
 /* Hand the cross-call vectors to the interrupt layer (kmain, before any IPI). */
 void xcall_init(void);
 #endif

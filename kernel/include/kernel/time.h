@@ -14,6 +14,9 @@ int time_init(void);
 void time_cpu_start(void);
 /* The timer vector's handler (irq_dispatch calls it). */
 void time_tick(void);
+/* Called at the end of every tick on the CPU that took it (IRQ context); the
+ * scheduler installs it (sleepers, preemption requests). NULL removes it. */
+void time_set_tick_hook(void (*fn)(void));
 
 uint64_t time_tsc_khz(void);
 uint64_t time_lapic_khz(void);
