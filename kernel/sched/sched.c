@@ -101,7 +101,8 @@ void sched_cpu_start(void)
 	idle->id = cpu;
 	cpumask_clear(&idle->affinity);
 	cpumask_set(&idle->affinity, cpu);
-	rq->lock = (struct spinlock)SPINLOCK_INIT("sched.rq");
+	spin_init(&rq->lock, "sched.rq");       /* one lock class for every CPU's run queue */
+	sched_sleep_cpu_init(cpu);
 	rq->cpu = cpu;
 	rq->curr = idle;
 	rq->idle = idle;

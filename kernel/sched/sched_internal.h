@@ -59,4 +59,6 @@ void sched_exit_current(int code) __attribute__((noreturn));
 int sched_set_affinity(struct thread *t, const struct cpumask *mask);
 /* sleep.c: wake cpu's sleepers whose deadline is <= now (the tick). */
 void sched_sleep_tick(unsigned cpu, uint64_t now_ns);
+/* Set up a CPU's sleep list (sched_cpu_start, before its run queue opens). */
+void sched_sleep_cpu_init(unsigned cpu);
 #endif

@@ -19,6 +19,13 @@ struct sleep_list {
 
 static struct sleep_list lists[HAL_MAX_CPUS];
 
+/* One lock class for every CPU's sleep list (lockdep keys a lock without an init
+ * site by its address: 256 CPUs would fill its class table). */
+void sched_sleep_cpu_init(unsigned cpu)
+{
+	spin_init(&lists[cpu].lock, "sched.sleep");
+}
+
 static void list_insert(struct thread *t)
 {
 	unsigned long f = hal_irq_save();
