@@ -148,7 +148,7 @@ struct dma_dev *dma_dev_attach_policy(struct pci_dev *d, const struct dma_params
 	dd->p = *p;
 	if (!dd->p.align)
 		dd->p.align = 1;
-	mcs_init(&dd->lock, "dma.dev");
+	spin_init(&dd->lock, "dma.dev");
 	/* Asked of the implementation's capabilities, never its name. */
 	bool translated = iommu_translates(d);
 	if (policy >= 0 && policy <= DMA_POLICY_DIRECT)
@@ -251,18 +251,18 @@ int dma_dev_set_flush(struct dma_dev *dd, bool lazy)
 {
 	if (!dd->have_iova || !dd->ops->unmap_noflush || !dd->ops->flush)
 		return -EOPNOTSUPP;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	if (!lazy)
 		fq_flush(dd);
 	dd->lazy = lazy;
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	return 0;
 }
 
 bool dma_dev_iova_excluded(struct dma_dev *dd, uint64_t base, uint64_t limit)
 {
 	bool out = true;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	if (dd->have_iova) {
 		for (const struct iova_range *f = dd->iova.free_list; f; f = f->next)
 			if (f->start <= limit && base <= f->end)
@@ -270,18 +270,18 @@ bool dma_dev_iova_excluded(struct dma_dev *dd, uint64_t base, uint64_t limit)
 		if (base >= dd->iova.lo && limit <= dd->iova.hi && iova_free(&dd->iova, base, PAGE_SIZE) != -EINVAL)
 			out = false;
 	}
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	return out;
 }
 
 void dma_ledger_get(const struct dma_dev *dd, struct dma_ledger *out)
 {
 	struct dma_dev *m = (struct dma_dev *)dd;
-	mcs_lock(&m->lock);
+	spin_lock(&m->lock);
 	*out = dd->led;
 	out->lazy_pending = dd->fq_n;
 	out->lazy = dd->lazy;
-	mcs_unlock(&m->lock);
+	spin_unlock(&m->lock);
 }
 
 /* ---- identity domain: pages mapped 1:1, reference counted ----------------------------- */
@@ -598,9 +598,9 @@ static void refuse(struct dma_dev *dd, const char *what, size_t len, int rc)
 {
 	char name[16];
 	devname(dd->pci, name, sizeof name);
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	dd->led.errors++;
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	klog("dma", "%s: %s of %zu bytes refused (%d)", name, what, len, rc);
 }
 
@@ -618,16 +618,16 @@ static dma_addr_t map_single(struct dma_dev *dd, void *va, size_t len, enum dma_
 	struct dma_rec *r = rec_new(1, DMA_REC_SINGLE, dir, file, line, ra);
 	if (!r)
 		goto out_refuse;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	rc = map_piece(dd, &r->piece[0], va, len, dir);
 	if (rc) {
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		kfree(r);
 		goto out_refuse;
 	}
 	rec_link(dd, r);
 	dma_addr_t bus = r->piece[0].bus;
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	return bus;
 out_refuse:
 	refuse(dd, "map_single", len, rc);
@@ -659,11 +659,11 @@ void dma_unmap_single(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_d
 		return;
 	char name[16];
 	devname(dd->pci, name, sizeof name);
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	struct dma_rec *r = find_rec(dd, DMA_REC_SINGLE, bus, 0);
 	if (!r) {
 		dd->led.errors++;
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		klog("dma", "%s: unmap of bus 0x%llx, which is not mapped", name, (unsigned long long)bus);
 		return;
 	}
@@ -672,7 +672,7 @@ void dma_unmap_single(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_d
 		     (unsigned long long)bus, len, dir, r->piece[0].len, r->dir);
 	unmap_piece(dd, &r->piece[0], r->dir, true);
 	rec_unlink(dd, r);
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	kfree(r);
 }
 
@@ -704,7 +704,7 @@ static int map_sg(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir
 	if (!r || !seg)
 		goto out_refuse;
 	r->key = sg;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	int k = 0, mapped = 0;
 	uint32_t cap = dd->p.max_seg ? dd->p.max_seg : SEG_CAP;
 	for (int i = 0; i < nents; i++) {
@@ -740,7 +740,7 @@ static int map_sg(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir
 		}
 	}
 	rec_link(dd, r);
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	for (int i = 0; i < nents; i++) {
 		sg[i].bus = i < k ? seg[i].bus : DMA_MAPPING_ERROR;
 		sg[i].bus_len = i < k ? seg[i].bus_len : 0;
@@ -750,7 +750,7 @@ static int map_sg(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir
 out_undo:
 	while (mapped-- > 0)
 		unmap_piece(dd, &r->piece[mapped], dir, false);
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 out_refuse:
 	kfree(r);
 	kfree(seg);
@@ -773,11 +773,11 @@ void dma_unmap_sg(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir
 	(void)nents;
 	if (!dd)
 		return;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	struct dma_rec *r = find_rec(dd, DMA_REC_SG, 0, sg);
 	if (!r) {
 		dd->led.errors++;
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		char name[16];
 		devname(dd->pci, name, sizeof name);
 		klog("dma", "%s: unmap_sg of a list that is not mapped", name);
@@ -787,7 +787,7 @@ void dma_unmap_sg(struct dma_dev *dd, struct dma_sg *sg, int nents, enum dma_dir
 	for (int i = 0; i < r->npieces; i++)
 		unmap_piece(dd, &r->piece[i], r->dir, true);
 	rec_unlink(dd, r);
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	kfree(r);
 }
 
@@ -813,11 +813,11 @@ static void sync(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_dir di
 	if (!dd || len == 0)
 		return;
 	bool known;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	struct dma_piece *pc = find_piece(dd, bus, len, &known);
 	if (!known) {
 		dd->led.errors++;
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		char name[16];
 		devname(dd->pci, name, sizeof name);
 		klog("dma", "%s: sync of bus 0x%llx+%zu, which is not mapped", name, (unsigned long long)bus, len);
@@ -835,7 +835,7 @@ static void sync(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_dir di
 			dd->led.bounce_bytes += len;
 		}
 	}
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 }
 
 void dma_sync_for_cpu(struct dma_dev *dd, dma_addr_t bus, size_t len, enum dma_dir dir)
@@ -879,18 +879,18 @@ static void *alloc_coherent(struct dma_dev *dd, size_t len, dma_addr_t *bus, con
 		goto out_refuse;
 	void *va = hal_phys_to_virt(pa);
 	memset(va, 0, n * PAGE_SIZE);
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	struct dma_piece *pc = &r->piece[0];
 	pc->va = va;
 	pc->len = len;
 	rc = reach(dd, pc, va, len, IOMMU_READ | IOMMU_WRITE);
 	if (rc) {
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		goto out_refuse;
 	}
 	rec_link(dd, r);
 	*bus = pc->bus;
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	return va;
 out_refuse:
 	if (pa)
@@ -916,11 +916,11 @@ void dma_free_coherent(struct dma_dev *dd, size_t len, void *va, dma_addr_t bus)
 		return;
 	char name[16];
 	devname(dd->pci, name, sizeof name);
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	struct dma_rec *r = find_rec(dd, DMA_REC_COHERENT, bus, 0);
 	if (!r || r->piece[0].va != va) {
 		dd->led.errors++;
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		klog("dma", "%s: free_coherent of %p (bus 0x%llx), which was not allocated", name, va,
 		     (unsigned long long)bus);
 		return;
@@ -930,7 +930,7 @@ void dma_free_coherent(struct dma_dev *dd, size_t len, void *va, dma_addr_t bus)
 	size_t n = (r->piece[0].len + PAGE_SIZE - 1) / PAGE_SIZE;
 	unreach(dd, &r->piece[0]);
 	rec_unlink(dd, r);
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	pmm_free_pages(hal_virt_to_phys(va), n);
 	kfree(r);
 }
@@ -951,7 +951,7 @@ int dma_dev_release(struct dma_dev *dd)
 		}
 	spin_unlock(&devs_lock);
 	int leaks = 0;
-	mcs_lock(&dd->lock);
+	spin_lock(&dd->lock);
 	while (dd->live) {
 		struct dma_rec *r = dd->live;
 		if (r->file)
@@ -969,7 +969,7 @@ int dma_dev_release(struct dma_dev *dd)
 		leaks++;
 	}
 	fq_flush(dd);
-	mcs_unlock(&dd->lock);
+	spin_unlock(&dd->lock);
 	if (dd->dom) {
 		int rc = dd->ops->detach(dd->dom, dd->pci);
 		if (rc)
@@ -994,9 +994,9 @@ void dma_dump(void)
 		char name[16];
 		devname(dd->pci, name, sizeof name);
 		struct dma_ledger l;
-		mcs_lock(&dd->lock);
+		spin_lock(&dd->lock);
 		l = dd->led;
-		mcs_unlock(&dd->lock);
+		spin_unlock(&dd->lock);
 		klog("dma", "%s policy %s mask 0x%llx live %llu bytes %llu pages %llu maps %llu bounced %llu errors %llu",
 		     name, dma_policy_name(dd->policy), (unsigned long long)dd->p.mask,
 		     (unsigned long long)l.live_maps, (unsigned long long)l.live_bytes,

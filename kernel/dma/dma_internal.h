@@ -9,7 +9,6 @@
 #include <stdint.h>
 #include <kernel/dma.h>
 #include <kernel/iommu.h>
-#include <kernel/mcs.h>
 #include <kernel/spinlock.h>
 #include "iova.h"
 
@@ -94,7 +93,7 @@ struct dma_dev {
 #define DMA_FQ_LEN 64
 	uint64_t fq_iova[DMA_FQ_LEN], fq_len[DMA_FQ_LEN];
 	unsigned fq_n;
-	struct mcs_lock lock;       /* taken before any IOMMU or pool lock (MCS: contended, docs/locks.md) */
+	struct spinlock lock;       /* taken before any IOMMU or pool lock */
 };
 
 /* The IOMMU domain of dd, NULL when none (tests translate through it). */
