@@ -17,7 +17,7 @@
 #include <kernel/time.h>
 #include <kernel/wait.h>
 
-#define MAX_T 16                    /* threads of a case: spread over the CPUs */
+#define MAX_T 64                    /* threads of a case: one per CPU, up to 64 */
 #define SEM_UNITS 3
 #define SEM_ROUNDS 20
 #define MUTEX_ROUNDS 50
