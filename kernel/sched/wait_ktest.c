@@ -19,8 +19,8 @@
 
 #define MAX_T 64                    /* threads of a case: one per CPU, up to 64 */
 #define SEM_UNITS 3
-#define SEM_ROUNDS 20
-#define MUTEX_ROUNDS 50
+#define SEM_DOWNS 320               /* in all, shared by the threads (at least 5 each) */
+#define MUTEX_LOCKINGS 640          /* in all, shared by the threads (at least 10 each) */
 #define STRESS_ROUNDS 2000
 #define STUCK_NS 20000000000ull     /* 20 s: only a lost wake-up gets near */
 
@@ -95,11 +95,16 @@ static void wait_completion_across_cpus(struct ktest *t)
 }
 
 static struct completion gate;
+static struct waitq all_wq;
+static uint32_t all_flag, all_first;
 
 static void all_waiter(void *arg)
 {
 	(void)arg;
 	atomic_fetch_add32(&arrived, 1, MO_RELEASE);
+	/* a bare wait queue first: nothing but waitq_wake_all wakes them all */
+	waitq_wait_event(&all_wq, atomic_load32(&all_flag, MO_ACQUIRE));
+	atomic_fetch_add32(&all_first, 1, MO_RELEASE);
 	wait_for_completion(&gate);
 	atomic_fetch_add32(&passed, 1, MO_RELEASE);
 }
@@ -109,14 +114,31 @@ static void wait_complete_all_wakes_every_waiter(struct ktest *t)
 	unsigned ncpus, n = spread(&ncpus);
 	struct thread *th[MAX_T];
 	completion_init(&gate);
+	waitq_init(&all_wq);
 	atomic_store32(&arrived, 0, MO_RELAXED);
 	atomic_store32(&passed, 0, MO_RELAXED);
+	atomic_store32(&all_flag, 0, MO_RELAXED);
+	atomic_store32(&all_first, 0, MO_RELAXED);
 	for (unsigned i = 0; i < n; i++) {
 		th[i] = spawn("wait-all", i, ncpus, all_waiter, 0);
 		KTEST_ASSERT(t, th[i] != 0);
 	}
 	KTEST_ASSERT(t, wait_ge32(&arrived, n));
 	thread_sleep_ns(2000000);
+	atomic_store32(&all_flag, 1, MO_RELEASE);
+	waitq_wake_all(&all_wq);
+	uint64_t t0 = time_now_ns();
+	while (atomic_load32(&all_first, MO_ACQUIRE) < n && time_now_ns() - t0 < 2000000000ull)
+		thread_sleep_ns(1000000);
+	if (atomic_load32(&all_first, MO_ACQUIRE) < n) {
+		ktest_fail_at(t, __FILE__, __LINE__, "waitq_wake_all woke %u of %u waiters",
+			      atomic_load32(&all_first, MO_ACQUIRE), n);
+		while (atomic_load32(&all_first, MO_ACQUIRE) < n) {
+			waitq_wake_one(&all_wq);        /* release the rest */
+			thread_sleep_ns(1000000);
+		}
+	}
+	thread_sleep_ns(1000000);
 	KTEST_EXPECT_EQ(t, atomic_load32(&passed, MO_ACQUIRE), 0);
 	complete_all(&gate);
 	KTEST_EXPECT(t, wait_ge32(&passed, n));
@@ -145,12 +167,12 @@ static void wait_timeout_not_early(struct ktest *t)
 /* ---- semaphores ------------------------------------------------------------------------- */
 
 static struct semaphore sem;
-static uint32_t inside, max_inside;
+static uint32_t inside, max_inside, sem_rounds;
 
 static void sem_worker(void *arg)
 {
 	(void)arg;
-	for (int r = 0; r < SEM_ROUNDS; r++) {
+	for (uint32_t r = 0; r < sem_rounds; r++) {
 		sem_down(&sem);
 		uint32_t now = atomic_fetch_add32(&inside, 1, MO_ACQ_REL) + 1;
 		uint32_t m = atomic_load32(&max_inside, MO_RELAXED);
@@ -171,6 +193,7 @@ static void wait_semaphore_bounds_concurrency(struct ktest *t)
 	unsigned ncpus, n = spread(&ncpus);
 	struct thread *th[MAX_T];
 	sem_init(&sem, SEM_UNITS);
+	sem_rounds = SEM_DOWNS / n < 5 ? 5 : SEM_DOWNS / n;
 	atomic_store32(&inside, 0, MO_RELAXED);
 	atomic_store32(&max_inside, 0, MO_RELAXED);
 	atomic_store32(&passed, 0, MO_RELAXED);
@@ -194,12 +217,12 @@ static void wait_semaphore_bounds_concurrency(struct ktest *t)
 
 static struct mutex mtx;
 static uint64_t guarded;            /* plain read-modify-write under mtx */
-static uint32_t mutex_wrong;
+static uint32_t mutex_wrong, mutex_rounds;
 
 static void mutex_worker(void *arg)
 {
 	(void)arg;
-	for (int r = 0; r < MUTEX_ROUNDS; r++) {
+	for (uint32_t r = 0; r < mutex_rounds; r++) {
 		mutex_lock(&mtx);
 		if (!mutex_is_held_by_me(&mtx))
 			atomic_fetch_add32(&mutex_wrong, 1, MO_RELAXED);
@@ -219,6 +242,7 @@ static void wait_mutex_exclusion_blocks(struct ktest *t)
 	unsigned ncpus, n = spread(&ncpus);
 	struct thread *th[MAX_T];
 	mutex_init(&mtx, "wait-test");
+	mutex_rounds = MUTEX_LOCKINGS / n < 10 ? 10 : MUTEX_LOCKINGS / n;
 	guarded = 0;
 	atomic_store32(&mutex_wrong, 0, MO_RELAXED);
 	atomic_store32(&passed, 0, MO_RELAXED);
@@ -235,7 +259,7 @@ static void wait_mutex_exclusion_blocks(struct ktest *t)
 	for (unsigned i = 0; i < n; i++)
 		KTEST_ASSERT(t, thread_join(th[i], 0) == 0);
 	uint64_t blocks = atomic_load64(&mtx.blocks, MO_RELAXED);
-	KTEST_EXPECT_EQ(t, guarded, (uint64_t)n * MUTEX_ROUNDS);
+	KTEST_EXPECT_EQ(t, guarded, (uint64_t)n * mutex_rounds);
 	KTEST_EXPECT_EQ(t, atomic_load32(&mutex_wrong, MO_RELAXED), 0);
 	KTEST_EXPECT(t, blocks >= n);   /* at least each worker behind the first hold */
 	KTEST_EXPECT(t, mutex_owner(&mtx) == 0);
