@@ -105,3 +105,15 @@ def sched_must_run(suites, cpus: int) -> list[str]:
     """Every case of the ctx/sched suites that must run with `cpus` CPUs."""
     return [f"{s}.{c}" for s in suites for c in SCHED_SUITE_CASES[s]
             if cpus > 1 or f"{s}.{c}" not in SCHED_ONE_CPU_SKIPS]
+
+# The cases of the `wait` suite (wait queues, completions, semaphores, mutexes:
+# kernel/sched/wait_ktest.c): tests/sim/test_sim_wait.py and qemu-tests/test_wait.py.
+WAIT_CASES = ("wait_completion_across_cpus", "wait_complete_all_wakes_every_waiter",
+              "wait_timeout_not_early", "wait_semaphore_bounds_concurrency",
+              "wait_mutex_exclusion_blocks", "wait_no_lost_wakeup")
+WAIT_ONE_CPU_SKIPS = {"wait_no_lost_wakeup"}
+
+
+def wait_must_run(cpus: int) -> list[str]:
+    """Every case of the `wait` suite that must run with `cpus` CPUs."""
+    return [f"wait.{c}" for c in WAIT_CASES if cpus > 1 or c not in WAIT_ONE_CPU_SKIPS]

@@ -13,8 +13,10 @@
 #include <kernel/irq.h>
 #include <kernel/ktest.h>
 #include <kernel/pmm.h>
+#include <kernel/sched.h>
 #include <kernel/smp.h>
 #include <kernel/string.h>
+#include <kernel/thread.h>
 #include <kernel/time.h>
 #include <kernel/ktest_smp.h>
 
@@ -477,6 +479,110 @@ static void mcs_handoff(struct ktest *t, bool fixed)
 static void mcs_handoff_broken(struct ktest *t) { mcs_handoff(t, false); }
 static void mcs_handoff_fixed(struct ktest *t) { mcs_handoff(t, true); }
 
+/* ---- lost wake-up: the condition tested before the blocked state ----------------------- */
+
+/* A waiter thread and a waker thread on the two CPUs. The broken waiter tests the
+ * flag and only then marks itself blocked: a wake-up that lands in between finds it
+ * running, does nothing, and the waiter sleeps for good. The case notices by a
+ * timeout (not a hang), says so, and releases the waiter. */
+#define LW_STUCK_NS 100000000ull
+static struct thread *lw_waiter_t;
+static uint32_t lw_flag, lw_done, lw_go, lw_work;
+
+/* Work between the test of the flag and the sleep (switch points for det mode). */
+static void lw_busy(void)
+{
+	for (int i = 0; i < 8; i++)
+		atomic_fetch_add32(&lw_work, 1, MO_RELAXED);
+}
+
+/* Both threads start their part together. */
+static void lw_meet(void)
+{
+	atomic_fetch_add32(&lw_go, 1, MO_ACQ_REL);
+	while (atomic_load32(&lw_go, MO_ACQUIRE) < 2)
+		hal_cpu_relax();
+}
+
+static void lw_waiter(void *arg)
+{
+	(void)arg;
+	lw_meet();
+	if (ctx.fixed) {
+		for (;;) {
+			sched_prepare_wait();
+			if (atomic_load32(&lw_flag, MO_ACQUIRE))
+				break;
+			lw_busy();
+			sched_block();
+		}
+		sched_finish_wait();
+	} else {
+		while (!atomic_load32(&lw_flag, MO_ACQUIRE)) {
+			lw_busy();
+			sched_prepare_wait();       /* BUG: after the test of the flag */
+			sched_block();
+			sched_finish_wait();
+		}
+	}
+	atomic_store32(&lw_done, 1, MO_RELEASE);
+}
+
+static void lw_waker(void *arg)
+{
+	(void)arg;
+	lw_meet();
+	atomic_store32(&lw_flag, 1, MO_RELEASE);
+	sched_wake(lw_waiter_t);
+}
+
+static void lost_wakeup(struct ktest *t, bool fixed)
+{
+	struct cpumask m;
+	unsigned other = HAL_MAX_CPUS;
+
+	if (!fixed && !named_exactly("lost_wakeup_broken")) {
+		ktest_skip(t, "deliberately broken: runs only as ktest=racy.lost_wakeup_broken");
+		return;
+	}
+	smp_online_mask(&m);
+	for_each_cpu(c, &m)
+		if (c != hal_cpu_index()) {
+			other = c;
+			break;
+		}
+	if (other == HAL_MAX_CPUS) {
+		ktest_skip(t, "needs two online CPUs");
+		return;
+	}
+	ctx.fixed = fixed;
+	atomic_store32(&lw_flag, 0, MO_RELAXED);
+	atomic_store32(&lw_done, 0, MO_RELAXED);
+	atomic_store32(&lw_go, 0, MO_RELAXED);
+	struct thread_opts ow = { 0 }, ok = { 0 };
+	cpumask_set(&ow.affinity, other);
+	cpumask_set(&ok.affinity, hal_cpu_index());
+	lw_waiter_t = thread_create("racy-waiter", lw_waiter, 0, &ow);
+	KTEST_ASSERT(t, lw_waiter_t != 0);
+	struct thread *waker = thread_create("racy-waker", lw_waker, 0, &ok);
+	KTEST_ASSERT(t, waker != 0);
+	uint64_t t0 = time_now_ns();
+	while (!atomic_load32(&lw_done, MO_ACQUIRE)) {
+		if (time_now_ns() - t0 > LW_STUCK_NS) {
+			ktest_fail_at(t, __FILE__, __LINE__,
+				      "the waiter still sleeps %llu ms after its wake-up: the wake-up was lost",
+				      (unsigned long long)(LW_STUCK_NS / 1000000));
+			sched_wake(lw_waiter_t);    /* release it: the flag is set */
+			break;
+		}
+		thread_sleep_ns(1000000);
+	}
+	KTEST_EXPECT(t, thread_join(waker, 0) == 0);
+	KTEST_EXPECT(t, thread_join(lw_waiter_t, 0) == 0);
+}
+static void lost_wakeup_broken(struct ktest *t) { lost_wakeup(t, false); }
+static void lost_wakeup_fixed(struct ktest *t) { lost_wakeup(t, true); }
+
 static const struct ktest_case racy_cases[] = {
 	KTEST_CASE(lost_update_broken),
 	KTEST_CASE(lost_update_fixed),
@@ -490,5 +596,7 @@ static const struct ktest_case racy_cases[] = {
 	KTEST_CASE(vector_wrong_cpu_fixed),
 	KTEST_CASE(mcs_handoff_broken),
 	KTEST_CASE(mcs_handoff_fixed),
+	KTEST_CASE(lost_wakeup_broken),
+	KTEST_CASE(lost_wakeup_fixed),
 };
 KTEST_SUITE(racy_suite, "racy", racy_cases);
