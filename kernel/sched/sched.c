@@ -494,6 +494,13 @@ int sched_set_affinity(struct thread *t, const struct cpumask *mask)
 	return 0;
 }
 
+void sched_prio_changed(struct thread *t)
+{
+	/* One class today (round-robin, which ignores priorities): nothing moves.
+	 * The fair and RT classes requeue t here. */
+	(void)t;
+}
+
 /* ---- tick and interrupt exit -------------------------------------------------------- */
 
 void sched_tick(void)

@@ -20,6 +20,9 @@ struct sched_class {
 	/* The running thread curr has run since curr->slice_start_ns: true when it
 	 * should give way (the tick then asks for a reschedule). */
 	bool (*tick)(struct sched_rq *rq, struct thread *curr, uint64_t now_ns);
+	/* Work stealing: dequeue and return a queued thread whose affinity allows
+	 * dst_cpu (never rq->curr, never one still on a CPU), or NULL. */
+	struct thread *(*steal)(struct sched_rq *rq, unsigned dst_cpu);
 };
 
 extern const struct sched_class sched_rr_class;
@@ -57,6 +60,11 @@ uint64_t sched_now_ns(void);
 void sched_exit_current(int code) __attribute__((noreturn));
 /* sched.c: thread_set_affinity's run-queue half (mask already checked). */
 int sched_set_affinity(struct thread *t, const struct cpumask *mask);
+/* t's thread_prio changed (priority inheritance lent or took back a number):
+ * move it to the class and place its new number says, and ask its CPU to
+ * reschedule if it now outranks, or is outranked by, that CPU's current thread.
+ * Any thread context; takes t's run queue lock. */
+void sched_prio_changed(struct thread *t);
 /* sleep.c: wake cpu's sleepers whose deadline is <= now (the tick). */
 void sched_sleep_tick(unsigned cpu, uint64_t now_ns);
 /* Set up a CPU's sleep list (sched_cpu_start, before its run queue opens). */

@@ -51,10 +51,22 @@ static bool rr_tick(struct sched_rq *rq, struct thread *curr, uint64_t now_ns)
 	return rq->rr_head && now_ns - curr->slice_start_ns >= sched_preempt_ns();
 }
 
+static struct thread *rr_steal(struct sched_rq *rq, unsigned dst_cpu)
+{
+	assert_held(&rq->lock);
+	for (struct thread *t = rq->rr_head; t; t = t->rq_next)
+		if (cpumask_test(&t->affinity, dst_cpu) && !atomic_load32(&t->on_cpu, MO_ACQUIRE)) {
+			rr_dequeue(rq, t);
+			return t;
+		}
+	return 0;
+}
+
 const struct sched_class sched_rr_class = {
 	.name = "rr",
 	.enqueue = rr_enqueue,
 	.dequeue = rr_dequeue,
 	.pick = rr_pick,
 	.tick = rr_tick,
+	.steal = rr_steal,
 };

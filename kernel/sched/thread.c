@@ -41,9 +41,20 @@ struct thread *thread_create(const char *name, void (*entry)(void *arg), void *a
 		     THREAD_NICE_MIN, THREAD_NICE_MAX);
 		return 0;
 	}
-	if (o.prio_class != SCHED_CLASS_FAIR) {
-		klog("sched", "thread_create(%s): scheduling class %u is not available (only the "
-		     "fair class is)", name, o.prio_class);
+	if (o.prio_class == SCHED_CLASS_RT) {
+		if (o.rt_prio < THREAD_RT_PRIO_MIN || o.rt_prio > THREAD_RT_PRIO_MAX ||
+		    o.rt_policy > SCHED_RT_RR) {
+			klog("sched", "thread_create(%s): RT priority %u (allowed %d..%d) or policy %u "
+			     "(0 FIFO, 1 RR) out of range", name, o.rt_prio, THREAD_RT_PRIO_MIN,
+			     THREAD_RT_PRIO_MAX, o.rt_policy);
+			return 0;
+		}
+	} else if (o.prio_class != SCHED_CLASS_FAIR) {
+		klog("sched", "thread_create(%s): scheduling class %u unknown (0 fair, 1 RT)", name,
+		     o.prio_class);
+		return 0;
+	} else if (o.rt_prio) {
+		klog("sched", "thread_create(%s): rt_prio %u given to a fair thread", name, o.rt_prio);
 		return 0;
 	}
 	if (cpumask_empty(&o.affinity))
@@ -62,6 +73,8 @@ struct thread *thread_create(const char *name, void (*entry)(void *arg), void *a
 	t->affinity = o.affinity;
 	t->prio_class = o.prio_class;
 	t->nice = o.nice;
+	t->rt_prio = o.rt_prio;
+	t->rt_policy = o.rt_policy;
 	t->id = atomic_fetch_add64(&next_id, 1, MO_RELAXED);
 	t->ctx = hal_ctx_create(t->name, o.stack_bytes ? o.stack_bytes : THREAD_STACK_DEFAULT,
 				thread_trampoline, t);
@@ -131,4 +144,18 @@ int thread_set_affinity(struct thread *t, const struct cpumask *mask)
 		return -EINVAL;
 	}
 	return sched_set_affinity(t, mask);
+}
+
+int thread_base_prio(const struct thread *t)
+{
+	if (t->prio_class == SCHED_CLASS_RT)
+		return THREAD_PRIO_RT_BASE + t->rt_prio;
+	return 20 - t->nice;
+}
+
+int thread_prio(const struct thread *t)
+{
+	int base = thread_base_prio(t);
+	int pi = (int)atomic_load32((uint32_t *)&t->pi_prio, MO_RELAXED);
+	return pi > base ? pi : base;
 }

@@ -17,19 +17,34 @@ enum thread_state {
 };
 
 enum sched_prio_class {
-	SCHED_CLASS_FAIR = 0,       /* round-robin today; weighted fair later */
-	SCHED_CLASS_RT,             /* reserved for the real-time class */
+	SCHED_CLASS_FAIR = 0,       /* weighted by nice */
+	SCHED_CLASS_RT,             /* real-time: rt_prio 1..99, above every fair thread */
+};
+
+enum sched_rt_policy {
+	SCHED_RT_FIFO = 0,          /* runs until it blocks, yields or a higher RT prio comes */
+	SCHED_RT_RR,                /* FIFO with a slice among equal priorities */
 };
 
 #define THREAD_NAME_MAX 24
 #define THREAD_STACK_DEFAULT (16u * 1024u)
 #define THREAD_NICE_MIN (-20)
 #define THREAD_NICE_MAX 19
+#define THREAD_RT_PRIO_MIN 1
+#define THREAD_RT_PRIO_MAX 99
+
+/* One number for "how urgent", bigger wins (thread_prio): a fair thread's is
+ * 20 - nice (1..40), an RT thread's THREAD_PRIO_RT_BASE + rt_prio (101..199).
+ * Priority inheritance raises a thread to a waiter's number (pi_prio); a number
+ * at or above THREAD_PRIO_RT_BASE schedules it in the RT class. */
+#define THREAD_PRIO_RT_BASE 100
 
 struct thread_opts {
 	struct cpumask affinity;    /* CPUs it may run on; all zero = every CPU */
 	uint8_t prio_class;         /* enum sched_prio_class */
 	int8_t nice;                /* THREAD_NICE_MIN..MAX (a weight for the fair class) */
+	uint8_t rt_prio;            /* SCHED_CLASS_RT: THREAD_RT_PRIO_MIN..MAX; else 0 */
+	uint8_t rt_policy;          /* SCHED_CLASS_RT: enum sched_rt_policy */
 	size_t stack_bytes;         /* 0 = THREAD_STACK_DEFAULT */
 };
 
@@ -45,6 +60,10 @@ struct thread {
 	struct cpumask affinity;    /* changed under the owning run queue's lock */
 	uint8_t prio_class;
 	int8_t nice;
+	uint8_t rt_prio;
+	uint8_t rt_policy;
+	int32_t pi_prio;            /* priority inheritance: a waiter's thread_prio, 0 none (atomic) */
+	void *blocked_on;           /* the mutex it sleeps on (priority inheritance walk), or NULL */
 	uint8_t migrate;            /* switched out because its CPU left the mask */
 	uint8_t on_rq;              /* in its run queue's class queue */
 	void (*entry)(void *arg);
@@ -86,6 +105,10 @@ int thread_set_affinity(struct thread *t, const struct cpumask *mask);
 /* Give the CPU to the next thread queued on this one, if any; the caller stays
  * runnable. Any thread context (a no-op before the scheduler runs on this CPU). */
 void thread_yield(void);
+/* t's own priority number (see THREAD_PRIO_RT_BASE) and its effective one, the
+ * larger of that and what priority inheritance lent it. */
+int thread_base_prio(const struct thread *t);
+int thread_prio(const struct thread *t);
 /* Sleep at least ns nanoseconds (woken by the tick of the CPU it went to sleep on). */
 void thread_sleep_ns(uint64_t ns);
 #endif
