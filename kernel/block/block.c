@@ -19,7 +19,9 @@
 #include <kernel/panic.h>
 #include <kernel/spinlock.h>
 #include <kernel/string.h>
+#include <kernel/thread.h>
 #include <kernel/time.h>
+#include <kernel/wait.h>
 
 enum { PART_FREE = 0, PART_ISSUED = 1, PART_DONE = 2 };
 
@@ -156,6 +158,8 @@ int blk_register(struct blk_dev *d)
 		return -ENOSPC;
 	}
 	spin_init(&d->lock, "blk_dev");
+	waitq_init(&d->waiters);
+	atomic_store32(&d->completing, 0, MO_RELAXED);
 	d->failed = 0;
 	d->fail_why = NULL;
 	d->inflight = NULL;
@@ -198,6 +202,9 @@ int blk_unregister(struct blk_dev *d)
 	struct blk_part *pool = d->free_parts;
 	d->free_parts = NULL;
 	spin_unlock(&d->lock);
+	/* acquire: a completion still waking d's waiters is finished with d */
+	while (atomic_load32(&d->completing, MO_ACQUIRE))
+		hal_cpu_relax();
 	for (; i + 1 < blk_ndevs; i++)
 		blk_devs[i] = blk_devs[i + 1];
 	blk_ndevs--;
@@ -370,7 +377,13 @@ static void rq_put(struct blk_request *rq)
 	spin_unlock(&d->lock);
 	if (err)
 		log_error(d, rq->op, rq->err_lba, rq->nblocks, rq->status, rq->dev_status, NULL);
+	/* rq may be gone once done ran (a waiter on the stack returns): only d from
+	 * here on, kept alive for blk_unregister by the completing count. */
+	atomic_fetch_add32(&d->completing, 1, MO_ACQUIRE);
 	rq->done(rq);
+	if (waitq_active(&d->waiters))
+		waitq_wake_all(&d->waiters);
+	atomic_fetch_add32(&d->completing, (uint32_t)-1, MO_RELEASE);
 }
 
 /* Record a failure on rq (first error wins). */
@@ -643,8 +656,35 @@ unsigned blk_service(struct blk_dev *d)
 	return n;
 }
 
+static bool flag_set(const volatile uint32_t *flag)
+{
+	return atomic_load32((const uint32_t *)flag, MO_ACQUIRE) != 0;
+}
+
+/* A kernel thread waiting for an interrupt-driven device sleeps on d->waiters. */
+static void sleep_wait(struct blk_dev *d, const volatile uint32_t *flag)
+{
+	struct waitq_entry e = { 0 };
+	for (;;) {
+		if (flag_set(flag))
+			break;
+		if (blk_service(d))
+			continue;               /* reaped something: look at the flag again */
+		waitq_prepare(&d->waiters, &e);
+		if (flag_set(flag))
+			break;
+		sched_block_timeout_ns(SCAN_PERIOD_NS);
+	}
+	waitq_finish(&d->waiters, &e);
+}
+
 void blk_wait(struct blk_dev *d, const volatile uint32_t *flag)
 {
+	struct thread *me = thread_current();
+	if (me && !me->idle && !d->lim.polled) {
+		sleep_wait(d, flag);
+		return;
+	}
 	for (;;) {
 		if (atomic_load32((const uint32_t *)flag, MO_ACQUIRE))
 			return;

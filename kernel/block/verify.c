@@ -219,7 +219,7 @@ static void check_read(struct io_cpu *c, struct io_slot *s)
 	}
 }
 
-static void complete(struct io_cpu *c, struct io_slot *s)
+static void slot_complete(struct io_cpu *c, struct io_slot *s)
 {
 	struct io_job *j = c->job;
 	uint64_t lba = s->unit * j->ubl;
@@ -284,7 +284,7 @@ static void cpu_phase(struct io_cpu *c, bool prefill)
 			struct io_slot *s = &c->slots[i];
 			/* acquire: pairs with slot_done's release */
 			if (s->busy && atomic_load32(&s->done, MO_ACQUIRE))
-				complete(c, s);
+				slot_complete(c, s);
 		}
 	}
 }

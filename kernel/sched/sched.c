@@ -43,6 +43,11 @@ static bool rq_ready(unsigned cpu)
 	return cpu < HAL_MAX_CPUS && atomic_load32(&rqs[cpu].ready, MO_ACQUIRE);
 }
 
+bool sched_cpu_ready(unsigned cpu)
+{
+	return rq_ready(cpu);
+}
+
 uint64_t sched_preempt_ns(void)
 {
 	return preempt_ns;

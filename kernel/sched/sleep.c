@@ -80,6 +80,21 @@ void thread_sleep_ns(uint64_t ns)
 	list_remove(me);
 }
 
+void sched_block_timeout_ns(uint64_t ns)
+{
+	struct thread *me = thread_current();
+	if (!me || me->idle) {
+		sched_block();                  /* relaxes: the caller's loop polls */
+		return;
+	}
+	/* The caller is prepared (BLOCKED) and has tested its condition: the sleep
+	 * list entry only bounds the block; any sched_wake ends it earlier. */
+	me->sleep_deadline_ns = sched_now_ns() + ns;
+	list_insert(me);
+	sched_block();
+	list_remove(me);
+}
+
 void sched_sleep_tick(unsigned cpu, uint64_t now_ns)
 {
 	struct sleep_list *l = &lists[cpu];

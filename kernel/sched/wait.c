@@ -16,10 +16,26 @@
 
 #define TIMED_SLICE_NS 1000000ull   /* a timed wait looks at its deadline this often */
 
+/* head is written with atomic stores (under the lock) so waitq_active may look
+ * at it without the lock. */
+static void set_head(struct waitq *wq, struct waitq_entry *e)
+{
+	atomic_store64((uint64_t *)&wq->head, (uint64_t)(uintptr_t)e, MO_RELAXED);
+}
+
 void waitq_init(struct waitq *wq)
 {
 	spin_init(&wq->lock, "waitq");
-	wq->head = wq->tail = 0;
+	set_head(wq, 0);
+	wq->tail = 0;
+}
+
+bool waitq_active(const struct waitq *wq)
+{
+	/* seq_cst: the caller's condition store before this load; the waiter's
+	 * enqueue before its condition load (sched_prepare_wait's fence). */
+	atomic_fence(MO_SEQ_CST);
+	return atomic_load64((const uint64_t *)&wq->head, MO_RELAXED) != 0;
 }
 
 static void enqueue(struct waitq *wq, struct waitq_entry *e)
@@ -28,7 +44,7 @@ static void enqueue(struct waitq *wq, struct waitq_entry *e)
 	if (wq->tail)
 		wq->tail->next = e;
 	else
-		wq->head = e;
+		set_head(wq, e);
 	wq->tail = e;
 	e->queued = 1;
 }
@@ -37,7 +53,7 @@ static struct waitq_entry *dequeue_first(struct waitq *wq)
 {
 	struct waitq_entry *e = wq->head;
 	if (e) {
-		wq->head = e->next;
+		set_head(wq, e->next);
 		if (!wq->head)
 			wq->tail = 0;
 		e->queued = 0;
@@ -54,7 +70,7 @@ static void unlink(struct waitq *wq, struct waitq_entry *e)
 		if (prev)
 			prev->next = e->next;
 		else
-			wq->head = e->next;
+			set_head(wq, e->next);
 		if (wq->tail == e)
 			wq->tail = prev;
 		break;

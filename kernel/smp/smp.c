@@ -14,11 +14,14 @@
 #include <kernel/atomic.h>
 #include <kernel/cmdline.h>
 #include <kernel/errno.h>
+#include <kernel/heap.h>
 #include <kernel/log.h>
 #include <kernel/percpu.h>
+#include <kernel/printf.h>
 #include <kernel/sched.h>
 #include <kernel/smp.h>
 #include <kernel/srat.h>
+#include <kernel/thread.h>
 #include <kernel/time.h>
 #include <hw/x86/lapic.h>
 
@@ -113,26 +116,15 @@ static void __attribute__((noreturn)) ap_park_late(unsigned idx, bool lapic_up)
 }
 
 /* A CPU's idle thread (docs/sched.md): its boot flow, made the idle thread by
- * sched_cpu_start. It runs work smp_run_threads left, gives the CPU to queued
- * threads, else halts. The checks run with interrupts off and hal_cpu_halt opens
- * them only for the sleep (sti; hlt), so a wake-up IPI (a thread queued here, or
- * work) sent between the checks and the halt is not lost. */
-static void __attribute__((noreturn)) ap_idle(struct percpu *c)
+ * sched_cpu_start. It gives the CPU to queued threads, else halts. The check runs
+ * with interrupts off and hal_cpu_halt opens them only for the sleep (sti; hlt),
+ * so a wake-up IPI (a thread queued here) sent between the check and the halt is
+ * not lost. */
+static void __attribute__((noreturn)) ap_idle(void)
 {
 	sched_cpu_start();
 	hal_irq_disable();
 	for (;;) {
-		/* acquire: pairs with smp_run_threads' release of fn and arg */
-		uint64_t fn = atomic_xchg64(&c->idle_fn, 0, MO_ACQUIRE);
-		if (fn) {
-			uint64_t arg = atomic_load64(&c->idle_arg, MO_RELAXED);
-			hal_irq_enable();
-			((void (*)(uint64_t))(uintptr_t)fn)(arg);
-			hal_irq_disable();
-			/* release: the work's effects before the caller sees it done */
-			atomic_store32(&c->idle_done, 1, MO_RELEASE);
-			continue;
-		}
 		if (sched_idle_has_work()) {
 			thread_yield();
 			continue;
@@ -143,8 +135,21 @@ static void __attribute__((noreturn)) ap_idle(struct percpu *c)
 
 void smp_idle_loop(void)
 {
-	ap_idle(this_cpu());
+	ap_idle();
 }
+
+struct run_part {
+	void (*fn)(uint64_t);
+	uint64_t arg;
+};
+
+static void run_entry(void *p)
+{
+	const struct run_part *r = p;
+	r->fn(r->arg);
+}
+
+#define RUN_READY_WAIT_NS 2000000000ull     /* an online CPU opens its run queue at once */
 
 int smp_run_threads(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg)
 {
@@ -154,29 +159,35 @@ int smp_run_threads(const struct cpumask *targets, void (*fn)(uint64_t), uint64_
 	cpumask_and(&to, targets, &on);
 	bool here = cpumask_test(&to, self);
 	cpumask_unset(&to, self);
-	for_each_cpu(t, &to) {
-		struct percpu *c = percpu_of(t);
-		if (atomic_load64(&c->idle_fn, MO_ACQUIRE) != 0)
-			return -EBUSY;
-	}
-	for_each_cpu(t, &to) {
-		struct percpu *c = percpu_of(t);
-		atomic_store32(&c->idle_done, 0, MO_RELAXED);
-		atomic_store64(&c->idle_arg, arg, MO_RELAXED);
-		/* release: arg and the cleared done flag before the CPU can take fn */
-		atomic_store64(&c->idle_fn, (uint64_t)(uintptr_t)fn, MO_RELEASE);
-		ipi_send(t, VEC_RESCHED);
-	}
-	if (here)
-		fn(arg);
-	for_each_cpu(t, &to) {
-		/* acquire: pairs with the AP's release of idle_done */
-		while (!atomic_load32(&percpu_of(t)->idle_done, MO_ACQUIRE)) {
-			xcall_poll();
+	struct thread **ts = kzalloc(sizeof(*ts) * HAL_MAX_CPUS);
+	if (!ts)
+		return -ENOMEM;
+	const struct run_part part = { fn, arg };
+	int rc = 0;
+	for_each_cpu(c, &to) {
+		/* online comes just before the CPU's idle loop opens its run queue */
+		uint64_t t0 = time_now_ns();
+		while (!sched_cpu_ready(c) && time_now_ns() - t0 < RUN_READY_WAIT_NS)
 			hal_cpu_relax();
+		struct thread_opts o = { 0 };
+		cpumask_set(&o.affinity, c);
+		char name[THREAD_NAME_MAX];
+		ksnprintf(name, sizeof name, "run%u", c);
+		ts[c] = sched_cpu_ready(c) ? thread_create(name, run_entry, (void *)&part, &o) : 0;
+		if (!ts[c]) {
+			klog("smp", "smp_run_threads: no thread for CPU %u (%s): its part is not run", c,
+			     sched_cpu_ready(c) ? "out of memory" : "its scheduler never started");
+			rc = -ENOMEM;
+			break;
 		}
 	}
-	return 0;
+	if (here && rc == 0)
+		fn(arg);
+	for_each_cpu(c, &to)
+		if (ts[c])
+			thread_join(ts[c], 0);
+	kfree(ts);
+	return rc;
 }
 
 /* tsc_last_online = max(itself, t): APs going online together must not move it back. */
@@ -214,7 +225,7 @@ static void __attribute__((noreturn)) ap_entry(unsigned idx)
 	c->boot.t_online = hal_rdtsc();
 	set_online(idx);
 	note_online_time(c->boot.t_online);
-	ap_idle(c);
+	ap_idle();
 }
 
 /* Wait for the AP's online bit (set after it won the state CAS: seeing the state

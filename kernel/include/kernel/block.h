@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <kernel/spinlock.h>
+#include <kernel/wait.h>
 
 enum blk_op {
 	BLK_OP_READ = 0,
@@ -171,6 +172,8 @@ struct blk_dev {
 					 * while registered, so a late duplicate
 					 * blk_part_done reads valid memory) */
 	uint64_t next_scan_ns;      /* atomic: earliest time of the next deadline walk */
+	struct waitq waiters;       /* threads sleeping in blk_wait on this device */
+	uint32_t completing;        /* atomic: done callbacks still to wake waiters */
 	uint64_t err_window_ns;     /* error log rate limit: window start, lines in it, */
 	uint32_t err_lines, err_suppressed; /* lines held back */
 	struct blk_stats st;
@@ -206,8 +209,11 @@ struct blk_dev *blk_find(const char *name);
  * with the device and the LBA). */
 int blk_submit(struct blk_dev *d, struct blk_request *rq);
 /* Wait until *flag becomes nonzero (a done callback sets it): reaps through
- * ops->poll, checks deadlines of d's parts (calling ops->timeout for overdue ones)
- * and halts the CPU between interrupts. Thread context. */
+ * ops->poll, checks deadlines of d's parts (calling ops->timeout for overdue ones).
+ * A kernel thread on an interrupt-driven device sleeps in between (the block
+ * layer wakes d's waiters after every request's done callback, and a 1 ms bound
+ * keeps the deadline checks going); a polled device, an idle thread or a boot
+ * flow polls, halting the CPU between interrupts. Thread context. */
 void blk_wait(struct blk_dev *d, const volatile uint32_t *flag);
 /* One round of what blk_wait does, without halting: reap, check deadlines.
  * Returns the number of parts reaped. */

@@ -66,10 +66,6 @@ struct percpu {
 	struct xcall_req xcall_out[XCALL_NCHAN];   /* our own request, one per channel */
 	uint32_t xcall_busy[XCALL_NCHAN];
 	struct ap_boot_record boot;
-	/* Work for the idle loop (smp_run_threads): fn published with release,
-	 * taken with acquire by its CPU; idle_done set with release when finished. */
-	uint64_t idle_fn, idle_arg;
-	uint32_t idle_done;
 } __attribute__((aligned(64)));
 
 extern struct percpu percpu_data[HAL_MAX_CPUS];

@@ -17,6 +17,8 @@
 /* Make the calling CPU's boot flow its idle thread and open its run queue; from
  * here on threads may be placed on this CPU. Once per CPU, from its boot flow. */
 void sched_cpu_start(void);
+/* True once cpu's run queue is open (sched_cpu_start ran there). */
+bool sched_cpu_ready(unsigned cpu);
 /* True when something other than the idle thread is queued on this CPU. The idle
  * loop calls it with interrupts off, then halts when it is false. */
 bool sched_idle_has_work(void);
@@ -42,6 +44,10 @@ struct hal_ctx *sched_current_ctx(void);
 void sched_prepare_wait(void);
 void sched_block(void);
 void sched_finish_wait(void);
+/* sched_block that also ends when ns nanoseconds have passed (the CPU's tick
+ * wakes it): for waiters that must look at something now and then (deadlines).
+ * The same rules as sched_block; callers loop. */
+void sched_block_timeout_ns(uint64_t ns);
 /* Make a BLOCKED t runnable on a CPU its mask allows (its last one if it can) and
  * send that CPU a reschedule IPI when it idles. True if t was blocked. Any
  * context, interrupts on or off (also from interrupt handlers). */

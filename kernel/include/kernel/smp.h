@@ -53,12 +53,13 @@ int smp_call(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg,
 int smp_run_parallel(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg,
 		     uint64_t timeout_us, unsigned *failed_cpu);
 /* Run fn(arg) on every online CPU of targets in thread context — interrupts on,
- * no vector in service, so the work may wait for device interrupts with the CPU
- * halted (smp_run_parallel's work runs inside an IPI handler and cannot). The
- * caller's own CPU runs its part in place; APs run theirs from their idle loop.
- * Returns when every part finished (no timeout: the work bounds itself). Until
- * the scheduler exists this is how work spreads over CPUs. 0, or -EBUSY when a
- * target is still running earlier work. Not from IRQ context. */
+ * no vector in service, so the work may sleep or wait for device interrupts
+ * (smp_run_parallel's work runs inside an IPI handler and cannot). The caller's
+ * own CPU runs its part in place; every other CPU's part runs in a kernel thread
+ * pinned to it ("run<cpu>"), joined before the return. Returns when every part
+ * finished (no timeout: the work bounds itself). 0, or -ENOMEM when a thread
+ * could not be made (logged; the parts already started are joined first). Not
+ * from IRQ context. */
 int smp_run_threads(const struct cpumask *targets, void (*fn)(uint64_t), uint64_t arg);
 /* The same over an explicit channel (XCALL_TLB is used by kernel/smp/tlb.c). */
 int xcall_run(enum xcall_chan ch, const struct cpumask *targets, void (*fn)(uint64_t),

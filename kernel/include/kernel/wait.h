@@ -35,6 +35,10 @@ void waitq_finish(struct waitq *wq, struct waitq_entry *e);
 /* Wake the longest waiter / every waiter. Any context. True if one was woken. */
 bool waitq_wake_one(struct waitq *wq);
 void waitq_wake_all(struct waitq *wq);
+/* Is anyone queued? Without the lock (a full barrier first), for wakers on a hot
+ * path: a waker that made its condition true and sees false may skip the wake,
+ * because a waiter queues itself before it tests the condition. Any context. */
+bool waitq_active(const struct waitq *wq);
 
 /* Sleep until cond (an expression, evaluated again after every wake; it may have
  * side effects that only happen when it is true) holds. A waker makes cond true
