@@ -58,6 +58,9 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "sanitizer_errors_expected: a sanitizer report in a "
                             "run does not by itself fail this test")
+    config.addinivalue_line("markers", "lockdep_reports_expected: a lockdep report about "
+                            "locks other than the planted ktest.* ones does not by itself "
+                            "fail this test")
     config.addinivalue_line("markers", "in_service_expected: a sim run that ends with an "
                             "interrupt still in service (no EOI) does not by itself fail this test")
     seed = config.getoption("--doppel-seed", None)
@@ -235,6 +238,14 @@ def pytest_runtest_makereport(item, call):
             rep.outcome = "failed"
             rep.longrepr = (f"{dirty[0].label}: sanitizer errors in the console:\n  "
                             + "\n  ".join(dirty[0].sanitizer_errors[:5]))
+    if rep.when == "call" and rep.passed and not item.get_closest_marker("lockdep_reports_expected"):
+        # A lock-order report about real kernel locks is a bug even where the test
+        # looked at something else; a full lockdep table means locks went unchecked.
+        dirty = [r for r in runs if r.lockdep_problems]
+        if dirty:
+            rep.outcome = "failed"
+            rep.longrepr = (f"{dirty[0].label}: lockdep reported a problem (not about the "
+                            "planted ktest.* locks):\n  " + "\n  ".join(dirty[0].lockdep_problems[:5]))
     if rep.when == "call" and rep.passed and not item.get_closest_marker("in_service_expected"):
         # An interrupt never EOI'd blocks its priority class on that CPU for good.
         # Only runs that ended normally: a panic may stop a CPU inside a handler.

@@ -45,6 +45,8 @@ def console_excerpt(res: RunResult, tail: int = TAIL_LINES, context: int = CONTE
            f"console log: {rel(res.console_log)} ({len(lines)} lines)"]
     if res.sanitizer_errors:
         out.append("sanitizer errors: " + "; ".join(res.sanitizer_errors[:3]))
+    if res.lockdep_problems:
+        out.append("lockdep: " + "; ".join(res.lockdep_problems[:3]))
     start_tail = max(0, len(lines) - tail)
     crash = first_crash_line(lines)
     if crash is not None and crash < start_tail:

@@ -30,6 +30,18 @@ CRASH_MARKERS = re.compile(r"KERNEL PANIC|\bpanic\b|CPU exception|triple fault|"
                            r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
                            r"ThreadSanitizer|Bail out!", re.IGNORECASE)
 _FACT = re.compile(r"^doppel-info: ([A-Za-z0-9_.\-]+)=(.*)$")
+# lockdep's problem lines (kernel/lock/lockdep.c): a report ("lockdep: CPU n: ...") or a
+# table that filled up or a CPU holding more locks than it tracks, after which locks go
+# unchecked. Its other lines (lockdep=..., stats) are not problems.
+_LOCKDEP_PROBLEM = re.compile(r"^lockdep: (CPU \d+: |.*table full|CPU \d+ holds more than)")
+_QUOTED = re.compile(r'"([^"]*)"')
+
+
+def lockdep_planted(line: str) -> bool:
+    """A lockdep report about locks the ktest suites plant on purpose: every lock it
+    names is a "ktest.*" class (kernel/lock/locks_ktest.c)."""
+    names = _QUOTED.findall(line)
+    return bool(names) and all(n.startswith("ktest.") for n in names)
 
 
 @dataclass
@@ -50,6 +62,7 @@ class RunResult:
     timed_out: bool = False
     timeout: float = 0.0
     sanitizer_errors: list[str] = field(default_factory=list)
+    lockdep_problems: list[str] = field(default_factory=list)   # not planted by a test
     facts: dict[str, str] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)   # the console, cleaned
     ktap: ktap.KtapResult = field(default_factory=lambda: ktap.parse([]))
@@ -120,6 +133,7 @@ class RunResult:
             "status": self.status, "status_note": self.status_note,
             "timed_out": self.timed_out, "crashed": self.crashed,
             "sanitizer_errors": self.sanitizer_errors, "facts": self.facts,
+            "lockdep_problems": self.lockdep_problems,
             "ktap": {"status": self.ktap.status.value, "passed": c.passed, "failed": c.failed,
                      "skipped": c.skipped, "crashed": c.crashed,
                      "errors": [str(e) for e in self.ktap.errors]},
@@ -280,6 +294,8 @@ class Target:
             res.facts.setdefault(m.group(1), m.group(2))
         elif any(mark in line for mark in SANITIZER_MARKERS):
             res.sanitizer_errors.append(line)
+        elif _LOCKDEP_PROBLEM.match(line) and not lockdep_planted(line):
+            res.lockdep_problems.append(line)
         self.on_line(line, res)
 
 

@@ -97,6 +97,15 @@ def main(argv: list[str]) -> int:
         out("==123==ERROR: AddressSanitizer: heap-buffer-overflow on address 0x602000000014")
         out("    #0 0x4f5a in kmalloc kernel/mm/heap.c:88")
         return 66
+    if scenario == "lockdep":
+        out('lockdep: CPU 1: lock order inversion: "blk_dev" taken at kernel/block/block.c:10 '
+            'while holding "waitq" (taken at kernel/sched/wait.c:20); the opposite order ...')
+    if scenario == "lockdep-planted":
+        out('lockdep: CPU 0: lock order inversion: "ktest.inv_a" taken at x.c:1 while '
+            'holding "ktest.inv_b" (taken at x.c:2)')
+        out("lockdep: stats ktest.inv_a acquired=3 contended=0")
+    if scenario == "lockdep-full":
+        out("lockdep: class table full: new classes are not checked from here on")
     if scenario == "fail":
         out("    # crash_case: expected 1 == 2 at kernel/ktest/selftest_ktest.c:20")
         out("    not ok 2 crash_case")

@@ -34,6 +34,19 @@ def _write_tests(pytester, fake_binary):
             r = sim(binary=FAKE).run("fake=asan")
             assert r.sanitizer_errors
 
+        def test_lockdep_real(sim):
+            assert sim(binary=FAKE).run("fake=lockdep").status == 0
+
+        def test_lockdep_full(sim):
+            assert sim(binary=FAKE).run("fake=lockdep-full").status == 0
+
+        def test_lockdep_planted(sim):
+            assert sim(binary=FAKE).run("fake=lockdep-planted").status == 0
+
+        @pytest.mark.lockdep_reports_expected
+        def test_lockdep_expected(sim):
+            assert sim(binary=FAKE).run("fake=lockdep").lockdep_problems
+
         def test_matrix(firmware, smp):
             print("MATRIX", firmware, smp)
     """))
@@ -67,6 +80,16 @@ def test_sanitizer_report_fails_a_test_that_asserted_nothing(pytester, fake_bina
     out = res.stdout.str()
     assert "sanitizer errors in the console" in out and "heap-buffer-overflow" in out
     assert "FAILED test_fake.py::test_asan_but_asserts_nothing" in out
+
+
+def test_lockdep_report_fails_a_test_unless_planted_or_expected(pytester, fake_binary):
+    _write_tests(pytester, fake_binary)
+    res, _ = _run(pytester, "-k", "lockdep")
+    res.assert_outcomes(passed=2, failed=2)
+    out = res.stdout.str()
+    assert "lockdep reported a problem" in out and '"blk_dev" taken at' in out
+    assert "FAILED test_fake.py::test_lockdep_real" in out
+    assert "FAILED test_fake.py::test_lockdep_full" in out and "class table full" in out
 
 
 def test_keep_artifacts_keeps_passing_runs(pytester, fake_binary):
