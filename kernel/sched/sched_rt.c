@@ -162,10 +162,10 @@ static bool rt_tick(struct sched_rq *rq, struct thread *curr, uint64_t now_ns)
 {
 	if (atomic_load32(&rq->rt_throttled, MO_RELAXED))
 		return true;
+	/* A queued thread that outranks curr asked for the switch when it was queued
+	 * (wake preemption, sched_prio_changed): only the slice is the tick's. */
 	unsigned l = level_of(curr);
 	int top = top_level(rq);
-	if (top > (int)l)
-		return true;            /* outranked (the wake-up normally switched already) */
 	if (top == (int)l && curr->prio_class == SCHED_CLASS_RT && curr->rt_policy == SCHED_RT_RR &&
 	    now_ns - curr->slice_start_ns >= sched_preempt_ns()) {
 		curr->q_yield = 1;      /* slice over: to the tail of its level */
