@@ -291,6 +291,15 @@ static struct thread *pick_next(struct sched_rq *rq)
 	return rq->idle;
 }
 
+/* t runs from here on: its runtime and slice count from now, not from the
+ * switch, which may take long where a context is a host thread (doppel-sim). */
+static void started(struct thread *t)
+{
+	uint64_t now = sched_now_ns();
+	t->exec_start_ns = now;
+	t->slice_start_ns = now;
+}
+
 static void switch_finish(struct sched_rq *rq, struct sched_post *post)
 {
 	struct thread *last = rq->last;
@@ -388,6 +397,7 @@ static struct sched_rq *do_switch(struct sched_rq *rq, bool preempt, struct sche
 	/* Back in prev, maybe on another CPU: whoever switched here holds its lock. */
 	rq = this_rq();
 	switch_finish(rq, post);
+	started(prev);
 	return rq;
 }
 
@@ -408,6 +418,7 @@ void thread_trampoline(void *arg)
 	struct sched_rq *rq = this_rq();
 	struct sched_post post;
 	switch_finish(rq, &post);
+	started(t);
 	spin_unlock(&rq->lock);
 	post_run(&post);
 	hal_irq_enable();
