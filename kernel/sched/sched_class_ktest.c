@@ -158,6 +158,56 @@ void sched_fair_equal_nice_shares(struct ktest *t)
 		  (unsigned long long)(got[1] / 1000), (unsigned long long)(got[2] / 1000));
 }
 
+/* A thread that ran alone for a while has a large virtual runtime; a newcomer
+ * starts at min_vruntime, not at 0, so the two share the CPU from the start. */
+static bool newcomer_once(struct ktest *t, uint64_t *old_got, uint64_t *new_got)
+{
+	unsigned cpu = tu_last_online();
+	uint64_t window = 100 * MS;
+	atomic_store64(&spin_stop, 0, MO_RELAXED);
+	struct thread_opts o = on_cpu_opts(cpu, SCHED_CLASS_FAIR, 0, 0, 0);
+	struct thread *old = thread_create("sched-old", spinner_entry, 0, &o);
+	if (!old) {
+		ktest_fail_at(t, __FILE__, __LINE__, "thread_create failed");
+		return true;
+	}
+	thread_sleep_ns(200 * MS);      /* old builds up 200 ms of virtual runtime */
+	struct thread *nw = thread_create("sched-new", spinner_entry, 0, &o);
+	uint64_t r0 = thread_runtime_ns(old), k0 = time_ticks(cpu);
+	thread_sleep_ns(window);
+	*old_got = thread_runtime_ns(old) - r0;
+	*new_got = nw ? thread_runtime_ns(nw) : 0;
+	uint64_t k1 = time_ticks(cpu);
+	atomic_store64(&spin_stop, 1, MO_RELEASE);
+	thread_join(old, 0);
+	if (nw)
+		thread_join(nw, 0);
+	KTEST_EXPECT(t, nw != 0);
+	return ticks_ok(t, cpu, k1 - k0, window);
+}
+
+void sched_fair_newcomer_starts_at_min_vruntime(struct ktest *t)
+{
+	if (!time_can_halt()) {
+		ktest_skip(t, "no timer tick on this machine");
+		return;
+	}
+	uint64_t old_got = 0, new_got = 0;
+	int i = 0;
+	while (i < TRIES && !newcomer_once(t, &old_got, &new_got))
+		i++;
+	if (i == TRIES) {
+		ktest_fail_at(t, __FILE__, __LINE__, "%d windows without the CPU's ticks: the host did "
+			      "not run the CPU, nothing to measure", TRIES);
+		return;
+	}
+	/* Half each, give or take; placed at 0 the newcomer would have had it all. */
+	KTEST_EXPECT(t, old_got * 100 >= (old_got + new_got) * 30);
+	KTEST_EXPECT(t, new_got * 100 >= (old_got + new_got) * 30);
+	ktest_log(t, "after 200 ms alone: the old thread %llu us, the newcomer %llu us",
+		  (unsigned long long)(old_got / 1000), (unsigned long long)(new_got / 1000));
+}
+
 /* ---- RT wake preemption ----------------------------------------------------------------- */
 
 static uint64_t pre_running, pre_ran, pre_ticks_at_run;

@@ -6,6 +6,7 @@
 
 void sched_fair_nice_weight_ratio(struct ktest *t);
 void sched_fair_equal_nice_shares(struct ktest *t);
+void sched_fair_newcomer_starts_at_min_vruntime(struct ktest *t);
 void sched_rt_preempts_fair_within_a_tick(struct ktest *t);
 void sched_rt_higher_preempts_lower(struct ktest *t);
 void sched_rt_fifo_rr_order(struct ktest *t);

@@ -503,6 +503,7 @@ static const struct ktest_case sched_cases[] = {
 	/* the fair and RT classes: sched_class_ktest.c */
 	KTEST_CASE(sched_fair_nice_weight_ratio),
 	KTEST_CASE(sched_fair_equal_nice_shares),
+	KTEST_CASE(sched_fair_newcomer_starts_at_min_vruntime),
 	KTEST_CASE(sched_rt_preempts_fair_within_a_tick),
 	KTEST_CASE(sched_rt_higher_preempts_lower),
 	KTEST_CASE(sched_rt_fifo_rr_order),
