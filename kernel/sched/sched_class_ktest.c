@@ -57,15 +57,17 @@ static void spinner_entry(void *arg)
 		hal_cpu_relax();
 }
 
-/* Shares are made at ticks: a window in which the CPU took fewer than 3/4 of its
- * ticks (a host that did not run the simulated CPU for a while) measured the
- * host, not the class, and is measured again (at most TRIES times). */
+/* Shares are made at ticks: a window in which the CPU took fewer than 1/4 of its
+ * ticks (a host that did not run the simulated or emulated CPU for a while;
+ * QEMU's TCG delivers about 40% of a spinning CPU's periodic ticks) measured the
+ * host, not the class, and is measured again (at most TRIES times). Sparser but
+ * regular ticks are fine: runtime is counted exactly, only decisions are later. */
 #define TRIES 5
 
 static bool ticks_ok(struct ktest *t, unsigned cpu, uint64_t ticks, uint64_t window_ns)
 {
 	uint64_t want = window_ns / 1000 * time_hz() / 1000000;
-	if (ticks * 4 >= want * 3)
+	if (ticks * 4 >= want)
 		return true;
 	ktest_log(t, "CPU %u took %llu of %llu ticks in the window: measuring again", cpu,
 		  (unsigned long long)ticks, (unsigned long long)want);
@@ -92,15 +94,15 @@ static bool run_shares_once(struct ktest *t, const int *nice, unsigned n, uint64
 	uint64_t r0[4];
 	for (unsigned i = 0; i < n; i++)
 		r0[i] = thread_runtime_ns(th[i]);
-	uint64_t k0 = time_ticks(cpu);
+	uint64_t k0 = time_ticks(cpu), w0 = time_now_ns();
 	thread_sleep_ns(window_ns);
 	for (unsigned i = 0; i < n; i++)
 		out[i] = thread_runtime_ns(th[i]) - r0[i];
-	uint64_t k1 = time_ticks(cpu);
+	uint64_t k1 = time_ticks(cpu), span = time_now_ns() - w0;
 	atomic_store64(&spin_stop, 1, MO_RELEASE);
 	for (unsigned i = 0; i < n; i++)
 		thread_join(th[i], 0);
-	return ticks_ok(t, cpu, k1 - k0, window_ns);
+	return ticks_ok(t, cpu, k1 - k0, span);
 }
 
 /* False (and the case failed, saying why) when no window had its ticks. */
@@ -173,11 +175,12 @@ static bool newcomer_once(struct ktest *t, uint64_t *old_got, uint64_t *new_got)
 	}
 	thread_sleep_ns(200 * MS);      /* old builds up 200 ms of virtual runtime */
 	struct thread *nw = thread_create("sched-new", spinner_entry, 0, &o);
-	uint64_t r0 = thread_runtime_ns(old), k0 = time_ticks(cpu);
+	uint64_t r0 = thread_runtime_ns(old), k0 = time_ticks(cpu), w0 = time_now_ns();
 	thread_sleep_ns(window);
 	*old_got = thread_runtime_ns(old) - r0;
 	*new_got = nw ? thread_runtime_ns(nw) : 0;
 	uint64_t k1 = time_ticks(cpu);
+	window = time_now_ns() - w0;
 	atomic_store64(&spin_stop, 1, MO_RELEASE);
 	thread_join(old, 0);
 	if (nw)
@@ -210,11 +213,19 @@ void sched_fair_newcomer_starts_at_min_vruntime(struct ktest *t)
 
 /* ---- RT wake preemption ----------------------------------------------------------------- */
 
-static uint64_t pre_running, pre_ran, pre_ticks_at_run;
+static uint64_t pre_running, pre_ran, pre_ticks_at_run, pre_go, pre_waiting;
 
 static void rt_marker_entry(void *unused)
 {
 	(void)unused;
+	for (;;) {
+		sched_prepare_wait();
+		atomic_store64(&pre_waiting, 1, MO_RELEASE);
+		if (atomic_load64(&pre_go, MO_ACQUIRE))
+			break;
+		sched_block();
+	}
+	sched_finish_wait();
 	atomic_store64(&pre_ticks_at_run, time_ticks(hal_cpu_index()), MO_RELAXED);
 	atomic_store64(&pre_ran, 1, MO_RELEASE);
 	atomic_store64(&spin_stop, 1, MO_RELEASE);
@@ -230,14 +241,23 @@ void sched_rt_preempts_fair_within_a_tick(struct ktest *t)
 	atomic_store64(&spin_stop, 0, MO_RELAXED);
 	atomic_store64(&pre_running, 0, MO_RELAXED);
 	atomic_store64(&pre_ran, 0, MO_RELAXED);
+	atomic_store64(&pre_go, 0, MO_RELAXED);
+	atomic_store64(&pre_waiting, 0, MO_RELAXED);
 	struct thread_opts fo = on_cpu_opts(cpu, SCHED_CLASS_FAIR, 0, 0, 0);
 	struct thread *s = thread_create("sched-fair-spin", spinner_entry, &pre_running, &fo);
 	KTEST_ASSERT(t, s != 0);
 	KTEST_ASSERT(t, wait_flag(&pre_running, 1));
 	struct thread_opts ro = on_cpu_opts(cpu, SCHED_CLASS_RT, 0, 10, SCHED_RT_FIFO);
-	uint64_t t0 = time_ticks(cpu);
 	struct thread *r = thread_create("sched-rt-wake", rt_marker_entry, 0, &ro);
 	KTEST_ASSERT(t, r != 0);
+	KTEST_ASSERT(t, wait_flag(&pre_waiting, 1));
+	thread_sleep_ns(2 * MS);        /* asleep by now, most likely (a wake before is fine) */
+	/* The wake and the tick count it is measured from, with no tick between. */
+	unsigned long f = hal_irq_save();
+	uint64_t t0 = time_ticks(cpu);
+	atomic_store64(&pre_go, 1, MO_RELEASE);
+	sched_wake(r);
+	hal_irq_restore(f);
 	KTEST_EXPECT(t, wait_flag(&pre_ran, 1));
 	KTEST_ASSERT(t, thread_join(r, 0) == 0);
 	KTEST_ASSERT(t, thread_join(s, 0) == 0);
