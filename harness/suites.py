@@ -95,7 +95,13 @@ SCHED_SUITE_CASES = {
             "ctx_names"),
     "sched": ("sched_create_join_every_cpu", "sched_affinity_respected", "sched_yield_pingpong",
               "sched_tick_preempts_busy_thread", "sched_cross_cpu_wake", "sched_sleep_not_early",
-              "sched_no_lost_wakeup"),
+              "sched_no_lost_wakeup",
+              # the fair and RT classes (kernel/sched/sched_class_ktest.c)
+              "sched_fair_nice_weight_ratio", "sched_fair_equal_nice_shares",
+              "sched_fair_newcomer_starts_at_min_vruntime",
+              "sched_rt_preempts_fair_within_a_tick", "sched_rt_higher_preempts_lower",
+              "sched_rt_fifo_rr_order", "sched_rt_throttle_leaves_fair_share",
+              "sched_rt_invalid_rejected", "sched_pi_boost_runs_ahead_of_rt"),
 }
 SCHED_ONE_CPU_SKIPS = {"ctx.ctx_created_here_runs_there", "sched.sched_cross_cpu_wake",
                        "sched.sched_no_lost_wakeup"}

@@ -4,7 +4,8 @@
  * released by the thread that runs next), the idle thread (each CPU's boot flow),
  * yield, block and wake with no lost wake-up, the tick's preemption request and
  * the switch on the way out of an interrupt, and reschedule IPIs (VEC_RESCHED).
- * The policy is a class (sched_internal.h); today's is round-robin (sched_rr.c).
+ * The policy is two classes (sched_internal.h): real-time (sched_rt.c) above
+ * weighted fair (sched_fair.c); a thread's class follows its thread_prio.
  */
 #include <hal/hal.h>
 #include <kernel/apic.h>
@@ -60,12 +61,65 @@ uint64_t sched_now_ns(void)
 
 const struct sched_class *sched_class_of(const struct thread *t)
 {
-	(void)t;
-	return &sched_rr_class;         /* the fair and RT classes come here */
+	return thread_prio(t) >= THREAD_PRIO_RT_BASE ? &sched_rt_class : &sched_fair_class;
 }
 
 /* The classes in the order they are asked for a thread. */
-static const struct sched_class *const classes[] = { &sched_rr_class };
+static const struct sched_class *const classes[] = { &sched_rt_class, &sched_fair_class };
+
+const struct sched_class *sched_class_by_q(unsigned q)
+{
+	for (unsigned i = 0; i < sizeof classes / sizeof classes[0]; i++)
+		if (classes[i]->q == q)
+			return classes[i];
+	return 0;
+}
+
+bool sched_rq_has_runnable(struct sched_rq *rq)
+{
+	return atomic_load32(&rq->fair_nr, MO_RELAXED) ||
+	       (atomic_load32(&rq->rt_nr, MO_RELAXED) && !atomic_load32(&rq->rt_throttled, MO_RELAXED));
+}
+
+/* Charge rq->curr for its time on the CPU up to now (rq locked). */
+static void account_curr(struct sched_rq *rq, uint64_t now)
+{
+	struct thread *c = rq->curr;
+	if (now <= c->exec_start_ns)
+		return;
+	uint64_t d = now - c->exec_start_ns;
+	c->exec_start_ns = now;
+	atomic_store64(&c->runtime_ns, c->runtime_ns + d, MO_RELAXED);
+	const struct sched_class *k = c->idle ? 0 : sched_class_by_q(c->q_class);
+	if (k)
+		k->account(rq, c, d);
+}
+
+/* t leaves rq's class state for good (blocks, exits, moves, changes class). */
+static void class_leave(struct sched_rq *rq, struct thread *t)
+{
+	const struct sched_class *k = sched_class_by_q(t->q_class);
+	if (k && k->leave)
+		k->leave(rq, t);
+	t->q_head = t->q_yield = 0;
+}
+
+/* Take a queued t off its class queue (the one it was put in). */
+static void rq_dequeue(struct sched_rq *rq, struct thread *t)
+{
+	sched_class_by_q(t->q_class)->dequeue(rq, t);
+	t->on_rq = 0;
+}
+
+/* Does t (queued on rq) outrank what rq's CPU runs, so that it should switch now?
+ * RT over fair, a higher RT number over a lower; fair threads wait for the tick. */
+static bool outranks(struct sched_rq *rq, const struct thread *t, const struct thread *curr)
+{
+	int p = thread_prio(t);
+	if (p < THREAD_PRIO_RT_BASE || atomic_load32(&rq->rt_throttled, MO_RELAXED))
+		return false;
+	return curr->idle || p > thread_prio(curr);
+}
 
 static void config_once(void)
 {
@@ -81,6 +135,7 @@ static void config_once(void)
 	}
 	preempt_ns = us * 1000ull;
 	kinfo("sched.preempt_us", "%llu", (unsigned long long)us);
+	sched_rt_config();
 	static const struct irq_hooks hooks = { sched_irq_enter, sched_irq_exit };
 	irq_set_hooks(&hooks);
 	time_set_tick_hook(sched_tick);
@@ -111,6 +166,7 @@ void sched_cpu_start(void)
 	rq->cpu = cpu;
 	rq->curr = idle;
 	rq->idle = idle;
+	rq->rt_period_start_ns = idle->exec_start_ns = sched_now_ns();
 	/* release: the run queue is whole before any CPU may place a thread here */
 	atomic_store32(&rq->ready, 1, MO_RELEASE);
 	hal_irq_restore(f);
@@ -118,8 +174,7 @@ void sched_cpu_start(void)
 
 bool sched_idle_has_work(void)
 {
-	struct sched_rq *rq = this_rq();
-	return atomic_load32(&rq->nr_queued, MO_RELAXED) != 0;
+	return sched_rq_has_runnable(this_rq());
 }
 
 struct thread *thread_current(void)
@@ -158,13 +213,26 @@ unsigned sched_select_cpu(const struct thread *t, unsigned prefer)
 	return best;
 }
 
-/* A thread was queued on rq: make its CPU look (rq locked). True: send it an IPI. */
-static bool kick(struct sched_rq *rq)
+/* t was queued on rq: make its CPU look when it idles or t outranks its current
+ * thread (rq locked). True: send it a reschedule IPI (kick_send, after unlocking). */
+static bool kick(struct sched_rq *rq, const struct thread *t)
 {
-	if (rq->curr != rq->idle)
-		return false;               /* round-robin: the tick gives it its turn */
+	if (!outranks(rq, t, rq->curr))
+		return false;               /* fair after fair: the tick gives it its turn */
 	atomic_store32(&rq->need_resched, 1, MO_RELAXED);
-	return rq->cpu != hal_cpu_index();
+	if (rq->cpu != hal_cpu_index())
+		return true;
+	/* This CPU: an idle thread looks itself, an interrupt switches on its way
+	 * out; a thread gets a self-IPI, taken as soon as its interrupts are on. */
+	return !rq->curr->idle && !rq->irq_depth;
+}
+
+static void kick_send(unsigned cpu)
+{
+	if (cpu == hal_cpu_index())
+		ipi_send_self(VEC_RESCHED);
+	else
+		ipi_send(cpu, VEC_RESCHED);
 }
 
 static void rq_enqueue(struct sched_rq *rq, struct thread *t)
@@ -173,8 +241,12 @@ static void rq_enqueue(struct sched_rq *rq, struct thread *t)
 		panic("sched: thread %s queued twice (CPU %u)", t->name, rq->cpu);
 	if (t != rq->curr && atomic_load32(&t->on_cpu, MO_ACQUIRE))
 		panic("sched: thread %s queued on CPU %u while it still runs", t->name, rq->cpu);
-	sched_class_of(t)->enqueue(rq, t);
-	t->on_rq = 1;                   /* on_rq */
+	const struct sched_class *k = sched_class_of(t);
+	if (t->q_class != k->q)
+		class_leave(rq, t);         /* e.g. a fair thread boosted into the RT class */
+	k->enqueue(rq, t);
+	t->q_class = (uint8_t)k->q;
+	t->on_rq = 1;
 }
 
 void sched_enqueue_on(unsigned cpu, struct thread *t)
@@ -194,12 +266,12 @@ void sched_enqueue_on(unsigned cpu, struct thread *t)
 			continue;
 		}
 		rq_enqueue(rq, t);
-		bool ipi = kick(rq);
+		bool ipi = kick(rq, t);
 		if (ipi)
 			rq->resched_ipis++;
 		spin_unlock(&rq->lock);
 		if (ipi)
-			ipi_send(cpu, VEC_RESCHED);
+			kick_send(cpu);
 		break;
 	}
 	hal_irq_restore(f);
@@ -222,6 +294,15 @@ static struct thread *pick_next(struct sched_rq *rq)
 		}
 	}
 	return rq->idle;
+}
+
+/* t runs from here on: its runtime and slice count from now, not from the
+ * switch, which may take long where a context is a host thread (doppel-sim). */
+static void started(struct thread *t)
+{
+	uint64_t now = sched_now_ns();
+	t->exec_start_ns = now;
+	t->slice_start_ns = now;
 }
 
 static void switch_finish(struct sched_rq *rq, struct sched_post *post)
@@ -264,24 +345,35 @@ static struct sched_rq *do_switch(struct sched_rq *rq, bool preempt, struct sche
 	struct thread *prev = rq->curr;
 	unsigned cpu = rq->cpu;
 	uint32_t st = atomic_load32(&prev->state, MO_RELAXED);
+	uint64_t now = sched_now_ns();
 	post->dead = post->moved = 0;
+	account_curr(rq, now);
+	bool requeued = false;
 	if (!prev->idle && (st == THREAD_RUNNING || (preempt && st == THREAD_BLOCKED))) {
 		if (!cpumask_test(&prev->affinity, cpu)) {
 			/* its mask no longer holds this CPU: off the CPU, then woken elsewhere */
 			prev->migrate = 1;
 			atomic_store32(&prev->state, THREAD_BLOCKED, MO_RELAXED);
 		} else {
-			/* a preempted waiter becomes runnable: its sched_block returns at once */
+			/* a preempted waiter becomes runnable: its sched_block returns at once.
+			 * Preempted: first in its RT level again; yielded: behind its equals. */
+			if (preempt)
+				prev->q_head = 1;
+			else if (st == THREAD_RUNNING)
+				prev->q_yield = 1;
 			atomic_store32(&prev->state, THREAD_RUNNABLE, MO_RELAXED);
 			rq_enqueue(rq, prev);
+			requeued = true;
 		}
 	}
+	if (!prev->idle && !requeued)
+		class_leave(rq, prev);      /* blocks, exits or moves */
 	struct thread *next = pick_next(rq);
-	uint64_t now = sched_now_ns();
 	atomic_store32(&rq->need_resched, 0, MO_RELAXED);
 	if (next == prev) {
 		atomic_store32(&prev->state, THREAD_RUNNING, MO_RELAXED);
 		prev->slice_start_ns = now;
+		prev->exec_start_ns = now;
 		return rq;
 	}
 	/* Affinity, checked at every switch (docs/sched.md). */
@@ -294,6 +386,7 @@ static struct sched_rq *do_switch(struct sched_rq *rq, bool preempt, struct sche
 	atomic_store32(&next->state, THREAD_RUNNING, MO_RELAXED);
 	atomic_store32(&next->on_cpu, 1, MO_RELAXED);
 	next->slice_start_ns = now;
+	next->exec_start_ns = now;
 	next->switches_in++;
 	rq->curr = next;
 	atomic_store32(&rq->busy, !next->idle, MO_RELAXED);
@@ -309,6 +402,7 @@ static struct sched_rq *do_switch(struct sched_rq *rq, bool preempt, struct sche
 	/* Back in prev, maybe on another CPU: whoever switched here holds its lock. */
 	rq = this_rq();
 	switch_finish(rq, post);
+	started(prev);
 	return rq;
 }
 
@@ -329,6 +423,7 @@ void thread_trampoline(void *arg)
 	struct sched_rq *rq = this_rq();
 	struct sched_post post;
 	switch_finish(rq, &post);
+	started(t);
 	spin_unlock(&rq->lock);
 	post_run(&post);
 	hal_irq_enable();
@@ -449,13 +544,13 @@ bool sched_wake(struct thread *t)
 	atomic_store32(&t->state, THREAD_RUNNABLE, MO_RELAXED);
 	if (to == rq->cpu) {
 		rq_enqueue(rq, t);
-		bool ipi = kick(rq);
+		bool ipi = kick(rq, t);
 		if (ipi)
 			rq->resched_ipis++;
 		unsigned cpu = rq->cpu;
 		spin_unlock(&rq->lock);
 		if (ipi)
-			ipi_send(cpu, VEC_RESCHED);
+			kick_send(cpu);
 	} else {
 		atomic_store32(&t->cpu, to, MO_RELEASE);
 		spin_unlock(&rq->lock);
@@ -480,8 +575,8 @@ int sched_set_affinity(struct thread *t, const struct cpumask *mask)
 			self = rq->cpu == hal_cpu_index();
 			ipi = !self;
 		} else if (t->on_rq) {
-			sched_class_of(t)->dequeue(rq, t);
-			t->on_rq = 0;
+			rq_dequeue(rq, t);
+			class_leave(rq, t);
 			t->migrate = 0;
 			atomic_store32(&t->state, THREAD_BLOCKED, MO_RELAXED);
 			moved = t;
@@ -501,9 +596,32 @@ int sched_set_affinity(struct thread *t, const struct cpumask *mask)
 
 void sched_prio_changed(struct thread *t)
 {
-	/* One class today (round-robin, which ignores priorities): nothing moves.
-	 * The fair and RT classes requeue t here. */
-	(void)t;
+	if (!t || t->idle)
+		return;
+	unsigned long f = hal_irq_save();
+	struct sched_rq *rq = lock_owner(t);
+	bool ipi = false;
+	if (t->on_rq) {
+		/* queued: to its new class and level, then maybe ahead of the CPU's thread */
+		rq_dequeue(rq, t);
+		rq_enqueue(rq, t);
+		ipi = kick(rq, t);
+	} else if (rq->curr == t) {
+		/* running: charge the time so far to the class it ran in; give way when a
+		 * queued thread now outranks it (RT over fair, higher RT over lower) */
+		account_curr(rq, sched_now_ns());
+		if (sched_rt_top_prio(rq) > thread_prio(t)) {
+			atomic_store32(&rq->need_resched, 1, MO_RELAXED);
+			ipi = rq->cpu != hal_cpu_index() || !rq->irq_depth;
+		}
+	}
+	if (ipi)
+		rq->resched_ipis++;
+	unsigned cpu = rq->cpu;
+	spin_unlock(&rq->lock);
+	if (ipi)
+		kick_send(cpu);
+	hal_irq_restore(f);
 }
 
 /* ---- tick and interrupt exit -------------------------------------------------------- */
@@ -517,7 +635,9 @@ void sched_tick(void)
 	sched_sleep_tick(rq->cpu, now);
 	spin_lock(&rq->lock);
 	struct thread *curr = rq->curr;
-	bool want = curr->idle ? rq->nr_queued != 0 : sched_class_of(curr)->tick(rq, curr, now);
+	account_curr(rq, now);
+	bool want = sched_rt_period_tick(rq, now);
+	want |= curr->idle ? sched_rq_has_runnable(rq) : sched_class_of(curr)->tick(rq, curr, now);
 	if (want)
 		atomic_store32(&rq->need_resched, 1, MO_RELAXED);
 	spin_unlock(&rq->lock);
@@ -551,6 +671,7 @@ void sched_cpu_stats(unsigned cpu, struct sched_cpu_stats *o)
 	o->preemptions = rq->preemptions;
 	o->resched_ipis = rq->resched_ipis;
 	o->affinity_checks = rq->affinity_checks;
+	o->rt_throttled_periods = rq->rt_throttled_periods;
 	o->queued = rq->nr_queued;
 	spin_unlock(&rq->lock);
 	o->wakeups_remote = atomic_load64(&rq->wakeups_remote, MO_RELAXED);

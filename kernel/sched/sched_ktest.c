@@ -17,6 +17,7 @@
 #include <kernel/string.h>
 #include <kernel/thread.h>
 #include <kernel/time.h>
+#include "sched_class_ktest.h"
 
 #define MAX_CPUS_USED 64
 #define PER_CPU 3
@@ -499,5 +500,15 @@ static const struct ktest_case sched_cases[] = {
 	KTEST_CASE(sched_cross_cpu_wake),
 	KTEST_CASE(sched_sleep_not_early),
 	KTEST_CASE(sched_no_lost_wakeup),
+	/* the fair and RT classes: sched_class_ktest.c */
+	KTEST_CASE(sched_fair_nice_weight_ratio),
+	KTEST_CASE(sched_fair_equal_nice_shares),
+	KTEST_CASE(sched_fair_newcomer_starts_at_min_vruntime),
+	KTEST_CASE(sched_rt_preempts_fair_within_a_tick),
+	KTEST_CASE(sched_rt_higher_preempts_lower),
+	KTEST_CASE(sched_rt_fifo_rr_order),
+	KTEST_CASE(sched_rt_throttle_leaves_fair_share),
+	KTEST_CASE(sched_rt_invalid_rejected),
+	KTEST_CASE(sched_pi_boost_runs_ahead_of_rt),
 };
 KTEST_SUITE(sched_suite, "sched", sched_cases);

@@ -75,6 +75,7 @@ struct thread *thread_create(const char *name, void (*entry)(void *arg), void *a
 	t->nice = o.nice;
 	t->rt_prio = o.rt_prio;
 	t->rt_policy = o.rt_policy;
+	t->vr_relative = 1;             /* lag 0: it starts at its CPU's min_vruntime */
 	t->id = atomic_fetch_add64(&next_id, 1, MO_RELAXED);
 	t->ctx = hal_ctx_create(t->name, o.stack_bytes ? o.stack_bytes : THREAD_STACK_DEFAULT,
 				thread_trampoline, t);
@@ -158,4 +159,9 @@ int thread_prio(const struct thread *t)
 	int base = thread_base_prio(t);
 	int pi = (int)atomic_load32((uint32_t *)&t->pi_prio, MO_RELAXED);
 	return pi > base ? pi : base;
+}
+
+uint64_t thread_runtime_ns(const struct thread *t)
+{
+	return t ? atomic_load64(&t->runtime_ns, MO_RELAXED) : 0;
 }

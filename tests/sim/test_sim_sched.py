@@ -1,6 +1,6 @@
 # test_sim_sched.py — HAL contexts and the scheduler core on doppel-sim
 # (docs/sched.md): the `ctx` and `sched` suites at 1, 4 and 64 CPUs under
-# ASan+UBSan (the sim preset), det-mode seeds on the sim-plain build, and gdb's
+# ASan+UBSan (the sim preset), the RT throttling words, det-mode seeds on the sim-plain build, and gdb's
 # `info threads` naming a kernel thread.
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ from harness.suites import sched_must_run
 pytestmark = pytest.mark.sim
 
 SCHED_SUITES = ("ctx", "sched")
+# A short RT throttling period keeps sched_rt_throttle_leaves_fair_share (four
+# periods) quick; the default period is 1000 ms.
+SCHED_WORDS = "sched.rt_period_ms=100"
 SIM_PLAIN = BUILD_DIR / "sim-plain" / "doppel-sim"
 # Det mode (docs/det.md): the TSC and LAPIC clocks given instead of calibrated and
 # the storage drivers off, as tests/sim/test_sim_det.py does. A run of both suites
@@ -28,11 +31,33 @@ DET_WORDS = "time.tsc_khz=2000000 time.lapic_khz=6250 nvme=off ahci=off"
 
 @pytest.mark.parametrize("cpus", [1, 4, 64])
 def test_sched_suites_pass(sim, cpus):
-    r = sim(cpus=cpus).run(f"ktest={','.join(SCHED_SUITES)}")
+    r = sim(cpus=cpus).run(f"ktest={','.join(SCHED_SUITES)} {SCHED_WORDS}")
     assert r.int_fact("smp.online") == cpus, f"{r.label}: smp.online={r.fact('smp.online')}"
     assert r.int_fact("sched.preempt_us") == 4000, f"{r.label}: sched.preempt_us={r.fact('sched.preempt_us')}"
+    assert r.int_fact("sched.rt_period_ms") == 100, f"{r.label}: sched.rt_period_ms={r.fact('sched.rt_period_ms')}"
+    assert r.int_fact("sched.rt_share") == 95, f"{r.label}: sched.rt_share={r.fact('sched.rt_share')}"
     assert_ktap_passed(r, must_run=sched_must_run(SCHED_SUITES, cpus))
+    # The throttling case logs the episode once, naming the CPU.
+    assert any("RT throttled" in ln for ln in r.lines), f"{r.label}: no throttling line"
     assert r.status == 0, f"{r.label}: kernel status {r.status_text}"
+
+
+def test_sched_rt_words_and_bad_values(sim):
+    """sched.rt_share / sched.rt_period_ms: taken when in range (the throttling case
+    at a 70% share), logged with the allowed range and replaced by the default when not."""
+    case = "sched.sched_rt_throttle_leaves_fair_share"
+    r = sim(cpus=2).run(f"ktest={case} sched.rt_share=70 sched.rt_period_ms=50")
+    assert r.int_fact("sched.rt_share") == 70 and r.int_fact("sched.rt_period_ms") == 50
+    assert_ktap_passed(r, must_run=[case])
+    thr = [ln for ln in r.lines if "RT throttled" in ln]
+    assert len(thr) == 1, thr                   # one episode, logged once
+    bad = sim(cpus=1).run("ktest=ctx sched.rt_share=30 sched.rt_period_ms=5")
+    assert any("sched.rt_share=30 out of range 50..100" in ln for ln in bad.lines), bad.lines[-20:]
+    assert any("sched.rt_period_ms=5 out of range 10..10000" in ln for ln in bad.lines), bad.lines[-20:]
+    assert bad.int_fact("sched.rt_share") == 95 and bad.int_fact("sched.rt_period_ms") == 1000
+    nan = sim(cpus=1).run("ktest=ctx sched.rt_share=lots")
+    assert any("sched.rt_share=lots is not a number" in ln for ln in nan.lines), nan.lines[-20:]
+    assert nan.int_fact("sched.rt_share") == 95 and nan.status == 0
 
 
 def test_sched_preempt_us_word_and_bad_value(sim):

@@ -11,6 +11,8 @@
 #include <kernel/thread.h>
 
 #define SCHED_PREEMPT_US_DEFAULT 4000
+#define SCHED_RT_SHARE_DEFAULT 95          /* sched.rt_share: percent of each period */
+#define SCHED_RT_PERIOD_MS_DEFAULT 1000    /* sched.rt_period_ms */
 
 /* ---- bring-up ------------------------------------------------------------------- */
 
@@ -68,6 +70,7 @@ void sched_irq_exit(void);
 
 struct sched_cpu_stats {
 	uint64_t switches, preemptions, wakeups_remote, resched_ipis, affinity_checks;
+	uint64_t rt_throttled_periods;      /* periods whose RT budget ran out */
 	uint32_t queued;
 };
 void sched_cpu_stats(unsigned cpu, struct sched_cpu_stats *out);

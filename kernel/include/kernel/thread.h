@@ -71,9 +71,17 @@ struct thread {
 	int exit_code;
 	uint64_t join_word;         /* 0, the joiner (struct thread *), or JOIN_DONE; atomic */
 	/* run queue and class state, under the owning run queue's lock */
-	struct thread *rq_next;
+	struct thread *rq_next, *rq_prev;
 	uint64_t slice_start_ns;
-	uint64_t vruntime;          /* for the fair class to come */
+	uint8_t q_class;            /* the class queue it was last put in (sched_internal.h) */
+	uint8_t q_level;            /* RT: the priority level it is queued at */
+	uint8_t q_head;             /* RT: requeue at the head of its level (preempted) */
+	uint8_t q_yield;            /* requeued by thread_yield: behind its equals */
+	uint8_t vr_relative;        /* fair: vlag holds its place, not vruntime */
+	uint64_t vruntime;          /* fair: weighted ns on CPU, comparable within one run queue */
+	int64_t vlag;               /* fair: vruntime - min_vruntime when it left its queue */
+	uint64_t exec_start_ns;     /* runtime accounted up to here */
+	uint64_t runtime_ns;        /* ns on a CPU in total (atomic; thread_runtime_ns) */
 	/* thread_sleep_ns: on a CPU's sleep list */
 	struct thread *sleep_next;
 	uint64_t sleep_deadline_ns;
@@ -109,6 +117,9 @@ void thread_yield(void);
  * larger of that and what priority inheritance lent it. */
 int thread_base_prio(const struct thread *t);
 int thread_prio(const struct thread *t);
+/* Nanoseconds t has run on a CPU, up to its last tick or switch (at most one
+ * tick behind while it runs). Any context. */
+uint64_t thread_runtime_ns(const struct thread *t);
 /* Sleep at least ns nanoseconds (woken by the tick of the CPU it went to sleep on). */
 void thread_sleep_ns(uint64_t ns);
 #endif
