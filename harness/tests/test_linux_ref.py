@@ -281,8 +281,13 @@ def test_sched_mode_runs_perf_pinned():
     line = L.linux_sched_cmdline(20000).split()
     assert "ref.mode=sched" in line and "ref.loops=20000" in line and "no_timer_check" in line
     assert not any(w.startswith(("ref.dev=", "ref.jobs=")) for w in line)
-    assert 'taskset -c 0 perf bench sched pipe -l "$LOOPS"' in L.INIT        # both ends on CPU 0
-    assert 'taskset -p -c 1 "$C"' in L.INIT                                   # the child to CPU 1
+    def section(case):
+        return L.INIT.split(f"perf {case} begin ===")[1].split(f"perf {case} end ===")[0]
+    assert 'taskset -c 0 perf bench sched pipe -l "$LOOPS"' in section("same_cpu")   # both ends on CPU 0
+    cross = L.INIT.split("perf same_cpu end ===")[1].split("perf cross_cpu begin ===")[0]
+    assert 'taskset -c 0 perf bench sched pipe -l "$LOOPS" > /tmp/cross.txt 2>&1 &' in cross
+    assert 'taskset -p -c 1 "$C"' in cross                     # then its child to CPU 1
+    assert "cat /tmp/cross.txt" in section("cross_cpu")
     for case in L.PIPE_CASES:
         for edge in ("begin", "end"):
             assert f"=== doppel-linux-ref: perf {case} {edge} ===" in L.INIT
