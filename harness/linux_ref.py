@@ -4,10 +4,14 @@
 # -device nvme or on `ide-hd` at q35's built-in AHCI controller, optionally
 # intel-iommu with `intel_iommu=on`) from an initramfs that holds busybox, fio with
 # its shared libraries, and the nvme, ahci and sd_mod modules with their
-# dependencies; /init runs fio on the disk (/dev/nvme0n1 or /dev/sda; libaio, direct)
-# and prints fio's JSON between markers, then powers off. The initramfs (cpio newc, gzip) is built here in
-# Python and cached under build/linux-ref/. Packages: linux-image-amd64, fio,
-# busybox-static (installed with apt-get when missing and we are root).
+# dependencies, and perf (`perf bench sched pipe`) with its shared libraries. /init
+# either runs fio on the disk (/dev/nvme0n1 or /dev/sda; libaio, direct) and prints
+# fio's JSON between markers (ref.mode=fio, the default), or (ref.mode=sched, no disk)
+# runs `perf bench sched pipe` with both ends on CPU 0 and then with one end on CPU 0
+# and the other on CPU 1, each output between markers; then it powers off. The
+# initramfs (cpio newc, gzip) is built here in Python and cached under
+# build/linux-ref/. Packages: linux-image-amd64, fio, busybox-static, linux-perf
+# (installed with apt-get when missing and we are root).
 from __future__ import annotations
 
 import gzip
@@ -25,14 +29,21 @@ from typing import Optional, Sequence
 
 from harness.paths import BUILD_DIR
 from harness.targets.base import RunResult
-from harness.targets.qemu import QemuTarget, TargetConfigError
+from harness.targets.qemu import OVMF_CODE, OVMF_VARS, QemuTarget, TargetConfigError
 
-PACKAGES = ("linux-image-amd64", "fio", "busybox-static")
+PACKAGES = ("linux-image-amd64", "fio", "busybox-static", "linux-perf")
 FIO = Path("/usr/bin/fio")
+PERF = Path("/usr/bin/perf")
 BUSYBOX = Path("/bin/busybox")
 CACHE_DIR = BUILD_DIR / "linux-ref"
 BEGIN, END = "=== doppel-linux-ref: fio begin ===", "=== doppel-linux-ref: fio end ==="
 INFO = "doppel-linux-ref:"
+# One section per `perf bench sched pipe` case: "=== doppel-linux-ref: perf <case> begin ===".
+PERF_MARK = re.compile(r"^=== doppel-linux-ref: perf (\S+) (begin|end) ===$")
+# The cases: both ends pinned to CPU 0 (taskset -c 0), and the parent on CPU 0 with
+# its child (the other end of the pipes) moved to CPU 1 once it is forked.
+PIPE_CASES = ("same_cpu", "cross_cpu")
+PIPE_LOOPS = 20000
 # Debian 12 builds NVMe, libata/ahci and the SCSI disk driver as modules; their
 # dependencies come from modules.dep. All are loaded on every boot (a driver without
 # its device only probes nothing).
@@ -78,8 +89,9 @@ JOBS = {j.bench: j for disk in DEVICES for j in (
 REFERENCE_JOB = "nvme_randread_4k_qd32_iops"   # the issues' figure: randread 4k QD32, one job
 AHCI_REFERENCE_JOB = "ahci_randread_4k_qd32_iops"
 
-# /init: busybox applets, modules, then fio with the jobs given on the kernel command
-# line (ref.jobs=rw:bs:qd,... ref.runtime=S), JSON between markers, power off.
+# /init: busybox applets; with ref.mode=sched perf's pipe benchmark (ref.loops=N round
+# trips per case); otherwise modules, then fio with the jobs given on the kernel
+# command line (ref.jobs=rw:bs:qd,... ref.runtime=S), JSON between markers; power off.
 INIT = r"""#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin:/usr/bin
@@ -92,15 +104,52 @@ say() { echo "doppel-linux-ref: $*"; }
 JOBS=randread:4k:32
 RUNTIME=30
 DEV=/dev/nvme0n1
+MODE=fio
+LOOPS=20000
 for w in $(cat /proc/cmdline); do
   case "$w" in
+    ref.mode=*) MODE="${w#ref.mode=}" ;;
+    ref.loops=*) LOOPS="${w#ref.loops=}" ;;
     ref.jobs=*) JOBS="${w#ref.jobs=}" ;;
     ref.runtime=*) RUNTIME="${w#ref.runtime=}" ;;
     ref.dev=*) DEV="${w#ref.dev=}" ;;
   esac
 done
 B="${DEV#/dev/}"
-say "kernel=$(uname -r) cpus=$(grep -c ^processor /proc/cpuinfo)"
+CPUS=$(grep -c ^processor /proc/cpuinfo)
+say "kernel=$(uname -r) cpus=$CPUS"
+if [ "$MODE" = sched ]; then
+  say "$(perf version 2>&1) loops=$LOOPS"
+  echo "=== doppel-linux-ref: perf same_cpu begin ==="
+  taskset -c 0 perf bench sched pipe -l "$LOOPS" 2>&1 || say "error: perf exited $?"
+  echo "=== doppel-linux-ref: perf same_cpu end ==="
+  if [ "$CPUS" -lt 2 ]; then
+    say "error: one CPU, no cross_cpu case"
+    poweroff -f
+  fi
+  # perf forks the other end of the pipes after it starts: both start on CPU 0, then
+  # the child is moved to CPU 1 (its first round trips are on one CPU).
+  taskset -c 0 perf bench sched pipe -l "$LOOPS" > /tmp/cross.txt 2>&1 &
+  P=$!
+  C=
+  n=0
+  while [ -z "$C" ] && [ $n -lt 400 ]; do
+    C=$(cat /proc/$P/task/$P/children 2>/dev/null)
+    C="${C%% *}"
+    [ -n "$C" ] || { sleep 0.05; n=$((n + 1)); }
+  done
+  if [ -n "$C" ] && taskset -p -c 1 "$C" > /dev/null; then
+    sleep 0.5
+    say "cross_cpu: perf $P pinned to CPU 0, its child $C to CPU 1; last ran on CPU $(cut -d' ' -f39 /proc/$P/stat 2>/dev/null) and $(cut -d' ' -f39 /proc/$C/stat 2>/dev/null)"
+  else
+    say "error: could not move perf's child to CPU 1 (child '${C}')"
+  fi
+  wait $P || say "error: perf exited $?"
+  echo "=== doppel-linux-ref: perf cross_cpu begin ==="
+  cat /tmp/cross.txt
+  echo "=== doppel-linux-ref: perf cross_cpu end ==="
+  poweroff -f
+fi
 for m in $(cat /modules.order); do
   insmod "/lib/modules/$m" || say "insmod $m failed"
 done
@@ -266,8 +315,10 @@ def build_initramfs(moddir: Path, cache_dir: Path = CACHE_DIR, log=print) -> Pat
     """The initramfs for this kernel version, built once and cached: the name
     carries a hash of everything that goes in (init, binaries, modules)."""
     order = module_load_order((moddir / "modules.dep").read_text(), MODULES)
-    libs = shared_libraries(FIO)
-    files = [BUSYBOX, FIO, *libs, *(moddir / m for m in order)]
+    if not PERF.exists():
+        raise LinuxRefError(f"{PERF} does not exist: install linux-perf (apt-get install linux-perf)")
+    libs = list(dict.fromkeys([*shared_libraries(FIO), *shared_libraries(PERF)]))
+    files = [BUSYBOX, FIO, PERF, *libs, *(moddir / m for m in order)]
     for f in files:
         if not f.exists():
             raise LinuxRefError(f"{f} does not exist")
@@ -278,7 +329,7 @@ def build_initramfs(moddir: Path, cache_dir: Path = CACHE_DIR, log=print) -> Pat
     out = cache_dir / f"initramfs-{moddir.name}-{h.hexdigest()[:12]}.cpio.gz"
     if out.exists():
         return out
-    log(f"building the Linux reference initramfs {out.name} (busybox, fio, {len(libs)} libraries, "
+    log(f"building the Linux reference initramfs {out.name} (busybox, fio, perf, {len(libs)} libraries, "
         f"modules {' '.join(Path(m).stem for m in order)})")
     c = Cpio()
     for d in ("bin", "dev", "proc", "sys", "tmp", "usr/bin", "lib/modules"):
@@ -286,6 +337,7 @@ def build_initramfs(moddir: Path, cache_dir: Path = CACHE_DIR, log=print) -> Pat
     c.file("init", INIT.encode(), 0o755)
     c.file("bin/busybox", BUSYBOX.read_bytes(), 0o755)
     c.file("usr/bin/fio", FIO.read_bytes(), 0o755)
+    c.file("usr/bin/perf", PERF.read_bytes(), 0o755)
     for lib in libs:            # each at the path ldd named (the loader at its /lib64 name)
         c.file(str(lib), lib.resolve().read_bytes(), 0o755)
     for m in order:
@@ -339,17 +391,18 @@ def parse_fio(lines: Sequence[str], jobs: Sequence[FioJob]) -> tuple[list[FioFig
 
 
 class LinuxTarget(QemuTarget):
-    """QEMU exactly as QemuTarget builds the machine (q35, accel, -smp, -m, intel-iommu
-    first, the disk: an NVMe image, or an image on port 0 of q35's built-in AHCI
-    controller), booting Debian's kernel and the fio initramfs."""
+    """QEMU exactly as QemuTarget builds the machine (q35, accel, -smp, -m, firmware,
+    intel-iommu first, the disk: an NVMe image, an image on port 0 of q35's built-in
+    AHCI controller, or none; the extra -device's), booting Debian's kernel and the
+    reference initramfs."""
     kind = "linux"
 
-    def __init__(self, artifact_dir, *, kernel: Path, initrd: Path, disk: str = "nvme", **kw):
-        if disk not in DEVICES:
-            raise TargetConfigError(f"disk '{disk}' is not one of: {', '.join(DEVICES)}")
+    def __init__(self, artifact_dir, *, kernel: Path, initrd: Path, disk: Optional[str] = "nvme", **kw):
+        if disk is not None and disk not in DEVICES:
+            raise TargetConfigError(f"disk '{disk}' is not one of: {', '.join(DEVICES)} (or none)")
         if disk == "nvme":
             kw.setdefault("nvme", True)
-        else:
+        elif disk == "ahci":
             kw.setdefault("ahci_builtin", (0,))
         super().__init__(artifact_dir, **kw)
         self.kernel, self.initrd, self.disk = Path(kernel), Path(initrd), disk
@@ -361,7 +414,7 @@ class LinuxTarget(QemuTarget):
     def prepare(self) -> None:
         if shutil.which(self.qemu) is None:
             raise TargetConfigError(f"{self.qemu} not found: install qemu-system-x86 (scripts/deps)")
-        for f in (self.kernel, self.initrd):
+        for f in (self.kernel, self.initrd) + ((OVMF_CODE, OVMF_VARS) if self.firmware == "ovmf" else ()):
             if not f.exists():
                 raise TargetConfigError(f"{f} does not exist")
 
@@ -370,12 +423,19 @@ class LinuxTarget(QemuTarget):
         if self.cpu:
             cmd += ["-cpu", self.cpu]
         cmd += ["-display", "none", "-vga", "none", "-no-reboot", "-nodefaults"]
+        if self.firmware == "ovmf":      # OVMF loads -kernel/-initrd through fw_cfg
+            vars_copy = self.artifact_dir.resolve() / OVMF_VARS.name
+            shutil.copyfile(OVMF_VARS, vars_copy)
+            cmd += ["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}",
+                    "-drive", f"if=pflash,format=raw,unit=1,file={vars_copy}"]
         if self.iommu:
             cmd += ["-device", ",".join(["intel-iommu"] + [f"{k}={v}" for k, v in self.iommu_props.items()])]
         cmd += ["-chardev", "stdio,id=ser0,signal=off", "-serial", "chardev:ser0"]
         if self.nvme:
             cmd += self.nvme_args()
         cmd += self.ahci_args()      # -nodefaults keeps q35's built-in AHCI (ide.0..5)
+        for d in self.devices:
+            cmd += ["-device", d]
         cmd += ["-kernel", str(self.kernel), "-initrd", str(self.initrd), "-append", cmdline]
         return cmd + self.extra_args
 
@@ -420,6 +480,89 @@ def run_linux(artifact_dir: Path, jobs: Sequence[FioJob], runtime: int, *, iommu
                     timeout=timeout or 240.0 + runtime * len(jobs) * 1.5)
     r = t.run(linux_cmdline(jobs, runtime, iommu))
     figs, problem = parse_fio(r.lines, jobs)
+    if not problem and r.status != 0:
+        problem = f"QEMU ended with {r.status_text}"
+    panic = next((ln.strip() for ln in r.lines if "Kernel panic" in ln), None)
+    if problem and panic:
+        problem += f" (Linux: {panic})"
+    return r, figs, problem
+
+
+# ------------------------------------------------------- perf bench sched pipe
+
+@dataclass
+class PipeFigure:
+    """One `perf bench sched pipe` case: a round trip is one message each way through
+    two pipes (each end writes, then blocks reading the other's reply)."""
+    case: str           # same_cpu | cross_cpu
+    loops: int          # round trips ("Executed N pipe operations")
+    total_s: float      # "Total time: S [sec]"
+    us_per_op: float    # "U usecs/op"
+    ops_per_sec: float  # "N ops/sec"
+
+    @property
+    def bench(self) -> str:
+        return f"linux_sched_pipe_{self.case}_us_per_op"
+
+
+_PIPE_FIELDS = (("loops", re.compile(r"Executed (\d+) pipe operations"), int),
+                ("total_s", re.compile(r"Total time:\s*([\d.]+)\s*\[sec\]"), float),
+                ("us_per_op", re.compile(r"^\s*([\d.]+)\s+usecs/op\s*$"), float),
+                ("ops_per_sec", re.compile(r"^\s*(\d+)\s+ops/sec\s*$"), float))
+
+
+def parse_perf_pipe(lines: Sequence[str], cases: Sequence[str] = PIPE_CASES
+                    ) -> tuple[list[PipeFigure], str]:
+    """Figures of each case's section between its markers; (figures, problems or '')."""
+    sections: dict[str, list[str]] = {}
+    cur: Optional[str] = None
+    for ln in lines:
+        m = PERF_MARK.match(ln.strip())
+        if m:
+            cur = m.group(1) if m.group(2) == "begin" else None
+            if cur is not None:
+                sections[cur] = []
+        elif cur is not None:
+            sections[cur].append(ln)
+    out, problems = [], []
+    for case in cases:
+        if case not in sections:
+            said = [ln.strip() for ln in lines if ln.startswith(INFO)][-3:]
+            problems.append(f"no perf {case} output between the markers"
+                            + (": " + " | ".join(said) if said else ""))
+            continue
+        got = {}
+        for ln in sections[case]:
+            for key, rx, conv in _PIPE_FIELDS:
+                m = rx.search(ln)
+                if m and key not in got:
+                    got[key] = conv(m.group(1))
+        missing = [k for k, _, _ in _PIPE_FIELDS if k not in got]
+        if missing:
+            first = next((ln.strip() for ln in sections[case] if ln.strip()), "nothing")
+            problems.append(f"perf {case}: no {', '.join(missing)} in its output (it said: {first})")
+            continue
+        out.append(PipeFigure(case, **got))
+    return out, "; ".join(problems)
+
+
+def linux_sched_cmdline(loops: int) -> str:
+    """The kernel command line of the scheduler reference (no disk, no modules)."""
+    return " ".join(["console=ttyS0", "quiet", "loglevel=3", "panic=-1", "no_timer_check",
+                     "rdinit=/init", "ref.mode=sched", f"ref.loops={loops}"])
+
+
+def run_linux_sched(artifact_dir: Path, loops: int, *, kernel: Path, initrd: Path,
+                    smp: int = 4, mem: str = "512M", firmware: str = "seabios", iommu: bool = False,
+                    devices: Sequence[str] = (), timeout: Optional[float] = None
+                    ) -> tuple[RunResult, list[PipeFigure], str]:
+    """One boot of Linux running `perf bench sched pipe -l loops` on one CPU and
+    across two; (run, figures, problem)."""
+    t = LinuxTarget(artifact_dir, kernel=kernel, initrd=initrd, disk=None, smp=smp, mem=mem,
+                    firmware=firmware, iommu=iommu, devices=devices,
+                    timeout=timeout or 300.0 + loops * 2 * 0.01)   # 10 ms a round trip per case
+    r = t.run(linux_sched_cmdline(loops))
+    figs, problem = parse_perf_pipe(r.lines)
     if not problem and r.status != 0:
         problem = f"QEMU ended with {r.status_text}"
     panic = next((ln.strip() for ln in r.lines if "Kernel panic" in ln), None)

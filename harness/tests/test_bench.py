@@ -92,3 +92,73 @@ def test_table_shows_linux_beside_and_the_ratios(bench):
     row = out[2].split()
     assert row[0] == "ahci_randread_4k_qd32_iops" and "2.00x" in row and "2.70x" in row
     assert row[-1] == "10%"        # iommu cost: 1 - 2700/3000
+
+
+# ------------------------------------------------------- sched beside Linux's perf pipe
+
+@pytest.mark.parametrize("glob, yes", [
+    ("sched_*", True), ("*", True), ("sched_ctx_switch", True), ("dma_*,sched_wakeup*", True),
+    ("sched_thread_create_join", False), ("nvme_*", False), ("dma_*", False),
+])
+def test_which_bench_lists_boot_linux_with_perf(bench, glob, yes):
+    assert bench.selects_sched(glob) is yes
+
+
+def test_sched_beside_linux_derived_and_labelled(bench):
+    args = _args(linux_loops=20000)
+    ours, linux = "qemu seabios -smp 4 tcg +intel-iommu+edu", bench.linux_sched_machine(args)
+    assert linux.startswith("linux seabios -smp 4 tcg") and "perf bench sched pipe -l 20000" in linux
+    t = bench.Table()
+    t.add(ours, "sched_ctx_switch_ns_p50", 1602, "ns")
+    t.add(ours, "sched_wakeup_cross_cpu_ns_p50", 13735, "ns")
+    t.add(ours, "sched_wakeup_cross_cpu_ns_p99", 89256, "ns")
+    t.add(linux, "linux_sched_pipe_same_cpu_us_per_op", 133.9, "us/op")
+    t.add(linux, "linux_sched_pipe_cross_cpu_us_per_op", 97.6, "us/op")
+    assert "133.9" in t.render()                      # us/op keeps its decimal in the main table
+    out = bench.render_sched_vs_linux(t, ours, linux)
+    assert "DERIVED" in out and "two wake-ups and two context" in out and "ours us (derived)" in out
+    rows = {ln.split()[0]: ln.split() for ln in out.splitlines() if ln.strip().startswith("linux_sched_pipe")}
+    assert rows["linux_sched_pipe_same_cpu_us_per_op"][1:] == [
+        "133.9", "2", "x", "sched_ctx_switch_ns_p50", "3.2", "0.02x"]
+    assert rows["linux_sched_pipe_cross_cpu_us_per_op"][1:] == [
+        "97.6", "2", "x", "sched_wakeup_cross_cpu_ns_p50", "27.5", "0.28x"]
+    # only Linux ran (--only linux): its figure, ours '-'
+    t2 = bench.Table()
+    t2.add(linux, "linux_sched_pipe_same_cpu_us_per_op", 133.9, "us/op")
+    only = bench.render_sched_vs_linux(t2, ours, linux).splitlines()[-1].split()
+    assert only[0] == "linux_sched_pipe_same_cpu_us_per_op" and only[-2:] == ["-", "-"]
+    assert bench.render_sched_vs_linux(bench.Table(), ours, linux) is None
+
+
+def test_linux_sched_is_booted_once_per_run_in_our_machine(bench, monkeypatch, tmp_path, capsys):
+    """--only qemu --linux --bench 'sched_*': our QEMU run, then one Linux boot with
+    the same -smp and firmware; its rows and the derived table printed."""
+    from harness import linux_ref as L
+    calls = []
+
+    def fake_run_one(target, words, table, machine, problems, bring_up=False):
+        calls.append(("ours", target.smp, target.firmware, target.iommu, list(target.devices), words))
+        table.add(machine, "sched_ctx_switch_ns_p50", 1600, "ns")
+        table.add(machine, "sched_wakeup_cross_cpu_ns_p50", 14000, "ns")
+
+    def fake_sched(artifact_dir, loops, **kw):
+        calls.append(("linux", kw["smp"], kw["firmware"], kw["iommu"], list(kw["devices"]), loops))
+        figs = [L.PipeFigure("same_cpu", loops, 1.0, 130.0, 7692.0),
+                L.PipeFigure("cross_cpu", loops, 2.0, 100.0, 10000.0)]
+        return SimpleNamespace(console_log=tmp_path / "c.log"), figs, ""
+    monkeypatch.setattr(bench, "run_one", fake_run_one)
+    monkeypatch.setattr(bench, "linux_setup", lambda: (tmp_path / "vmlinuz", tmp_path / "initrd"))
+    monkeypatch.setattr(bench.linux_ref, "run_linux_sched", fake_sched)
+    monkeypatch.setattr(bench, "artifact_root", lambda: tmp_path)
+    rc = bench.main(["--only", "qemu", "--linux", "--bench", "sched_*", "--no-build",
+                     "--qemu-smp", "2", "--firmware", "ovmf", "--linux-loops", "500"])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert calls == [("ours", 2, "ovmf", True, ["edu"], "bench=sched_* expect.cpus=2"),
+                     ("linux", 2, "ovmf", True, ["edu"], 500)]
+    assert "linux_sched_pipe_cross_cpu_us_per_op" in out and "linux_sched_pipe_same_cpu_ops_per_sec" in out
+    assert "2 x sched_wakeup_cross_cpu_ns_p50" in out and "28.0" in out and "0.28x" in out
+    # without sched_* in the list Linux is not booted for it (and --linux alone is refused)
+    calls.clear()
+    assert bench.main(["--only", "qemu", "--linux", "--bench", "dma_*", "--no-build"]) == 2
+    assert calls == []

@@ -210,3 +210,172 @@ def test_a_linux_panic_is_named_in_the_problem(tmp_path, monkeypatch):
     assert figs == [] and problem.startswith("no fio output between the markers")
     assert problem.endswith("(Linux: [    0.05] Kernel panic - not syncing: timer doesn't work through "
                             "Interrupt-remapped IO-APIC)")
+
+
+# ------------------------------------------------ perf bench sched pipe (sched mode)
+
+# Real console text of one sched-mode boot (`scripts/bench --only qemu --linux --bench
+# 'sched_*'`: Debian's 6.1 kernel, perf 6.1.187, QEMU TCG -smp 4, -l 5000).
+PERF_CONSOLE = """doppel-linux-ref: kernel=6.1.0-57-amd64 cpus=4
+doppel-linux-ref: perf version 6.1.187 loops=5000
+=== doppel-linux-ref: perf same_cpu begin ===
+# Running 'sched/pipe' benchmark:
+# Executed 5000 pipe operations between two processes
+
+     Total time: 0.845 [sec]
+
+     169.081600 usecs/op
+           5914 ops/sec
+=== doppel-linux-ref: perf same_cpu end ===
+doppel-linux-ref: cross_cpu: perf 111 pinned to CPU 0, its child 117 to CPU 1; last ran on CPU 0 and 1
+=== doppel-linux-ref: perf cross_cpu begin ===
+# Running 'sched/pipe' benchmark:
+# Executed 5000 pipe operations between two processes
+
+     Total time: 5.132 [sec]
+
+    1026.450000 usecs/op
+            974 ops/sec
+=== doppel-linux-ref: perf cross_cpu end ===
+[   14.358133] reboot: Power down
+""".splitlines()
+
+
+def test_perf_pipe_output_between_markers():
+    figs, problem = L.parse_perf_pipe(PERF_CONSOLE)
+    assert problem == ""
+    assert [(f.case, f.loops, f.total_s, f.us_per_op, f.ops_per_sec, f.bench) for f in figs] == [
+        ("same_cpu", 5000, 0.845, 169.0816, 5914.0, "linux_sched_pipe_same_cpu_us_per_op"),
+        ("cross_cpu", 5000, 5.132, 1026.45, 974.0, "linux_sched_pipe_cross_cpu_us_per_op")]
+
+
+def test_perf_pipe_host_output_with_serial_carriage_returns():
+    # perf on the host (same version), lines as a serial console gives them (\r\n)
+    host = ["=== doppel-linux-ref: perf same_cpu begin ===\r",
+            "# Running 'sched/pipe' benchmark:\r",
+            "# Executed 20000 pipe operations between two processes\r", "\r",
+            "     Total time: 0.158 [sec]\r", "\r",
+            "       7.922050 usecs/op\r", "         126229 ops/sec\r",
+            "=== doppel-linux-ref: perf same_cpu end ===\r"]
+    figs, problem = L.parse_perf_pipe(host, ["same_cpu"])
+    assert problem == "" and [(f.loops, f.us_per_op, f.ops_per_sec) for f in figs] == [
+        (20000, 7.92205, 126229.0)]
+
+
+@pytest.mark.parametrize("lines, why", [
+    (PERF_CONSOLE[:11] + ["doppel-linux-ref: error: could not move perf's child to CPU 1 (child '')"],
+     "no perf cross_cpu output between the markers: doppel-linux-ref: kernel=6.1.0-57-amd64"),
+    (["=== doppel-linux-ref: perf same_cpu begin ===", "/bin/sh: perf: not found",
+      "=== doppel-linux-ref: perf same_cpu end ==="],
+     "perf same_cpu: no loops, total_s, us_per_op, ops_per_sec in its output "
+     "(it said: /bin/sh: perf: not found)"),
+])
+def test_perf_pipe_problems_are_named(lines, why):
+    figs, problem = L.parse_perf_pipe(lines)
+    assert why in problem
+    assert [f.case for f in figs] == (["same_cpu"] if len(lines) > 3 else [])
+
+
+def test_sched_mode_runs_perf_pinned():
+    assert "linux-perf" in L.PACKAGES and L.PERF == Path("/usr/bin/perf")
+    line = L.linux_sched_cmdline(20000).split()
+    assert "ref.mode=sched" in line and "ref.loops=20000" in line and "no_timer_check" in line
+    assert not any(w.startswith(("ref.dev=", "ref.jobs=")) for w in line)
+    def section(case):
+        return L.INIT.split(f"perf {case} begin ===")[1].split(f"perf {case} end ===")[0]
+    assert 'taskset -c 0 perf bench sched pipe -l "$LOOPS"' in section("same_cpu")   # both ends on CPU 0
+    cross = L.INIT.split("perf same_cpu end ===")[1].split("perf cross_cpu begin ===")[0]
+    assert 'taskset -c 0 perf bench sched pipe -l "$LOOPS" > /tmp/cross.txt 2>&1 &' in cross
+    assert 'taskset -p -c 1 "$C"' in cross                     # then its child to CPU 1
+    assert "cat /tmp/cross.txt" in section("cross_cpu")
+    for case in L.PIPE_CASES:
+        for edge in ("begin", "end"):
+            assert f"=== doppel-linux-ref: perf {case} {edge} ===" in L.INIT
+    # the sched branch ends before any module is loaded or disk waited for
+    sched = L.INIT.index('if [ "$MODE" = sched ]')
+    assert sched < L.INIT.index("insmod") and sched < L.INIT.index("fio \"$@\"")
+
+
+def test_sched_machine_has_no_disk_and_our_devices(tmp_path):
+    k, i = tmp_path / "vmlinuz", tmp_path / "initrd"
+    art = tmp_path / "art"
+    art.mkdir()
+    t = L.LinuxTarget(art, kernel=k, initrd=i, disk=None, smp=4, iommu=True, devices=["edu"])
+    cmd = t.command(L.linux_sched_cmdline(100))
+    devs = [cmd[n + 1] for n, a in enumerate(cmd) if a == "-device"]
+    assert devs == ["intel-iommu", "edu"]
+    assert not any("nvme" in a or a.startswith("file=") for a in cmd)
+    if L.OVMF_CODE.exists() and L.OVMF_VARS.exists():
+        o = L.LinuxTarget(art, kernel=k, initrd=i, disk=None, firmware="ovmf")
+        assert f"if=pflash,format=raw,unit=0,readonly=on,file={L.OVMF_CODE}" in o.command("x")
+
+
+def _fake_tree(tmp_path, monkeypatch, perf_bytes=b"\x7fELF perf"):
+    """Fake busybox, fio, perf, their libraries and a modules folder, so that
+    build_initramfs runs without the packages."""
+    root = tmp_path / "root"
+    for name, data in (("busybox", b"\x7fELF bb"), ("fio", b"\x7fELF fio"), ("perf", perf_bytes),
+                       ("libc.so.6", b"libc"), ("libaio.so.1", b"aio"), ("libpython3.11.so.1.0", b"py")):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    libs = {"fio": [root / "libc.so.6", root / "libaio.so.1"],
+            "perf": [root / "libc.so.6", root / "libpython3.11.so.1.0"]}
+    monkeypatch.setattr(L, "BUSYBOX", root / "busybox")
+    monkeypatch.setattr(L, "FIO", root / "fio")
+    monkeypatch.setattr(L, "PERF", root / "perf")
+    monkeypatch.setattr(L, "shared_libraries", lambda b: libs[Path(b).name])
+    mods = tmp_path / "6.1.0-test"
+    dep = ""
+    for m in ("nvme", "ahci", "sd_mod"):
+        (mods / "kernel").mkdir(parents=True, exist_ok=True)
+        (mods / "kernel" / f"{m}.ko").write_bytes(b"ko")
+        dep += f"kernel/{m}.ko:\n"
+    (mods / "modules.dep").write_text(dep)
+    return root, mods
+
+
+def test_the_initramfs_carries_perf_and_its_libraries(tmp_path, monkeypatch):
+    import gzip
+    root, mods = _fake_tree(tmp_path, monkeypatch)
+    out = L.build_initramfs(mods, cache_dir=tmp_path / "cache", log=lambda m: None)
+    entries = _read_newc(gzip.decompress(out.read_bytes()))
+    assert entries["usr/bin/perf"] == (stat.S_IFREG | 0o755, b"\x7fELF perf")
+    assert entries["usr/bin/fio"][1] == b"\x7fELF fio"
+    for lib in ("libc.so.6", "libaio.so.1", "libpython3.11.so.1.0"):   # each at the path ldd named
+        assert entries[str(root / lib).strip("/")][1] == (root / lib).read_bytes()
+    assert list(entries).count(str(root / "libc.so.6").strip("/")) == 1
+    assert b"perf bench sched pipe" in entries["init"][1]
+    # the cache key follows perf's contents: another perf, another initramfs
+    (root / "perf").write_bytes(b"\x7fELF another perf")
+    again = L.build_initramfs(mods, cache_dir=tmp_path / "cache", log=lambda m: None)
+    assert again != out
+    assert _read_newc(gzip.decompress(again.read_bytes()))["usr/bin/perf"][1] == b"\x7fELF another perf"
+
+
+def test_without_perf_the_build_says_what_to_install(tmp_path, monkeypatch):
+    root, mods = _fake_tree(tmp_path, monkeypatch)
+    (root / "perf").unlink()
+    with pytest.raises(L.LinuxRefError) as e:
+        L.build_initramfs(mods, cache_dir=tmp_path / "cache", log=lambda m: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "apt-get install linux-perf" in msg and str(root / "perf") in msg
+
+
+def test_the_built_initramfs_holds_perf(tmp_path):
+    """The real one when this machine has the packages and has built it (the cache)."""
+    import gzip
+    try:
+        _, moddir = L.find_kernel()
+    except L.LinuxRefError:
+        pytest.skip("no Debian kernel here")
+    if L.missing_packages():
+        pytest.skip(f"packages missing: {' '.join(L.missing_packages())}")
+    built = sorted(L.CACHE_DIR.glob(f"initramfs-{moddir.name}-*.cpio.gz"), key=lambda p: p.stat().st_mtime)
+    if not built:
+        pytest.skip("no initramfs built yet (scripts/bench --linux builds it)")
+    entries = _read_newc(gzip.decompress(built[-1].read_bytes()))
+    if "usr/bin/perf" not in entries:
+        pytest.skip(f"{built[-1].name} predates perf in the initramfs")
+    assert entries["usr/bin/perf"][1][:4] == b"\x7fELF"
+    for lib in L.shared_libraries(L.PERF):
+        assert str(lib).strip("/") in entries, lib
