@@ -112,6 +112,14 @@ def test_locks_bench_prints_mcs_and_spin(sim):
     assert {"locks_mcs_contended_ns", "locks_spin_contended_ns"} <= names, names
 
 
+def test_pi_boost_bench_prints_depth8(sim):
+    r = sim(cpus=2, timeout=240).run("bench=sched_pi_boost_depth8")
+    _ok(r)
+    assert r.status == 0, r.status_text
+    vals = [ln.split() for ln in r.lines if ln.startswith("doppel-bench: sched_pi_boost_depth8_ns ")]
+    assert len(vals) == 1 and vals[0][3] == "ns" and int(vals[0][2]) > 0, r.grep("bench")
+
+
 @pytest.fixture(scope="module")
 def sim_exe(doppel_build):
     from harness.paths import SIM_BINARY
