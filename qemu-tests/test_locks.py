@@ -22,6 +22,10 @@ def test_locks_suite_with_lockdep_on(qemu):
     # inversion, three-lock cycle, irq usage, recursion: one line each
     assert len([ln for ln in r.lines if ln.startswith("lockdep: CPU ")]) == 4, r.grep("lockdep:")
     assert r.fact("lockdep.inversion") == "ktest.inv_b ktest.inv_a"
+    # priority inheritance: the ABBA pair refused with one report
+    assert [ln.strip() for ln in r.lines if ln.strip().startswith("mutex deadlock:")] == [
+        "mutex deadlock: thread pi-abba-b holds pi.abba_2 and waits for pi.abba_1, "
+        "held by thread pi-abba-a, which waits for pi.abba_2"], r.grep("mutex")
 
 
 def test_image_leaves_lockdep_off_by_default(qemu):

@@ -15,6 +15,7 @@
 #include <kernel/pmm.h>
 #include <kernel/sched.h>
 #include <kernel/smp.h>
+#include <kernel/spinlock.h>
 #include <kernel/string.h>
 #include <kernel/thread.h>
 #include <kernel/time.h>
@@ -583,6 +584,120 @@ static void lost_wakeup(struct ktest *t, bool fixed)
 static void lost_wakeup_broken(struct ktest *t) { lost_wakeup(t, false); }
 static void lost_wakeup_fixed(struct ktest *t) { lost_wakeup(t, true); }
 
+/* ---- PI chain: a walk that reads the next link before it lends ------------------------- */
+
+/* A model of the mutex inheritance walk (kernel/sched/mutex.c) on three actors:
+ * H (thread_prio 150) waits for pm[0], owned by X (20), while X, on the other CPU,
+ * starts to wait for pm[1], owned by Y (10). Every loan must reach Y: either H's
+ * walk sees X's blocked_on and lends Y itself, or X's own walk reads its number
+ * after H's loan. The fixed walk lends X first and then reads X's blocked_on,
+ * under pm[0]'s lock; the broken one reads blocked_on first, outside the lock:
+ * when X blocks in between and lends its old number, H stops at X and Y keeps 10
+ * while H waits behind it. */
+enum { PC_H, PC_X, PC_Y, PC_ACTORS };
+struct pc_mutex {
+	struct spinlock lock;
+	uint32_t owner;             /* actor index + 1 */
+	uint32_t waiter;            /* actor index + 1, 0 none */
+};
+static struct pc_mutex pc_m[2];
+static int32_t pc_base[PC_ACTORS] = { 150, 20, 10 };
+static uint32_t pc_pi[PC_ACTORS];       /* lent numbers (atomic) */
+static uint32_t pc_blocked[PC_ACTORS];  /* mutex index + 1 the actor waits for (atomic) */
+static uint32_t pc_work;
+
+static int32_t pc_prio(unsigned a)
+{
+	int32_t pi = (int32_t)atomic_load32(&pc_pi[a], MO_SEQ_CST);
+	return pi > pc_base[a] ? pi : pc_base[a];
+}
+
+static void pc_raise(unsigned a, int32_t v)
+{
+	uint32_t cur = atomic_load32(&pc_pi[a], MO_SEQ_CST);
+	while ((int32_t)cur < v && !atomic_cas32(&pc_pi[a], &cur, (uint32_t)v, MO_SEQ_CST, MO_SEQ_CST))
+		;
+}
+
+/* Work in the walk's window (switch points for det mode). */
+static void pc_busy(int n)
+{
+	for (int i = 0; i < n; i++)
+		atomic_fetch_add32(&pc_work, 1, MO_RELAXED);
+}
+
+/* Actor a queues on mutex mi and walks: lends its number to the owner, and on
+ * along the owner's blocked_on while it is queued there. */
+static void pc_lock_and_walk(unsigned a, unsigned mi)
+{
+	spin_lock(&pc_m[mi].lock);
+	pc_m[mi].waiter = a + 1;
+	atomic_store32(&pc_blocked[a], mi + 1, MO_SEQ_CST);
+	spin_unlock(&pc_m[mi].lock);
+	unsigned waiter = a;
+	for (unsigned m = mi;;) {
+		uint32_t next;
+		spin_lock(&pc_m[m].lock);
+		if (pc_m[m].waiter != waiter + 1) {
+			spin_unlock(&pc_m[m].lock);
+			return;
+		}
+		unsigned owner = pc_m[m].owner - 1;
+		if (ctx.fixed) {
+			pc_raise(owner, pc_prio(waiter));
+			pc_busy(12);
+			next = atomic_load32(&pc_blocked[owner], MO_SEQ_CST);
+			spin_unlock(&pc_m[m].lock);
+		} else {
+			spin_unlock(&pc_m[m].lock);
+			next = atomic_load32(&pc_blocked[owner], MO_SEQ_CST);  /* BUG: before the loan, unlocked */
+			pc_busy(12);
+			spin_lock(&pc_m[m].lock);
+			pc_raise(owner, pc_prio(waiter));
+			spin_unlock(&pc_m[m].lock);
+		}
+		if (!next)
+			return;
+		waiter = owner;
+		m = next - 1;
+	}
+}
+
+static void pc_worker(uint64_t arg)
+{
+	(void)arg;
+	bool h = hal_cpu_index() == ctx.cpu[0];
+	start();
+	if (h) {
+		pc_lock_and_walk(PC_H, 0);
+	} else {
+		pc_busy(8);                 /* X comes a little after H */
+		pc_lock_and_walk(PC_X, 1);
+	}
+}
+
+static void pi_chain(struct ktest *t, bool fixed)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		spin_init(&pc_m[i].lock, "racy.pi_chain");
+		pc_m[i].waiter = 0;
+	}
+	pc_m[0].owner = PC_X + 1;
+	pc_m[1].owner = PC_Y + 1;
+	for (unsigned a = 0; a < PC_ACTORS; a++) {
+		atomic_store32(&pc_pi[a], 0, MO_RELAXED);
+		atomic_store32(&pc_blocked[a], 0, MO_RELAXED);
+	}
+	if (!run_pair(t, "pi_chain_broken", fixed, pc_worker))
+		return;
+	if (pc_prio(PC_Y) < pc_base[PC_H])
+		ktest_fail_at(t, __FILE__, __LINE__, "Y owns the mutex X waits for, with H (%d) waiting for X, "
+			      "and still has thread_prio %d: the walk dropped a link", pc_base[PC_H], pc_prio(PC_Y));
+	KTEST_EXPECT_EQ(t, pc_prio(PC_X), pc_base[PC_H]);
+}
+static void pi_chain_broken(struct ktest *t) { pi_chain(t, false); }
+static void pi_chain_fixed(struct ktest *t) { pi_chain(t, true); }
+
 static const struct ktest_case racy_cases[] = {
 	KTEST_CASE(lost_update_broken),
 	KTEST_CASE(lost_update_fixed),
@@ -598,5 +713,7 @@ static const struct ktest_case racy_cases[] = {
 	KTEST_CASE(mcs_handoff_fixed),
 	KTEST_CASE(lost_wakeup_broken),
 	KTEST_CASE(lost_wakeup_fixed),
+	KTEST_CASE(pi_chain_broken),
+	KTEST_CASE(pi_chain_fixed),
 };
 KTEST_SUITE(racy_suite, "racy", racy_cases);

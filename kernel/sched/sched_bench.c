@@ -2,7 +2,8 @@
  * sched_bench.c — scheduler benchmarks (bench=<glob>, docs/bench.md, docs/sched.md):
  * a context switch on one CPU (two threads yielding to each other, p50/p99), a
  * cross-CPU wake-up (from sched_wake on the boot CPU to the woken thread running
- * on another, p50/p99) and thread create+join (mean). Reported, never asserted.
+ * on another, p50/p99), thread create+join (mean) and a priority-inheritance boost
+ * through a chain of 8 mutex owners (p50). Reported, never asserted.
  */
 #include <hal/hal.h>
 #include <kernel/atomic.h>
@@ -10,6 +11,7 @@
 #include <kernel/errno.h>
 #include <kernel/ktest_smp.h>
 #include <kernel/log.h>
+#include <kernel/mutex.h>
 #include <kernel/sched.h>
 #include <kernel/thread.h>
 #include <kernel/time.h>
@@ -139,3 +141,99 @@ static int bench_create_join(void)
 	return 0;
 }
 BENCH_CASE(sched_create_join_case, "sched_thread_create_join", bench_create_join);
+
+/* ---- PI boost 8 deep: a high thread enters mutex_lock on a chain of 8 owners; the
+ * last owner, polling its own thread_prio on another CPU, stamps when it rises ---- */
+
+#define PI_ROUNDS 31
+#define PI_DEPTH MAX_PI_CHAIN_DEPTH
+#define PI_HIGH_RT 90
+
+static struct mutex pb_m[PI_DEPTH];
+static struct thread *pb_t[PI_DEPTH];
+static uint64_t pb_held, pb_go, pb_t0, pb_t1;
+
+static void pb_owner(void *arg)
+{
+	unsigned i = (unsigned)(uintptr_t)arg;
+	mutex_lock(&pb_m[i]);
+	atomic_fetch_add64(&pb_held, 1, MO_ACQ_REL);
+	while (atomic_load64(&pb_held, MO_ACQUIRE) < PI_DEPTH)
+		thread_yield();
+	if (i + 1 < PI_DEPTH) {
+		mutex_lock(&pb_m[i + 1]);
+		mutex_unlock(&pb_m[i + 1]);
+	} else {
+		struct thread *me = thread_current();
+		while (thread_prio(me) < THREAD_PRIO_RT_BASE + PI_HIGH_RT)
+			hal_cpu_relax();
+		atomic_store64(&pb_t1, hal_rdtsc(), MO_RELEASE);
+	}
+	mutex_unlock(&pb_m[i]);
+}
+
+static void pb_high(void *unused)
+{
+	(void)unused;
+	while (!atomic_load64(&pb_go, MO_ACQUIRE))
+		thread_yield();
+	atomic_store64(&pb_t0, hal_rdtsc(), MO_RELAXED);
+	mutex_lock(&pb_m[0]);
+	mutex_unlock(&pb_m[0]);
+}
+
+static bool pb_chain_formed(void)
+{
+	for (unsigned i = 0; i + 1 < PI_DEPTH; i++)
+		if (atomic_load64((const uint64_t *)&pb_t[i]->blocked_on, MO_ACQUIRE) !=
+		    (uint64_t)(uintptr_t)&pb_m[i + 1])
+			return false;
+	return true;
+}
+
+static int bench_pi_boost_depth8(void)
+{
+	unsigned here = hal_cpu_index(), last = tu_last_online();
+	if (last == here) {
+		klog("bench", "sched_pi_boost_depth8 needs two CPUs; not measured");
+		return 0;
+	}
+	struct thread_opts lo = on_cpu(here), poll = on_cpu(last), hi = on_cpu(here);
+	hi.prio_class = SCHED_CLASS_RT;
+	hi.rt_prio = PI_HIGH_RT;
+	for (unsigned r = 0; r < PI_ROUNDS; r++) {
+		atomic_store64(&pb_held, 0, MO_RELAXED);
+		atomic_store64(&pb_go, 0, MO_RELAXED);
+		atomic_store64(&pb_t1, 0, MO_RELAXED);
+		for (unsigned i = 0; i < PI_DEPTH; i++)
+			mutex_init(&pb_m[i], "bench.pi");
+		struct thread *h = thread_create("bench-pi-high", pb_high, 0, &hi);
+		if (!h)
+			return -ENOMEM;
+		for (unsigned i = 0; i < PI_DEPTH; i++) {
+			struct thread_opts *o = i + 1 < PI_DEPTH ? &lo : &poll;
+			pb_t[i] = thread_create("bench-pi-owner", pb_owner, (void *)(uintptr_t)i, o);
+			if (!pb_t[i]) {
+				/* let the rest run through unchained and the high thread go */
+				atomic_store64(&pb_held, 1ull << 32, MO_RELEASE);
+				atomic_store64(&pb_go, 1, MO_RELEASE);
+				while (i-- > 0)
+					thread_join(pb_t[i], 0);
+				thread_join(h, 0);
+				return -ENOMEM;
+			}
+		}
+		while (!pb_chain_formed())
+			thread_sleep_ns(100000);
+		atomic_store64(&pb_go, 1, MO_RELEASE);
+		while (!atomic_load64(&pb_t1, MO_ACQUIRE))
+			thread_sleep_ns(100000);
+		samples[r] = time_tsc_to_ns(atomic_load64(&pb_t1, MO_ACQUIRE) - atomic_load64(&pb_t0, MO_RELAXED));
+		for (unsigned i = PI_DEPTH; i-- > 0;)
+			thread_join(pb_t[i], 0);
+		thread_join(h, 0);
+	}
+	bench_report("sched_pi_boost_depth8_ns", bench_percentile(samples, PI_ROUNDS, 50), "ns");
+	return 0;
+}
+BENCH_CASE(sched_pi_boost_case, "sched_pi_boost_depth8", bench_pi_boost_depth8);

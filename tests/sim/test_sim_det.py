@@ -44,7 +44,8 @@ SUBSYSTEMS = [
 # 2.5-20x the first failing seed measured with these schedulers (random walk on
 # 2 CPUs; PCT depth 3 for the vector case): lost_update 13, check_then_act 30,
 # aba 58 (six push/pop rounds), tlb_no_wait 8, vector_wrong_cpu 1, mcs_handoff 2
-# (found at seeds 2, 4, 20, 51, 100 when started there), lost_wakeup 2.
+# (found at seeds 2, 4, 20, 51, 100 when started there), lost_wakeup 2, pi_chain 24
+# (PCT depth 3: then 72, 157, 202, 209; a random walk first fails at seed 83).
 RACY = [
     ("lost_update", "random", 100),
     ("check_then_act", "random", 150),
@@ -53,6 +54,7 @@ RACY = [
     ("vector_wrong_cpu", "pct:3", 20),
     ("mcs_handoff", "random", 20),
     ("lost_wakeup", "random", 20),
+    ("pi_chain", "pct:3", 150),
 ]
 
 

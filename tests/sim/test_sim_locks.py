@@ -23,6 +23,11 @@ INVERSION = re.compile(
     r'"ktest\.inv_a" -> "ktest\.inv_b" was first seen on CPU (\d+): "ktest\.inv_a" held \(taken at '
     r'(\S+locks_ktest\.c:\d+)\) when "ktest\.inv_b" was taken at (\S+locks_ktest\.c:\d+)$')
 IRQ_UNSAFE = '"ktest.irqs_on_lock" is taken in interrupt context'
+# kernel/sched/mutex.c
+DEADLOCK = ("mutex deadlock: thread pi-abba-b holds pi.abba_2 and waits for pi.abba_1, "
+            "held by thread pi-abba-a, which waits for pi.abba_2")
+PI_TRUNCATED = re.compile(r"^mutex: priority inheritance from thread pi-high on pi\.m0: the owner chain "
+                          r"is longer than 8 links; boosted 8 deep \(logged once\)$")
 # -----------------------------------------------------------------------------------
 
 
@@ -64,6 +69,17 @@ def test_lockdep_irq_usage_report(sim):
     assert not any("ktest.irq_spin" in ln for ln in r.grep("lockdep:"))
 
 
+def test_mutex_deadlock_report_names_both_threads_and_mutexes(sim):
+    r = sim(cpus=2).run("ktest=locks.pi_deadlock_abba_reported,locks.pi_chain_of_10_boosted_8_deep")
+    _ok(r)
+    assert_ktap_passed(r, must_run=["locks.pi_deadlock_abba_reported", "locks.pi_chain_of_10_boosted_8_deep"])
+    reports = [ln.strip() for ln in r.lines if ln.strip().startswith("mutex deadlock:")]
+    assert reports == [DEADLOCK], reports
+    assert len([ln for ln in r.lines if PI_TRUNCATED.match(ln.strip())]) == 1, r.grep("mutex:")
+    assert r.grep("lockdep: CPU") == [], r.grep("lockdep: CPU")[:3]    # the walk is lockdep-clean
+    assert r.status == 0
+
+
 def test_sim_turns_lockdep_on_unless_told(sim):
     r = sim(cpus=2).run("ktest=locks")
     _ok(r)
@@ -94,6 +110,14 @@ def test_locks_bench_prints_mcs_and_spin(sim):
     assert r.status == 0, r.status_text
     names = {ln.split()[1] for ln in r.lines if ln.startswith("doppel-bench: ")}
     assert {"locks_mcs_contended_ns", "locks_spin_contended_ns"} <= names, names
+
+
+def test_pi_boost_bench_prints_depth8(sim):
+    r = sim(cpus=2, timeout=240).run("bench=sched_pi_boost_depth8")
+    _ok(r)
+    assert r.status == 0, r.status_text
+    vals = [ln.split() for ln in r.lines if ln.startswith("doppel-bench: sched_pi_boost_depth8_ns ")]
+    assert len(vals) == 1 and vals[0][3] == "ns" and int(vals[0][2]) > 0, r.grep("bench")
 
 
 @pytest.fixture(scope="module")

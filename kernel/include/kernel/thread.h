@@ -64,6 +64,8 @@ struct thread {
 	uint8_t rt_policy;
 	int32_t pi_prio;            /* priority inheritance: a waiter's thread_prio, 0 none (atomic) */
 	void *blocked_on;           /* the mutex it sleeps on (priority inheritance walk), or NULL */
+	void *pi_held;              /* mutex.c: the mutexes it owns (a list only it changes) */
+	uint32_t pi_seq;            /* mutex.c: bumped before every pi_prio raise (atomic) */
 	uint8_t migrate;            /* switched out because its CPU left the mask */
 	uint8_t on_rq;              /* in its run queue's class queue */
 	void (*entry)(void *arg);
