@@ -50,7 +50,10 @@ def test_sched_rt_words_and_bad_values(sim):
     assert r.int_fact("sched.rt_share") == 70 and r.int_fact("sched.rt_period_ms") == 50
     assert_ktap_passed(r, must_run=[case])
     thr = [ln for ln in r.lines if "RT throttled" in ln]
-    assert len(thr) == 1, thr                   # one episode, logged once
+    # One episode per measurement, logged once (not once per period): a loaded host
+    # makes the case measure again ("measuring again"), each a new episode.
+    tries = 1 + sum("measuring again" in ln for ln in r.lines)
+    assert len(thr) == tries, (tries, thr)
     bad = sim(cpus=1).run("ktest=ctx sched.rt_share=30 sched.rt_period_ms=5")
     assert any("sched.rt_share=30 out of range 50..100" in ln for ln in bad.lines), bad.lines[-20:]
     assert any("sched.rt_period_ms=5 out of range 10..10000" in ln for ln in bad.lines), bad.lines[-20:]
