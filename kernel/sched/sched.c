@@ -635,8 +635,10 @@ void sched_tick(void)
 	sched_sleep_tick(rq->cpu, now);
 	spin_lock(&rq->lock);
 	struct thread *curr = rq->curr;
-	account_curr(rq, now);
+	/* Renew an RT period that is over first: the time charged next is clamped
+	 * to the period it falls in (sched_rt.c). */
 	bool want = sched_rt_period_tick(rq, now);
+	account_curr(rq, now);
 	want |= curr->idle ? sched_rq_has_runnable(rq) : sched_class_of(curr)->tick(rq, curr, now);
 	if (want)
 		atomic_store32(&rq->need_resched, 1, MO_RELAXED);
