@@ -4,8 +4,9 @@
  * owners (thread i holds m_i and waits for m_{i+1}; a high RT thread then waits
  * for m_0) boosted MAX_PI_CHAIN_DEPTH deep and unwound to every base as the chain
  * unlocks; an ABBA pair refused with -EDEADLK and one report naming both; two
- * waiters of different priorities sharing one owner's boost. The classes do not
- * schedule by priority yet: the cases check thread_prio() numbers, not who runs.
+ * waiters of different priorities sharing one owner's boost. The cases check
+ * thread_prio() numbers, not who runs; a boosted owner runs as RT, so every check
+ * waits (generously) for the walks and unlocks it observes to finish.
  * Registered as a second half of the `locks` suite (ktest.h allows one suite
  * name in several files; KTAP shows it twice).
  */
@@ -116,6 +117,16 @@ static bool chain_blocked(uintptr_t n)
 	return true;
 }
 
+static const int *c_pre;
+
+static bool pre_lent(uintptr_t n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (thread_prio(ct[i]) != c_pre[i])
+			return false;
+	return true;
+}
+
 static bool boosted_to(uintptr_t i) { return thread_prio(ct[i]) == PI_HIGH; }
 
 static void run_chain(struct ktest *t, unsigned n)
@@ -146,6 +157,9 @@ static void run_chain(struct ktest *t, unsigned n)
 		ktest_fail_at(t, __FILE__, __LINE__, "the chain of %u never formed (threads left behind)", n);
 		return;
 	}
+	/* blocked_on is set before the locker's boost walk: wait for the walks too. */
+	c_pre = pre;
+	wait_for(pre_lent, n);
 	for (unsigned i = 0; i < n; i++)
 		KTEST_EXPECT_EQ(t, thread_prio(ct[i]), pre[i]);
 

@@ -610,7 +610,9 @@ void sched_prio_changed(struct thread *t)
 		/* running: charge the time so far to the class it ran in; give way when a
 		 * queued thread now outranks it (RT over fair, higher RT over lower) */
 		account_curr(rq, sched_now_ns());
-		if (sched_rt_top_prio(rq) > thread_prio(t)) {
+		/* Its class changed (a loan came or went): switch once so it is charged
+		 * and queued in the class it now belongs to, not the one it was picked from. */
+		if (sched_rt_top_prio(rq) > thread_prio(t) || sched_class_of(t)->q != t->q_class) {
 			atomic_store32(&rq->need_resched, 1, MO_RELAXED);
 			ipi = rq->cpu != hal_cpu_index() || !rq->irq_depth;
 		}
@@ -635,8 +637,10 @@ void sched_tick(void)
 	sched_sleep_tick(rq->cpu, now);
 	spin_lock(&rq->lock);
 	struct thread *curr = rq->curr;
-	account_curr(rq, now);
+	/* Renew an RT period that is over first: the time charged next is clamped
+	 * to the period it falls in (sched_rt.c). */
 	bool want = sched_rt_period_tick(rq, now);
+	account_curr(rq, now);
 	want |= curr->idle ? sched_rq_has_runnable(rq) : sched_class_of(curr)->tick(rq, curr, now);
 	if (want)
 		atomic_store32(&rq->need_resched, 1, MO_RELAXED);

@@ -151,7 +151,7 @@ BENCH_CASE(sched_create_join_case, "sched_thread_create_join", bench_create_join
 
 static struct mutex pb_m[PI_DEPTH];
 static struct thread *pb_t[PI_DEPTH];
-static uint64_t pb_held, pb_go, pb_t0, pb_t1;
+static uint64_t pb_held, pb_t0, pb_t1;
 
 static void pb_owner(void *arg)
 {
@@ -165,18 +165,20 @@ static void pb_owner(void *arg)
 		mutex_unlock(&pb_m[i + 1]);
 	} else {
 		struct thread *me = thread_current();
-		while (thread_prio(me) < THREAD_PRIO_RT_BASE + PI_HIGH_RT)
+		/* Spins as a fair thread (its CPU's others still get their turns); the
+		 * loan that makes it RT ends the loop. pb_t1 set by hand: no high thread. */
+		while (thread_prio(me) < THREAD_PRIO_RT_BASE + PI_HIGH_RT && !atomic_load64(&pb_t1, MO_ACQUIRE))
 			hal_cpu_relax();
 		atomic_store64(&pb_t1, hal_rdtsc(), MO_RELEASE);
 	}
 	mutex_unlock(&pb_m[i]);
 }
 
+/* Created once the chain has formed, so it never waits at RT priority on the CPU
+ * the owners and the runner need: it stamps and blocks in mutex_lock at once. */
 static void pb_high(void *unused)
 {
 	(void)unused;
-	while (!atomic_load64(&pb_go, MO_ACQUIRE))
-		thread_yield();
 	atomic_store64(&pb_t0, hal_rdtsc(), MO_RELAXED);
 	mutex_lock(&pb_m[0]);
 	mutex_unlock(&pb_m[0]);
@@ -203,29 +205,31 @@ static int bench_pi_boost_depth8(void)
 	hi.rt_prio = PI_HIGH_RT;
 	for (unsigned r = 0; r < PI_ROUNDS; r++) {
 		atomic_store64(&pb_held, 0, MO_RELAXED);
-		atomic_store64(&pb_go, 0, MO_RELAXED);
 		atomic_store64(&pb_t1, 0, MO_RELAXED);
 		for (unsigned i = 0; i < PI_DEPTH; i++)
 			mutex_init(&pb_m[i], "bench.pi");
-		struct thread *h = thread_create("bench-pi-high", pb_high, 0, &hi);
-		if (!h)
-			return -ENOMEM;
 		for (unsigned i = 0; i < PI_DEPTH; i++) {
 			struct thread_opts *o = i + 1 < PI_DEPTH ? &lo : &poll;
 			pb_t[i] = thread_create("bench-pi-owner", pb_owner, (void *)(uintptr_t)i, o);
 			if (!pb_t[i]) {
 				/* let the rest run through unchained and the high thread go */
 				atomic_store64(&pb_held, 1ull << 32, MO_RELEASE);
-				atomic_store64(&pb_go, 1, MO_RELEASE);
+				atomic_store64(&pb_t1, 1, MO_RELEASE);
 				while (i-- > 0)
 					thread_join(pb_t[i], 0);
-				thread_join(h, 0);
 				return -ENOMEM;
 			}
 		}
 		while (!pb_chain_formed())
 			thread_sleep_ns(100000);
-		atomic_store64(&pb_go, 1, MO_RELEASE);
+		struct thread *h = thread_create("bench-pi-high", pb_high, 0, &hi);
+		if (!h) {
+			/* nobody boosts the last owner: let it go by hand */
+			atomic_store64(&pb_t1, 1, MO_RELEASE);
+			for (unsigned i = PI_DEPTH; i-- > 0;)
+				thread_join(pb_t[i], 0);
+			return -ENOMEM;
+		}
 		while (!atomic_load64(&pb_t1, MO_ACQUIRE))
 			thread_sleep_ns(100000);
 		samples[r] = time_tsc_to_ns(atomic_load64(&pb_t1, MO_ACQUIRE) - atomic_load64(&pb_t0, MO_RELAXED));

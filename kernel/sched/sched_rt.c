@@ -127,7 +127,15 @@ static struct thread *rt_pick(struct sched_rq *rq)
 
 static void rt_account(struct sched_rq *rq, struct thread *curr, uint64_t delta_ns)
 {
-	(void)curr;
+	/* Only the part of delta_ns inside the current period counts against it: a
+	 * CPU that took no tick for long (a loaded host) renews the period late, and
+	 * the time before the renewal belongs to periods already over. account_curr
+	 * set curr->exec_start_ns to now. */
+	uint64_t in_period = curr->exec_start_ns - rq->rt_period_start_ns;
+	if (curr->exec_start_ns < rq->rt_period_start_ns)
+		in_period = 0;
+	if (delta_ns > in_period)
+		delta_ns = in_period;
 	rq->rt_used_ns += delta_ns;
 	if (rt_share >= RT_SHARE_MAX || atomic_load32(&rq->rt_throttled, MO_RELAXED))
 		return;
