@@ -45,7 +45,9 @@ SUBSYSTEMS = [
 # 2 CPUs; PCT depth 3 for the vector case): lost_update 13, check_then_act 30,
 # aba 58 (six push/pop rounds), tlb_no_wait 8, vector_wrong_cpu 1, mcs_handoff 2
 # (found at seeds 2, 4, 20, 51, 100 when started there), lost_wakeup 2, pi_chain 24
-# (PCT depth 3: then 72, 157, 202, 209; a random walk first fails at seed 83).
+# (measured before the RT class scheduled boosted threads; since then PCT depth 3 misses
+# it in 300 seeds; with the drivers off a random walk fails first at seed 200, PCT
+# depth 3 at 239).
 RACY = [
     ("lost_update", "random", 100),
     ("check_then_act", "random", 150),
@@ -54,7 +56,7 @@ RACY = [
     ("vector_wrong_cpu", "pct:3", 20),
     ("mcs_handoff", "random", 20),
     ("lost_wakeup", "random", 20),
-    ("pi_chain", "pct:3", 150),
+    ("pi_chain", "random", 400),
 ]
 
 
