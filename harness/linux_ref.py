@@ -468,6 +468,17 @@ def linux_cmdline(jobs: Sequence[FioJob], runtime: int, iommu: bool) -> str:
     return " ".join(words)
 
 
+def _run_problem(r, problem: str) -> str:
+    """The parse problem, else QEMU's own bad ending; with Linux's panic line when it
+    printed one."""
+    if not problem and r.status != 0:
+        problem = f"QEMU ended with {r.status_text}"
+    panic = next((ln.strip() for ln in r.lines if "Kernel panic" in ln), None)
+    if problem and panic:
+        problem += f" (Linux: {panic})"
+    return problem
+
+
 def run_linux(artifact_dir: Path, jobs: Sequence[FioJob], runtime: int, *, iommu: bool,
               kernel: Path, initrd: Path, smp: int = 4, mem: str = "512M",
               disk_size: int = 1 << 30, timeout: Optional[float] = None
@@ -480,12 +491,7 @@ def run_linux(artifact_dir: Path, jobs: Sequence[FioJob], runtime: int, *, iommu
                     timeout=timeout or 240.0 + runtime * len(jobs) * 1.5)
     r = t.run(linux_cmdline(jobs, runtime, iommu))
     figs, problem = parse_fio(r.lines, jobs)
-    if not problem and r.status != 0:
-        problem = f"QEMU ended with {r.status_text}"
-    panic = next((ln.strip() for ln in r.lines if "Kernel panic" in ln), None)
-    if problem and panic:
-        problem += f" (Linux: {panic})"
-    return r, figs, problem
+    return r, figs, _run_problem(r, problem)
 
 
 # ------------------------------------------------------- perf bench sched pipe
@@ -563,9 +569,4 @@ def run_linux_sched(artifact_dir: Path, loops: int, *, kernel: Path, initrd: Pat
                     timeout=timeout or 300.0 + loops * 2 * 0.01)   # 10 ms a round trip per case
     r = t.run(linux_sched_cmdline(loops))
     figs, problem = parse_perf_pipe(r.lines)
-    if not problem and r.status != 0:
-        problem = f"QEMU ended with {r.status_text}"
-    panic = next((ln.strip() for ln in r.lines if "Kernel panic" in ln), None)
-    if problem and panic:
-        problem += f" (Linux: {panic})"
-    return r, figs, problem
+    return r, figs, _run_problem(r, problem)
